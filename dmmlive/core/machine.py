@@ -1,0 +1,542 @@
+"""The dataflow matrix machine: W held by Self, the two-stroke cycle, both schedules."""
+from __future__ import annotations
+
+import collections
+import copy
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from . import vv
+from .errors import (BadArgument, DmmError, DuplicateName, KindMismatch, MalformedDelta,
+                     UnknownNeuron, UnknownPort, did_you_mean)
+from .plan import DENSE, Decl, Plan, check_entry, compile_plan, entries
+from .registry import TYPES, compatible, get_type, neuron_type
+
+SCHEDULES = ("synchronous", "ordered")
+BUILTIN = ("self", "one", "edits")
+
+
+# The built-in neurons: the machine computes them itself; the entries give them
+# their ports, kinds and help text.
+@neuron_type("self", inputs={"delta": "vvalue"}, outputs={"matrix": "vvalue"}, pinned=True)
+def _self(inputs, state):
+    """The network matrix W; each up movement adds what arrives on `delta` to it."""
+    raise AssertionError("computed by the machine")
+
+
+@neuron_type("one", outputs={"out": "number"}, pinned=True)
+def _one(inputs, state):
+    """The constant 1: a constant c on a port is the weight c from `one`."""
+    raise AssertionError("computed by the machine")
+
+
+@neuron_type("edits", outputs={"delta": "vvalue"}, pinned=True)
+def _edits(inputs, state):
+    """Emits the edits queued from outside (patch reloads, OSC, Machine.edit) each tick."""
+    raise AssertionError("computed by the machine")
+
+
+def split_port(ref: str, what: str) -> tuple[str, str | None]:
+    if not isinstance(ref, str) or not ref:
+        raise BadArgument(f"{what}: expected 'neuron.port', got {ref!r}")
+    name, _, port = ref.partition(".")
+    return name, (port or None)
+
+
+class Machine:
+    """A dataflow matrix machine. `tick()` runs one two-stroke cycle."""
+
+    def __init__(self, schedule: str = "ordered", rate: int = 48000, block: int = 128,
+                 fps: float = 30.0, seed: int = 0):
+        if schedule not in SCHEDULES:
+            raise BadArgument(f"schedule must be one of {SCHEDULES}, not {schedule!r}")
+        if int(block) < 1 or int(rate) < 1:
+            raise BadArgument(f"rate and block must be positive, got rate={rate} block={block}")
+        self.schedule = schedule
+        self.rate, self.block, self.fps, self.seed = int(rate), int(block), float(fps), int(seed)
+        self.t = 0  # up movements done
+        self._decls: dict[str, Decl] = {}
+        for n in BUILTIN:
+            self._decls[n] = Decl.make(TYPES[n], {})
+        self._W: dict = {"self": {"delta": {"edits": {"delta": 1.0}}}}
+        self._queue: list = []  # [(delta, decls)] waiting for the edits neuron
+        self._Y = {"number": np.zeros(0), "audio": np.zeros((0, self.block), np.float32)}
+        self._X = {"number": np.zeros(0), "audio": np.zeros((0, self.block), np.float32)}
+        self._Yv: dict = {}   # (neuron, port) -> V-value outputs
+        self._Xv: dict = {}   # (neuron, port) -> V-value inputs
+        self._state: dict = {}    # non-batched neuron -> dict
+        self._gstate: dict = {}   # group key -> {"names": [...], "arrays": {name: ndarray}}
+        self._plan: Plan | None = None
+        self._dirty = True
+        self._active: set = set()
+        self.reports: collections.deque = collections.deque(maxlen=256)
+        self.on_report = None
+        self._reported: set = set()
+        self._compile()
+        self._set_dense("number", ("one", "out"), 1.0)
+
+    # ---- declaring and wiring (immediate) -------------------------------------------
+    def add(self, name: str, type: str, **args) -> "Machine":
+        """Declare neuron `name` of `type` now; ports with defaults get their weight from `one`."""
+        decl = self._check_declare({name: (type, args)}, pending={})[name]
+        self._install({name: decl})
+        delta = self._defaults(name, decl, set())
+        if delta:
+            self._W = vv.add(self._W, delta)
+        self._dirty = True
+        return self
+
+    def connect(self, dst: str, src: str, weight: float = 1.0) -> "Machine":
+        """Set W[dst neuron][dst port][src neuron][src port] = weight now."""
+        dn, dp, sn, sp_ = self._resolve_link(dst, src, self._decls)
+        if not vv.is_number(weight) or not np.isfinite(weight):
+            raise MalformedDelta(f"weight for {dst} <- {src} must be a finite number, got {weight!r}")
+        row = vv.path(self._W, dn, dp, sn, sp_)
+        cur = row if vv.is_number(row) else 0.0
+        self._W = vv.add(self._W, {dn: {dp: {sn: {sp_: float(weight) - cur}}}})
+        self._dirty = True
+        return self
+
+    def set_output(self, name: str, port: str, value: Any) -> None:
+        """Set the current output `name.port` (an initial value)."""
+        kind = self._port_kind(name, port, output=True)
+        if kind == "vvalue":
+            if not isinstance(value, dict) and not vv.is_number(value):
+                raise BadArgument(f"{name}.{port} is a vvalue output: give a dict or a number, not {value!r}")
+            try:
+                vv.validate(value, f"{name}.{port}")
+            except ValueError as e:
+                raise BadArgument(str(e)) from None
+            self._Yv[(name, port)] = vv.prune(vv.number(value) if vv.is_number(value) else value)
+        else:
+            if self._dirty:
+                self._compile()
+            self._set_dense(kind, (name, port), value)
+
+    # ---- edits through Self ----------------------------------------------------------
+    def edit(self, delta: dict | None = None, declare: dict | None = None) -> None:
+        """Queue ΔW (rank-4 V-value) and neuron declarations for the `edits` neuron.
+
+        Synchronous schedule: queued before tick t, the edits neuron emits it at up
+        movement t, Self adds it into W at up t+1, and a neuron it declares and links
+        first fires at up t+2. Ordered: Self adds it at the end of tick t.
+        Raises a DmmError and queues nothing when any part is wrong.
+        """
+        delta = {} if delta is None else delta
+        pending = {}
+        for _, decls in self._queue:
+            pending.update(decls)
+        decls = self._check_declare(declare or {}, pending)
+        self._check_delta(delta, {**self._decls, **pending, **decls})
+        rows = {(dst, inp) for dst, inp, *_ in entries(delta)}
+        for name, d in decls.items():
+            defaults = self._defaults(name, d, rows)
+            if defaults:
+                delta = vv.add(delta, defaults)
+        self._queue.append((vv.prune(delta), decls))
+
+    # ---- reading -----------------------------------------------------------------------
+    @property
+    def matrix(self) -> dict:
+        """W as a V-value (a copy)."""
+        return copy.deepcopy(self._W)
+
+    @property
+    def neurons(self) -> dict:
+        """{name: type name} of every declared neuron."""
+        return {n: d.type.name for n, d in self._decls.items()}
+
+    @property
+    def active(self) -> list:
+        if self._dirty:
+            self._compile()
+        return list(self._plan.active)
+
+    def output(self, name: str, port: str | None = None):
+        port = port or self._default_port(name, output=True)
+        kind = self._port_kind(name, port, output=True)
+        if kind == "vvalue":
+            if name == "self":
+                return self.matrix
+            return copy.deepcopy(self._Yv.get((name, port), {}))
+        if self._dirty:
+            self._compile()
+        row = self._plan.out_index[kind].get((name, port))
+        if row is None:
+            return 0.0 if kind == "number" else np.zeros(self.block, np.float32)
+        v = self._Y[kind][row]
+        return float(v) if kind == "number" else v.copy()
+
+    def input(self, name: str, port: str | None = None):
+        port = port or self._default_port(name, output=False)
+        kind = self._port_kind(name, port, output=False)
+        if kind == "vvalue":
+            return copy.deepcopy(self._Xv.get((name, port), {}))
+        row = self._plan.in_index[kind].get((name, port)) if self._plan else None
+        if row is None:
+            return 0.0 if kind == "number" else np.zeros(self.block, np.float32)
+        v = self._X[kind][row]
+        return float(v) if kind == "number" else v.copy()
+
+    def describe(self) -> str:
+        """A short text summary of the network: neurons, their types and their rows."""
+        lines = []
+        for n, d in self._decls.items():
+            lines.append(f"{n} = {d.type.name}" + "".join(f" {k}={v!r}" for k, v in d.args.items()))
+            for inp, srcs in sorted(self._W.get(n, {}).items()):
+                terms = " + ".join(f"{w:g}*{s}.{o}" for s, outs in srcs.items() for o, w in outs.items())
+                lines.append(f"    .{inp} = {terms}")
+        return "\n".join(lines)
+
+    # ---- the two-stroke cycle --------------------------------------------------------
+    def tick(self, n: int = 1) -> None:
+        """Run `n` two-stroke cycles (down movement, then up movement)."""
+        for _ in range(int(n)):
+            if self._dirty:
+                self._compile()
+            self.t += 1
+            for lv in self._plan.levels:
+                self._down(lv)
+                self._up(lv)
+
+    def _down(self, lv) -> None:
+        for kind in DENSE:
+            rows = lv.rows[kind]
+            if rows.stop == rows.start:
+                continue
+            X = self._X[kind]
+            m = lv.mats.get((kind, kind))
+            if m is not None:
+                X[rows] = m @ self._Y[kind]
+            else:
+                X[rows] = 0.0
+            if kind == "audio":
+                mn = lv.mats.get(("audio", "number"))
+                if mn is not None:
+                    X[rows] += (mn @ self._Y["number"]).astype(np.float32)[:, None]
+        Yv = self._Yv
+        for key, terms in lv.vrows:
+            acc = {}
+            for src, w in terms:
+                y = Yv.get(src)
+                if y:
+                    acc = vv.add(acc, vv.scale(y, w) if w != 1.0 else y)
+            self._Xv[key] = acc
+
+    def _up(self, lv) -> None:
+        for g in lv.groups:
+            self._fire_group(g)
+        for s in lv.singles:
+            name = s.name
+            if name == "self":
+                self._fire_self()
+            elif name == "edits":
+                self._fire_edits()
+            elif name == "one":
+                pass
+            else:
+                self._fire_single(s)
+
+    def _fire_self(self) -> None:
+        delta = self._Xv.get(("self", "delta"), {})
+        if delta:
+            self._W = vv.add(self._W, delta)
+            self._dirty = True
+        self._Yv[("self", "matrix")] = self._W
+
+    def _fire_edits(self) -> None:
+        queue, self._queue = self._queue, []
+        out = {}
+        for delta, decls in queue:
+            self._install(decls)
+            out = vv.add(out, delta)
+        if any(d for _, d in queue):
+            self._dirty = True
+        self._Yv[("edits", "delta")] = out
+
+    def _fire_single(self, s) -> None:
+        X, Xv = self._X, self._Xv
+        inputs = {}
+        for port, (kind, where) in s.inputs.items():
+            if kind == "vvalue":
+                inputs[port] = Xv.get(where, {})
+            elif kind == "number":
+                inputs[port] = float(X["number"][where])
+            else:
+                inputs[port] = X[kind][where]
+        st = self._state.get(s.name)
+        if st is None:
+            st = self._state[s.name] = self._initial_state(s.decl)
+        try:
+            out = s.decl.type.fn(inputs, st)
+        except Exception as e:  # a failing neuron is muted, reported, never fatal
+            self._report(s.name, f"{s.name} ({s.decl.type.name}) failed: {type(e).__name__}: {e}")
+            out = {}
+        if not isinstance(out, dict):
+            out = {}
+        t = s.decl.type
+        if t.variadic:
+            for key in [k for k in self._Yv if k[0] == s.name and k[1] not in out]:
+                del self._Yv[key]
+            for port, v in out.items():
+                self._Yv[(s.name, port)] = self._clean_v(s.name, port, v)
+            return
+        for port, (kind, where) in s.outputs.items():
+            v = out.get(port)
+            if kind == "vvalue":
+                self._Yv[where] = self._clean_v(s.name, port, v if v is not None else {})
+            else:
+                self._set_dense(kind, (s.name, port), 0.0 if v is None else v, row=where)
+
+    def _fire_group(self, g) -> None:
+        X = self._X
+        ins = {port: (X[kind][sl] if sl is not None else None) for port, (kind, sl) in g.inputs.items()}
+        gs = self._gstate[g.key]
+        views = {k: a[g.state_slice] for k, a in gs["arrays"].items()}
+        state = SimpleNamespace(args=g.args, block=self.block, n=len(g.names), **views)
+        try:
+            out = g.type.fn(state, self.rate, **ins)
+        except Exception as e:
+            self._report(g.key, f"{g.type.name} group failed: {type(e).__name__}: {e}")
+            out = None
+        for k, a in gs["arrays"].items():  # a function may rebind rather than write in place
+            v = getattr(state, k)
+            if v is not views[k]:
+                a[g.state_slice] = v
+        if not isinstance(out, dict):
+            out = {g.type.default_output: out}
+        for port, (kind, sl) in g.outputs.items():
+            Y = self._Y[kind]
+            v = out.get(port)
+            if v is None:
+                Y[sl] = 0.0
+                continue
+            Y[sl] = v
+            block = Y[sl]
+            if not np.isfinite(block).all():
+                self._mute_rows(g, port, kind, sl)
+
+    def _mute_rows(self, g, port, kind, sl) -> None:
+        Y = self._Y[kind]
+        block = Y[sl]
+        bad = ~np.isfinite(block.reshape(len(g.names), -1)).all(axis=1)
+        gs = self._gstate[g.key]
+        fresh = self._group_init(g.type, g.args, int(bad.sum()))
+        for k, a in gs["arrays"].items():
+            view = a[g.state_slice]
+            view[bad] = fresh[k]
+        block[bad] = 0.0
+        for i in np.flatnonzero(bad):
+            n = g.names[i]
+            self._report(n, f"{n} ({g.type.name}) output {port} went non-finite: muted and reset")
+
+    def _report(self, key, msg) -> None:
+        if key in self._reported:
+            return
+        self._reported.add(key)
+        self.reports.append(msg)
+        if self.on_report:
+            self.on_report(msg)
+
+    # ---- compiling W ------------------------------------------------------------------
+    def _compile(self) -> None:
+        old = self._plan
+        pinned = {n for n, d in self._decls.items() if d.type.pinned}
+        plan = compile_plan(self._W, self._decls, pinned, self.schedule == "synchronous", BUILTIN)
+        # Retire neurons that were active and are touched by no weight now.
+        if old is not None:
+            gone = set(old.active) - set(plan.active) - pinned
+            if gone:
+                for n in gone:
+                    self._decls.pop(n, None)
+                    self._state.pop(n, None)
+                    self._reported.discard(n)
+                for key in [k for k in self._Yv if k[0] in gone]:
+                    del self._Yv[key]
+                for key in [k for k in self._Xv if k[0] in gone]:
+                    del self._Xv[key]
+                plan = compile_plan(self._W, self._decls, pinned, self.schedule == "synchronous", BUILTIN)
+        # Carry dense outputs of kept neurons into the new row order.
+        for kind in DENSE:
+            shape = (len(plan.out_index[kind]),) + ((self.block,) if kind == "audio" else ())
+            Y = np.zeros(shape, np.float32 if kind == "audio" else np.float64)
+            if old is not None:
+                src, dst = [], []
+                for key, r in plan.out_index[kind].items():
+                    o = old.out_index[kind].get(key)
+                    if o is not None:
+                        src.append(o)
+                        dst.append(r)
+                if src:
+                    Y[dst] = self._Y[kind][src]
+            self._Y[kind] = Y
+            xshape = (plan.n_in[kind],) + ((self.block,) if kind == "audio" else ())
+            self._X[kind] = np.zeros(xshape, Y.dtype)
+        # Group state: keep the rows of kept neurons, initialise new ones.
+        new_gstate = {}
+        for key, names in plan.state_layout.items():
+            t, args = self._decls[names[0]].type, self._decls[names[0]].args
+            arrays = self._group_init(t, args, len(names))
+            prev = self._gstate.get(key)
+            if prev:
+                where = {n: i for i, n in enumerate(prev["names"])}
+                keep = [(i, where[n]) for i, n in enumerate(names) if n in where]
+                if keep:
+                    ni, oi = map(list, zip(*keep))
+                    for k in arrays:
+                        arrays[k][ni] = prev["arrays"][k][oi]
+            new_gstate[key] = {"names": list(names), "arrays": arrays}
+        self._gstate = new_gstate
+        for msg in plan.ignored:
+            self._report(("ignored",) + msg[0], f"W entry {'.'.join(msg[0])} ignored: {msg[1]}")
+        self._plan = plan
+        self._active = set(plan.active)
+        self._dirty = False
+        if old is not None:
+            self._set_dense("number", ("one", "out"), 1.0)
+
+    def _group_init(self, t, args, n) -> dict:
+        spec = t.state or {}
+        if callable(spec):
+            return spec(n, args, self.rate, self.block)
+        out = {}
+        for k, v in spec.items():
+            out[k] = np.full(n, v, np.float64) if np.isscalar(v) else np.tile(np.asarray(v), (n,) + (1,) * np.ndim(v))
+        return out
+
+    def _initial_state(self, decl) -> dict:
+        spec = decl.type.state
+        st = copy.deepcopy(spec(decl.args) if callable(spec) else dict(spec or {}))
+        st.setdefault("args", decl.args)
+        return st
+
+    # ---- helpers ------------------------------------------------------------------------
+    def _set_dense(self, kind, key, value, row=None) -> None:
+        if row is None:
+            row = self._plan.out_index[kind].get(key)
+            if row is None:
+                return
+        Y = self._Y[kind]
+        Y[row] = value
+        if not np.isfinite(Y[row]).all():
+            Y[row] = 0.0
+            self._report(key[0], f"{key[0]} output {key[1]} went non-finite: muted")
+
+    def _clean_v(self, name, port, v):
+        if vv.is_number(v):
+            v = vv.number(v)
+        if not isinstance(v, dict):
+            return {}
+        return v
+
+    def _install(self, decls: dict) -> None:
+        for name, d in decls.items():
+            self._decls[name] = d
+
+    def _defaults(self, name, decl, given_rows) -> dict:
+        out = {}
+        if decl.type.variadic:
+            return out
+        for port, p in decl.type.inputs.items():
+            if p.default and (name, port) not in given_rows:
+                out.setdefault(name, {})[port] = {"one": {"out": p.default}}
+        return out
+
+    def _check_declare(self, declare: dict, pending: dict) -> dict:
+        if not isinstance(declare, dict):
+            raise BadArgument(f"declare must be a dict name -> type, got {type(declare).__name__}")
+        out = {}
+        for name, spec in declare.items():
+            if not isinstance(name, str) or not name or any(c in name for c in ". \t\n"):
+                raise BadArgument(f"bad neuron name {name!r}: a non-empty string without '.' or spaces")
+            if isinstance(spec, str):
+                tname, args = spec, {}
+            elif isinstance(spec, (tuple, list)) and len(spec) == 2 and isinstance(spec[1], dict):
+                tname, args = spec
+            else:
+                raise BadArgument(f"declaration of {name!r}: expected 'type' or ('type', {{args}}), got {spec!r}")
+            t = get_type(tname)
+            if t.pinned and name not in BUILTIN:
+                raise BadArgument(f"{name!r}: type {tname!r} is built in and cannot be declared again")
+            d = Decl.make(t, t.check_args(args, f"neuron {name!r}"))
+            prev = self._decls.get(name) or pending.get(name)
+            if prev is not None:
+                if prev.key == d.key:
+                    raise DuplicateName(f"neuron {name!r} is declared already (as {prev.type.name})")
+                raise DuplicateName(f"neuron {name!r} is declared already as {prev.type.name}, "
+                                    f"cannot declare it again as {tname}")
+            out[name] = d
+        return out
+
+    def _check_delta(self, delta, decls) -> None:
+        if not isinstance(delta, dict):
+            raise MalformedDelta(f"ΔW must be a rank-4 dict W[dst][input][src][output] = weight, got {type(delta).__name__}")
+        for path, x in _depth_leaves(delta):
+            where = "][".join(map(repr, path))
+            if len(path) != 4:
+                raise MalformedDelta(f"ΔW leaf at [{where}] is at depth {len(path)}; "
+                                     "a weight sits at W[dst][input][src][output]")
+            if not all(isinstance(k, str) for k in path):
+                raise MalformedDelta(f"ΔW key at [{where}] is not a string")
+            if not vv.is_number(x) or not np.isfinite(x):
+                raise MalformedDelta(f"ΔW weight at [{where}] is {x!r}, not a finite number")
+            dst, inp, src, out = path
+            self._check_link(dst, inp, src, out, decls)
+
+    def _check_link(self, dst, inp, src, out, decls) -> None:
+        for n in (dst, src):
+            if n not in decls:
+                raise UnknownNeuron(f"unknown neuron {n!r}{did_you_mean(n, decls)}")
+        dt, st = decls[dst].type, decls[src].type
+        dk, sk = dt.input_kind(inp), st.output_kind(out)
+        if dk is None:
+            raise UnknownPort(f"{dst!r} ({dt.name}) has no input port {inp!r}{did_you_mean(inp, dt.inputs)}; "
+                              f"inputs: {', '.join(dt.inputs) or 'none'}")
+        if sk is None:
+            raise UnknownPort(f"{src!r} ({st.name}) has no output port {out!r}{did_you_mean(out, dt.outputs)}; "
+                              f"outputs: {', '.join(st.outputs) or 'none'}")
+        if not compatible(dk, sk):
+            raise KindMismatch(f"kind mismatch: {dst}.{inp} is {dk} but {src}.{out} is {sk}")
+
+    def _resolve_link(self, dst, src, decls):
+        dn, dp = split_port(dst, "destination")
+        sn, sp_ = split_port(src, "source")
+        for n in (dn, sn):
+            if n not in decls:
+                raise UnknownNeuron(f"unknown neuron {n!r}{did_you_mean(n, decls)}")
+        dp = dp or decls[dn].type.default_input
+        sp_ = sp_ or decls[sn].type.default_output
+        self._check_link(dn, dp, sn, sp_, decls)
+        return dn, dp, sn, sp_
+
+    def _default_port(self, name, output):
+        d = self._decls.get(name)
+        if d is None:
+            raise UnknownNeuron(f"unknown neuron {name!r}{did_you_mean(name, self._decls)}")
+        p = d.type.default_output if output else d.type.default_input
+        if p is None:
+            raise UnknownPort(f"{name!r} ({d.type.name}) has no default {'output' if output else 'input'}: name the port")
+        return p
+
+    def _port_kind(self, name, port, output) -> str:
+        d = self._decls.get(name)
+        if d is None:
+            raise UnknownNeuron(f"unknown neuron {name!r}{did_you_mean(name, self._decls)}")
+        k = d.type.output_kind(port) if output else d.type.input_kind(port)
+        if k is None:
+            ports = d.type.outputs if output else d.type.inputs
+            raise UnknownPort(f"{name!r} ({d.type.name}) has no {'output' if output else 'input'} port "
+                              f"{port!r}{did_you_mean(port, ports)}")
+        return k
+
+
+def _depth_leaves(v, prefix=()):
+    if isinstance(v, dict):
+        if not v and prefix:
+            return
+        for k, x in v.items():
+            yield from _depth_leaves(x, prefix + (k,))
+    else:
+        yield prefix, v

@@ -1,0 +1,276 @@
+"""The compiled execution plan: W flattened to per-kind sparse matrices, neurons in
+levels (dependency order) and, inside a level, grouped by type for one call each."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import vv
+from .registry import NeuronType, compatible
+
+DENSE = ("number", "audio")  # kinds held in numpy rows; vvalue rows are V-values
+
+
+@dataclass
+class Decl:
+    type: NeuronType
+    args: dict
+    key: tuple  # (type name, frozen args): neurons with equal keys share a group
+
+    @staticmethod
+    def make(t: NeuronType, args: dict) -> "Decl":
+        return Decl(t, args, (t.name, freeze(args)))
+
+
+def freeze(args: dict) -> tuple:
+    def f(v):
+        if isinstance(v, dict):
+            return tuple(sorted((k, f(x)) for k, x in v.items()))
+        if isinstance(v, (list, tuple)):
+            return tuple(f(x) for x in v)
+        return v
+    return tuple(sorted((k, f(v)) for k, v in args.items()))
+
+
+@dataclass
+class Group:
+    """Batched neurons of one type and arguments inside one level."""
+    key: tuple
+    type: NeuronType
+    args: dict
+    names: list
+    state_slice: slice = None                           # rows of the group's state arrays
+    inputs: dict = field(default_factory=dict)          # port -> (kind, slice of X[kind])
+    outputs: dict = field(default_factory=dict)         # port -> (kind, slice of Y[kind])
+
+
+@dataclass
+class Single:
+    """One neuron called on its own (non-batched types and built-ins)."""
+    name: str
+    decl: Decl
+    inputs: dict = field(default_factory=dict)  # port -> (kind, row or key)
+    outputs: dict = field(default_factory=dict)  # port -> (kind, row or key)
+
+
+@dataclass
+class Level:
+    groups: list
+    singles: list
+    rows: dict = field(default_factory=dict)     # kind -> slice of X[kind] for this level
+    mats: dict = field(default_factory=dict)     # (dst kind, src kind) -> CSR over the level's rows
+    vrows: list = field(default_factory=list)    # [(input key, [(output key, w), ...])]
+
+
+@dataclass
+class Plan:
+    active: list
+    levels: list
+    out_index: dict          # kind -> {(neuron, port): row}
+    in_index: dict           # kind -> {(neuron, port): row}
+    n_in: dict
+    ignored: list            # (path, reason) of entries of W the plan cannot use
+    state_layout: dict       # group key -> [names in row order]
+    vinputs: dict = field(default_factory=dict)  # neuron -> [vvalue input ports] (variadic types)
+
+
+def entries(W):
+    """Every (dst, inp, src, out, w) leaf of the rank-4 matrix."""
+    if not isinstance(W, dict):
+        return
+    for dst, ins in W.items():
+        if not isinstance(ins, dict):
+            continue
+        for inp, srcs in ins.items():
+            if not isinstance(srcs, dict):
+                continue
+            for src, outs in srcs.items():
+                if not isinstance(outs, dict):
+                    continue
+                for out, w in outs.items():
+                    yield dst, inp, src, out, w
+
+
+def check_entry(decls, dst, inp, src, out, w):
+    """None if W[dst][inp][src][out] = w can run, else the reason it cannot."""
+    if not vv.is_number(w) or not np.isfinite(w):
+        return f"weight {w!r} is not a finite number"
+    d, s = decls.get(dst), decls.get(src)
+    if d is None:
+        return f"no neuron {dst!r}"
+    if s is None:
+        return f"no neuron {src!r}"
+    dk, sk = d.type.input_kind(inp), s.type.output_kind(out)
+    if dk is None:
+        return f"{dst!r} ({d.type.name}) has no input {inp!r}"
+    if sk is None:
+        return f"{src!r} ({s.type.name}) has no output {out!r}"
+    if not compatible(dk, sk):
+        return f"{dst}.{inp} is {dk} but {src}.{out} is {sk}"
+    return None
+
+
+def order_levels(active, edges, pinned_last, synchronous):
+    """Levels of neurons: one level (synchronous), or dependency order with back
+    edges of cycles cut (ordered). `edges`: dst -> set of srcs."""
+    if synchronous:
+        return [list(active)]
+    pos = {n: i for i, n in enumerate(active)}
+    state, post, back = {}, [], set()
+    for root in active:
+        if root in state:
+            continue
+        stack = [(root, iter(sorted(edges.get(root, ()), key=pos.get)))]
+        state[root] = 1
+        while stack:
+            n, it = stack[-1]
+            for p in it:
+                if p == n or p in pinned_last:
+                    back.add((n, p))
+                elif state.get(p) == 1:
+                    back.add((n, p))  # p is on the stack: a cycle, cut here
+                elif p not in state:
+                    state[p] = 1
+                    stack.append((p, iter(sorted(edges.get(p, ()), key=pos.get))))
+                    break
+            else:
+                state[n] = 2
+                post.append(n)
+                stack.pop()
+    level = {}
+    for n in post:  # post-order: every forward predecessor comes first
+        if n in pinned_last:
+            continue
+        level[n] = max((level[p] + 1 for p in edges.get(n, ()) if (n, p) not in back and p in level), default=0)
+    depth = max(level.values(), default=-1) + 1
+    levels = [[] for _ in range(depth)]
+    for n in active:
+        if n in level:
+            levels[level[n]].append(n)
+    tail = [n for n in active if n in pinned_last]
+    if tail:
+        levels.append(tail)
+    return levels
+
+
+def compile_plan(W, decls, pinned, synchronous, builtin) -> Plan:
+    """Compile the matrix W over the declared neurons into a Plan."""
+    ignored = []
+    rows_by_dst = {}      # dst -> {inp: [(src, out, w)]}
+    touched = set()
+    edges = {}
+    for dst, inp, src, out, w in entries(W):
+        if w == 0:
+            continue
+        why = check_entry(decls, dst, inp, src, out, w)
+        if why:
+            ignored.append(((dst, inp, src, out), why))
+            continue
+        rows_by_dst.setdefault(dst, {}).setdefault(inp, []).append((src, out, float(w)))
+        touched.add(dst)
+        touched.add(src)
+        edges.setdefault(dst, set()).add(src)
+    active = [n for n in decls if n in touched or n in pinned]
+    levels_names = order_levels(active, edges, {"self"}, synchronous)
+
+    # Output rows: every declared neuron (an initial output may wait for a link),
+    # ordered level by level, group by group, so a group's rows are one slice.
+    out_index = {k: {} for k in DENSE}
+    in_index = {k: {} for k in DENSE}
+    n_in = {k: 0 for k in DENSE}
+    layout: dict = {}
+    plan_levels = []
+    vinputs = {}
+    seen = set()
+
+    def add_outputs(name, t):
+        for port, kind in t.outputs.items():
+            if kind in DENSE:
+                out_index[kind][(name, port)] = len(out_index[kind])
+
+    for names in levels_names:
+        groups: dict = {}
+        singles = []
+        for n in names:
+            d = decls[n]
+            if d.type.batched:
+                groups.setdefault(d.key, []).append(n)
+            else:
+                singles.append(n)
+        lv = Level([], [])
+        start = dict(n_in)
+        for key, members in groups.items():
+            d = decls[members[0]]
+            g = Group(key, d.type, d.args, members)
+            names_in_layout = layout.setdefault(key, [])
+            a = len(names_in_layout)
+            names_in_layout.extend(members)
+            g.state_slice = slice(a, a + len(members))
+            for port, p in d.type.inputs.items():
+                if p.kind in DENSE:
+                    a = n_in[p.kind]
+                    for n in members:
+                        in_index[p.kind][(n, port)] = n_in[p.kind]
+                        n_in[p.kind] += 1
+                    g.inputs[port] = (p.kind, slice(a, n_in[p.kind]))
+                else:
+                    g.inputs[port] = (p.kind, None)
+            for port, kind in d.type.outputs.items():
+                a = len(out_index[kind])
+                for n in members:
+                    out_index[kind][(n, port)] = len(out_index[kind])
+                g.outputs[port] = (kind, slice(a, len(out_index[kind])))
+            seen.update(members)
+            lv.groups.append(g)
+        for n in singles:
+            d = decls[n]
+            s = Single(n, d)
+            if d.type.variadic:
+                ports = sorted(rows_by_dst.get(n, {}))
+                vinputs[n] = ports
+                s.inputs = {p: ("vvalue", (n, p)) for p in ports}
+            else:
+                for port, p in d.type.inputs.items():
+                    if p.kind in DENSE:
+                        in_index[p.kind][(n, port)] = n_in[p.kind]
+                        s.inputs[port] = (p.kind, n_in[p.kind])
+                        n_in[p.kind] += 1
+                    else:
+                        s.inputs[port] = (p.kind, (n, port))
+                for port, kind in d.type.outputs.items():
+                    if kind in DENSE:
+                        out_index[kind][(n, port)] = len(out_index[kind])
+                        s.outputs[port] = (kind, out_index[kind][(n, port)])
+                    else:
+                        s.outputs[port] = (kind, (n, port))
+            seen.add(n)
+            lv.singles.append(s)
+        lv.rows = {k: slice(start[k], n_in[k]) for k in DENSE}
+        plan_levels.append(lv)
+    for n, d in decls.items():  # declared, not active: outputs kept for later
+        if n not in seen and not d.type.variadic:
+            add_outputs(n, d.type)
+
+    # The level matrices.
+    for lv in plan_levels:
+        coo = {}
+        for names in ([g.names for g in lv.groups] + [[s.name for s in lv.singles]]):
+            for n in names:
+                for inp, terms in rows_by_dst.get(n, {}).items():
+                    dk = decls[n].type.input_kind(inp)
+                    if dk == "vvalue":
+                        lv.vrows.append(((n, inp), [((src, out), w) for src, out, w in terms]))
+                        continue
+                    r = in_index[dk][(n, inp)] - lv.rows[dk].start
+                    for src, out, w in terms:
+                        sk = decls[src].type.output_kind(out)
+                        c = out_index[sk][(src, out)]
+                        coo.setdefault((dk, sk), []).append((r, c, w))
+        for (dk, sk), items in coo.items():
+            r, c, w = zip(*items)
+            shape = (lv.rows[dk].stop - lv.rows[dk].start, len(out_index[sk]))
+            dtype = np.float32 if dk == "audio" and sk == "audio" else np.float64
+            lv.mats[(dk, sk)] = sp.csr_matrix((np.array(w, dtype), (np.array(r), np.array(c))), shape=shape)
+    return Plan(active, plan_levels, out_index, in_index, n_in, ignored, layout, vinputs)

@@ -1,0 +1,156 @@
+"""The table of neuron types and the `neuron_type` decorator that fills it."""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .errors import BadArgument, UnknownType, did_you_mean
+
+KINDS = {"number", "audio", "vvalue"}  # open: the video layer adds "image"
+
+# A weight may join these (destination kind, source kind) pairs; a number also
+# feeds audio and image inputs by broadcast.
+BROADCAST = {("audio", "number"), ("image", "number")}
+
+
+def register_kind(kind: str) -> None:
+    KINDS.add(kind)
+
+
+def compatible(dst_kind: str, src_kind: str) -> bool:
+    return dst_kind == src_kind or (dst_kind, src_kind) in BROADCAST
+
+
+@dataclass(frozen=True)
+class Port:
+    kind: str
+    default: float = 0.0
+
+
+@dataclass
+class NeuronType:
+    """One neuron type: named, kinded ports and an activation function.
+
+    Non-batched types are called once per neuron: `fn(inputs, state) -> {output: value}`
+    with `state` a dict the neuron keeps. Batched types are called once per group of
+    neurons sharing the type and construction arguments: `fn(state, rate, **inputs)`
+    with every input an array whose first axis runs over the group (audio `(n, B)`,
+    number `(n,)`) and `state` a namespace of per-neuron arrays; they return the
+    output array (one output) or a dict of arrays.
+    """
+    name: str
+    inputs: dict[str, Port]
+    outputs: dict[str, str]
+    fn: Callable
+    variadic: str | None = None  # the kind of every port of a variadic type
+    batched: bool = False
+    state: Any = None           # dict name -> initial value (batched: scalar or callable(n, args, rate, block))
+    args: dict = field(default_factory=dict)  # construction arguments and their defaults
+    doc: str = ""
+    pinned: bool = False
+    frame: bool = False         # fires on frame ticks (image types)
+
+    @property
+    def default_input(self) -> str | None:
+        return next(iter(self.inputs), None)
+
+    @property
+    def default_output(self) -> str | None:
+        return next(iter(self.outputs), None)
+
+    def input_kind(self, port: str) -> str | None:
+        if self.variadic:
+            return self.variadic
+        p = self.inputs.get(port)
+        return p.kind if p else None
+
+    def output_kind(self, port: str) -> str | None:
+        if self.variadic:
+            return self.variadic
+        return self.outputs.get(port)
+
+    def check_args(self, args: dict, where: str) -> dict:
+        """The full construction arguments (defaults filled), or BadArgument."""
+        out = dict(self.args)
+        for k, v in args.items():
+            if k not in self.args:
+                raise BadArgument(f"{where}: type {self.name!r} has no argument {k!r}"
+                                  f"{did_you_mean(k, self.args)}; its arguments: {', '.join(self.args) or 'none'}")
+            out[k] = v
+        return out
+
+    def summary(self) -> str:
+        if self.variadic:
+            ports = f"any {self.variadic} ports (each input feeds the output of the same name)"
+        else:
+            ins = ", ".join(f"{k}:{p.kind}" + (f"={p.default:g}" if p.default else "") for k, p in self.inputs.items())
+            outs = ", ".join(f"{k}:{v}" for k, v in self.outputs.items())
+            ports = f"({ins}) -> ({outs})"
+        args = "".join(f" [{k}={v!r}]" for k, v in self.args.items())
+        return f"{self.name}{args} {ports}"
+
+
+TYPES: dict[str, NeuronType] = {}
+
+
+def _ports(spec, kind: str | None) -> dict[str, Port]:
+    out = {}
+    for name, s in (spec or {}).items():
+        if isinstance(s, str):
+            out[name] = Port(s)
+        elif isinstance(s, tuple):
+            out[name] = Port(s[0], float(s[1]))
+        elif isinstance(s, (int, float)):
+            if kind is None:
+                raise ValueError(f"port {name!r} gives a default but the type has no kind=")
+            out[name] = Port(kind, float(s))
+        else:
+            raise ValueError(f"bad port spec {name!r}: {s!r}")
+        if out[name].kind not in KINDS:
+            raise ValueError(f"port {name!r}: unknown kind {out[name].kind!r}")
+    return out
+
+
+def neuron_type(name: str, *, inputs=None, outputs=None, kind: str | None = None,
+                variadic: str | None = None, batched: bool = False, state=None,
+                args: dict | None = None, pinned: bool = False, replace: bool = True):
+    """Register the decorated function as the neuron type `name`.
+
+    `inputs`: {port: kind} or {port: default} (a number default takes `kind`, and in
+    a patch becomes the weight from `one` when the port is not given) or
+    {port: (kind, default)}. `outputs`: {port: kind}, or a list of names of kind
+    `kind`; default `{"out": kind}`. `variadic="vvalue"` makes every port name valid,
+    each input feeding the output of the same name (the authors' `identity`).
+    """
+    def wrap(fn):
+        if outputs is None:
+            outs = {} if variadic else {"out": kind}
+        elif isinstance(outputs, dict):
+            outs = dict(outputs)
+        else:
+            outs = {o: kind for o in outputs}
+        for o, k in outs.items():
+            if k not in KINDS:
+                raise ValueError(f"type {name!r}: output {o!r} has unknown kind {k!r}")
+        doc = inspect.getdoc(fn) or ""
+        t = NeuronType(name=name, inputs=_ports(inputs, kind), outputs=outs, fn=fn,
+                       variadic=variadic, batched=batched, state=state,
+                       args=dict(args or {}), doc=doc, pinned=pinned)
+        if not replace and name in TYPES:
+            raise ValueError(f"neuron type {name!r} exists already")
+        TYPES[name] = t
+        fn.neuron_type = t
+        return fn
+    return wrap
+
+
+def get_type(name: str) -> NeuronType:
+    try:
+        return TYPES[name]
+    except KeyError:
+        raise UnknownType(f"unknown neuron type {name!r}{did_you_mean(name, TYPES)}") from None
+
+
+def first_line(doc: str) -> str:
+    return doc.strip().splitlines()[0] if doc.strip() else ""

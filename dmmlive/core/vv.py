@@ -1,0 +1,249 @@
+"""V-values: nested dicts with number leaves (the authors' recurrent maps), kept pure.
+
+A V-value is a number or a dict whose values are V-values. The scalar part of a
+dict sits under the reserved key ":number". Zero leaves and empty dicts are
+pruned from every result, so `{}` is the one zero. No function here mutates its
+arguments: results share untouched subtrees with them (structural sharing), so
+callers must treat every V-value as immutable.
+"""
+from __future__ import annotations
+
+import math
+from numbers import Real
+from typing import Any, Iterator, Mapping
+
+NUMBER = ":number"
+
+VValue = Any  # float | dict[str, VValue]
+
+
+def is_number(x: Any) -> bool:
+    return isinstance(x, Real) and not isinstance(x, bool)
+
+
+def number(x: float) -> dict:
+    """The V-value of a scalar: `{":number": x}`, or `{}` for zero."""
+    return {NUMBER: float(x)} if x else {}
+
+
+def _as_dict(x: VValue) -> dict:
+    if isinstance(x, dict):
+        return x
+    return number(x) if is_number(x) else {}
+
+
+def prune(v: VValue) -> VValue:
+    """A copy of `v` with zero leaves and empty dicts removed (anything that is not a
+    number or a dict counts as zero: "a brain should not segfault")."""
+    if isinstance(v, dict):
+        out = {}
+        for k, x in v.items():
+            x = prune(x)
+            if x != 0 and x != {}:
+                out[k] = x
+        return out
+    return v if is_number(v) else 0
+
+
+def add(*vs: VValue) -> VValue:
+    """Sum of V-values. A number added to a dict goes under ":number"."""
+    acc: VValue = {}
+    first = True
+    for v in vs:
+        if first:
+            acc, first = prune(v), False
+        else:
+            acc = _add2(acc, v)
+    return acc
+
+
+def _add2(a: VValue, b: VValue) -> VValue:
+    if not (is_number(b) or isinstance(b, dict)) or (is_number(b) and b == 0):
+        return a
+    if is_number(a) and is_number(b):
+        return a + b
+    a, b = _as_dict(a), _as_dict(b)
+    if not a:
+        return prune(b)
+    out = dict(a)  # shallow: untouched subtrees are shared
+    for k, y in b.items():
+        x = out.get(k)
+        s = prune(y) if x is None else _add2(x, y)
+        if s == 0 or s == {}:
+            out.pop(k, None)
+        else:
+            out[k] = s
+    return out
+
+
+def scale(v: VValue, c: float) -> VValue:
+    """c * v."""
+    if c == 0:
+        return {} if isinstance(v, dict) else 0.0
+    if is_number(v):
+        return v * c
+    if not isinstance(v, dict):
+        return 0.0
+    out = {}
+    for k, x in v.items():
+        y = scale(x, c)
+        if y != 0 and y != {}:
+            out[k] = y
+    return out
+
+
+def sub(a: VValue, b: VValue) -> VValue:
+    return _add2(prune(a), scale(b, -1.0))
+
+
+def mult_mask(mask: VValue, v: VValue) -> VValue:
+    """Pointwise product along the mask: for each number leaf of `mask` whose path
+    exists in `v`, that leaf times the subtree of `v` at the path; other paths drop."""
+    if not isinstance(mask, dict):
+        return {}
+    out = {}
+    for k, m in mask.items():
+        x = v.get(k) if isinstance(v, dict) else None
+        if x is None:
+            continue
+        if isinstance(m, dict):
+            r = mult_mask(m, x) if isinstance(x, dict) else 0
+        elif is_number(m):
+            r = scale(x, m)
+        else:
+            r = 0
+        if r != 0 and r != {}:
+            out[k] = r
+    return out
+
+
+def lincomb(weights: VValue, values: VValue) -> dict:
+    """The sum over the number leaves of `weights` of leaf * (the subtree of
+    `values` at the same path): the down movement applied to one matrix row.
+    The result is always a dict (a number result goes under ":number")."""
+    out: VValue = {}
+    if not isinstance(weights, dict) or not isinstance(values, dict):
+        return {}
+    for k, w in weights.items():
+        x = values.get(k)
+        if x is None:
+            continue
+        if isinstance(w, dict):
+            term = lincomb(w, x) if isinstance(x, dict) else {}
+        elif is_number(w):
+            term = scale(x, w)
+        else:
+            term = {}
+        if term != 0 and term != {}:
+            out = _add2(out, term)
+    return _as_dict(out)
+
+
+def apply(matrix: VValue, vector: VValue, level: int = 1) -> dict:
+    """Apply a matrix to a vector: at level 0 this is `lincomb(matrix, vector)`;
+    at level k each entry of `matrix` is applied at level k-1. The down movement
+    of a rank-4 network matrix W to the outputs {neuron: {port: value}} is level 2."""
+    if level == 0:
+        return lincomb(matrix, vector)
+    out = {}
+    for k, row in (matrix.items() if isinstance(matrix, dict) else ()):
+        r = apply(row, vector, level - 1)
+        if r:
+            out[k] = r
+    return out
+
+
+def max_norm(v: VValue) -> dict:
+    """`{":number": max |leaf|}`."""
+    return number(_max_abs(v))
+
+
+def _max_abs(v: VValue) -> float:
+    if is_number(v):
+        return abs(v)
+    if isinstance(v, dict):
+        return max((_max_abs(x) for x in v.values()), default=0.0)
+    return 0.0
+
+
+def dot(a: VValue, b: VValue) -> dict:
+    """`{":number": sum of products of the leaves at matching paths}` (a bare
+    number counts as its ":number" leaf)."""
+    return number(_dot(_as_dict(a) if is_number(a) else a, _as_dict(b) if is_number(b) else b))
+
+
+def _dot(a: VValue, b: VValue) -> float:
+    if is_number(a) and is_number(b):
+        return a * b
+    if is_number(a):
+        a = {NUMBER: a}
+    if is_number(b):
+        b = {NUMBER: b}
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return 0.0
+    if len(b) < len(a):
+        a, b = b, a
+    return math.fsum(_dot(x, b[k]) for k, x in a.items() if k in b)
+
+
+def path(v: VValue, *keys: str) -> VValue:
+    """The subtree of `v` at `keys`, or `{}` where the path is absent."""
+    for k in keys:
+        if not isinstance(v, dict) or k not in v:
+            return {}
+        v = v[k]
+    return v
+
+
+def scalar(v: VValue) -> float:
+    """The scalar part of `v` (its ":number" leaf, or the number itself)."""
+    if is_number(v):
+        return float(v)
+    x = v.get(NUMBER, 0.0) if isinstance(v, dict) else 0.0
+    return float(x) if is_number(x) else 0.0
+
+
+def leaves(v: VValue, prefix: tuple = ()) -> Iterator[tuple[tuple, float]]:
+    """Every (path, number) leaf of `v`, depth first."""
+    if is_number(v):
+        yield prefix, v
+    elif isinstance(v, dict):
+        for k, x in v.items():
+            yield from leaves(x, prefix + (k,))
+
+
+def from_leaves(items) -> dict:
+    """The V-value holding the given (path, number) leaves (summed where they repeat)."""
+    out: dict = {}
+    for p, x in items:
+        d = out
+        for k in p[:-1]:
+            d = d.setdefault(k, {})
+        d[p[-1]] = d.get(p[-1], 0.0) + x
+    return prune(out)
+
+
+def is_zero(v: VValue) -> bool:
+    return prune(v) in (0, {})
+
+
+def equal(a: VValue, b: VValue) -> bool:
+    return prune(_as_dict(a) if is_number(a) else a) == prune(_as_dict(b) if is_number(b) else b)
+
+
+def validate(v: VValue, what: str = "V-value") -> None:
+    """Raise ValueError naming the first leaf that is not a finite number."""
+    for p, x in _all_leaves(v, ()):
+        if not is_number(x) or not math.isfinite(x):
+            where = "/".join(map(str, p)) or "(root)"
+            raise ValueError(f"{what}: leaf at {where} is {x!r}, not a finite number")
+
+
+def _all_leaves(v: VValue, prefix: tuple):
+    if isinstance(v, Mapping):
+        for k, x in v.items():
+            if not isinstance(k, str):
+                raise ValueError(f"key {k!r} at {'/'.join(map(str, prefix)) or '(root)'} is not a string")
+            yield from _all_leaves(x, prefix + (k,))
+    else:
+        yield prefix, v

@@ -1,0 +1,2 @@
+"""The library of neuron types; importing it fills the type table."""
+from . import research  # noqa: F401
