@@ -49,17 +49,22 @@ class Machine:
     """A dataflow matrix machine. `tick()` runs one two-stroke cycle."""
 
     def __init__(self, schedule: str = "ordered", rate: int = 48000, block: int = 128,
-                 fps: float = 30.0, seed: int = 0):
+                 fps: float = 30.0, seed: int = 0, limiter: bool = True):
         if schedule not in SCHEDULES:
             raise BadArgument(f"schedule must be one of {SCHEDULES}, not {schedule!r}")
         if int(block) < 1 or int(rate) < 1:
             raise BadArgument(f"rate and block must be positive, got rate={rate} block={block}")
         self.schedule = schedule
         self.rate, self.block, self.fps, self.seed = int(rate), int(block), float(fps), int(seed)
+        self.limiter = bool(limiter)
+        self._ctx = SimpleNamespace(rate=self.rate, block=self.block, seed=self.seed, tempo=120.0)
         self.t = 0  # up movements done
         self._decls: dict[str, Decl] = {}
         for n in BUILTIN:
             self._decls[n] = Decl.make(TYPES[n], {})
+        for n, t in TYPES.items():  # the sinks (out, screen) are pinned too
+            if t.pinned and n not in BUILTIN:
+                self._decls[n] = Decl.make(t, {})
         self._W: dict = {"self": {"delta": {"edits": {"delta": 1.0}}}}
         self._queue: list = []  # [(delta, decls)] waiting for the edits neuron
         self._Y = {"number": np.zeros(0), "audio": np.zeros((0, self.block), np.float32)}
@@ -180,6 +185,13 @@ class Machine:
         v = self._X[kind][row]
         return float(v) if kind == "number" else v.copy()
 
+    def sound(self) -> np.ndarray:
+        """The last block that reached `out`, after the NaN guard and the limiter: (B, 2) float32."""
+        st = self._state.get("out")
+        if st is None or "sound" not in st:
+            return np.zeros((self.block, 2), np.float32)
+        return st["sound"]
+
     def describe(self) -> str:
         """A short text summary of the network: neurons, their types and their rows."""
         lines = []
@@ -295,7 +307,7 @@ class Machine:
         ins = {port: (X[kind][sl] if sl is not None else None) for port, (kind, sl) in g.inputs.items()}
         gs = self._gstate[g.key]
         views = {k: a[g.state_slice] for k, a in gs["arrays"].items()}
-        state = SimpleNamespace(args=g.args, block=self.block, n=len(g.names), **views)
+        state = SimpleNamespace(args=g.args, block=self.block, n=len(g.names), names=g.names, **views)
         try:
             out = g.type.fn(state, self.rate, **ins)
         except Exception as e:
@@ -323,7 +335,7 @@ class Machine:
         block = Y[sl]
         bad = ~np.isfinite(block.reshape(len(g.names), -1)).all(axis=1)
         gs = self._gstate[g.key]
-        fresh = self._group_init(g.type, g.args, int(bad.sum()))
+        fresh = self._group_init(g.type, g.args, [n for n, b in zip(g.names, bad) if b])
         for k, a in gs["arrays"].items():
             view = a[g.state_slice]
             view[bad] = fresh[k]
@@ -378,7 +390,7 @@ class Machine:
         new_gstate = {}
         for key, names in plan.state_layout.items():
             t, args = self._decls[names[0]].type, self._decls[names[0]].args
-            arrays = self._group_init(t, args, len(names))
+            arrays = self._group_init(t, args, names)
             prev = self._gstate.get(key)
             if prev:
                 where = {n: i for i, n in enumerate(prev["names"])}
@@ -397,10 +409,11 @@ class Machine:
         if old is not None:
             self._set_dense("number", ("one", "out"), 1.0)
 
-    def _group_init(self, t, args, n) -> dict:
+    def _group_init(self, t, args, names) -> dict:
         spec = t.state or {}
         if callable(spec):
-            return spec(n, args, self.rate, self.block)
+            return spec(list(names), args, self._ctx)
+        n = len(names)
         out = {}
         for k, v in spec.items():
             out[k] = np.full(n, v, np.float64) if np.isscalar(v) else np.tile(np.asarray(v), (n,) + (1,) * np.ndim(v))
@@ -410,6 +423,10 @@ class Machine:
         spec = decl.type.state
         st = copy.deepcopy(spec(decl.args) if callable(spec) else dict(spec or {}))
         st.setdefault("args", decl.args)
+        if "rate" in st:
+            st["rate"] = self.rate
+        if "limiter" in st:
+            st["limiter"] = self.limiter
         return st
 
     # ---- helpers ------------------------------------------------------------------------

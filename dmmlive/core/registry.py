@@ -45,7 +45,7 @@ class NeuronType:
     fn: Callable
     variadic: str | None = None  # the kind of every port of a variadic type
     batched: bool = False
-    state: Any = None           # dict name -> initial value (batched: scalar or callable(n, args, rate, block))
+    state: Any = None           # dict name -> initial value, or a callable; see neuron_type
     args: dict = field(default_factory=dict)  # construction arguments and their defaults
     doc: str = ""
     pinned: bool = False
@@ -122,6 +122,13 @@ def neuron_type(name: str, *, inputs=None, outputs=None, kind: str | None = None
     {port: (kind, default)}. `outputs`: {port: kind}, or a list of names of kind
     `kind`; default `{"out": kind}`. `variadic="vvalue"` makes every port name valid,
     each input feeding the output of the same name (the authors' `identity`).
+
+    `state`: for a batched type, {field: initial scalar} (one float64 per neuron) or
+    `init(names, args, ctx) -> {field: ndarray with first axis len(names)}` where
+    `ctx` has `rate`, `block`, `seed` and `tempo`; a neuron keeps its rows while it
+    stays in the network. For a non-batched type, a dict copied per neuron or
+    `init(args) -> dict`.
+    `args`: construction arguments with their defaults (part of the type's identity).
     """
     def wrap(fn):
         if outputs is None:
