@@ -50,6 +50,7 @@ class NeuronType:
     doc: str = ""
     pinned: bool = False
     frame: bool = False         # fires on frame ticks (image types)
+    check: Callable | None = None  # check(args) raises DmmError on bad construction arguments
 
     @property
     def default_input(self) -> str | None:
@@ -78,6 +79,8 @@ class NeuronType:
                 raise BadArgument(f"{where}: type {self.name!r} has no argument {k!r}"
                                   f"{did_you_mean(k, self.args)}; its arguments: {', '.join(self.args) or 'none'}")
             out[k] = v
+        if self.check is not None:
+            self.check(out)
         return out
 
     def summary(self) -> str:
@@ -114,7 +117,8 @@ def _ports(spec, kind: str | None) -> dict[str, Port]:
 
 def neuron_type(name: str, *, inputs=None, outputs=None, kind: str | None = None,
                 variadic: str | None = None, batched: bool = False, state=None,
-                args: dict | None = None, pinned: bool = False, replace: bool = True):
+                args: dict | None = None, pinned: bool = False, replace: bool = True,
+                check: Callable | None = None):
     """Register the decorated function as the neuron type `name`.
 
     `inputs`: {port: kind} or {port: default} (a number default takes `kind`, and in
@@ -129,6 +133,8 @@ def neuron_type(name: str, *, inputs=None, outputs=None, kind: str | None = None
     stays in the network. For a non-batched type, a dict copied per neuron or
     `init(args) -> dict`.
     `args`: construction arguments with their defaults (part of the type's identity).
+    `check(args)`: runs when a neuron is declared and raises a DmmError (naming the
+    file, value...) so a bad argument rejects the edit instead of failing mid-tick.
     """
     def wrap(fn):
         if outputs is None:
@@ -143,7 +149,7 @@ def neuron_type(name: str, *, inputs=None, outputs=None, kind: str | None = None
         doc = inspect.getdoc(fn) or ""
         t = NeuronType(name=name, inputs=_ports(inputs, kind), outputs=outs, fn=fn,
                        variadic=variadic, batched=batched, state=state,
-                       args=dict(args or {}), doc=doc, pinned=pinned)
+                       args=dict(args or {}), doc=doc, pinned=pinned, check=check)
         if not replace and name in TYPES:
             raise ValueError(f"neuron type {name!r} exists already")
         TYPES[name] = t
