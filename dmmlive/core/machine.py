@@ -79,6 +79,7 @@ class Machine:
         self.reports: collections.deque = collections.deque(maxlen=256)
         self.on_report = None
         self._reported: set = set()
+        self.compiles = 0  # how many times W was compiled into a plan
         self._compile()
         self._set_dense("number", ("one", "out"), 1.0)
 
@@ -185,6 +186,15 @@ class Machine:
         v = self._X[kind][row]
         return float(v) if kind == "number" else v.copy()
 
+    def _state_of(self, name: str) -> dict:
+        """The state dict of a non-batched neuron (created if it has not fired yet)."""
+        d = self._decls.get(name)
+        if d is None:
+            raise UnknownNeuron(f"unknown neuron {name!r}{did_you_mean(name, self._decls)}")
+        if name not in self._state:
+            self._state[name] = self._initial_state(d)
+        return self._state[name]
+
     def sound(self) -> np.ndarray:
         """The last block that reached `out`, after the NaN guard and the limiter: (B, 2) float32."""
         st = self._state.get("out")
@@ -205,13 +215,14 @@ class Machine:
     # ---- the two-stroke cycle --------------------------------------------------------
     def tick(self, n: int = 1) -> None:
         """Run `n` two-stroke cycles (down movement, then up movement)."""
-        for _ in range(int(n)):
-            if self._dirty:
-                self._compile()
-            self.t += 1
-            for lv in self._plan.levels:
-                self._down(lv)
-                self._up(lv)
+        with np.errstate(all="ignore"):  # non-finite outputs are caught and muted, not warned
+            for _ in range(int(n)):
+                if self._dirty:
+                    self._compile()
+                self.t += 1
+                for lv in self._plan.levels:
+                    self._down(lv)
+                    self._up(lv)
 
     def _down(self, lv) -> None:
         for kind in DENSE:
@@ -354,6 +365,7 @@ class Machine:
 
     # ---- compiling W ------------------------------------------------------------------
     def _compile(self) -> None:
+        self.compiles += 1
         old = self._plan
         pinned = {n for n, d in self._decls.items() if d.type.pinned}
         plan = compile_plan(self._W, self._decls, pinned, self.schedule == "synchronous", BUILTIN)

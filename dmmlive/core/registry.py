@@ -95,6 +95,7 @@ class NeuronType:
 
 
 TYPES: dict[str, NeuronType] = {}
+RESERVED_STATE = {"args", "block", "n", "names"}  # attributes of a batched group's state
 
 
 def _ports(spec, kind: str | None) -> dict[str, Port]:
@@ -146,6 +147,9 @@ def neuron_type(name: str, *, inputs=None, outputs=None, kind: str | None = None
         for o, k in outs.items():
             if k not in KINDS:
                 raise ValueError(f"type {name!r}: output {o!r} has unknown kind {k!r}")
+        clash = RESERVED_STATE & set(state if isinstance(state, dict) else ())
+        if batched and clash:
+            raise ValueError(f"type {name!r}: state fields {sorted(clash)} are reserved names")
         doc = inspect.getdoc(fn) or ""
         t = NeuronType(name=name, inputs=_ports(inputs, kind), outputs=outs, fn=fn,
                        variadic=variadic, batched=batched, state=state,
