@@ -90,7 +90,7 @@ class Machine:
         self._install({name: decl})
         delta = self._defaults(name, decl, set())
         if delta:
-            self._W = vv.add(self._W, delta)
+            self._W = vv.add_into(self._W, delta)
         self._dirty = True
         return self
 
@@ -101,7 +101,7 @@ class Machine:
             raise MalformedDelta(f"weight for {dst} <- {src} must be a finite number, got {weight!r}")
         row = vv.path(self._W, dn, dp, sn, sp_)
         cur = row if vv.is_number(row) else 0.0
-        self._W = vv.add(self._W, {dn: {dp: {sn: {sp_: float(weight) - cur}}}})
+        self._W = vv.add_into(self._W, {dn: {dp: {sn: {sp_: float(weight) - cur}}}})
         self._dirty = True
         return self
 
@@ -245,7 +245,7 @@ class Machine:
             for src, w in terms:
                 y = Yv.get(src)
                 if y:
-                    acc = vv.add(acc, vv.scale(y, w) if w != 1.0 else y)
+                    acc = vv.add_into(acc, vv.scale(y, w) if w != 1.0 else y, pruned=True)
             self._Xv[key] = acc
 
     def _up(self, lv) -> None:
@@ -265,7 +265,7 @@ class Machine:
     def _fire_self(self) -> None:
         delta = self._Xv.get(("self", "delta"), {})
         if delta:
-            self._W = vv.add(self._W, delta)
+            self._W = vv.add_into(self._W, delta)
             self._dirty = True
         self._Yv[("self", "matrix")] = self._W
 
@@ -274,7 +274,7 @@ class Machine:
         out = {}
         for delta, decls in queue:
             self._install(decls)
-            out = vv.add(out, delta)
+            out = vv.add_into(out, delta)
         if any(d for _, d in queue):
             self._dirty = True
         self._Yv[("edits", "delta")] = out
@@ -455,10 +455,8 @@ class Machine:
 
     def _clean_v(self, name, port, v):
         if vv.is_number(v):
-            v = vv.number(v)
-        if not isinstance(v, dict):
-            return {}
-        return v
+            return vv.number(v)
+        return vv.prune(v) if isinstance(v, dict) else {}
 
     def _install(self, decls: dict) -> None:
         for name, d in decls.items():

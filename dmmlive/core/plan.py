@@ -161,17 +161,32 @@ def compile_plan(W, decls, pinned, synchronous, builtin) -> Plan:
     rows_by_dst = {}      # dst -> {inp: [(src, out, w)]}
     touched = set()
     edges = {}
-    for dst, inp, src, out, w in entries(W):
-        if w == 0:
-            continue
-        why = check_entry(decls, dst, inp, src, out, w)
-        if why:
-            ignored.append(((dst, inp, src, out), why))
-            continue
-        rows_by_dst.setdefault(dst, {}).setdefault(inp, []).append((src, out, float(w)))
-        touched.add(dst)
-        touched.add(src)
-        edges.setdefault(dst, set()).add(src)
+    out_kind = {}         # (src, out) -> kind, or the reason it cannot be read
+    for dst, ins in (W.items() if isinstance(W, dict) else ()):
+        d = decls.get(dst)
+        for inp, srcs in (ins.items() if isinstance(ins, dict) else ()):
+            dk = d.type.input_kind(inp) if d is not None else None
+            row = None
+            for src, outs in (srcs.items() if isinstance(srcs, dict) else ()):
+                for out, w in (outs.items() if isinstance(outs, dict) else ()):
+                    if w == 0:
+                        continue
+                    sk = out_kind.get((src, out))
+                    if sk is None:
+                        s_ = decls.get(src)
+                        sk = out_kind[(src, out)] = (s_.type.output_kind(out) if s_ is not None else None) or ""
+                    if dk is None or not sk or not compatible(dk, sk) or type(w) is not float:
+                        why = check_entry(decls, dst, inp, src, out, w)
+                        if why:
+                            ignored.append(((dst, inp, src, out), why))
+                            continue
+                    if row is None:
+                        row = rows_by_dst.setdefault(dst, {}).setdefault(inp, [])
+                    row.append((src, out, float(w)))
+                    touched.add(src)
+                    edges.setdefault(dst, set()).add(src)
+            if row:
+                touched.add(dst)
     active = [n for n in decls if n in touched or n in pinned]
     levels_names = order_levels(active, edges, {"self"}, synchronous)
 
@@ -265,9 +280,8 @@ def compile_plan(W, decls, pinned, synchronous, builtin) -> Plan:
                         continue
                     r = in_index[dk][(n, inp)] - lv.rows[dk].start
                     for src, out, w in terms:
-                        sk = decls[src].type.output_kind(out)
-                        c = out_index[sk][(src, out)]
-                        coo.setdefault((dk, sk), []).append((r, c, w))
+                        sk = out_kind[(src, out)]
+                        coo.setdefault((dk, sk), []).append((r, out_index[sk][(src, out)], w))
         for (dk, sk), items in coo.items():
             r, c, w = zip(*items)
             shape = (lv.rows[dk].stop - lv.rows[dk].start, len(out_index[sk]))

@@ -18,7 +18,12 @@ VValue = Any  # float | dict[str, VValue]
 
 
 def is_number(x: Any) -> bool:
-    return isinstance(x, Real) and not isinstance(x, bool)
+    t = type(x)
+    if t is float or t is int:
+        return True
+    if t is dict or t is bool:
+        return False
+    return isinstance(x, Real)  # numpy scalars and other reals
 
 
 def number(x: float) -> dict:
@@ -42,7 +47,7 @@ def prune(v: VValue) -> VValue:
             if x != 0 and x != {}:
                 out[k] = x
         return out
-    return v if is_number(v) else 0
+    return v if is_number(v) and math.isfinite(v) else 0
 
 
 def add(*vs: VValue) -> VValue:
@@ -57,18 +62,28 @@ def add(*vs: VValue) -> VValue:
     return acc
 
 
-def _add2(a: VValue, b: VValue) -> VValue:
+def add_into(a: VValue, b: VValue, pruned: bool = False) -> VValue:
+    """a + b where `a` is already pruned: only the paths of `b` are visited and copied,
+    so adding a small update to a large matrix costs the size of the update. With
+    `pruned=True` `b` is taken as pruned too, and its subtrees are shared, not copied."""
+    return _add2(a, b, pruned)
+
+
+def _add2(a: VValue, b: VValue, pruned: bool = False) -> VValue:
     if not (is_number(b) or isinstance(b, dict)) or (is_number(b) and b == 0):
         return a
     if is_number(a) and is_number(b):
         return a + b
     a, b = _as_dict(a), _as_dict(b)
     if not a:
-        return prune(b)
+        return b if pruned else prune(b)
     out = dict(a)  # shallow: untouched subtrees are shared
     for k, y in b.items():
         x = out.get(k)
-        s = prune(y) if x is None else _add2(x, y)
+        if x is None:
+            s = y if pruned else prune(y)
+        else:
+            s = _add2(x, y, pruned)
         if s == 0 or s == {}:
             out.pop(k, None)
         else:
@@ -80,12 +95,15 @@ def scale(v: VValue, c: float) -> VValue:
     """c * v."""
     if c == 0:
         return {} if isinstance(v, dict) else 0.0
-    if is_number(v):
-        return v * c
-    if not isinstance(v, dict):
-        return 0.0
+    if type(v) is not dict:
+        return v * c if is_number(v) else 0.0
     out = {}
     for k, x in v.items():
+        if type(x) is float or type(x) is int:
+            y = x * c
+            if y != 0:
+                out[k] = y
+            continue
         y = scale(x, c)
         if y != 0 and y != {}:
             out[k] = y
