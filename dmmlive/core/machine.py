@@ -66,7 +66,11 @@ class Machine:
             if t.pinned and n not in BUILTIN:
                 self._decls[n] = Decl.make(t, {})
         self._W: dict = {"self": {"delta": {"edits": {"delta": 1.0}}}}
-        self._queue: list = []  # [(delta, decls)] waiting for the edits neuron
+        self._queue: list = []     # [_Edit] waiting for the edits neuron
+        self._inflight: list = []  # [_Edit] emitted by edits, not yet added into W by self
+        self._fades: list = []     # [_Fade] weight glides in progress
+        self._xfade = 0            # counter for the names of neurons fading out
+        self._cleanup_after_fade: dict = {}  # name~k -> its input rows, removed when its fade ends
         self._Y = {"number": np.zeros(0), "audio": np.zeros((0, self.block), np.float32)}
         self._X = {"number": np.zeros(0), "audio": np.zeros((0, self.block), np.float32)}
         self._Yv: dict = {}   # (neuron, port) -> V-value outputs
@@ -122,26 +126,33 @@ class Machine:
             self._set_dense(kind, (name, port), value)
 
     # ---- edits through Self ----------------------------------------------------------
-    def edit(self, delta: dict | None = None, declare: dict | None = None) -> None:
+    def edit(self, delta: dict | None = None, declare: dict | None = None,
+             fade: float = 0.0, replace: bool = False) -> None:
         """Queue ΔW (rank-4 V-value) and neuron declarations for the `edits` neuron.
 
         Synchronous schedule: queued before tick t, the edits neuron emits it at up
         movement t, Self adds it into W at up t+1, and a neuron it declares and links
         first fires at up t+2. Ordered: Self adds it at the end of tick t.
+        `fade` (seconds): number and audio weights glide linearly to their new values
+        (audio per sample), starting with the first tick that uses the new W.
+        `replace`: a declaration may give an existing name a new type or arguments; the
+        new neuron fades in while the old one fades out over `fade` and is retired.
         Raises a DmmError and queues nothing when any part is wrong.
         """
         delta = {} if delta is None else delta
+        if not vv.is_number(fade) or not fade >= 0 or not np.isfinite(fade):
+            raise BadArgument(f"fade must be a finite number of seconds >= 0, got {fade!r}")
         pending = {}
-        for _, decls in self._queue:
-            pending.update(decls)
-        decls = self._check_declare(declare or {}, pending)
+        for e in self._queue + self._inflight:
+            pending.update(e.decls)
+        decls = self._check_declare(declare or {}, pending, replace=replace)
         self._check_delta(delta, {**self._decls, **pending, **decls})
         rows = {(dst, inp) for dst, inp, *_ in entries(delta)}
         for name, d in decls.items():
             defaults = self._defaults(name, d, rows)
             if defaults:
                 delta = vv.add(delta, defaults)
-        self._queue.append((vv.prune(delta), decls))
+        self._queue.append(_Edit(vv.prune(delta), decls, float(fade)))
 
     # ---- reading -----------------------------------------------------------------------
     @property
@@ -223,6 +234,8 @@ class Machine:
                 for lv in self._plan.levels:
                     self._down(lv)
                     self._up(lv)
+                if self._fades:
+                    self._advance_fades()
 
     def _down(self, lv) -> None:
         for kind in DENSE:
@@ -239,6 +252,19 @@ class Machine:
                 mn = lv.mats.get(("audio", "number"))
                 if mn is not None:
                     X[rows] += (mn @ self._Y["number"]).astype(np.float32)[:, None]
+            for f, mats in zip(self._fades, lv.fade_mats):
+                if not mats or self.t < f.start:
+                    continue
+                left = self._ramp(f)  # the part of the change not yet applied
+                for (dk, sk), m in mats.items():
+                    if dk != kind:
+                        continue
+                    if kind == "number":
+                        X[rows] -= float(left[-1]) * (m @ self._Y["number"])
+                    elif sk == "audio":
+                        X[rows] -= (m @ self._Y["audio"]) * left[None, :]
+                    else:
+                        X[rows] -= (m @ self._Y["number"]).astype(np.float32)[:, None] * left[None, :]
         Yv = self._Yv
         for key, terms in lv.vrows:
             acc = {}
@@ -264,20 +290,105 @@ class Machine:
 
     def _fire_self(self) -> None:
         delta = self._Xv.get(("self", "delta"), {})
+        w_prev = self._W
         if delta:
             self._W = vv.add_into(self._W, delta)
             self._dirty = True
+        # the edits whose ΔW this is: emitted last tick (synchronous) or this tick (ordered)
+        due = [e for e in self._inflight if e.t < self.t or self.schedule == "ordered"]
+        if due:
+            self._inflight = [e for e in self._inflight if e not in due]
+            for e in due:
+                self._absorb(e, w_prev)
+            self._dirty = True
         self._Yv[("self", "matrix")] = self._W
+
+    def _absorb(self, e, w_prev) -> None:
+        """Install an edit's declarations (crossfading replaced neurons) and its glide."""
+        glide = e.delta
+        for name, d in e.decls.items():
+            old = self._decls.get(name)
+            if old is not None and old.key != d.key:
+                glide = self._crossfade(name, d, w_prev, glide, e.fade)
+            else:
+                self._decls[name] = d
+        if e.fade > 0 and glide:
+            start = self.t + 1  # the first tick that computes with the new W
+            self._fades.append(_Fade(glide, start, max(1, round(e.fade * self.rate)), {}))
+
+    def _crossfade(self, name, decl, w_prev, glide, fade):
+        """Rename the running `name` to `name~k` (state and outputs go with it), give `name`
+        the new declaration, and glide name~k's outgoing weights to 0 while name's come in."""
+        if fade <= 0:  # no fade: the new neuron replaces the old one at once
+            self._forget({name})
+            self._decls[name] = decl
+            return glide
+        self._xfade += 1
+        old = f"{name}~{self._xfade}"
+        self._decls[old] = self._decls.pop(name)
+        self._decls[name] = decl
+        if name in self._state:
+            self._state[old] = self._state.pop(name)
+        for gs in self._gstate.values():
+            gs["names"] = [old if n == name else n for n in gs["names"]]
+        for table in list(self._plan.out_index.values()):
+            for key in [k for k in table if k[0] == name]:
+                table[(old, key[1])] = table.pop(key)
+        for store in (self._Yv, self._Xv):
+            for key in [k for k in store if k[0] == name]:
+                store[(old, key[1])] = store.pop(key)
+        inputs = vv.path(w_prev, name)          # the old neuron keeps its inputs while it fades
+        outgoing_prev = [(d, i, o, w) for d, i, s, o, w in entries(w_prev) if s == name]
+        outgoing_new = [(d, i, o, w) for d, i, s, o, w in entries(self._W) if s == name]
+        self._W = vv.add_into(self._W, {old: inputs} if inputs else {})
+        # the glide: every other change of the edit, plus name~k fading out and name in
+        g = {}
+        for d, i, s, o, w in entries(glide):
+            if s != name and d != name:
+                g = vv.add_into(g, {d: {i: {s: {o: w}}}})
+        for d, i, o, w in outgoing_prev:
+            g = vv.add_into(g, {d: {i: {old: {o: -w}}}})
+        for d, i, o, w in outgoing_new:
+            g = vv.add_into(g, {d: {i: {name: {o: w}}}})
+        self._cleanup_after_fade[old] = inputs
+        return g
+
+    def _forget(self, names) -> None:
+        for n in names:
+            self._decls.pop(n, None)
+            self._state.pop(n, None)
+            self._reported.discard(n)
+        for store in (self._Yv, self._Xv):
+            for key in [k for k in store if k[0] in names]:
+                del store[key]
 
     def _fire_edits(self) -> None:
         queue, self._queue = self._queue, []
         out = {}
-        for delta, decls in queue:
-            self._install(decls)
-            out = vv.add_into(out, delta)
-        if any(d for _, d in queue):
-            self._dirty = True
+        for e in queue:
+            e.t = self.t
+            out = vv.add_into(out, e.delta)
+        self._inflight.extend(queue)
         self._Yv[("edits", "delta")] = out
+
+    def _advance_fades(self) -> None:
+        """After a tick: finish the glides that reached their end."""
+        done = [f for f in self._fades if (self.t - f.start + 1) * self.block >= f.length]
+        if not done:
+            return
+        self._fades = [f for f in self._fades if f not in done]
+        for f in done:
+            for d, i, s, o, w in entries(f.delta):
+                if s in self._cleanup_after_fade:
+                    inputs = self._cleanup_after_fade.pop(s)
+                    if inputs:
+                        self._W = vv.add_into(self._W, {s: vv.scale(inputs, -1.0)})
+        self._dirty = True
+
+    def _ramp(self, f) -> np.ndarray:
+        """1 - r over this tick's samples, r the glide's progress (0 -> 1)."""
+        j = (self.t - f.start) * self.block + np.arange(1, self.block + 1)
+        return (1.0 - np.clip(j / f.length, 0.0, 1.0)).astype(np.float32)
 
     def _fire_single(self, s) -> None:
         X, Xv = self._X, self._Xv
@@ -368,20 +479,14 @@ class Machine:
         self.compiles += 1
         old = self._plan
         pinned = {n for n, d in self._decls.items() if d.type.pinned}
-        plan = compile_plan(self._W, self._decls, pinned, self.schedule == "synchronous", BUILTIN)
+        fades = [f.delta for f in self._fades]
+        plan = compile_plan(self._W, self._decls, pinned, self.schedule == "synchronous", BUILTIN, fades)
         # Retire neurons that were active and are touched by no weight now.
         if old is not None:
             gone = set(old.active) - set(plan.active) - pinned
             if gone:
-                for n in gone:
-                    self._decls.pop(n, None)
-                    self._state.pop(n, None)
-                    self._reported.discard(n)
-                for key in [k for k in self._Yv if k[0] in gone]:
-                    del self._Yv[key]
-                for key in [k for k in self._Xv if k[0] in gone]:
-                    del self._Xv[key]
-                plan = compile_plan(self._W, self._decls, pinned, self.schedule == "synchronous", BUILTIN)
+                self._forget(gone)
+                plan = compile_plan(self._W, self._decls, pinned, self.schedule == "synchronous", BUILTIN, fades)
         # Carry dense outputs of kept neurons into the new row order.
         for kind in DENSE:
             shape = (len(plan.out_index[kind]),) + ((self.block,) if kind == "audio" else ())
@@ -471,7 +576,7 @@ class Machine:
                 out.setdefault(name, {})[port] = {"one": {"out": p.default}}
         return out
 
-    def _check_declare(self, declare: dict, pending: dict) -> dict:
+    def _check_declare(self, declare: dict, pending: dict, replace: bool = False) -> dict:
         if not isinstance(declare, dict):
             raise BadArgument(f"declare must be a dict name -> type, got {type(declare).__name__}")
         out = {}
@@ -488,8 +593,11 @@ class Machine:
             if t.pinned and name not in BUILTIN:
                 raise BadArgument(f"{name!r}: type {tname!r} is built in and cannot be declared again")
             d = Decl.make(t, t.check_args(args, f"neuron {name!r}"))
-            prev = self._decls.get(name) or pending.get(name)
-            if prev is not None:
+            prev = pending.get(name) or self._decls.get(name)
+            if prev is not None and replace:
+                if prev.key == d.key:
+                    continue  # unchanged: the running neuron is kept with its state
+            elif prev is not None:
                 if prev.key == d.key:
                     raise DuplicateName(f"neuron {name!r} is declared already (as {prev.type.name})")
                 raise DuplicateName(f"neuron {name!r} is declared already as {prev.type.name}, "
@@ -557,6 +665,20 @@ class Machine:
             raise UnknownPort(f"{name!r} ({d.type.name}) has no {'output' if output else 'input'} port "
                               f"{port!r}{did_you_mean(port, ports)}")
         return k
+
+
+class _Edit:
+    __slots__ = ("delta", "decls", "fade", "t")
+
+    def __init__(self, delta, decls, fade):
+        self.delta, self.decls, self.fade, self.t = delta, decls, fade, None
+
+
+class _Fade:
+    __slots__ = ("delta", "start", "length", "meta")
+
+    def __init__(self, delta, start, length, meta):
+        self.delta, self.start, self.length, self.meta = delta, start, length, meta
 
 
 def _depth_leaves(v, prefix=()):

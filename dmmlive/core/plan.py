@@ -61,6 +61,7 @@ class Level:
     singles: list
     rows: dict = field(default_factory=dict)     # kind -> slice of X[kind] for this level
     mats: dict = field(default_factory=dict)     # (dst kind, src kind) -> CSR over the level's rows
+    fade_mats: list = field(default_factory=list)  # per glide in progress: like mats, its ΔW
     vrows: list = field(default_factory=list)    # [(input key, [(output key, w), ...])]
 
 
@@ -155,8 +156,9 @@ def order_levels(active, edges, pinned_last, synchronous):
     return levels
 
 
-def compile_plan(W, decls, pinned, synchronous, builtin) -> Plan:
-    """Compile the matrix W over the declared neurons into a Plan."""
+def compile_plan(W, decls, pinned, synchronous, builtin, fades=()) -> Plan:
+    """Compile the matrix W over the declared neurons into a Plan; `fades` are the ΔW
+    of glides in progress (their neurons stay active until the glide ends)."""
     ignored = []
     rows_by_dst = {}      # dst -> {inp: [(src, out, w)]}
     touched = set()
@@ -187,6 +189,18 @@ def compile_plan(W, decls, pinned, synchronous, builtin) -> Plan:
                     edges.setdefault(dst, set()).add(src)
             if row:
                 touched.add(dst)
+    fade_rows = []
+    for D in fades:
+        rows = {}
+        for dst, inp, src, out, w in entries(D):
+            if w == 0 or check_entry(decls, dst, inp, src, out, w):
+                continue
+            if decls[dst].type.input_kind(inp) not in DENSE:
+                continue  # vvalue weights do not glide
+            out_kind.setdefault((src, out), decls[src].type.output_kind(out))
+            rows.setdefault(dst, {}).setdefault(inp, []).append((src, out, float(w)))
+            touched.update((dst, src))
+        fade_rows.append(rows)
     active = [n for n in decls if n in touched or n in pinned]
     levels_names = order_levels(active, edges, {"self"}, synchronous)
 
@@ -270,21 +284,33 @@ def compile_plan(W, decls, pinned, synchronous, builtin) -> Plan:
 
     # The level matrices.
     for lv in plan_levels:
-        coo = {}
-        for names in ([g.names for g in lv.groups] + [[s.name for s in lv.singles]]):
-            for n in names:
-                for inp, terms in rows_by_dst.get(n, {}).items():
-                    dk = decls[n].type.input_kind(inp)
-                    if dk == "vvalue":
-                        lv.vrows.append(((n, inp), [((src, out), w) for src, out, w in terms]))
-                        continue
-                    r = in_index[dk][(n, inp)] - lv.rows[dk].start
-                    for src, out, w in terms:
-                        sk = out_kind[(src, out)]
-                        coo.setdefault((dk, sk), []).append((r, out_index[sk][(src, out)], w))
-        for (dk, sk), items in coo.items():
-            r, c, w = zip(*items)
-            shape = (lv.rows[dk].stop - lv.rows[dk].start, len(out_index[sk]))
-            dtype = np.float32 if dk == "audio" and sk == "audio" else np.float64
-            lv.mats[(dk, sk)] = sp.csr_matrix((np.array(w, dtype), (np.array(r), np.array(c))), shape=shape)
+        names = [n for g in lv.groups for n in g.names] + [s.name for s in lv.singles]
+        lv.mats = _level_mats(lv, names, rows_by_dst, decls, in_index, out_index, out_kind, vrows=lv.vrows)
+        lv.fade_mats = [_level_mats(lv, names, fr, decls, in_index, out_index, out_kind) for fr in fade_rows]
     return Plan(active, plan_levels, out_index, in_index, n_in, ignored, layout, vinputs)
+
+
+def _level_mats(lv, names, rows_by_dst, decls, in_index, out_index, out_kind, vrows=None):
+    coo = {}
+    for n in names:
+        for inp, terms in rows_by_dst.get(n, {}).items():
+            dk = decls[n].type.input_kind(inp)
+            if dk == "vvalue":
+                if vrows is not None:
+                    vrows.append(((n, inp), [((src, out), w) for src, out, w in terms]))
+                continue
+            if (n, inp) not in in_index[dk]:
+                continue
+            r = in_index[dk][(n, inp)] - lv.rows[dk].start
+            for src, out, w in terms:
+                sk = out_kind[(src, out)]
+                c = out_index[sk].get((src, out))
+                if c is not None:
+                    coo.setdefault((dk, sk), []).append((r, c, w))
+    mats = {}
+    for (dk, sk), items in coo.items():
+        r, c, w = zip(*items)
+        shape = (lv.rows[dk].stop - lv.rows[dk].start, len(out_index[sk]))
+        dtype = np.float32 if dk == "audio" and sk == "audio" else np.float64
+        mats[(dk, sk)] = sp.csr_matrix((np.array(w, dtype), (np.array(r), np.array(c))), shape=shape)
+    return mats

@@ -245,8 +245,24 @@ def is_zero(v: VValue) -> bool:
     return prune(v) in (0, {})
 
 
+def canonical(v: VValue) -> dict:
+    """The one representation of `v`: every number leaf sits under a ":number" key
+    (a number x and {":number": x} are the same element)."""
+    if is_number(v):
+        return number(v)
+    if not isinstance(v, dict):
+        return {}
+    out = {}
+    for k, x in v.items():
+        c = (float(x) if x else None) if (k == NUMBER and is_number(x)) else (canonical(x) or None)
+        if c is not None and (k != NUMBER or is_number(x)):
+            out[k] = c
+    return out
+
+
 def equal(a: VValue, b: VValue) -> bool:
-    return prune(_as_dict(a) if is_number(a) else a) == prune(_as_dict(b) if is_number(b) else b)
+    """Whether a and b are the same V-value (whatever their representations)."""
+    return canonical(prune(a)) == canonical(prune(b))
 
 
 def validate(v: VValue, what: str = "V-value") -> None:

@@ -70,9 +70,10 @@ def test_edit_timing_synchronous():
     m.tick()  # up movement t: the edits neuron emits the ΔW; W unchanged
     assert m.t == t and m.matrix == w0
     assert m.output("edits", "delta") == {"c": {"timer": {"c": {"timer": 1.0}}}}
-    assert "c" in m.neurons and m.output("c", "timer") == {}
-    m.tick()  # up movement t+1: Self adds it into W; c has not fired yet
+    assert "c" not in m.neurons
+    m.tick()  # up movement t+1: Self adds it into W and c is declared; c has not fired yet
     assert vv.path(m.matrix, "c", "timer", "c", "timer") == 1.0
+    assert m.neurons["c"] == "timer"
     assert m.output("c", "timer") == {}
     assert m.output("edits", "delta") == {}
     m.tick()  # up movement t+2: c fires for the first time
