@@ -127,7 +127,7 @@ class Machine:
 
     # ---- edits through Self ----------------------------------------------------------
     def edit(self, delta: dict | None = None, declare: dict | None = None,
-             fade: float = 0.0, replace: bool = False) -> None:
+             fade: float = 0.0, replace: bool = False, defaults: bool = True) -> None:
         """Queue ΔW (rank-4 V-value) and neuron declarations for the `edits` neuron.
 
         Synchronous schedule: queued before tick t, the edits neuron emits it at up
@@ -137,22 +137,53 @@ class Machine:
         (audio per sample), starting with the first tick that uses the new W.
         `replace`: a declaration may give an existing name a new type or arguments; the
         new neuron fades in while the old one fades out over `fade` and is retired.
+        `defaults`: give declared neurons their default weights on ports the ΔW leaves out.
         Raises a DmmError and queues nothing when any part is wrong.
         """
-        delta = {} if delta is None else delta
         if not vv.is_number(fade) or not fade >= 0 or not np.isfinite(fade):
             raise BadArgument(f"fade must be a finite number of seconds >= 0, got {fade!r}")
         pending = {}
         for e in self._queue + self._inflight:
             pending.update(e.decls)
+        delta, decls = self._checked(delta, declare, pending, replace, defaults)
+        self._queue.append(_Edit(delta, decls, float(fade)))
+
+    def apply(self, delta: dict | None = None, declare: dict | None = None, defaults: bool = True) -> None:
+        """Declare and add ΔW into W now, not through `edits` (setting a machine up).
+        Checked like `edit`; a declaration may not change an existing neuron."""
+        delta, decls = self._checked(delta, declare, {}, False, defaults)
+        self._install(decls)
+        if delta:
+            self._W = vv.add_into(self._W, delta)
+        self._dirty = True
+
+    def set_schedule(self, schedule: str) -> None:
+        if schedule not in SCHEDULES:
+            raise BadArgument(f"schedule must be one of {SCHEDULES}, not {schedule!r}")
+        if schedule != self.schedule:
+            self.schedule = schedule
+            self._dirty = True
+
+    @property
+    def tempo(self) -> float:
+        return self._ctx.tempo
+
+    @tempo.setter
+    def tempo(self, bpm: float) -> None:
+        self._ctx.tempo = float(bpm)
+
+    def _checked(self, delta, declare, pending, replace, defaults):
+        delta = {} if delta is None else delta
         decls = self._check_declare(declare or {}, pending, replace=replace)
         self._check_delta(delta, {**self._decls, **pending, **decls})
-        rows = {(dst, inp) for dst, inp, *_ in entries(delta)}
-        for name, d in decls.items():
-            defaults = self._defaults(name, d, rows)
-            if defaults:
-                delta = vv.add(delta, defaults)
-        self._queue.append(_Edit(vv.prune(delta), decls, float(fade)))
+        delta = vv.prune(delta)
+        if defaults:
+            rows = {(dst, inp) for dst, inp, *_ in entries(delta)}
+            for name, d in decls.items():
+                extra = self._defaults(name, d, rows)
+                if extra:
+                    delta = vv.add(delta, extra)
+        return delta, decls
 
     # ---- reading -----------------------------------------------------------------------
     @property
