@@ -575,6 +575,7 @@ class Machine:
             st["rate"] = self.rate
         if "limiter" in st:
             st["limiter"] = self.limiter
+        st.setdefault("ticks_per_second", self.rate / self.block)
         return st
 
     # ---- helpers ------------------------------------------------------------------------

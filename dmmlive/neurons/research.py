@@ -48,3 +48,21 @@ def const(inputs, state):
 def timer(inputs, state):
     """timer = timer + 1: with a weight-1 self-loop it counts ticks."""
     return {"timer": vv.add(inputs["timer"], {vv.NUMBER: 1.0})}
+
+
+@neuron_type("pulse", outputs={"out": "vvalue"}, args={"value": {}, "period": 1.0, "phase": 0.0},
+             state=lambda args: {"t": 0})
+def pulse(inputs, state):
+    """Emits `value` once every `period` seconds, `phase` seconds in, {} otherwise.
+
+    Linked to `self.delta` it is a timed self-edit: the network rewires itself, e.g.
+    `self.delta = pulse(value={"out": {"left": {"a": {"out": -1}, "b": {"out": 1}}}}, period=2)`.
+    """
+    a = state["args"]
+    ticks = state["ticks_per_second"] if "ticks_per_second" in state else None
+    state["t"] += 1
+    if ticks is None:
+        return {"out": {}}
+    n = max(1, round(a["period"] * ticks))
+    k = round(a["phase"] * ticks) % n
+    return {"out": a["value"] if state["t"] % n == k else {}}

@@ -1,0 +1,60 @@
+"""A running patch: texts in, edits to a machine out; a bad text changes nothing."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..core.machine import Machine
+from .diff import diff
+from .parse import parse
+
+
+def running_decls(m: Machine) -> dict:
+    """{name: (type name, args)} of the machine, counting edits not yet absorbed."""
+    out = {n: (d.type.name, d.args) for n, d in m._decls.items()}
+    for e in m._queue + m._inflight:
+        out.update({n: (d.type.name, d.args) for n, d in e.decls.items()})
+    return out
+
+
+class PatchSession:
+    """Applies patch texts to one machine: parse, diff against the running network,
+    send one edit (with the patch's fade) through `edits` to `self`.
+
+    `apply(text)` raises PatchError (file, line, column) or another DmmError and then
+    leaves the machine exactly as it was; the old network goes on playing.
+    """
+
+    def __init__(self, machine: Machine, path: str | None = None):
+        self.machine = machine
+        self.path = path
+        self.patch = None
+        self.applied = 0
+
+    def apply(self, text: str, path: str | None = None, now: bool = False):
+        path = path or self.path or "<patch>"
+        new = parse(text, path)
+        m = self.machine
+        delta, declare = diff(m._W, running_decls(m), self.patch, new)
+        s = new.settings
+        if now:
+            m.apply(delta, declare, defaults=False)
+        else:
+            m.edit(delta, declare, fade=s["fade"], replace=True, defaults=False)
+        m.tempo = s["tempo"]
+        m.set_schedule(s["schedule"])
+        self.patch = new
+        self.applied += 1
+        return new
+
+
+def load(path, rate: int = 48000, block: int = 128, **machine_args) -> Machine:
+    """A Machine built from a patch file, its network in place before the first tick."""
+    path = str(path)
+    text = Path(path).read_text(encoding="utf-8")
+    patch = parse(text, path)
+    s = patch.settings
+    m = Machine(schedule=s["schedule"], rate=rate, block=block, fps=s["fps"], seed=s["seed"], **machine_args)
+    session = PatchSession(m, path)
+    session.apply(text, path, now=True)
+    m.session = session
+    return m
