@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import collections
 import copy
+from fractions import Fraction
 from types import SimpleNamespace
 from typing import Any
 
@@ -12,7 +13,7 @@ from . import vv
 from .errors import (BadArgument, DmmError, DuplicateName, KindMismatch, MalformedDelta,
                      UnknownNeuron, UnknownPort, did_you_mean)
 from .plan import DENSE, Decl, Plan, check_entry, compile_plan, entries
-from .registry import TYPES, compatible, get_type, neuron_type
+from .registry import BACKENDS, TYPES, compatible, get_type, neuron_type
 
 SCHEDULES = ("synchronous", "ordered")
 BUILTIN = ("self", "one", "edits")
@@ -49,7 +50,8 @@ class Machine:
     """A dataflow matrix machine. `tick()` runs one two-stroke cycle."""
 
     def __init__(self, schedule: str = "ordered", rate: int = 48000, block: int = 128,
-                 fps: float = 30.0, seed: int = 0, limiter: bool = True):
+                 fps: float = 30.0, seed: int = 0, limiter: bool = True,
+                 size: tuple = (640, 360), gpu=None):
         if schedule not in SCHEDULES:
             raise BadArgument(f"schedule must be one of {SCHEDULES}, not {schedule!r}")
         if int(block) < 1 or int(rate) < 1:
@@ -57,6 +59,16 @@ class Machine:
         self.schedule = schedule
         self.rate, self.block, self.fps, self.seed = int(rate), int(block), float(fps), int(seed)
         self.limiter = bool(limiter)
+        if not fps > 0:
+            raise BadArgument(f"fps must be > 0, got {fps!r}")
+        self.size = (int(size[0]), int(size[1]))
+        self.gpu = gpu            # the image backend (made on first need from BACKENDS["image"])
+        self.frame = -1           # the last frame computed (frame k falls at time k / fps)
+        self.frame_tick = False   # whether the last tick computed a frame
+        self._fps = Fraction(self.fps).limit_denominator(1000)
+        self._Yi: dict = {}       # (neuron, port) -> image outputs
+        self._Xi: dict = {}       # (neuron, port) -> image inputs
+        self._rings: dict = {}    # audio inputs of frame neurons -> their recent samples
         self._ctx = SimpleNamespace(rate=self.rate, block=self.block, seed=self.seed, tempo=120.0)
         self.t = 0  # up movements done
         self._decls: dict[str, Decl] = {}
@@ -262,11 +274,35 @@ class Machine:
                 if self._dirty:
                     self._compile()
                 self.t += 1
+                k = self._frame_at(self.t)
+                self.frame_tick = k > self._frame_at(self.t - 1)
+                if self.frame_tick:
+                    self.frame = k
                 for lv in self._plan.levels:
                     self._down(lv)
                     self._up(lv)
                 if self._fades:
                     self._advance_fades()
+
+    def _frame_at(self, t: int) -> int:
+        """The last frame whose time falls before the end of tick t (-1 before the first)."""
+        f = self._fps
+        num = t * self.block * f.numerator          # frame k falls in tick t when
+        den = self.rate * f.denominator             # (t-1)·B/rate <= k/fps < t·B/rate
+        return -(-num // den) - 1
+
+    def image(self):
+        """The image reaching `screen` at the last frame (a backend Image), or None."""
+        st = self._state.get("screen")
+        return st.get("image") if st else None
+
+    def _gpu(self):
+        if self.gpu is None:
+            factory = BACKENDS.get("image")
+            if factory is None:
+                raise RuntimeError("image neurons need the image backend: import dmmlive.gfx")
+            self.gpu = factory(self)
+        return self.gpu
 
     def _down(self, lv) -> None:
         for kind in DENSE:
@@ -296,6 +332,25 @@ class Machine:
                         X[rows] -= (m @ self._Y["audio"]) * left[None, :]
                     else:
                         X[rows] -= (m @ self._Y["number"]).astype(np.float32)[:, None] * left[None, :]
+        if self._rings:  # frame neurons' audio inputs computed in this level: keep the samples
+            rows = lv.rows["audio"]
+            for key, ring in self._rings.items():
+                row = self._plan.in_index["audio"].get(key)
+                if row is not None and rows.start <= row < rows.stop:
+                    ring.push(self._X["audio"][row])
+        if lv.irows and self.frame_tick:
+            gpu = self._gpu()
+            Yi, Yn, idx = self._Yi, self._Y["number"], self._plan.out_index["number"]
+            for key, terms in lv.irows:
+                imgs, const = [], 0.0
+                for src, w, kind in terms:
+                    if kind == "image":
+                        img = Yi.get(src)
+                        if img is not None:
+                            imgs.append((img, w))
+                    else:
+                        const += w * float(Yn[idx[src]])
+                self._Xi[key] = gpu.combine(key, imgs, const)
         Yv = self._Yv
         for key, terms in lv.vrows:
             acc = {}
@@ -310,6 +365,8 @@ class Machine:
             self._fire_group(g)
         for s in lv.singles:
             name = s.name
+            if s.decl.type.frame and not self.frame_tick:
+                continue
             if name == "self":
                 self._fire_self()
             elif name == "edits":
@@ -365,7 +422,7 @@ class Machine:
         for table in list(self._plan.out_index.values()):
             for key in [k for k in table if k[0] == name]:
                 table[(old, key[1])] = table.pop(key)
-        for store in (self._Yv, self._Xv):
+        for store in (self._Yv, self._Xv, self._Yi, self._Xi, self._rings):
             for key in [k for k in store if k[0] == name]:
                 store[(old, key[1])] = store.pop(key)
         inputs = vv.path(w_prev, name)          # the old neuron keeps its inputs while it fades
@@ -389,7 +446,9 @@ class Machine:
             self._decls.pop(n, None)
             self._state.pop(n, None)
             self._reported.discard(n)
-        for store in (self._Yv, self._Xv):
+            if self.gpu is not None:
+                self.gpu.release(n)
+        for store in (self._Yv, self._Xv, self._Yi, self._Xi, self._rings):
             for key in [k for k in store if k[0] in names]:
                 del store[key]
 
@@ -427,6 +486,8 @@ class Machine:
         for port, (kind, where) in s.inputs.items():
             if kind == "vvalue":
                 inputs[port] = Xv.get(where, {})
+            elif kind == "image":
+                inputs[port] = self._Xi.get(where)
             elif kind == "number":
                 inputs[port] = float(X["number"][where])
             else:
@@ -434,6 +495,8 @@ class Machine:
         st = self._state.get(s.name)
         if st is None:
             st = self._state[s.name] = self._initial_state(s.decl)
+        if s.decl.type.frame:
+            self._frame_state(s, st)
         try:
             out = s.decl.type.fn(inputs, st)
         except Exception as e:  # a failing neuron is muted, reported, never fatal
@@ -452,8 +515,22 @@ class Machine:
             v = out.get(port)
             if kind == "vvalue":
                 self._Yv[where] = self._clean_v(s.name, port, v if v is not None else {})
+            elif kind == "image":
+                self._Yi[where] = v
             else:
                 self._set_dense(kind, (s.name, port), 0.0 if v is None else v, row=where)
+
+    def _frame_state(self, s, st) -> None:
+        """What a frame neuron reads besides its inputs: the backend, the clock, its audio."""
+        if s.name != "screen":
+            st["gpu"] = self._gpu()
+        st["time"] = self.frame / float(self._fps)
+        st["frame"] = self.frame
+        audio = [p for p, (k, _) in s.inputs.items() if k == "audio"]
+        if audio and "audio" not in st:
+            for p in audio:
+                self._rings.setdefault((s.name, p), _Ring(max(16384, int(st.get("history", 0)))))
+            st["audio"] = lambda port, n, _name=s.name: self._rings[(_name, port)].last(n)
 
     def _fire_group(self, g) -> None:
         X = self._X
@@ -697,6 +774,32 @@ class Machine:
             raise UnknownPort(f"{name!r} ({d.type.name}) has no {'output' if output else 'input'} port "
                               f"{port!r}{did_you_mean(port, ports)}")
         return k
+
+
+class _Ring:
+    """The last `size` samples of an audio input (for frame neurons that draw sound)."""
+
+    def __init__(self, size: int):
+        self.buf = np.zeros(size, np.float32)
+        self.pos = 0
+
+    def push(self, block) -> None:
+        if block is None:
+            block = np.zeros(1, np.float32)
+        n = len(block)
+        i = self.pos % len(self.buf)
+        end = min(len(self.buf), i + n)
+        self.buf[i:end] = block[:end - i]
+        self.buf[:n - (end - i)] = block[end - i:]
+        self.pos += n
+
+    def last(self, n: int) -> np.ndarray:
+        n = min(int(n), len(self.buf))
+        i = self.pos % len(self.buf)
+        out = np.concatenate([self.buf[i:], self.buf[:i]])[-n:]
+        if self.pos < n:
+            out[: n - self.pos] = 0.0
+        return out
 
 
 class _Edit:

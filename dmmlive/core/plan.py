@@ -63,6 +63,7 @@ class Level:
     mats: dict = field(default_factory=dict)     # (dst kind, src kind) -> CSR over the level's rows
     fade_mats: list = field(default_factory=list)  # per glide in progress: like mats, its ΔW
     vrows: list = field(default_factory=list)    # [(input key, [(output key, w), ...])]
+    irows: list = field(default_factory=list)    # image inputs: [(input key, [(output key, w, kind), ...])]
 
 
 @dataclass
@@ -285,16 +286,21 @@ def compile_plan(W, decls, pinned, synchronous, builtin, fades=()) -> Plan:
     # The level matrices.
     for lv in plan_levels:
         names = [n for g in lv.groups for n in g.names] + [s.name for s in lv.singles]
-        lv.mats = _level_mats(lv, names, rows_by_dst, decls, in_index, out_index, out_kind, vrows=lv.vrows)
+        lv.mats = _level_mats(lv, names, rows_by_dst, decls, in_index, out_index, out_kind,
+                              vrows=lv.vrows, irows=lv.irows)
         lv.fade_mats = [_level_mats(lv, names, fr, decls, in_index, out_index, out_kind) for fr in fade_rows]
     return Plan(active, plan_levels, out_index, in_index, n_in, ignored, layout, vinputs)
 
 
-def _level_mats(lv, names, rows_by_dst, decls, in_index, out_index, out_kind, vrows=None):
+def _level_mats(lv, names, rows_by_dst, decls, in_index, out_index, out_kind, vrows=None, irows=None):
     coo = {}
     for n in names:
         for inp, terms in rows_by_dst.get(n, {}).items():
             dk = decls[n].type.input_kind(inp)
+            if dk == "image":
+                if irows is not None:
+                    irows.append(((n, inp), [((src, out), w, out_kind[(src, out)]) for src, out, w in terms]))
+                continue
             if dk == "vvalue":
                 if vrows is not None:
                     vrows.append(((n, inp), [((src, out), w) for src, out, w in terms]))

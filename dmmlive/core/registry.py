@@ -14,8 +14,15 @@ KINDS = {"number", "audio", "vvalue"}  # open: the video layer adds "image"
 BROADCAST = {("audio", "number"), ("image", "number")}
 
 
-def register_kind(kind: str) -> None:
+# A kind that lives outside numpy (image: GPU textures) registers a backend factory:
+# BACKENDS[kind](machine) -> the object the machine hands to that kind's neurons.
+BACKENDS: dict = {}
+
+
+def register_kind(kind: str, backend=None) -> None:
     KINDS.add(kind)
+    if backend is not None:
+        BACKENDS[kind] = backend
 
 
 def compatible(dst_kind: str, src_kind: str) -> bool:
@@ -119,7 +126,7 @@ def _ports(spec, kind: str | None) -> dict[str, Port]:
 def neuron_type(name: str, *, inputs=None, outputs=None, kind: str | None = None,
                 variadic: str | None = None, batched: bool = False, state=None,
                 args: dict | None = None, pinned: bool = False, replace: bool = True,
-                check: Callable | None = None):
+                check: Callable | None = None, frame: bool | None = None):
     """Register the decorated function as the neuron type `name`.
 
     `inputs`: {port: kind} or {port: default} (a number default takes `kind`, and in
@@ -134,6 +141,7 @@ def neuron_type(name: str, *, inputs=None, outputs=None, kind: str | None = None
     stays in the network. For a non-batched type, a dict copied per neuron or
     `init(args) -> dict`.
     `args`: construction arguments with their defaults (part of the type's identity).
+    `frame`: fires on frame ticks only (default: when an output is of kind image).
     `check(args)`: runs when a neuron is declared and raises a DmmError (naming the
     file, value...) so a bad argument rejects the edit instead of failing mid-tick.
     """
@@ -153,7 +161,8 @@ def neuron_type(name: str, *, inputs=None, outputs=None, kind: str | None = None
         doc = inspect.getdoc(fn) or ""
         t = NeuronType(name=name, inputs=_ports(inputs, kind), outputs=outs, fn=fn,
                        variadic=variadic, batched=batched, state=state,
-                       args=dict(args or {}), doc=doc, pinned=pinned, check=check)
+                       args=dict(args or {}), doc=doc, pinned=pinned, check=check,
+                       frame=bool(frame) if frame is not None else "image" in outs.values())
         if not replace and name in TYPES:
             raise ValueError(f"neuron type {name!r} exists already")
         TYPES[name] = t
