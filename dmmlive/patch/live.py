@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..core.errors import BadArgument
 from ..core.machine import Machine
 from .diff import diff
 from .parse import parse
@@ -50,7 +51,10 @@ class PatchSession:
 def load(path, rate: int = 48000, block: int = 128, **machine_args) -> Machine:
     """A Machine built from a patch file, its network in place before the first tick."""
     path = str(path)
-    text = Path(path).read_text(encoding="utf-8")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadArgument(f"cannot read patch {path}: {getattr(e, 'strerror', None) or e}") from None
     patch = parse(text, path)
     s = patch.settings
     m = Machine(schedule=s["schedule"], rate=rate, block=block, fps=s["fps"], seed=s["seed"], **machine_args)
