@@ -145,8 +145,8 @@ class Machine:
         Synchronous schedule: queued before tick t, the edits neuron emits it at up
         movement t, Self adds it into W at up t+1, and a neuron it declares and links
         first fires at up t+2. Ordered: Self adds it at the end of tick t.
-        `fade` (seconds): number and audio weights glide linearly to their new values
-        (audio per sample), starting with the first tick that uses the new W.
+        `fade` (seconds): number and audio weights glide to their new values along a
+        smoothstep (audio per sample), starting with the first tick that uses the new W.
         `replace`: a declaration may give an existing name a new type or arguments; the
         new neuron fades in while the old one fades out over `fade` and is retired.
         `defaults`: give declared neurons their default weights on ports the ΔW leaves out.
@@ -476,9 +476,13 @@ class Machine:
         self._dirty = True
 
     def _ramp(self, f) -> np.ndarray:
-        """1 - r over this tick's samples, r the glide's progress (0 -> 1)."""
+        """1 - s(r) over this tick's samples: r the glide's progress (0 -> 1), s the
+        smoothstep 3r² - 2r³. Its slope is continuous at both ends, so a glide adds no
+        kink to the sound: a linear glide's corners put energy above 12 kHz ~25 dB over a
+        steady sine's at a 50 ms fade (tests/test_click_free.py)."""
         j = (self.t - f.start) * self.block + np.arange(1, self.block + 1)
-        return (1.0 - np.clip(j / f.length, 0.0, 1.0)).astype(np.float32)
+        r = np.clip(j / f.length, 0.0, 1.0)
+        return (1.0 - r * r * (3.0 - 2.0 * r)).astype(np.float32)
 
     def _fire_single(self, s) -> None:
         X, Xv = self._X, self._Xv
