@@ -1,0 +1,772 @@
+"""Real-time sound output: the machine ticks in an engine process, the device plays from another.
+
+Why processes. A PortAudio callback written in Python needs its process's GIL,
+and every other Python thread of the app wants it too: the window's GL thread,
+the OSC server, the file watcher, a garbage collection, a busy loop in a user's
+script. Any of them can hold the GIL longer than a device period (5.3 ms at 256
+frames); then the card plays silence. Even a thread of our own that ticks the
+machine holds the GIL most of the time, and when the OS preempts it mid-tick
+(a busy CPU) the callback waits for it. So there are two spawned processes
+(spawn context: nothing of the parent's threads or locks comes along):
+
+- the engine process builds the Machine by calling a picklable factory (a
+  top-level function and its arguments; no machine is ever pickled). Its one
+  thread ticks the machine ahead of the device into a ring buffer in shared
+  memory, keeping `ahead` seconds of sound computed, and applies the edits that
+  arrive from the parent on a multiprocessing queue between ticks;
+- the audio process opens the device; its PortAudio callback only copies frames
+  out of the shared ring. Its main thread sleeps, so the callback never waits for
+  the GIL;
+- the parent reads the counters (ticks, frames played, xruns, latency, load)
+  from shared memory at any time without a round trip; edit results, captured
+  sound and the machine's reports come back on a second queue.
+
+The ring has one writer (the engine) and one reader (the callback), each owning
+one position counter, so it needs no lock. A slow tick (recompiling after an
+edit, a busy CPU) only eats into `ahead`; the device underflows only if the
+engine falls behind by more than that.
+
+Scheduling. Where the system permits (root, or an rtprio limit as audio users
+have), the callback thread runs in the real-time class (JACK running real-time
+makes it so itself), and so does the engine thread, at the lowest real-time
+priority, below the callback and the sound server: Linux shares the CPU fairly
+between sessions (autogroups) before nice counts, so a busy program elsewhere
+could otherwise starve the engine however it is niced. The engine sleeps once
+`ahead` is computed, so it takes a whole core only when the machine is heavier
+than real time. Both processes are also niced up, for systems that allow that
+and not real time.
+
+A PortAudio blocking stream (`write()` from the engine, no Python in the audio
+thread) would need one process fewer, but PortAudio's JACK back end emulates it
+with an internal FIFO that never reports an underflow, so xruns could not be
+counted.
+
+An xrun is a callback that found the ring short (the engine fell behind: the
+device played silence for the missing frames) or a callback that PortAudio
+flagged `output_underflow` (the host lost a period: e.g. a JACK xrun).
+
+`NullOutput` runs the engine process alone, drained by a timer at real-time
+pace instead of a device, for `--no-audio` (visuals only, or no sound card).
+"""
+from __future__ import annotations
+
+import atexit
+import gc
+import itertools
+import math
+import multiprocessing as mp
+import os
+import pickle
+import queue
+import signal
+import threading
+import time
+import weakref
+from collections import deque
+from typing import Callable
+
+import numpy as np
+
+from ..core import errors as _errors
+from ..core.errors import BadArgument, DmmError
+
+__all__ = ["AudioEngine", "NullOutput", "AudioDeviceError", "EngineError"]
+
+
+class AudioDeviceError(DmmError):
+    """The sound device cannot be used (unknown name, no output, wrong rate, PortAudio missing)."""
+
+
+class EngineError(DmmError):
+    """The engine process failed, or is not running."""
+
+
+# Shared status: one float64 each; each field has one writing process.
+FIELDS = ("state", "audio_state", "rate", "block", "ticks", "frames", "device_frames", "callbacks",
+          "short", "underflows", "latency", "load", "stream_load", "peak", "device_start",
+          "device_time", "audio_rt")
+_I = {name: i for i, name in enumerate(FIELDS)}
+STARTING, RUNNING, STOPPED, FAILED = 0.0, 1.0, 2.0, -1.0
+
+MAX_RATE = 192000            # sizes the ring before the machine (and its rate) exists
+MAX_CALLBACK_FRAMES = 16384  # ring room for the largest device buffer we expect
+ENGINE_NICE = -10            # nice increment of both processes, where permitted
+AUDIO_RT_PRIORITY = 20       # SCHED_FIFO priority of the audio callback thread, where permitted
+# SCHED_FIFO priority of the engine thread: the lowest, below the audio thread and the
+# sound server (a real-time JACK gives its clients' audio threads its own priority - 5).
+ENGINE_RT_PRIORITY = 1
+
+
+class AudioEngine:
+    """Plays a machine on a sound device: an engine process computes, an audio process plays.
+
+    `factory(*args, **kwargs)` must return a Machine and be picklable by reference
+    (a top-level function of an importable module); it runs in the engine process.
+    `device`: a sounddevice name (a unique part of it) or index; None = the system
+    default output. `rate` and `block`, when given, must match the machine's
+    (they are checked). `blocksize`: frames per device callback (0 = the host's
+    choice); the ring decouples it from the machine's block. `latency`:
+    PortAudio's suggested output latency ('low', 'high' or seconds). `ahead`:
+    seconds of sound the engine keeps computed ahead of the device: the margin
+    that absorbs a slow tick. What you hear lags an edit by about
+    `ahead + latency`. `priority`: nice both processes up and put the audio
+    callback thread and the engine thread (below the callback and the sound
+    server) in the real-time class, where the system permits (root, or an
+    rtprio/nice limit); `info["nice"]`, `info["engine_thread"]` and
+    `status()["audio_thread"]` say what was got. Use as a context manager, or
+    `start()` and `stop()`.
+    """
+
+    _null = False
+
+    def __init__(self, factory: Callable, args: tuple = (), kwargs: dict | None = None, *,
+                 device: int | str | None = None, rate: int | None = None, block: int | None = None,
+                 blocksize: int = 0, latency: float | str = "low", ahead: float = 0.05,
+                 priority: bool = True, start_timeout: float = 60.0):
+        if not callable(factory):
+            raise BadArgument(f"factory must be a function that returns a Machine, got {factory!r}")
+        if isinstance(device, bool) or device is not None and not isinstance(device, (int, str)):
+            raise BadArgument(f"device must be a name, an index or None, got {device!r}")
+        if isinstance(ahead, bool) or not isinstance(ahead, (int, float)) or not 0 <= ahead <= 10:
+            raise BadArgument(f"ahead must be seconds between 0 and 10, got {ahead!r}")
+        if not (latency in ("low", "high") or isinstance(latency, (int, float))
+                and not isinstance(latency, bool) and math.isfinite(latency) and latency >= 0):
+            raise BadArgument(f"latency must be 'low', 'high' or seconds, got {latency!r}")
+        if isinstance(blocksize, bool) or not isinstance(blocksize, int) or blocksize < 0:
+            raise BadArgument(f"blocksize must be a number of frames >= 0, got {blocksize!r}")
+        self.factory, self.args, self.kwargs = factory, tuple(args), dict(kwargs or {})
+        self.config = {"device": device, "rate": rate, "block": block, "blocksize": blocksize,
+                       "latency": latency, "ahead": float(ahead), "null": self._null,
+                       "priority": bool(priority)}
+        self.start_timeout = float(start_timeout)
+        self.info: dict = {}
+        self.reports: deque = deque(maxlen=256)  # machine reports and rejected edits, newest last
+        self._engine = self._audio = self._finalizer = None
+        self._seq = itertools.count(1)
+        self._results: dict = {}
+        self._waited: set = set()
+        self._cv = threading.Condition()
+        self._engine_ready = threading.Event()
+        self._audio_ready = threading.Event()
+        self._engine_done = threading.Event()
+        self._error = None
+        self._reader = None
+        self._status = None
+        self._pos = None
+
+    # ---- life cycle -----------------------------------------------------------------
+    def start(self) -> "AudioEngine":
+        """Start the engine and the device; returns when sound is flowing.
+
+        Raises AudioDeviceError when the device cannot be used, or the DmmError the
+        factory raised; nothing is left running then.
+        """
+        if self._engine is not None:
+            raise EngineError("this engine was started already; make a new one")
+        try:
+            pickle.dumps((self.factory, self.args, self.kwargs))
+        except Exception as e:
+            raise BadArgument(f"the factory and its arguments go to the engine process, so they must "
+                              f"be picklable (a top-level function): {type(e).__name__}: {e}") from None
+        ctx = mp.get_context("spawn")
+        cap = 1 << (int(self.config["ahead"] * MAX_RATE) + 2 * MAX_CALLBACK_FRAMES - 1).bit_length()
+        self._status = ctx.RawArray("d", len(FIELDS))
+        ring = ctx.RawArray("f", 2 * cap)
+        self._pos = ctx.RawArray("q", 2)  # frames written (engine), frames read (device)
+        self._cmds, self._replies = ctx.Queue(), ctx.Queue()
+        self._stop_audio = ctx.Event()
+        shared = (self._status, ring, self._pos)
+        self._engine = ctx.Process(target=_engine_main, name="dmmlive-engine", daemon=True,
+                                   args=(self.factory, self.args, self.kwargs, self.config,
+                                         self._cmds, self._replies, shared))
+        self._engine.start()
+        if not self._null:
+            self._audio = ctx.Process(target=_audio_main, name="dmmlive-audio", daemon=True,
+                                      args=(self.config, self._replies, self._stop_audio, shared))
+            self._audio.start()
+        else:
+            self._audio_ready.set()
+        # Stopped in order (device first) if the engine is dropped or Python exits unstopped.
+        self._finalizer = weakref.finalize(self, _shutdown, self._engine, self._audio, self._stop_audio,
+                                           self._cmds, self._engine_ready, 5.0)
+        atexit.register(self._finalizer)  # runs before multiprocessing's own exit hook kills them
+        self._reader = threading.Thread(target=self._read_replies, name="dmmlive-engine-replies",
+                                        daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + self.start_timeout
+        for ev in (self._engine_ready, self._audio_ready):
+            while not ev.is_set() and self._error is None:
+                if time.monotonic() > deadline:
+                    self._error = EngineError(f"the audio engine did not start within {self.start_timeout:g} s")
+                    break
+                ev.wait(0.05)
+        if self._error is not None:
+            err = self._error
+            self.stop(timeout=5.0)
+            raise err
+        return self
+
+    def stop(self, timeout: float = 10.0) -> dict:
+        """Stop the device, then the engine; returns the last status."""
+        if self._engine is None:
+            return self.status()
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        _shutdown(self._engine, self._audio, self._stop_audio, self._cmds, self._engine_ready, timeout)
+        self._engine_done.set()
+        if self._reader is not None and self._reader is not threading.current_thread():
+            self._reader.join(5.0)
+        return self.status()
+
+    def __enter__(self) -> "AudioEngine":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self.status()["running"]
+
+    # ---- talking to the engine ---------------------------------------------------------
+    def edit(self, delta: dict | None = None, declare: dict | None = None, *,
+             wait: bool = False, timeout: float = 5.0) -> int:
+        """Send `Machine.edit(delta, declare)` to the engine, applied before its next tick.
+
+        wait=False: returns at once (an id); a rejected edit is added to `reports`.
+        wait=True: returns the machine's tick count when the edit was queued (the
+        ticks after it show the change, with the schedule's delay), or raises the
+        machine's DmmError for a rejected edit, which changed nothing.
+        """
+        self._check_running()
+        seq = next(self._seq)
+        if wait:
+            with self._cv:
+                self._waited.add(seq)
+        self._cmds.put(("edit", seq, delta, declare))
+        if not wait:
+            return seq
+        tick, err = self._wait_result(seq, timeout, "edit")
+        if err is not None:
+            raise err
+        return tick
+
+    def capture(self, frames: int, timeout: float = 10.0) -> tuple[int, np.ndarray]:
+        """The next `frames` frames the engine computes: (tick, (frames, 2) float32 array).
+
+        `tick` is the machine's tick count after the tick that made the first frame;
+        the capture begins after the commands sent before it.
+        """
+        if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
+            raise BadArgument(f"frames must be a positive int, got {frames!r}")
+        self._check_running()
+        seq = next(self._seq)
+        self._cmds.put(("capture", seq, frames))
+        return self._wait_result(seq, timeout, "capture")
+
+    def status(self) -> dict:
+        """Counters read from shared memory; cheap, never blocks.
+
+        ticks: ticks computed; frames/blocks: machine sound delivered to the device;
+        xruns = short (callbacks that found the ring short) + underflows (PortAudio's
+        output_underflow flags); latency: the device's output latency (s); ahead:
+        sound computed and not yet played (s); load: engine compute time / real
+        time; stream_load: PortAudio's callback load; peak: |sample| max of the
+        last computed block; device_time: the device clock since the first callback
+        (s); audio_thread: 'realtime' when the callback thread got the real-time class.
+        """
+        v = dict(zip(FIELDS, list(self._status) if self._status is not None else [0.0] * len(FIELDS)))
+        rate, block = int(v["rate"]), max(1, int(v["block"]))
+        alive = self._engine is not None and self._engine.is_alive() and (
+            self._null or self._audio is not None and self._audio.is_alive())
+        out = {"running": alive and v["state"] == RUNNING and (self._null or v["audio_state"] == RUNNING),
+               "device": self.info.get("device"), "rate": rate, "block": block}
+        for k in ("ticks", "frames", "device_frames", "callbacks", "short", "underflows"):
+            out[k] = int(v[k])
+        out["blocks"] = out["frames"] // block
+        out["xruns"] = out["short"] + out["underflows"]
+        out["latency"] = v["latency"]
+        w, r = (self._pos[0], self._pos[1]) if self._pos is not None else (0, 0)
+        out["ahead"] = (w - r) / rate if rate else 0.0
+        for k in ("load", "stream_load", "peak"):
+            out[k] = v[k]
+        out["device_time"] = max(0.0, v["device_time"] - v["device_start"]) if out["callbacks"] else 0.0
+        out["audio_thread"] = "realtime" if v["audio_rt"] else "normal"
+        return out
+
+    # ---- internals --------------------------------------------------------------------
+    def _check_running(self):
+        if self._engine is None or not self._engine.is_alive() or self._engine_done.is_set():
+            raise EngineError("the audio engine is not running (start() it first)")
+
+    def _wait_result(self, seq, timeout, what):
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while seq not in self._results:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._engine_done.is_set():
+                    self._waited.discard(seq)
+                    raise EngineError(f"no answer from the audio engine to a {what} within {timeout:g} s"
+                                      if left <= 0 else f"the audio engine stopped before answering a {what}")
+                self._cv.wait(min(left, 0.1))
+            self._waited.discard(seq)
+            return self._results.pop(seq)
+
+    def _fail(self, err):
+        if self._error is None:
+            self._error = err
+        if self._engine_ready.is_set() and self._audio_ready.is_set():
+            self.reports.append(f"audio engine failed: {err}")
+
+    def _read_replies(self):
+        procs = [p for p in (self._engine, self._audio) if p is not None]
+        while True:
+            try:
+                msg = self._replies.get(timeout=0.2)
+            except queue.Empty:
+                if not self._engine.is_alive() and not self._engine_done.is_set():
+                    if not self._engine_ready.is_set():
+                        self._fail(EngineError(
+                            f"the engine process ended (exit code {self._engine.exitcode}) before it "
+                            "started; a script that starts an engine must do so under "
+                            "`if __name__ == '__main__':` (the engine process imports the script)"))
+                    self._engine_done.set()
+                    with self._cv:
+                        self._cv.notify_all()
+                if self._audio is not None and not self._audio.is_alive() and not self._audio_ready.is_set():
+                    self._fail(EngineError(f"the audio process ended (exit code {self._audio.exitcode}) "
+                                           "before it started"))
+                if not any(p.is_alive() for p in procs):
+                    return
+                continue
+            except (EOFError, OSError):
+                return
+            kind = msg[0]
+            if kind == "ready":
+                self.info.update(msg[1])
+                self._engine_ready.set()
+            elif kind == "audio-ready":
+                self.info.update(msg[1])
+                self._audio_ready.set()
+            elif kind == "error":
+                self._fail(_rebuild_error(msg[1], msg[2]))
+            elif kind == "report":
+                self.reports.append(msg[1])
+            elif kind in ("edit", "capture"):
+                seq = msg[1]
+                with self._cv:
+                    if kind == "edit":
+                        err = _rebuild_error(*msg[3]) if msg[3] else None
+                        if err is not None and seq not in self._waited:
+                            self.reports.append(f"edit rejected: {msg[3][1]}")
+                        self._results[seq] = (msg[2], err)
+                    else:
+                        self._results[seq] = (msg[2], msg[3])
+                    self._cv.notify_all()
+            elif kind == "stopped":
+                self._engine_done.set()
+                with self._cv:
+                    self._cv.notify_all()
+
+
+class NullOutput(AudioEngine):
+    """The engine without a device (`--no-audio`): a timer drains the sound at real-time
+    pace, so the machine runs as it would on a card (for visuals, or no sound card).
+    Same API as AudioEngine."""
+
+    _null = True
+
+    def __init__(self, factory: Callable, args: tuple = (), kwargs: dict | None = None, *,
+                 rate: int | None = None, block: int | None = None, ahead: float = 0.05,
+                 priority: bool = True, start_timeout: float = 60.0):
+        super().__init__(factory, args, kwargs, rate=rate, block=block, ahead=ahead,
+                         priority=priority, start_timeout=start_timeout)
+
+
+def _shutdown(engine, audio, stop_audio, cmds, engine_ready, timeout: float) -> None:
+    """Stop the audio process (it closes the device and lets go of the host), then the engine."""
+    if audio is not None:
+        stop_audio.set()
+        audio.join(timeout)
+    if engine.is_alive() and engine_ready.is_set():  # one that never got ready holds nothing
+        cmds.put(("stop",))
+        engine.join(timeout)
+    for p in (audio, engine):
+        if p is not None and p.is_alive():
+            p.terminate()
+            p.join(2.0)
+            if p.is_alive():
+                p.kill()
+                p.join(2.0)
+
+
+def _rebuild_error(cls_name: str, message: str) -> DmmError:
+    if cls_name == "AudioDeviceError":
+        return AudioDeviceError(message)
+    cls = getattr(_errors, cls_name, None)
+    if isinstance(cls, type) and issubclass(cls, DmmError):
+        return cls(message)
+    return EngineError(message)
+
+
+def _error_message(e: BaseException):
+    return type(e).__name__, (str(e) if isinstance(e, DmmError) else f"{type(e).__name__}: {e}")
+
+
+class _Ring:
+    """Stereo float32 frames in shared memory; one writer, one reader, no lock.
+
+    pos[0] (frames written) is stored by the writer after the frames, pos[1]
+    (frames read) by the reader after copying them out.
+    """
+
+    def __init__(self, data, pos):
+        self.buf = np.frombuffer(data, np.float32).reshape(-1, 2)
+        self.cap = len(self.buf)
+        self.pos = np.frombuffer(pos, np.int64)
+
+    def fill(self) -> int:
+        return int(self.pos[0] - self.pos[1])
+
+    def write(self, block: np.ndarray) -> None:
+        w = int(self.pos[0])
+        n, i = len(block), w % self.cap
+        k = min(n, self.cap - i)
+        self.buf[i:i + k] = block[:k]
+        if k < n:
+            self.buf[:n - k] = block[k:]
+        self.pos[0] = w + n
+
+    def read(self, out, frames: int) -> int:
+        """Copy up to `frames` frames into `out` (None: drop them); zero the rest; return the count."""
+        r = int(self.pos[1])
+        n = max(0, min(frames, int(self.pos[0]) - r))
+        if out is not None:
+            i = r % self.cap
+            k = min(n, self.cap - i)
+            out[:k] = self.buf[i:i + k]
+            if n > k:
+                out[k:n] = self.buf[:n - k]
+            if n < frames:
+                out[n:] = 0.0
+        self.pos[1] = r + n
+        return n
+
+
+def _child_setup(priority: bool) -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    return _raise_priority() if priority else os.nice(0)
+
+
+# ---- the engine process ------------------------------------------------------------------
+def _engine_main(factory, args, kwargs, config, cmds, replies, shared):
+    nice = _child_setup(config["priority"])
+    status = np.frombuffer(shared[0], np.float64)
+    try:
+        import dmmlive  # noqa: F401  (fills the type table)
+        from ..core.machine import Machine
+        m = factory(*args, **kwargs)
+        if not isinstance(m, Machine):
+            raise BadArgument(f"the factory {getattr(factory, '__name__', factory)!r} returned "
+                              f"{type(m).__name__}, not a Machine")
+        for key in ("rate", "block"):
+            want = config[key]
+            if want is not None and int(want) != getattr(m, key):
+                raise BadArgument(f"{key} {want} was asked for but the machine's {key} is "
+                                  f"{getattr(m, key)}: build the machine with {key}={want}")
+        engine = _Engine(m, config, cmds, replies, status, _Ring(shared[1], shared[2]))
+        engine.info["nice"] = nice
+        status[_I["rate"]], status[_I["block"]] = m.rate, m.block  # the audio process waits for these
+        engine.prefill()
+        gc.collect()
+        gc.freeze()  # the machine and the libraries: never scanned again by a collection
+        if config["priority"] and not config["null"]:
+            # Nice is not enough: Linux shares the CPU fairly between sessions (autogroups)
+            # before nice counts, so a busy process elsewhere can starve a niced engine.
+            # The engine sleeps whenever `ahead` is computed, so it takes a core only
+            # when the machine is heavier than real time.
+            engine.info["engine_thread"] = "realtime" if _realtime_thread(ENGINE_RT_PRIORITY) else "normal"
+        status[_I["state"]] = RUNNING
+        engine.begin()
+        replies.put(("ready", engine.info))
+        engine.loop()
+        status[_I["state"]] = STOPPED
+    except BaseException as e:  # noqa: BLE001  (sent to the parent, which raises it)
+        status[_I["state"]] = FAILED
+        replies.put(("error",) + _error_message(e))
+    finally:
+        replies.put(("stopped",))
+
+
+class _Engine:
+    """Ticks the machine into the ring whenever it holds less than `ahead` frames."""
+
+    def __init__(self, m, config, cmds, replies, status, ring):
+        self.m, self.config, self.cmds, self.replies, self.S, self.ring = m, config, cmds, replies, status, ring
+        self.B, self.rate = m.block, m.rate
+        self.period = self.B / self.rate
+        self.ahead = max(int(round(config["ahead"] * self.rate)), 2 * self.B)
+        if self.ahead + self.B + MAX_CALLBACK_FRAMES > ring.cap:
+            raise BadArgument(f"ahead={config['ahead']} s at {self.rate} Hz does not fit the ring buffer")
+        self.stopping = False
+        self.captures: list = []
+        self.load = 0.0
+        self.clock = None
+        self.info = {"rate": self.rate, "block": self.B, "ahead": self.ahead / self.rate}
+        m.on_report = lambda msg: self.replies.put(("report", msg))
+        for msg in list(m.reports):
+            self.replies.put(("report", msg))
+
+    def prefill(self):
+        while self.ring.fill() < self.ahead:
+            self._tick()
+
+    def begin(self):
+        if self.config["null"]:
+            self.info["device"] = "null (timer)"
+            self.clock = threading.Thread(target=self._timer, name="dmmlive-null-clock", daemon=True)
+            self.clock.start()
+
+    def loop(self):
+        parent = mp.parent_process()
+        housekeeping = 0.0
+        while not self.stopping:
+            if not self.cmds.empty():
+                self._commands()
+                if self.stopping:
+                    break
+            fill = self.ring.fill()
+            if fill < self.ahead:
+                self._tick()
+            else:  # sleep until about one block has been played
+                time.sleep(min(0.005, max(0.0005, (fill - self.ahead + 1) / self.rate)))
+            now = time.perf_counter()
+            if now >= housekeeping:
+                housekeeping = now + 0.25
+                if parent is not None and not parent.is_alive():
+                    break
+        if self.clock is not None:
+            self.clock.join(1.0)
+
+    def _timer(self):
+        """NullOutput's device: drain one block per period, on an absolute schedule."""
+        S, t0 = self.S, time.monotonic()
+        due = t0
+        while not self.stopping:
+            due += self.period
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            elif delay < -1.0:  # suspended or stalled for long: no catching up
+                due = time.monotonic()
+            n = self.ring.read(None, self.B)
+            if n < self.B:
+                S[_I["short"]] += 1
+            S[_I["device_time"]] = time.monotonic() - t0
+            S[_I["callbacks"]] += 1
+            S[_I["frames"]] += n
+            S[_I["device_frames"]] += self.B
+
+    def _tick(self):
+        t0 = time.perf_counter()
+        m = self.m
+        m.tick()
+        s = m.sound()
+        self.ring.write(s)
+        dt = time.perf_counter() - t0
+        self.load += 0.02 * (dt / self.period - self.load)  # moving average over ~50 ticks
+        S = self.S
+        S[_I["ticks"]] = m.t
+        S[_I["load"]] = self.load
+        S[_I["peak"]] = float(np.abs(s).max(initial=0.0))
+        if self.captures:
+            self._capture(s)
+
+    def _capture(self, s):
+        keep = []
+        for c in self.captures:
+            if c["tick"] is None:
+                c["tick"] = self.m.t
+            c["blocks"].append(s.copy())
+            c["left"] -= len(s)
+            if c["left"] <= 0:
+                self.replies.put(("capture", c["seq"], c["tick"], np.concatenate(c["blocks"])[:c["frames"]]))
+            else:
+                keep.append(c)
+        self.captures = keep
+
+    def _commands(self):
+        while True:
+            try:
+                cmd = self.cmds.get_nowait()
+            except queue.Empty:
+                return
+            op = cmd[0]
+            if op == "stop":
+                self.stopping = True
+                return
+            if op == "edit":
+                _, seq, delta, declare = cmd
+                try:
+                    self.m.edit(delta, declare)
+                    err = None
+                except Exception as e:  # noqa: BLE001  (a bad edit never stops the music)
+                    err = _error_message(e)
+                self.replies.put(("edit", seq, self.m.t, err))
+            elif op == "capture":
+                _, seq, frames = cmd
+                self.captures.append({"seq": seq, "frames": frames, "left": frames,
+                                      "tick": None, "blocks": []})
+
+
+# ---- the audio process -------------------------------------------------------------------
+def _audio_main(config, replies, stop, shared):
+    nice = _child_setup(config["priority"])
+    status = np.frombuffer(shared[0], np.float64)
+    player = _Player(config, status, _Ring(shared[1], shared[2]))
+    try:
+        player.query()
+        while status[_I["rate"]] == 0:  # the engine is building the machine
+            if status[_I["state"]] == FAILED or stop.wait(0.01):
+                return
+        player.open(int(status[_I["rate"]]))
+        while status[_I["state"]] != RUNNING:  # the engine is filling the ring
+            if status[_I["state"]] == FAILED or stop.wait(0.005):
+                return
+        gc.collect()
+        gc.freeze()
+        player.start()
+        status[_I["audio_state"]] = RUNNING
+        replies.put(("audio-ready", dict(player.info, nice=nice)))
+        parent = mp.parent_process()
+        while not stop.wait(0.5):
+            if parent is not None and not parent.is_alive():
+                break
+            status[_I["stream_load"]] = float(player.stream.cpu_load)
+            if not player.stream.active:
+                raise AudioDeviceError(f"audio device {player.info['device']!r} stopped playing")
+        status[_I["audio_state"]] = STOPPED
+    except BaseException as e:  # noqa: BLE001  (sent to the parent, which raises it)
+        status[_I["audio_state"]] = FAILED
+        replies.put(("error",) + _error_message(e))
+    finally:
+        player.close()
+
+
+class _Player:
+    """The device side: a PortAudio stream whose callback copies from the ring."""
+
+    def __init__(self, config, status, ring):
+        self.config, self.S, self.ring = config, status, ring
+        self.sd = self.stream = None
+        self.rt = None
+        self.device = config["device"]
+        self.info = {"device": None, "latency": 0.0}
+
+    def query(self):
+        try:
+            import sounddevice as sd
+        except OSError as e:  # sounddevice raises OSError when libportaudio is missing
+            raise AudioDeviceError(f"cannot open audio device {_name(self.device)}: the PortAudio "
+                                   f"library is missing ({e}); install libportaudio2, or run "
+                                   "without audio") from None
+        self.sd = sd
+        try:
+            self.info["device"] = sd.query_devices(self.device, "output")["name"]
+        except (ValueError, sd.PortAudioError) as e:
+            raise AudioDeviceError(f"audio device {_name(self.device)} is unusable: {e}; "
+                                   f"output devices: {_outputs(sd)}") from None
+
+    def open(self, rate):
+        sd = self.sd
+        try:
+            self.stream = sd.OutputStream(
+                samplerate=rate, blocksize=self.config["blocksize"], device=self.device, channels=2,
+                dtype="float32", latency=self.config["latency"], callback=self._callback)
+        except (ValueError, sd.PortAudioError) as e:
+            raise AudioDeviceError(f"audio device {_name(self.device)} ({self.info['device']}) is "
+                                   f"unusable at {rate} Hz, 2 channels: {e}") from None
+        self.info["latency"] = float(self.stream.latency)
+        self.S[_I["latency"]] = self.info["latency"]
+
+    def start(self):
+        try:
+            self.stream.start()
+        except self.sd.PortAudioError as e:
+            raise AudioDeviceError(f"audio device {_name(self.device)} ({self.info['device']}) "
+                                   f"would not start: {e}") from None
+
+    def close(self):
+        if self.stream is not None:
+            try:
+                self.stream.stop()
+                self.stream.close()
+            except Exception:  # noqa: BLE001  (closing a failed device is best effort)
+                pass
+            self.stream = None
+        if self.sd is not None:
+            try:
+                self.sd._terminate()  # let go of the host (a JACK client) before the process exits
+            except Exception:  # noqa: BLE001
+                pass
+
+    def _callback(self, outdata, frames, time_info, status):
+        S = self.S
+        if self.rt is None:
+            # It only copies frames, and no other thread of its process is busy, so it
+            # can neither hog a core nor wait long for the GIL.
+            self.rt = _realtime_thread(AUDIO_RT_PRIORITY) if self.config["priority"] else False
+            S[_I["audio_rt"]] = float(self.rt)
+        if status.output_underflow:
+            S[_I["underflows"]] += 1
+        n = self.ring.read(outdata, frames)
+        if n < frames:
+            S[_I["short"]] += 1
+        now = time_info.currentTime
+        if S[_I["callbacks"]] == 0:
+            S[_I["device_start"]] = now
+        S[_I["device_time"]] = now
+        S[_I["callbacks"]] += 1
+        S[_I["frames"]] += n
+        S[_I["device_frames"]] += frames
+
+
+def _raise_priority() -> int:
+    """Nice this process up (its threads, and the audio thread PortAudio makes, inherit it).
+
+    Sound is what a performance cannot drop: it comes before the window and the
+    rest of the app. Where this is not permitted, it stays as it was.
+    """
+    for step in (ENGINE_NICE, -5, -1):
+        try:
+            return os.nice(step)
+        except OSError:
+            continue
+    return os.nice(0)
+
+
+def _realtime_thread(priority: int) -> bool:
+    """Put the calling thread in the real-time FIFO class at `priority`, if permitted.
+
+    Left as it is if it is real-time already (JACK makes its clients' audio
+    threads so when it runs real-time itself).
+    """
+    try:
+        if os.sched_getscheduler(0) in (os.SCHED_FIFO, os.SCHED_RR):
+            return True
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        return True
+    except (OSError, AttributeError):
+        return False
+
+
+def _name(device) -> str:
+    return "(the default output)" if device is None else repr(device)
+
+
+def _outputs(sd) -> str:
+    try:
+        names = [f"{d['index']}: {d['name']!r}" for d in sd.query_devices() if d["max_output_channels"] > 0]
+    except Exception:  # noqa: BLE001
+        return "(could not list them)"
+    return ", ".join(names) or "none"

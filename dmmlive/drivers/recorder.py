@@ -1,0 +1,153 @@
+"""Video files with PyAV: H.264 pictures and AAC sound muxed into an mp4.
+
+`Recorder` is the one place that encodes. Offline render feeds it frames and blocks
+in order; the live recorder (`LiveRecorder`) feeds it from a background thread so
+encoding never sits on the sound's path. Files are written as fragmented mp4
+(`frag_keyframe+empty_moov`), so a process killed mid-recording leaves a file that
+plays up to its last fragment; `bitexact` keeps encoder and muxer from writing
+anything time- or build-dependent, so the same frames and samples give the same bytes.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from fractions import Fraction
+
+import numpy as np
+
+from ..core.errors import DmmError
+
+AAC_FRAME = 1024
+
+
+class RecordError(DmmError):
+    """The video file cannot be written (path, codec, size)."""
+
+
+class Recorder:
+    """Encode RGB frames (h, w, 3 uint8) and stereo blocks (n, 2 float32) into `path`."""
+
+    def __init__(self, path, size, fps, rate=48000, audio=True, fragmented=True, crf=18, gop=None):
+        import av  # PyAV carries FFmpeg with libx264 and aac
+        self.path = str(path)
+        w, h = int(size[0]), int(size[1])
+        if w % 2 or h % 2:
+            raise RecordError(f"{self.path}: H.264 needs an even width and height, got {w}x{h}")
+        self.fps = Fraction(fps).limit_denominator(1000)
+        self.rate = int(rate)
+        opts = {"movflags": "frag_keyframe+empty_moov+default_base_moof"} if fragmented else {}
+        try:
+            self.c = av.open(self.path, "w", format="mp4", options=opts)
+        except Exception as e:  # noqa: BLE001 - FFmpeg reports as various error types
+            raise RecordError(f"cannot write {self.path}: {e}") from None
+        self.c.flags |= av.container.Flags.bitexact.value
+        self.v = self.c.add_stream("libx264", rate=self.fps)
+        self.v.width, self.v.height, self.v.pix_fmt = w, h, "yuv420p"
+        gop = gop or max(1, int(round(float(self.fps))))  # a keyframe (and fragment) a second
+        self.v.codec_context.gop_size = gop
+        self.v.codec_context.flags |= av.codec.context.Flags.bitexact.value
+        self.v.options = {"crf": str(crf), "preset": "veryfast", "threads": "1", "bframes": "0",
+                          "keyint": str(gop), "min-keyint": str(gop), "scenecut": "0"}
+        self.a = None
+        if audio:
+            self.a = self.c.add_stream("aac", rate=self.rate)
+            self.a.codec_context.layout = "stereo"
+            self.a.codec_context.format = "fltp"
+            self.a.codec_context.bit_rate = 192000
+            self.a.codec_context.flags |= av.codec.context.Flags.bitexact.value
+        self._pending = np.zeros((0, 2), np.float32)
+        self._samples = 0
+        self.frames = 0
+        self._av = av
+
+    def add_frame(self, rgb: np.ndarray) -> None:
+        f = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        f.pts = self.frames
+        f.time_base = 1 / self.fps
+        self.frames += 1
+        for p in self.v.encode(f):
+            self.c.mux(p)
+
+    def add_audio(self, block: np.ndarray) -> None:
+        if self.a is None:
+            return
+        self._pending = np.concatenate([self._pending, np.asarray(block, np.float32).reshape(-1, 2)])
+        while len(self._pending) >= AAC_FRAME:
+            self._encode_audio(self._pending[:AAC_FRAME])
+            self._pending = self._pending[AAC_FRAME:]
+
+    def _encode_audio(self, chunk) -> None:
+        f = self._av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk.T), format="fltp", layout="stereo")
+        f.sample_rate = self.rate
+        f.pts = self._samples
+        f.time_base = Fraction(1, self.rate)
+        self._samples += len(chunk)
+        for p in self.a.encode(f):
+            self.c.mux(p)
+
+    def close(self) -> None:
+        if self.c is None:
+            return
+        if self.a is not None:
+            if len(self._pending):
+                pad = np.zeros((AAC_FRAME, 2), np.float32)
+                pad[: len(self._pending)] = self._pending
+                self._encode_audio(pad)
+                self._pending = pad[:0]
+            for p in self.a.encode():
+                self.c.mux(p)
+        for p in self.v.encode():
+            self.c.mux(p)
+        self.c.close()
+        self.c = None
+
+
+class LiveRecorder:
+    """A Recorder fed from a background thread: `frame()` and `sound()` only queue.
+
+    The queue is bounded; when encoding falls behind, frames are dropped (and counted)
+    rather than blocking the caller. Sound is never dropped (it is small).
+    """
+
+    def __init__(self, path, size, fps, rate=48000, max_frames=64):
+        self.rec = Recorder(path, size, fps, rate)
+        self.q: queue.Queue = queue.Queue()
+        self.frames_waiting = 0
+        self.max_frames = max_frames
+        self.dropped = 0
+        self.error = None
+        self._t = threading.Thread(target=self._run, name="dmmlive-recorder", daemon=True)
+        self._t.start()
+
+    def frame(self, rgb) -> None:
+        if self.frames_waiting >= self.max_frames:
+            self.dropped += 1
+            return
+        self.frames_waiting += 1
+        self.q.put(("f", rgb))
+
+    def sound(self, block) -> None:
+        self.q.put(("a", np.array(block, np.float32)))
+
+    def _run(self) -> None:
+        while True:
+            kind, x = self.q.get()
+            if kind == "stop":
+                break
+            try:
+                if kind == "f":
+                    self.frames_waiting -= 1
+                    self.rec.add_frame(x)
+                else:
+                    self.rec.add_audio(x)
+            except Exception as e:  # noqa: BLE001 - reported, never raised into the app
+                self.error = e
+        try:
+            self.rec.close()
+        except Exception as e:  # noqa: BLE001
+            self.error = e
+
+    def stop(self) -> None:
+        if self._t.is_alive():
+            self.q.put(("stop", None))
+            self._t.join()

@@ -1,0 +1,122 @@
+"""Shared fixtures: `jack`, a JACK server on the dummy back end (a real clocked sound card, headless)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+import pytest
+
+JACK_RATE = 48000
+JACK_PERIOD = 256
+
+
+@dataclass
+class Jack:
+    server: str   # JACK server name (JACK_DEFAULT_SERVER for this process and its children)
+    device: str   # the sounddevice output device that plays into it
+    rate: int
+    period: int
+    started: bool  # whether this fixture started it (and stops it)
+    realtime: bool | None  # whether its threads run in the real-time class (None: not known)
+
+
+def _realtime_permitted() -> bool:
+    """Whether this user may use the real-time scheduling class (root, or an rtprio limit)."""
+    probe = "import os; os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))"
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=10).returncode == 0
+
+
+def _running(server: str) -> bool:
+    r = subprocess.run(["jack_wait", "-s", server, "-c"], capture_output=True, text=True, timeout=10)
+    return r.stdout.strip() == "running"
+
+
+@pytest.fixture(scope="session")
+def jack():
+    """A JACK server clocked by its dummy driver (48 kHz, 256-frame periods).
+
+    It runs in the real-time scheduling class where the system permits (as a
+    sound server is run for a performance), else with --no-realtime. Without it
+    the dummy driver's own thread is an ordinary one: a busy CPU delays the clock
+    itself, and JACK reports those late cycles to every client as xruns.
+
+    A JACK_DEFAULT_SERVER already set and running is used as it is. Otherwise a
+    server with a name of its own is started (so test runs side by side never
+    share, or stop, each other's) and JACK_DEFAULT_SERVER is set for this process
+    and the engine processes it spawns. PortAudio looks for JACK only when it
+    initialises, so engine processes (which import sounddevice fresh) see it.
+    """
+    if shutil.which("jackd") is None or shutil.which("jack_wait") is None:
+        pytest.skip("jackd is not installed (apt-get install jackd2): no clocked sound device to play on")
+    given = os.environ.get("JACK_DEFAULT_SERVER")
+    if given and _running(given):
+        yield Jack(given, "system", JACK_RATE, JACK_PERIOD, started=False, realtime=None)
+        _terminate_portaudio()
+        return
+    server = f"dmmlive-test-{os.getpid()}"
+    proc, realtime, log = _start_jackd(server, _realtime_permitted())
+    if proc is None and realtime:
+        log.close()
+        proc, realtime, log = _start_jackd(server, False)
+    if proc is None:
+        log.seek(0)
+        text = log.read().strip()[-2000:]
+        log.close()
+        pytest.fail(f"jackd did not start within 15 s: {text}")
+    try:
+        old = os.environ.get("JACK_DEFAULT_SERVER")
+        os.environ["JACK_DEFAULT_SERVER"] = server
+        try:
+            yield Jack(server, "system", JACK_RATE, JACK_PERIOD, started=True, realtime=realtime)
+        finally:
+            if old is None:
+                os.environ.pop("JACK_DEFAULT_SERVER", None)
+            else:
+                os.environ["JACK_DEFAULT_SERVER"] = old
+            # Streams are stopped by each test; PortAudio must let go of JACK before it goes.
+            _terminate_portaudio()
+    finally:
+        _stop(proc)
+        log.close()
+
+
+def _start_jackd(server: str, realtime: bool):
+    """(process, realtime, log) once the server accepts clients, or (None, realtime, log)."""
+    env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
+    env.pop("JACK_DEFAULT_SERVER", None)
+    log = tempfile.TemporaryFile("w+")  # a file, not a pipe: a full pipe would stall jackd
+    mode = ["--realtime", "--realtime-priority", "10"] if realtime else ["--no-realtime"]
+    proc = subprocess.Popen(
+        ["jackd", "-n", server, *mode, "-d", "dummy", "-r", str(JACK_RATE), "-p", str(JACK_PERIOD)],
+        env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 15.0
+    while not _running(server):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            _stop(proc)
+            return None, realtime, log
+        time.sleep(0.1)
+    return proc, realtime, log
+
+
+def _stop(proc) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def _terminate_portaudio():
+    sd = sys.modules.get("sounddevice")
+    if sd is not None:
+        try:
+            sd._terminate()
+        except Exception:  # noqa: BLE001  (nothing was initialised)
+            pass

@@ -1,0 +1,142 @@
+"""Real-time output against the JACK dummy clock, the null output, and device errors."""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import dmmlive  # noqa: F401  (fills the type table)
+from dmmlive import Machine, UnknownNeuron, neuron_type
+from dmmlive.drivers.audio import AudioDeviceError, AudioEngine, EngineError, NullOutput
+
+RATE, BLOCK = 48000, 128
+
+
+@neuron_type("test_sine_drv", kind="audio", inputs={"freq": 220.0, "amp": 0.1}, batched=True,
+             state={"phase": 0.0})
+def _test_sine(state, rate, freq, amp):
+    """A test-only sine oscillator (float64 phase, every sine of the group at once)."""
+    ph = state.phase[:, None] + np.cumsum(freq, axis=1, dtype=np.float64) * (2 * np.pi / rate)
+    state.phase[:] = ph[:, -1] % (2 * np.pi)
+    return (amp * np.sin(ph)).astype(np.float32)
+
+
+def make_sines(n: int, gain: float = 0.5) -> Machine:
+    """n test sines at spread frequencies, mixed into both channels of `out` (n + 1 neurons)."""
+    m = Machine(rate=RATE, block=BLOCK)
+    for i in range(n):
+        m.add(f"s{i}", "test_sine_drv")
+        m.connect(f"s{i}.freq", "one", 110.0 + 7.0 * i)
+        m.connect("out.left", f"s{i}", gain / n)
+        m.connect("out.right", f"s{i}", gain / n)
+    return m
+
+
+def not_a_machine():
+    return 42
+
+
+def _hog(stop: threading.Event) -> None:
+    """Pure Python: holds this process's GIL whenever it runs."""
+    x = 0
+    while not stop.is_set():
+        for i in range(20000):
+            x += i * i
+
+
+def test_realtime_200_neurons_no_xruns_while_the_gil_is_hogged(jack):
+    stop = threading.Event()
+    hog = threading.Thread(target=_hog, args=(stop,), daemon=True)
+    with AudioEngine(make_sines, (199,), device=jack.device) as eng:
+        assert eng.info["device"] == "system"
+        hog.start()
+        try:
+            st0, t0 = eng.status(), time.monotonic()
+            time.sleep(20.0)
+            t1, st1 = time.monotonic(), eng.status()
+        finally:
+            stop.set()
+            hog.join()
+        final = eng.stop()
+    played = st1["blocks"] - st0["blocks"]
+    by_wall = (t1 - t0) * RATE / BLOCK
+    by_device = (st1["device_time"] - st0["device_time"]) * RATE / BLOCK
+    print(f"\nplayed {played} blocks in {t1 - t0:.3f} s (wall clock {by_wall:.1f}, device clock "
+          f"{by_device:.1f}); ticks {final['ticks']}, xruns {final['xruns']} (short {final['short']}, "
+          f"underflows {final['underflows']}), callbacks {final['callbacks']}, engine load "
+          f"{final['load']:.2f}, latency {final['latency'] * 1e3:.1f} ms + ahead {st1['ahead'] * 1e3:.1f} ms; "
+          f"audio thread {final['audio_thread']}, engine thread {eng.info.get('engine_thread')}, "
+          f"JACK real-time {jack.realtime}")
+    assert final["xruns"] == 0, final
+    # Every period of the device clock got one callback's worth of machine sound.
+    assert abs(played - by_device) <= 2 * jack.period / BLOCK + 1, (played, by_device)
+    # And the dummy card's clock kept to the wall clock (it is timer-driven).
+    assert abs(played - by_wall) <= 0.02 * by_wall + 4, (played, by_wall)
+    assert final["ticks"] >= final["blocks"]
+
+
+def test_edits_during_playback_take_effect(jack):
+    with AudioEngine(make_sines, (1,), device=jack.device) as eng:
+        t_before, before = eng.capture(10 * BLOCK)
+        t_edit = eng.edit({"out": {"left": {"s0": {"out": 1.5}}}}, wait=True)  # 0.5 -> 2.0
+        t_after, after = eng.capture(20 * BLOCK)
+        with pytest.raises(UnknownNeuron, match="unknown neuron 'nope'"):
+            eng.edit({"nope": {"x": {"s0": {"out": 1.0}}}}, wait=True)
+        eng.edit({"nope": {"x": {"s0": {"out": 1.0}}}})  # not waited for: reported
+        _, still = eng.capture(4 * BLOCK)
+        st = eng.status()
+    assert t_before < t_edit < t_after
+    assert np.abs(before[:, 0]).max() == pytest.approx(0.05, rel=0.02)
+    assert np.abs(after[-10 * BLOCK:, 0]).max() == pytest.approx(0.2, rel=0.02)
+    assert np.abs(after[:, 1]).max() == pytest.approx(0.05, rel=0.02)  # right untouched
+    assert np.abs(still[:, 0]).max() == pytest.approx(0.2, rel=0.02)   # the bad edit changed nothing
+    assert 0.05 * 1.02 < st["peak"] < 0.2 * 1.02  # the last computed block: louder than before
+    assert any("unknown neuron 'nope'" in r for r in eng.reports)
+    # The engine's blocks are exactly those of a twin machine ticked by hand with the same edit.
+    twin = make_sines(1)
+    twin.tick(t_edit)
+    twin.edit({"out": {"left": {"s0": {"out": 1.5}}}})
+    twin.tick(t_after - 1 - t_edit)
+    blocks = []
+    for _ in range(20):
+        twin.tick()
+        blocks.append(twin.sound().copy())
+    np.testing.assert_array_equal(after, np.concatenate(blocks))
+
+
+def test_null_output_runs_the_machine_without_a_device():
+    with NullOutput(make_sines, (3,)) as eng:
+        assert eng.info["device"] == "null (timer)"
+        tick, data = eng.capture(8 * BLOCK)
+        assert tick >= 1 and data.shape == (8 * BLOCK, 2)
+        eng.edit({"out": {"right": {"s0": {"out": -0.5 / 3}}}}, wait=True)
+        st = eng.status()
+    assert st["ticks"] >= 8 and st["callbacks"] > 0
+    assert np.abs(data).max() > 0.0
+
+
+def test_unusable_device_name_is_a_clear_error():
+    eng = AudioEngine(make_sines, (1,), device="no-such-device-xyz")
+    with pytest.raises(AudioDeviceError, match="audio device 'no-such-device-xyz' is unusable"):
+        eng.start()
+    assert not eng.running
+    with pytest.raises(EngineError, match="not running"):
+        eng.edit({})
+
+
+def test_wrong_rate_for_the_device_is_a_clear_error(jack):
+    with pytest.raises(AudioDeviceError, match=r"audio device 'system' \(system\) is unusable at 44100 Hz"):
+        AudioEngine(make_machine_at, (44100,), device=jack.device).start()
+
+
+def make_machine_at(rate):
+    return Machine(rate=rate, block=BLOCK)
+
+
+def test_factory_errors_come_back_as_they_are():
+    with pytest.raises(dmmlive.BadArgument, match="returned int, not a Machine"):
+        NullOutput(not_a_machine).start()
+    with pytest.raises(dmmlive.BadArgument, match="picklable"):
+        NullOutput(lambda: Machine()).start()
