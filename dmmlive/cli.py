@@ -20,17 +20,102 @@ def cmd_types(a) -> int:
     return 0
 
 
+def cmd_check(a) -> int:
+    from .patch.live import load
+    m = load(a.patch)
+    p = m.session.patch
+    n = len([x for x in p.neurons])
+    print(f"{a.patch}: ok: {n} neurons, {sum(len(r) for r in p.rows.values())} weights, "
+          f"schedule {p.settings['schedule']}, fade {p.settings['fade']:g} s")
+    for name, d in p.neurons.items():
+        args = "".join(f" {k}={v!r}" for k, v in d.args.items())
+        print(f"  {name} = {d.type}{args}")
+    for (dst, port), terms in sorted(p.rows.items()):
+        rhs = " + ".join(f"{w:g}*{s}.{o}" if s != "one" else f"{w:g}" for (s, o), w in terms.items()) or "0"
+        print(f"  {dst}.{port} = {rhs}")
+    for addr, name in p.knobs.items():
+        print(f"  knob {addr} -> {name}")
+    return 0
+
+
+def cmd_render(a) -> int:
+    from .render import render
+    progress = None if a.quiet else _progress_bar(sys.stderr)
+    path = render(a.patch, a.output, seconds=a.seconds, progress=progress, size=a.size, fps=a.fps)
+    print(f"wrote {path}")
+    return 0
+
+
+def _progress_bar(stream, width=40):
+    state = {"last": -1}
+
+    def show(done, total):
+        k = int(width * done / total) if total else width
+        if k == state["last"] and done != total:
+            return
+        state["last"] = k
+        stream.write(f"\r[{'#' * k}{'.' * (width - k)}] {100 * done / max(total, 1):5.1f}%")
+        if done >= total:
+            stream.write("\n")
+        stream.flush()
+    return show
+
+
+def cmd_play(a) -> int:
+    from .app import App
+    from .drivers.audio import AudioDeviceError
+    app = App(a.patch, audio=not a.no_audio, device=a.device, rate=a.rate, block=a.block,
+              limiter=not a.no_limiter, seconds=a.seconds)
+    try:
+        return app.run()
+    except AudioDeviceError as e:
+        print(f"dmmlive: {e}\n(use --no-audio to run without a sound card)", file=sys.stderr)
+        return 1
+
+
+def _size(text):
+    try:
+        w, h = (int(x) for x in text.lower().split("x"))
+        if w > 0 and h > 0:
+            return (w, h)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, like 1280x720, not {text!r}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dmmlive", description="Live coding of sound and image with "
                                 "dataflow matrix machines.")
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("types", help="every neuron type with its ports and one line of doc")
     t.set_defaults(fn=cmd_types)
+    c = sub.add_parser("check", help="parse and validate a patch, print the network; exit 1 on error")
+    c.add_argument("patch")
+    c.set_defaults(fn=cmd_check)
+    r = sub.add_parser("render", help="render a patch offline to .wav (sound), .mp4 (video + sound) or .png frames")
+    r.add_argument("patch")
+    r.add_argument("-o", "--output", required=True)
+    r.add_argument("--seconds", type=float, default=10.0)
+    r.add_argument("--size", type=_size, default=None, help="WxH (images; default: the patch's size)")
+    r.add_argument("--fps", type=float, default=None, help="frames per second (default: the patch's)")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    r.set_defaults(fn=cmd_render)
+    pl = sub.add_parser("play", help="play a patch live; saving the file changes the network")
+    pl.add_argument("patch")
+    pl.add_argument("--no-audio", action="store_true", help="run without a sound card (real-time pace)")
+    pl.add_argument("--device", default=None, help="sound device name (a unique part of it) or index")
+    pl.add_argument("--rate", type=int, default=48000)
+    pl.add_argument("--block", type=int, default=128)
+    pl.add_argument("--no-limiter", action="store_true")
+    pl.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+    pl.set_defaults(fn=cmd_play)
     return p
 
 
 def main(argv=None) -> int:
     a = build_parser().parse_args(argv)
+    if getattr(a, "device", None) is not None and a.device.isdigit():
+        a.device = int(a.device)
     try:
         return a.fn(a)
     except DmmError as e:
@@ -38,6 +123,8 @@ def main(argv=None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `dmmlive check x | head`
+        return 0
 
 
 if __name__ == "__main__":

@@ -16,9 +16,16 @@ SAMPLE_FORMATS = ("float32", "int16")
 _FLOAT, _PCM = 3, 1  # WAVE format tags: IEEE float, integer PCM
 
 
+VIDEO = (".mp4", ".png")
+
+
 def render(machine, path, seconds: float, progress: Callable[[int, int], None] | None = None, *,
-           sample_format: str = "float32") -> Path:
-    """Render `seconds` of `machine`'s sound to `path` (.wav); returns the path.
+           sample_format: str = "float32", size=None, fps=None) -> Path:
+    """Render `seconds` of a machine or a patch file to `path`; returns the path.
+
+    `.wav`: the sound. `.mp4`: H.264 pictures of `screen` and AAC sound
+    (see `render_video`). `.png`: the pictures as NAME_00000.png, NAME_00001.png...
+    `machine` is a Machine or a patch path (`size` and `fps` then override the patch's).
 
     Writes exactly round(seconds * rate) frames of stereo (the last block is cut),
     as 32-bit float samples (exactly what the machine made) or, with
@@ -29,16 +36,16 @@ def render(machine, path, seconds: float, progress: Callable[[int, int], None] |
     done == total. The file appears only when complete.
     """
     if isinstance(machine, (str, os.PathLike)) and not isinstance(machine, Machine):
-        raise BadArgument(f"cannot render {str(machine)!r}: patch files come with the patch language; "
-                          "give a Machine for now")
+        from .patch.live import load
+        machine = load(machine, size=size, fps=fps)
     if not isinstance(machine, Machine):
         raise BadArgument(f"render needs a Machine, got {type(machine).__name__}")
     if not isinstance(path, (str, os.PathLike)):
         raise BadArgument(f"path must be a file name, got {path!r}")
     path = Path(path)
-    if path.suffix.lower() != ".wav":
+    if path.suffix.lower() not in (".wav",) + VIDEO:
         raise BadArgument(f"cannot render to {str(path)!r}: unknown file type {path.suffix or '(none)'!r}; "
-                          "sound renders to .wav (video comes later)")
+                          "use .wav (sound), .mp4 (video and sound) or .png (frames)")
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
             or not math.isfinite(seconds) or seconds < 0:
         raise BadArgument(f"seconds must be a finite number >= 0, got {seconds!r}")
@@ -47,6 +54,8 @@ def render(machine, path, seconds: float, progress: Callable[[int, int], None] |
     if progress is not None and not callable(progress):
         raise BadArgument(f"progress must be a function progress(done, total), got {progress!r}")
 
+    if path.suffix.lower() in VIDEO:
+        return render_video(machine, path, seconds, progress)
     total = int(round(seconds * machine.rate))
     B = machine.block
     n_blocks = -(-total // B)
@@ -99,3 +108,46 @@ def _encode(block: np.ndarray, sample_format: str) -> bytes:
         return np.ascontiguousarray(block, dtype="<f4").tobytes()
     pcm = np.rint(np.clip(block, -1.0, 1.0) * 32767.0).astype("<i2")
     return pcm.tobytes()
+
+
+def render_video(machine: Machine, path: Path, seconds: float, progress=None) -> Path:
+    """Exactly round(seconds * fps) frames of what reaches `screen` (black where nothing
+    does), and for .mp4 exactly round(seconds * rate) frames of sound muxed beside them.
+    Audio and frame ticks interleave as the machine's clock says, so the result is the
+    same on every run (pictures from the GPU, sound from the engine)."""
+    from .drivers.recorder import Recorder, write_png
+    n_frames = int(round(seconds * machine.fps))
+    total = int(round(seconds * machine.rate))
+    w, h = machine.size
+    mp4 = path.suffix.lower() == ".mp4"
+    part = path.with_name(path.stem + ".part" + path.suffix)
+    rec = Recorder(part, (w, h), machine.fps, machine.rate) if mp4 else None
+    black = np.zeros((h, w, 3), np.uint8)
+    frames = samples = 0
+    if progress is not None:
+        progress(0, n_frames)
+    try:
+        while frames < n_frames or (mp4 and samples < total):
+            machine.tick()
+            if mp4 and samples < total:
+                s = machine.sound()[:total - samples]
+                rec.add_audio(s)
+                samples += len(s)
+            if machine.frame_tick and frames < n_frames:
+                img = machine.image()
+                rgb = machine.gpu.read_rgb8(img) if img is not None and machine.gpu is not None else black
+                if mp4:
+                    rec.add_frame(rgb)
+                else:
+                    write_png(path.with_name(f"{path.stem}_{frames:05d}.png"), rgb)
+                frames += 1
+                if progress is not None and frames < n_frames:
+                    progress(frames, n_frames)
+    finally:
+        if rec is not None:
+            rec.close()
+    if mp4:
+        os.replace(part, path)
+    if progress is not None:
+        progress(n_frames, n_frames)
+    return path

@@ -96,6 +96,7 @@ class Machine:
         self.on_report = None
         self._reported: set = set()
         self.compiles = 0  # how many times W was compiled into a plan
+        self.before_tick: list = []  # callables f(machine) run before each tick (timed commands)
         self._compile()
         self._set_dense("number", ("one", "out"), 1.0)
 
@@ -271,6 +272,8 @@ class Machine:
         """Run `n` two-stroke cycles (down movement, then up movement)."""
         with np.errstate(all="ignore"):  # non-finite outputs are caught and muted, not warned
             for _ in range(int(n)):
+                for hook in self.before_tick:
+                    hook(self)
                 if self._dirty:
                     self._compile()
                 self.t += 1

@@ -251,6 +251,27 @@ class AudioEngine:
             raise err
         return tick
 
+    def call(self, fn: Callable, *args, wait: bool = True, timeout: float = 10.0):
+        """Run `fn(machine, *args)` in the engine between two ticks and return its result.
+
+        `fn` must be picklable by reference (a top-level function); its result must
+        pickle. A DmmError it raises is raised here (wait=True) or added to `reports`
+        (wait=False, which returns an id at once). This is how patch reloads and OSC
+        commands reach the machine.
+        """
+        self._check_running()
+        seq = next(self._seq)
+        if wait:
+            with self._cv:
+                self._waited.add(seq)
+        self._cmds.put(("call", seq, fn, args))
+        if not wait:
+            return seq
+        result, err = self._wait_result(seq, timeout, "call")
+        if err is not None:
+            raise err
+        return result
+
     def capture(self, frames: int, timeout: float = 10.0) -> tuple[int, np.ndarray]:
         """The next `frames` frames the engine computes: (tick, (frames, 2) float32 array).
 
@@ -352,10 +373,15 @@ class AudioEngine:
                 self._fail(_rebuild_error(msg[1], msg[2]))
             elif kind == "report":
                 self.reports.append(msg[1])
-            elif kind in ("edit", "capture"):
+            elif kind in ("edit", "capture", "call"):
                 seq = msg[1]
                 with self._cv:
-                    if kind == "edit":
+                    if kind == "call":
+                        err = _rebuild_error(*msg[3]) if msg[3] else None
+                        if err is not None and seq not in self._waited:
+                            self.reports.append(str(err))
+                        self._results[seq] = (msg[2], err)
+                    elif kind == "edit":
                         err = _rebuild_error(*msg[3]) if msg[3] else None
                         if err is not None and seq not in self._waited:
                             self.reports.append(f"edit rejected: {msg[3][1]}")
@@ -613,6 +639,13 @@ class _Engine:
                 except Exception as e:  # noqa: BLE001  (a bad edit never stops the music)
                     err = _error_message(e)
                 self.replies.put(("edit", seq, self.m.t, err))
+            elif op == "call":
+                _, seq, fn, args = cmd
+                try:
+                    result, err = fn(self.m, *args), None
+                except Exception as e:  # noqa: BLE001  (a failed command never stops the music)
+                    result, err = None, _error_message(e)
+                self.replies.put(("call", seq, result, err))
             elif op == "capture":
                 _, seq, frames = cmd
                 self.captures.append({"seq": seq, "frames": frames, "left": frames,

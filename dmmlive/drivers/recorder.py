@@ -151,3 +151,16 @@ class LiveRecorder:
         if self._t.is_alive():
             self.q.put(("stop", None))
             self._t.join()
+
+
+def write_png(path, rgb: np.ndarray) -> None:
+    """One RGB picture (h, w, 3 uint8) as a PNG file, through FFmpeg's png encoder."""
+    import av
+    h, w = rgb.shape[:2]
+    with av.open(str(path), "w", format="image2", options={"update": "1"}) as c:
+        s = c.add_stream("png", rate=1)
+        s.width, s.height, s.pix_fmt = w, h, "rgb24"
+        for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):
+            c.mux(p)
+        for p in s.encode():
+            c.mux(p)

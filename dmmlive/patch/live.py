@@ -48,8 +48,9 @@ class PatchSession:
         return new
 
 
-def load(path, rate: int = 48000, block: int = 128, **machine_args) -> Machine:
-    """A Machine built from a patch file, its network in place before the first tick."""
+def load(path, rate: int = 48000, block: int = 128, size=None, fps=None, **machine_args) -> Machine:
+    """A Machine built from a patch file, its network in place before the first tick.
+    `size` (w, h) and `fps` override the patch's settings."""
     path = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -57,7 +58,8 @@ def load(path, rate: int = 48000, block: int = 128, **machine_args) -> Machine:
         raise BadArgument(f"cannot read patch {path}: {getattr(e, 'strerror', None) or e}") from None
     patch = parse(text, path)
     s = patch.settings
-    m = Machine(schedule=s["schedule"], rate=rate, block=block, fps=s["fps"], seed=s["seed"], **machine_args)
+    m = Machine(schedule=s["schedule"], rate=rate, block=block, fps=fps or s["fps"], seed=s["seed"],
+                size=tuple(size or s["size"]), **machine_args)
     session = PatchSession(m, path)
     session.apply(text, path, now=True)
     m.session = session
