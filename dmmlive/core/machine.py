@@ -314,14 +314,19 @@ class Machine:
                 continue
             X = self._X[kind]
             m = lv.mats.get((kind, kind))
-            if m is not None:
-                X[rows] = m @ self._Y[kind]
+            if kind == "number":
+                X[rows] = m @ self._Y["number"] if m is not None else 0.0
             else:
-                X[rows] = 0.0
-            if kind == "audio":
+                # one pass: the broadcast constants (number -> audio), then the audio
+                # product accumulated in place (no temporary block matrix)
+                Xr = X[rows]
                 mn = lv.mats.get(("audio", "number"))
                 if mn is not None:
-                    X[rows] += (mn @ self._Y["number"]).astype(np.float32)[:, None]
+                    Xr[...] = (mn @ self._Y["number"])[:, None]
+                else:
+                    Xr[...] = 0.0
+                if m is not None:
+                    _spmm_add(m, self._Y["audio"], Xr)
             for f, mats in zip(self._fades, lv.fade_mats):
                 if not mats or self.t < f.start:
                     continue
@@ -564,7 +569,9 @@ class Machine:
                 continue
             Y[sl] = v
             block = Y[sl]
-            if not np.isfinite(block).all():
+            # a sum is cheaper than a finite-mask: it is finite when every sample is
+            # (a finite overflow to inf just takes the exact test)
+            if not np.isfinite(np.add.reduce(block, axis=None)) and not np.isfinite(block).all():
                 self._mute_rows(g, port, kind, sl)
 
     def _mute_rows(self, g, port, kind, sl) -> None:
@@ -781,6 +788,20 @@ class Machine:
             raise UnknownPort(f"{name!r} ({d.type.name}) has no {'output' if output else 'input'} port "
                               f"{port!r}{did_you_mean(port, ports)}")
         return k
+
+
+def _spmm_add(m, Y, out) -> None:
+    """out += m @ Y for a CSR matrix m and C-contiguous blocks Y, written in place."""
+    if _csr_matvecs is not None and out.flags.c_contiguous and Y.flags.c_contiguous and Y.dtype == out.dtype == m.dtype:
+        _csr_matvecs(m.shape[0], m.shape[1], Y.shape[1], m.indptr, m.indices, m.data, Y.ravel(), out.ravel())
+    else:
+        out += m @ Y
+
+
+try:  # scipy's kernel behind csr @ dense, which accumulates into its output
+    from scipy.sparse._sparsetools import csr_matvecs as _csr_matvecs
+except ImportError:  # pragma: no cover - another scipy layout: the public product does it
+    _csr_matvecs = None
 
 
 class _Ring:
