@@ -17,9 +17,33 @@ from .patch.live import load
 
 
 # ---- run in the engine process (picklable by reference) ----------------------------------
-def build(path: str, rate: int, block: int, limiter: bool):
-    """The engine's factory: the machine of the patch at `path`."""
-    return load(path, rate=rate, block=block, limiter=limiter)
+def build(path: str, rate: int, block: int, limiter: bool, ahead: float = 0.05,
+          load_root: str | None = None, allow_load_anywhere: bool = False):
+    """The engine's factory: the machine of the patch at `path`, with the Controller that
+    runs OSC commands between its ticks."""
+    from .control import Controller
+    m = load(path, rate=rate, block=block, limiter=limiter)
+    ctl = Controller(m, m.session, load_root=load_root or str(Path(path).resolve().parent),
+                     allow_load_anywhere=allow_load_anywhere)
+    m.controller, m.osc_replies = ctl, []
+
+    def before_tick(m):
+        # the tick about to be computed is heard about `ahead` seconds from now
+        ctl.clock = (m.t + 1, time.time() + ahead)
+        m.osc_replies.extend(ctl.run_due())
+    m.before_tick.append(before_tick)
+    return m
+
+
+def osc_commands(m, cmds) -> list:
+    """Run received OSC commands [(op, args, timetag, reply_addr)] (timed ones are kept
+    for their tick); returns the replies to send, those of timed commands run since too."""
+    out = []
+    for op, args, timetag, reply_addr in cmds:
+        out.extend(m.controller.submit(op, args, timetag, reply_addr))
+    out.extend(m.osc_replies)
+    m.osc_replies.clear()
+    return out
 
 
 def apply_text(m, text: str, path: str) -> str:
@@ -37,14 +61,20 @@ def reports(m) -> list:
 # ---- the app --------------------------------------------------------------------------------
 class App:
     def __init__(self, patch, *, audio=True, device=None, rate=48000, block=128, limiter=True,
-                 seconds=None, out=sys.stdout, err=sys.stderr, status_every=1.0):
+                 seconds=None, out=sys.stdout, err=sys.stderr, status_every=1.0,
+                 osc=True, osc_host="127.0.0.1", osc_port=9000, osc_allow=None,
+                 allow_load_anywhere=False):
         self.path = str(Path(patch))
         self.audio, self.device, self.rate, self.block = audio, device, rate, block
         self.limiter, self.seconds = limiter, seconds
         self.out, self.err = out, err
         self.status_every = status_every
+        self.osc, self.osc_host, self.osc_port, self.osc_allow = osc, osc_host, osc_port, osc_allow
+        self.allow_load_anywhere = allow_load_anywhere
         self.engine = None
         self.watcher = None
+        self.server = None
+        self._forwarder = None
         self.reloads = 0
         self._stop = threading.Event()
 
@@ -64,12 +94,41 @@ class App:
         load(self.path)  # check the patch here first: a bad one is reported before any process starts
         cls = AudioEngine if self.audio else NullOutput
         kw = {"device": self.device} if self.audio else {}
-        self.engine = cls(build, (self.path, self.rate, self.block, self.limiter), **kw).start()
+        server = None
+        if self.osc:  # bind first: a port in use is reported before anything starts
+            from .drivers.osc import OscServer
+            server = OscServer(self.osc_host, self.osc_port, allow=self.osc_allow)
+            if server.warning:
+                self.say(server.warning, err=True)
+        self.engine = cls(build, (self.path, self.rate, self.block, self.limiter, 0.05, None,
+                                  self.allow_load_anywhere), **kw).start()
+        if server is not None:
+            self.server = server.start()
+            self._forwarder = threading.Thread(target=self._forward, name="dmmlive-osc-forward", daemon=True)
+            self._forwarder.start()
         self.watcher = PatchWatcher(self.path, self.on_change,
                                     on_error=lambda p, e: self.say(f"dmmlive: {p}: {e}", err=True)).start()
+        if self.server is not None:
+            self.say(f"OSC on {self.server.address[0]}:{self.server.address[1]}")
         self.say(f"playing {self.path} ({'sound: ' + str(self.engine.info.get('device', 'default')) if self.audio else 'no audio'}); "
                  "save the file to change the network; Ctrl-C to stop")
         return self
+
+    def _forward(self) -> None:
+        """OSC commands to the engine in batches; replies back to their senders."""
+        while not self._stop.is_set():
+            cmds = self.server.drain(2048)
+            try:
+                replies = self.engine.call(osc_commands, [tuple(c) for c in cmds], timeout=10.0)
+            except DmmError as e:
+                if self._stop.is_set():
+                    return
+                self.say(f"dmmlive: OSC: {e}", err=True)
+                continue
+            if replies:
+                self.server.send_replies(replies)
+            if not cmds:
+                self._stop.wait(0.005)
 
     def status_line(self) -> str:
         s = self.engine.status()
@@ -99,6 +158,10 @@ class App:
         self._stop.set()
         if self.watcher is not None:
             self.watcher.stop()
+        if self._forwarder is not None:
+            self._forwarder.join(5.0)
+        if self.server is not None:
+            self.server.close()
         if self.engine is not None:
             s = self.engine.stop()
             self.say(f"stopped: {s['ticks']:.0f} ticks, {s['xruns']:.0f} xruns")

@@ -65,7 +65,8 @@ def cmd_play(a) -> int:
     from .app import App
     from .drivers.audio import AudioDeviceError
     app = App(a.patch, audio=not a.no_audio, device=a.device, rate=a.rate, block=a.block,
-              limiter=not a.no_limiter, seconds=a.seconds)
+              limiter=not a.no_limiter, seconds=a.seconds, osc=not a.no_osc, osc_host=a.osc_host,
+              osc_port=a.osc_port, osc_allow=a.osc_allow or None, allow_load_anywhere=a.allow_load_anywhere)
     try:
         return app.run()
     except AudioDeviceError as e:
@@ -108,11 +109,25 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--block", type=int, default=128)
     pl.add_argument("--no-limiter", action="store_true")
     pl.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+    pl.add_argument("--osc-port", type=int, default=9000)
+    pl.add_argument("--osc-host", default="127.0.0.1", help="listen here (loopback unless you open it)")
+    pl.add_argument("--osc-allow", action="append", metavar="CIDR",
+                    help="with --osc-host: accept only these senders (repeatable)")
+    pl.add_argument("--no-osc", action="store_true")
+    pl.add_argument("--allow-load-anywhere", action="store_true",
+                    help="let /dmm/load read patches outside the patch's folder")
     pl.set_defaults(fn=cmd_play)
+    se = sub.add_parser("send", help="send one OSC message: dmmlive send [--host H] [--port P] [--wait] /addr ARGS")
+    se.add_argument("rest", nargs=argparse.REMAINDER)
+    se.set_defaults(fn=lambda a: __import__("dmmlive.drivers.osc", fromlist=["main_send"]).main_send(a.rest))
     return p
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["send"]:  # its own options and free-form OSC arguments (e.g. -0.5)
+        from .drivers.osc import main_send
+        return main_send(argv[1:])
     a = build_parser().parse_args(argv)
     if getattr(a, "device", None) is not None and a.device.isdigit():
         a.device = int(a.device)
