@@ -24,13 +24,15 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: system $(STAMP)
-	$(PY) -m dmmlive.examples wave
+	$(VENV)/bin/dmmlive render patches/demo.dmm -o demo.mp4 --seconds 10
+	@echo "demo: $$(pwd)/demo.mp4 (H.264 + AAC: any video player)"
 
 test: system $(STAMP)
 	$(PY) -m pytest -q
 
 bench: system $(STAMP)
 	$(PY) benchmarks/core.py
+	$(PY) benchmarks/audio.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
