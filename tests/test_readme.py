@@ -1,0 +1,47 @@
+"""The README's examples run, and say what they do (docs that cannot rot)."""
+from pathlib import Path
+
+import pytest
+
+from dmmlive.patch import PatchError, parse
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def blocks(lang):
+    """The fenced blocks of the README whose info string is `lang`."""
+    out, cur, info = [], None, None
+    for line in README.splitlines(keepends=True):
+        if line.startswith("```"):
+            if cur is None:
+                cur, info = [], line[3:].strip()
+            else:
+                if info == lang:
+                    out.append("".join(cur))
+                cur = None
+        elif cur is not None:
+            cur.append(line)
+    return out
+
+
+def test_python_examples_run_and_their_comments_hold():
+    code = next(b for b in blocks("python") if "Machine(schedule=\"synchronous\")" in b)
+    ns = {}
+    exec(compile(code, "README.md", "exec"), ns)
+    m = ns["m"]
+    assert m.output("acc", "single") == {"step": 7.0}  # 5 ticks, then 3 more
+    assert m.output("c", "timer") == {":number": 1.0}
+    assert ns["vv"].path(m.matrix, "c", "timer") == {"c": {"timer": 1.0}}
+    typed = next(b for b in blocks("python") if "@neuron_type(\"timer2\"" in b)
+    exec(compile(typed, "README.md", "exec"), {})
+
+
+def test_the_first_patch_parses_and_its_mistake_reads_as_shown():
+    text = next(b for b in blocks("python") if b.startswith("fade(0.05)"))
+    p = parse(text, "hello.dmm")
+    assert {n: d.type for n, d in p.neurons.items()} == {
+        "lfo": "sine", "bass": "saw", "filt": "lowpass", "echo": "delay"}
+    shown = next(b for b in blocks("") if "unknown neuron type" in b).strip().splitlines()
+    with pytest.raises(PatchError) as e:
+        parse(text.replace("lowpass(", "lowpas("), "hello.dmm")
+    assert str(e.value).splitlines() == shown[:3]
