@@ -86,11 +86,10 @@ def test_bad_arguments_are_clear_errors(tmp_path):
     with pytest.raises(BadArgument) as e:
         render(build(), tmp_path / "a.mp3", 1.0)
     assert str(e.value) == (f"cannot render to {str(tmp_path / 'a.mp3')!r}: unknown file type '.mp3'; "
-                            "sound renders to .wav (video comes later)")
+                            "use .wav (sound), .mp4 (video and sound) or .png (frames)")
     with pytest.raises(BadArgument) as e:
-        render("patches/demo.dmm", tmp_path / "a.wav", 1.0)
-    assert str(e.value) == ("cannot render 'patches/demo.dmm': patch files come with the patch language; "
-                            "give a Machine for now")
+        render(str(tmp_path / "nope.dmm"), tmp_path / "a.wav", 1.0)
+    assert str(e.value) == f"cannot read patch {tmp_path / 'nope.dmm'}: No such file or directory"
     with pytest.raises(BadArgument, match="seconds must be a finite number >= 0"):
         render(build(), tmp_path / "a.wav", -1)
     with pytest.raises(BadArgument, match="sample_format must be one of"):
