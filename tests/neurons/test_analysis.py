@@ -5,22 +5,9 @@ import pytest
 import dmmlive
 from dmmlive import Machine, neuron_type
 from dmmlive.neurons.analysis import band_edges, band_plan
+from .signals import SIGNALS, signal  # noqa: F401  (the shared test source)
 
 RATE, B = 48000, 128
-SIGNALS = {}  # name -> float32 array played by test_src_analysis
-
-
-@neuron_type("test_src_analysis", kind="audio", inputs={}, args={"signal": ""}, batched=True,
-             state={"pos": 0.0})
-def _src(state, rate):
-    """Test source: plays SIGNALS[signal] block by block, then silence."""
-    out = np.zeros((state.n, state.block), np.float32)
-    x = SIGNALS[state.args["signal"]]
-    for i in range(state.n):
-        seg = x[int(state.pos[i]):int(state.pos[i]) + state.block]
-        out[i, :len(seg)] = seg
-    state.pos += state.block
-    return out
 
 
 def sine(name, freq, amp, seconds=0.25, phase=0.0, rate=RATE):
@@ -33,7 +20,7 @@ def machine(signals, type_, block=B, rate=RATE):
     """A machine with one `type_` analyser per signal, analyser k reading source k."""
     m = Machine(rate=rate, block=block)
     for k, s in enumerate(signals):
-        m.add(f"src{k}", "test_src_analysis", signal=s)
+        m.add(f"src{k}", "test_signal", signal=s)
         m.add(f"a{k}", type_)
         m.connect(f"a{k}.in", f"src{k}")
     return m
@@ -65,7 +52,7 @@ def test_rms_and_peak_follow_each_block():
     x[3 * B + 17] = -3.0  # a negative peak counts by its size
     SIGNALS["noise"] = x
     m = Machine(rate=RATE, block=B)
-    m.add("src", "test_src_analysis", signal="noise")
+    m.add("src", "test_signal", signal="noise")
     m.add("r", "rms")
     m.add("p", "peak")
     m.connect("r.in", "src")

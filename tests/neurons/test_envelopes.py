@@ -6,29 +6,9 @@ from hypothesis import strategies as st
 
 import dmmlive
 from dmmlive import BadArgument, Machine, neuron_type
+from .signals import SIGNALS, signal  # noqa: F401  (the shared test source)
 
 RATE = 48000
-SIGNALS = {}
-
-
-@neuron_type("test_source_envelopes", kind="audio", inputs={}, batched=True, state={"pos": 0.0},
-             args={"signal": ""})
-def _source(state, rate):
-    """Test type: plays the array SIGNALS[signal] block by block, then silence."""
-    sig = SIGNALS[state.args["signal"]]
-    out = np.zeros((state.n, state.block), np.float32)
-    for r in range(state.n):
-        p = int(state.pos[r])
-        chunk = sig[p:p + state.block]
-        out[r, :len(chunk)] = chunk
-    state.pos[:] += state.block
-    return out
-
-
-def signal(x) -> str:
-    key = f"s{len(SIGNALS)}"
-    SIGNALS[key] = np.asarray(x, np.float32)
-    return key
 
 
 def build(kind, block=128, rate=RATE, args=None, **ports):
@@ -37,7 +17,7 @@ def build(kind, block=128, rate=RATE, args=None, **ports):
     m.add("e", kind, **(args or {}))
     for port, v in ports.items():
         if np.ndim(v):
-            m.add(f"src_{port}", "test_source_envelopes", signal=signal(v))
+            m.add(f"src_{port}", "test_signal", signal=signal(v))
             m.connect(f"e.{port}", f"src_{port}")
             m.connect(f"e.{port}", "one", 0.0)
         else:

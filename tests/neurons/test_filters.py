@@ -7,40 +7,20 @@ from hypothesis import strategies as st
 import dmmlive
 from dmmlive import BadArgument, Machine, neuron_type
 from dmmlive.neurons import filters
+from .signals import SIGNALS, signal  # noqa: F401  (the shared test source)
 
 RATE = 48000
-SIGNALS = {}
-
-
-@neuron_type("test_source_filters", kind="audio", inputs={}, batched=True, state={"pos": 0.0},
-             args={"signal": ""})
-def _source(state, rate):
-    """Test type: plays the array SIGNALS[signal] block by block, then silence."""
-    sig = SIGNALS[state.args["signal"]]
-    out = np.zeros((state.n, state.block), np.float32)
-    for r in range(state.n):
-        p = int(state.pos[r])
-        chunk = sig[p:p + state.block]
-        out[r, :len(chunk)] = chunk
-    state.pos[:] += state.block
-    return out
-
-
-def signal(x) -> str:
-    key = f"s{len(SIGNALS)}"
-    SIGNALS[key] = np.asarray(x, np.float32)
-    return key
 
 
 def build(kind, x, block=128, rate=RATE, args=None, **ports):
     """A machine with `f = kind(x, **ports)`; a port given an array is fed from a source."""
     m = Machine(rate=rate, block=block)
-    m.add("src", "test_source_filters", signal=signal(x))
+    m.add("src", "test_signal", signal=signal(x))
     m.add("f", kind, **(args or {}))
     m.connect("f.in", "src")
     for port, v in ports.items():
         if np.ndim(v):
-            m.add(f"src_{port}", "test_source_filters", signal=signal(v))
+            m.add(f"src_{port}", "test_signal", signal=signal(v))
             m.connect(f"f.{port}", f"src_{port}")
             m.connect(f"f.{port}", "one", 0.0)
         else:
@@ -147,9 +127,9 @@ def test_a_group_computes_each_filter_as_if_alone():
     t = np.arange(512) / RATE
     cutoffs = [100.0 * 1.15 ** k for k in range(37)]
     m = Machine(rate=RATE, block=512)
-    m.add("src", "test_source_filters", signal=signal(x))
+    m.add("src", "test_signal", signal=signal(x))
     mod = 300 * np.sin(2 * np.pi * 200 * t)
-    m.add("mod", "test_source_filters", signal=signal(mod))
+    m.add("mod", "test_signal", signal=signal(mod))
     for k, c in enumerate(cutoffs):
         m.add(f"f{k}", "bandpass")
         m.connect(f"f{k}.in", "src")

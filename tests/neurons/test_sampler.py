@@ -10,25 +10,11 @@ from scipy.signal import resample_poly
 import dmmlive
 from dmmlive import BadArgument, Machine, neuron_type
 from dmmlive.neurons import sampler
+from .signals import SIGNALS, signal  # noqa: F401  (the shared test source)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ASSETS = ROOT / "assets"
 RATE, B = 48000, 128
-
-SIGNALS = {}  # name -> float32 array played by test_src_sampler
-
-
-@neuron_type("test_src_sampler", kind="audio", inputs={}, args={"signal": ""}, batched=True,
-             state={"pos": 0.0})
-def _src(state, rate):
-    """Test source: plays SIGNALS[signal] block by block, then silence."""
-    out = np.zeros((state.n, state.block), np.float32)
-    x = SIGNALS[state.args["signal"]]
-    for i in range(state.n):
-        seg = x[int(state.pos[i]):int(state.pos[i]) + state.block]
-        out[i, :len(seg)] = seg
-    state.pos += state.block
-    return out
 
 
 def pulses(name, length, at, width=1):
@@ -56,7 +42,7 @@ def run(m, name, ticks):
 
 def machine(trig, block=B, **args):
     m = Machine(rate=RATE, block=block)
-    m.add("src", "test_src_sampler", signal=trig)
+    m.add("src", "test_signal", signal=trig)
     m.add("s", "sample", **args)
     m.connect("s.trig", "src")
     return m
@@ -132,7 +118,7 @@ def test_a_group_plays_each_neuron_from_its_own_trigger():
     kick = wav("kick.wav")
     m = Machine(rate=RATE, block=B)
     for k, at in enumerate([0, 129, 1000]):
-        m.add(f"src{k}", "test_src_sampler", signal=pulses(f"at{at}", 30000, [at]))
+        m.add(f"src{k}", "test_signal", signal=pulses(f"at{at}", 30000, [at]))
         m.add(f"s{k}", "sample", file="kick.wav")
         m.connect(f"s{k}.trig", f"src{k}")
     ys = [[] for _ in range(3)]

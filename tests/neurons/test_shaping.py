@@ -6,23 +6,9 @@ from hypothesis import strategies as st
 
 import dmmlive
 from dmmlive import Machine, neuron_type
+from .signals import SIGNALS, signal  # noqa: F401  (the shared test source)
 
 RATE = 48000
-SIGNALS = {}
-
-
-@neuron_type("test_signal_shaping", kind="audio", inputs={}, batched=True, state={"pos": 0.0},
-             args={"signal": ""})
-def _signal(state, rate):
-    """Test type: plays the array SIGNALS[signal] block by block, then silence."""
-    sig = SIGNALS[state.args["signal"]]
-    out = np.zeros((state.n, state.block), np.float32)
-    for r in range(state.n):
-        p = int(state.pos[r])
-        chunk = sig[p:p + state.block]
-        out[r, :len(chunk)] = chunk
-    state.pos[:] += state.block
-    return out
 
 
 def build(kind, block=128, **ports):
@@ -34,7 +20,7 @@ def build(kind, block=128, **ports):
         if np.ndim(v):
             key = f"s{len(SIGNALS)}"
             SIGNALS[key] = np.asarray(v, np.float32)
-            m.add(f"src_{port}", "test_signal_shaping", signal=key)
+            m.add(f"src_{port}", "test_signal", signal=key)
             m.connect(f"x.{port}", f"src_{port}")
             m.connect(f"x.{port}", "one", 0.0)
         else:

@@ -1,0 +1,25 @@
+"""The test source the neuron tests share: `test_signal` plays a numpy array block by block."""
+import numpy as np
+
+from dmmlive import neuron_type
+
+SIGNALS = {}  # name -> float32 array played by a test_signal neuron whose `signal` arg names it
+
+
+@neuron_type("test_signal", kind="audio", inputs={}, args={"signal": ""}, batched=True, state={"pos": 0.0})
+def _signal(state, rate):
+    """Test source: plays SIGNALS[signal] block by block, then silence."""
+    out = np.zeros((state.n, state.block), np.float32)
+    x = SIGNALS[state.args["signal"]]
+    for i in range(state.n):
+        seg = x[int(state.pos[i]):int(state.pos[i]) + state.block]
+        out[i, :len(seg)] = seg
+    state.pos += state.block
+    return out
+
+
+def signal(x) -> str:
+    """Register an array under a fresh name; returns the name."""
+    key = f"s{len(SIGNALS)}"
+    SIGNALS[key] = np.asarray(x, np.float32)
+    return key
