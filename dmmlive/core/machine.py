@@ -316,6 +316,17 @@ class Machine:
             m = lv.mats.get((kind, kind))
             if kind == "number":
                 X[rows] = m @ self._Y["number"] if m is not None else 0.0
+            elif lv.filled and not self._fades:
+                # only the rows fed by something other than `one` change between compiles
+                Yn, Ya = self._Y["number"], self._Y["audio"]
+                for a, b, maa, man in lv.dyn_runs:
+                    Xr = X[rows.start + a: rows.start + b]
+                    if man is not None:
+                        Xr[...] = (man @ Yn)[:, None]
+                    else:
+                        Xr[...] = 0.0
+                    if maa is not None:
+                        _spmm_add(maa, Ya, Xr)
             else:
                 # one pass: the broadcast constants (number -> audio), then the audio
                 # product accumulated in place (no temporary block matrix)
@@ -327,6 +338,7 @@ class Machine:
                     Xr[...] = 0.0
                 if m is not None:
                     _spmm_add(m, self._Y["audio"], Xr)
+                lv.filled = not self._fades
             for f, mats in zip(self._fades, lv.fade_mats):
                 if not mats or self.t < f.start:
                     continue

@@ -62,6 +62,11 @@ class Level:
     rows: dict = field(default_factory=dict)     # kind -> slice of X[kind] for this level
     mats: dict = field(default_factory=dict)     # (dst kind, src kind) -> CSR over the level's rows
     fade_mats: list = field(default_factory=list)  # per glide in progress: like mats, its ΔW
+    # audio input rows whose value can change from tick to tick (a source other than
+    # `one`), as runs (a, b, audio matrix rows, number matrix rows) relative to the level:
+    # the other rows are constants, filled once after a compile
+    dyn_runs: list = field(default_factory=list)
+    filled: bool = False
     vrows: list = field(default_factory=list)    # [(input key, [(output key, w), ...])]
     irows: list = field(default_factory=list)    # image inputs: [(input key, [(output key, w, kind), ...])]
 
@@ -289,6 +294,7 @@ def compile_plan(W, decls, pinned, synchronous, builtin, fades=()) -> Plan:
         lv.mats = _level_mats(lv, names, rows_by_dst, decls, in_index, out_index, out_kind,
                               vrows=lv.vrows, irows=lv.irows)
         lv.fade_mats = [_level_mats(lv, names, fr, decls, in_index, out_index, out_kind) for fr in fade_rows]
+        lv.dyn_runs = _dynamic_runs(lv, names, rows_by_dst, decls, in_index)
     return Plan(active, plan_levels, out_index, in_index, n_in, ignored, layout, vinputs)
 
 
@@ -320,3 +326,20 @@ def _level_mats(lv, names, rows_by_dst, decls, in_index, out_index, out_kind, vr
         dtype = np.float32 if dk == "audio" and sk == "audio" else np.float64
         mats[(dk, sk)] = sp.csr_matrix((np.array(w, dtype), (np.array(r), np.array(c))), shape=shape)
     return mats
+
+
+def _dynamic_runs(lv, names, rows_by_dst, decls, in_index):
+    n = lv.rows["audio"].stop - lv.rows["audio"].start
+    if n == 0:
+        return []
+    dyn = np.zeros(n, bool)
+    for nm in names:
+        for inp, terms in rows_by_dst.get(nm, {}).items():
+            if decls[nm].type.input_kind(inp) == "audio" and any((s, o) != ("one", "out") for s, o, _ in terms):
+                dyn[in_index["audio"][(nm, inp)] - lv.rows["audio"].start] = True
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], dyn.view(np.int8), [0]])))
+    runs = []
+    maa, man = lv.mats.get(("audio", "audio")), lv.mats.get(("audio", "number"))
+    for a, b in zip(edges[::2], edges[1::2]):
+        runs.append((int(a), int(b), maa[a:b] if maa is not None else None, man[a:b] if man is not None else None))
+    return runs
