@@ -41,7 +41,10 @@ def cmd_check(a) -> int:
 def cmd_render(a) -> int:
     from .render import render
     progress = None if a.quiet else _progress_bar(sys.stderr)
-    path = render(a.patch, a.output, seconds=a.seconds, progress=progress, size=a.size, fps=a.fps)
+    seconds = a.seconds
+    if seconds is None and not a.patch.lower().endswith(".dmmlog"):
+        seconds = 10.0  # a log's default: to its end (see dmmlive.log)
+    path = render(a.patch, a.output, seconds=seconds, progress=progress, size=a.size, fps=a.fps)
     print(f"wrote {path}")
     return 0
 
@@ -64,9 +67,11 @@ def _progress_bar(stream, width=40):
 def cmd_play(a) -> int:
     from .app import App
     from .drivers.audio import AudioDeviceError
-    app = App(a.patch, audio=not a.no_audio, device=a.device, rate=a.rate, block=a.block,
+    app = App(a.patch, audio=not a.no_audio, window=not a.no_window, device=a.device, rate=a.rate,
+              block=a.block,
               limiter=not a.no_limiter, seconds=a.seconds, osc=not a.no_osc, osc_host=a.osc_host,
-              osc_port=a.osc_port, osc_allow=a.osc_allow or None, allow_load_anywhere=a.allow_load_anywhere)
+              osc_port=a.osc_port, osc_allow=a.osc_allow or None, allow_load_anywhere=a.allow_load_anywhere,
+              log=a.log)
     try:
         return app.run()
     except AudioDeviceError as e:
@@ -93,10 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="parse and validate a patch, print the network; exit 1 on error")
     c.add_argument("patch")
     c.set_defaults(fn=cmd_check)
-    r = sub.add_parser("render", help="render a patch offline to .wav (sound), .mp4 (video + sound) or .png frames")
-    r.add_argument("patch")
+    r = sub.add_parser("render", help="render a patch or a performance log (.dmmlog) offline to .wav (sound), "
+                       ".mp4 (video + sound) or .png frames")
+    r.add_argument("patch", help="a patch, or a log written by play --log (replayed)")
     r.add_argument("-o", "--output", required=True)
-    r.add_argument("--seconds", type=float, default=10.0)
+    r.add_argument("--seconds", type=float, default=None,
+                   help="default: 10 for a patch; for a log, to its end (its last change + 1 s if it was cut)")
     r.add_argument("--size", type=_size, default=None, help="WxH (images; default: the patch's size)")
     r.add_argument("--fps", type=float, default=None, help="frames per second (default: the patch's)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -104,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("play", help="play a patch live; saving the file changes the network")
     pl.add_argument("patch")
     pl.add_argument("--no-audio", action="store_true", help="run without a sound card (real-time pace)")
+    pl.add_argument("--no-window", action="store_true", help="no window: sound, file watcher and OSC only")
     pl.add_argument("--device", default=None, help="sound device name (a unique part of it) or index")
     pl.add_argument("--rate", type=int, default=48000)
     pl.add_argument("--block", type=int, default=128)
@@ -114,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--osc-allow", action="append", metavar="CIDR",
                     help="with --osc-host: accept only these senders (repeatable)")
     pl.add_argument("--no-osc", action="store_true")
+    pl.add_argument("--log", default=None, metavar="SET.dmmlog",
+                    help="record the set (patch, saves, OSC, knobs, by tick) to replay with render")
     pl.add_argument("--allow-load-anywhere", action="store_true",
                     help="let /dmm/load read patches outside the patch's folder")
     pl.set_defaults(fn=cmd_play)

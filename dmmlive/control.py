@@ -345,31 +345,15 @@ class Controller:
 
     def _decls(self) -> dict:
         """Declarations of the machine, counting edits queued and in flight."""
-        m = self.machine
-        out = dict(m._decls)
-        for q in (m._queue, m._inflight):
-            for e in q:
-                if e.decls:
-                    out.update(e.decls)
-        return out
+        return self.machine.pending_decls()
 
     def _target_matrix(self) -> dict:
         """W as it will be once every queued edit is in (what a new command builds on)."""
-        m = self.machine
-        W = m._W
-        for e in m._queue + m._inflight:
-            if e.delta:
-                W = vv.add(W, e.delta)
-        return W
+        return self.machine.pending_matrix()
 
     def _target_weight(self, dn, dp, sn, sp) -> float:
-        m = self.machine
-        w = 0.0
-        for v in [m._W] + [e.delta for e in m._queue + m._inflight]:
-            x = vv.path(v, dn, dp, sn, sp)
-            if vv.is_number(x):
-                w += float(x)
-        return w
+        x = vv.path(self.machine.pending_matrix(), dn, dp, sn, sp)
+        return float(x) if vv.is_number(x) else 0.0
 
     def _edit_weight(self, dst, src, x, relative, fade) -> None:
         decls = self._decls()

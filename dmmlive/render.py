@@ -19,13 +19,15 @@ _FLOAT, _PCM = 3, 1  # WAVE format tags: IEEE float, integer PCM
 VIDEO = (".mp4", ".png")
 
 
-def render(machine, path, seconds: float, progress: Callable[[int, int], None] | None = None, *,
+def render(machine, path, seconds: float | None = None, progress: Callable[[int, int], None] | None = None, *,
            sample_format: str = "float32", size=None, fps=None) -> Path:
     """Render `seconds` of a machine or a patch file to `path`; returns the path.
 
     `.wav`: the sound. `.mp4`: H.264 pictures of `screen` and AAC sound
     (see `render_video`). `.png`: the pictures as NAME_00000.png, NAME_00001.png...
-    `machine` is a Machine or a patch path (`size` and `fps` then override the patch's).
+    `machine` is a Machine or a patch path (`size` and `fps` then override the patch's),
+    or a performance log `X.dmmlog` (replayed; see dmmlive.log; `seconds=None` renders
+    to its end).
 
     Writes exactly round(seconds * rate) frames of stereo (the last block is cut),
     as 32-bit float samples (exactly what the machine made) or, with
@@ -35,6 +37,9 @@ def render(machine, path, seconds: float, progress: Callable[[int, int], None] |
     total)` is called now and then with frame counts, and once at the end with
     done == total. The file appears only when complete.
     """
+    if isinstance(machine, (str, os.PathLike)) and str(machine).lower().endswith(".dmmlog"):
+        from .log import render_log  # a performance log: replayed (seconds=None: to its end)
+        return render_log(machine, path, seconds, progress, sample_format=sample_format, size=size, fps=fps)
     if isinstance(machine, (str, os.PathLike)) and not isinstance(machine, Machine):
         from .patch.live import load
         machine = load(machine, size=size, fps=fps)

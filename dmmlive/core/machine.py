@@ -51,7 +51,7 @@ class Machine:
 
     def __init__(self, schedule: str = "ordered", rate: int = 48000, block: int = 128,
                  fps: float = 30.0, seed: int = 0, limiter: bool = True,
-                 size: tuple = (640, 360), gpu=None):
+                 size: tuple = (640, 360), gpu=None, images: bool = True):
         if schedule not in SCHEDULES:
             raise BadArgument(f"schedule must be one of {SCHEDULES}, not {schedule!r}")
         if int(block) < 1 or int(rate) < 1:
@@ -62,6 +62,7 @@ class Machine:
         if not fps > 0:
             raise BadArgument(f"fps must be > 0, got {fps!r}")
         self.size = (int(size[0]), int(size[1]))
+        self.images = bool(images)  # False: frame neurons never fire (a sound-only engine)
         self.gpu = gpu            # the image backend (made on first need from BACKENDS["image"])
         self.frame = -1           # the last frame computed (frame k falls at time k / fps)
         self.frame_tick = False   # whether the last tick computed a frame
@@ -79,6 +80,8 @@ class Machine:
                 self._decls[n] = Decl.make(t, {})
         self._W: dict = {"self": {"delta": {"edits": {"delta": 1.0}}}}
         self._queue: list = []     # [_Edit] waiting for the edits neuron
+        self._pending_decls: dict = {}  # declarations of queued and in-flight edits
+        self._pending_sum: dict = {}    # the sum of their ΔW
         self._inflight: list = []  # [_Edit] emitted by edits, not yet added into W by self
         self._fades: list = []     # [_Fade] weight glides in progress
         self._xfade = 0            # counter for the names of neurons fading out
@@ -155,11 +158,19 @@ class Machine:
         """
         if not vv.is_number(fade) or not fade >= 0 or not np.isfinite(fade):
             raise BadArgument(f"fade must be a finite number of seconds >= 0, got {fade!r}")
-        pending = {}
-        for e in self._queue + self._inflight:
-            pending.update(e.decls)
-        delta, decls = self._checked(delta, declare, pending, replace, defaults)
+        delta, decls = self._checked(delta, declare, self._pending_decls, replace, defaults)
         self._queue.append(_Edit(delta, decls, float(fade)))
+        self._pending_decls.update(decls)
+        if delta:
+            self._pending_sum = vv.add_into(self._pending_sum, delta)
+
+    def pending_decls(self) -> dict:
+        """{name: declaration} as it will be once every queued edit is in."""
+        return {**self._decls, **self._pending_decls}
+
+    def pending_matrix(self) -> dict:
+        """W as it will be once every queued edit is in (what a new edit builds on)."""
+        return vv.add_into(self._W, self._pending_sum) if self._pending_sum else self._W
 
     def apply(self, delta: dict | None = None, declare: dict | None = None, defaults: bool = True) -> None:
         """Declare and add ΔW into W now, not through `edits` (setting a machine up).
@@ -278,7 +289,7 @@ class Machine:
                     self._compile()
                 self.t += 1
                 k = self._frame_at(self.t)
-                self.frame_tick = k > self._frame_at(self.t - 1)
+                self.frame_tick = self.images and k > self._frame_at(self.t - 1)
                 if self.frame_tick:
                     self.frame = k
                 for lv in self._plan.levels:
@@ -405,9 +416,16 @@ class Machine:
         # the edits whose ΔW this is: emitted last tick (synchronous) or this tick (ordered)
         due = [e for e in self._inflight if e.t < self.t or self.schedule == "ordered"]
         if due:
-            self._inflight = [e for e in self._inflight if e not in due]
+            self._inflight = self._inflight[len(due):]  # emitted in order: the due ones lead
             for e in due:
                 self._absorb(e, w_prev)
+                for n, d in e.decls.items():
+                    if self._pending_decls.get(n) is d:
+                        del self._pending_decls[n]
+                if e.delta:
+                    self._pending_sum = vv.add_into(self._pending_sum, vv.scale(e.delta, -1.0))
+            if not self._queue and not self._inflight:
+                self._pending_sum, self._pending_decls = {}, {}  # no float residue left behind
             self._dirty = True
         self._Yv[("self", "matrix")] = self._W
 
@@ -422,7 +440,12 @@ class Machine:
                 self._decls[name] = d
         if e.fade > 0 and glide:
             start = self.t + 1  # the first tick that computes with the new W
-            self._fades.append(_Fade(glide, start, max(1, round(e.fade * self.rate)), {}))
+            length = max(1, round(e.fade * self.rate))
+            last = self._fades[-1] if self._fades else None
+            if last is not None and last.start == start and last.length == length:
+                last.delta = vv.add_into(last.delta, glide)  # glides that start together run as one
+            else:
+                self._fades.append(_Fade(glide, start, length, {}))
 
     def _crossfade(self, name, decl, w_prev, glide, fade):
         """Rename the running `name` to `name~k` (state and outputs go with it), give `name`

@@ -88,6 +88,7 @@ FIELDS = ("state", "audio_state", "rate", "block", "ticks", "frames", "device_fr
 _I = {name: i for i, name in enumerate(FIELDS)}
 STARTING, RUNNING, STOPPED, FAILED = 0.0, 1.0, 2.0, -1.0
 
+COMMAND_BUDGET = 0.002       # s of commands between two ticks while the ring needs sound
 MAX_RATE = 192000            # sizes the ring before the machine (and its rate) exists
 MAX_CALLBACK_FRAMES = 16384  # ring room for the largest device buffer we expect
 ENGINE_NICE = -10            # nice increment of both processes, where permitted
@@ -622,7 +623,11 @@ class _Engine:
         self.captures = keep
 
     def _commands(self):
+        # commands get a few ms at a time: when the ring needs a tick, the rest waits
+        t0 = time.perf_counter()
         while True:
+            if time.perf_counter() - t0 > COMMAND_BUDGET and self.ring.fill() < self.ahead:
+                return
             try:
                 cmd = self.cmds.get_nowait()
             except queue.Empty:

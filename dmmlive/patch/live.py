@@ -11,10 +11,7 @@ from .parse import parse
 
 def running_decls(m: Machine) -> dict:
     """{name: (type name, args)} of the machine, counting edits not yet absorbed."""
-    out = {n: (d.type.name, d.args) for n, d in m._decls.items()}
-    for e in m._queue + m._inflight:
-        out.update({n: (d.type.name, d.args) for n, d in e.decls.items()})
-    return out
+    return {n: (d.type.name, d.args) for n, d in m.pending_decls().items()}
 
 
 class PatchSession:

@@ -1,0 +1,445 @@
+"""Performance logs: record a live set, replay it offline (`dmmlive play --log`, `dmmlive render X.dmmlog`).
+
+A log is JSON lines (UTF-8, one object per line). The first line is the header:
+
+    {"format": "dmmlog", "version": 1, "rate": 48000, "block": 128, "seed": 0,
+     "schedule": "ordered", "fps": 30.0, "size": [640, 360], "limiter": true,
+     "patch": "patches/bass.dmm", "text": "<the patch text played first>",
+     "shaders": {"plasma": "<source of shaders/plasma.frag>"}, "started": "...", "dmmlive": "0.1.0"}
+
+then one line per change, in the order the engine applied them, each with the tick
+`t` at which it was applied (`m.t` then: t ticks were done, the change lands before
+tick t+1 is computed):
+
+    {"tick": 812, "kind": "code", "path": "patches/bass.dmm", "text": "..."}   file save, /dmm/code, /dmm/load
+    {"tick": 900, "kind": "osc", "op": "set", "args": ["out.left", "vca", 0.1]} set add value neuron remove
+    {"tick": 951, "kind": "knob", "address": "/1/fader1", "values": [0.7]}
+    {"tick": 4000, "kind": "end"}                                                the set stopped cleanly
+
+A `code` or `osc` line that declares a shader type first seen there carries
+`"shaders": {name: source}` too. Only changes that were applied are logged (a
+rejected save or a failed command changed nothing); timed OSC commands are logged
+at the tick they ran, not when they arrived; `/dmm/load` is logged as the text it
+read, so replaying never reads the patch folder again.
+
+The writer runs in the engine process (`start_log`, called by `app.build`): it
+wraps the machine's PatchSession.apply and its Controller.execute, so it sees every
+change where and when it is applied. Lines are buffered and flushed at least every
+FLUSH_EVERY seconds (checked before each tick), so a crash loses at most that much.
+
+The replay (`machine_from_log`, `render_log`, or `dmmlive.render("set.dmmlog", ...)`)
+builds the machine from the header and, before each tick, applies the logged
+changes whose tick equals `m.t` through the same code paths (PatchSession.apply,
+Controller.execute): the sound is the one played live, sample for sample.
+"""
+from __future__ import annotations
+
+import atexit
+import contextlib
+import datetime
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .core.errors import BadArgument, DmmError
+
+__all__ = ["SUFFIX", "VERSION", "LogWriter", "SetLog", "start_log", "read_log", "machine_from_text",
+           "machine_from_log", "render_log", "is_log"]
+
+SUFFIX = ".dmmlog"
+VERSION = 1
+FLUSH_EVERY = 0.5     # seconds: buffered lines reach the file at least this often
+TAIL_SECONDS = 1.0    # a log without an "end" line is rendered to its last change plus this
+KINDS = ("code", "osc", "knob", "end")
+LOGGED_OPS = ("set", "add", "value", "neuron", "remove")  # + knob; code and load via the session
+HEADER_KEYS = ("rate", "block", "seed", "schedule", "fps", "size", "limiter", "patch", "text", "shaders")
+
+
+def is_log(source) -> bool:
+    return isinstance(source, (str, os.PathLike)) and str(source).lower().endswith(SUFFIX)
+
+
+def _jsonable(x):
+    item = getattr(x, "item", None)  # numpy scalars
+    if callable(item):
+        return item()
+    raise TypeError(f"{type(x).__name__} is not JSON")
+
+
+def shader_sources(type_names) -> dict:
+    """{name: source} of the shader-file types among `type_names`."""
+    from .core.registry import TYPES
+    out = {}
+    for name in type_names:
+        t = TYPES.get(name)
+        d = getattr(getattr(t, "fn", None), "shader", None)
+        if d is not None:
+            out[name] = d.src.body
+    return out
+
+
+# ---- writing (engine process) ------------------------------------------------------------
+class LogWriter:
+    """Appends JSON lines to `path` (truncated first); flushes at least every FLUSH_EVERY s.
+
+    A failure to write (disk full...) is reported through `on_error(message)` and
+    logging stops; it never stops the sound.
+    """
+
+    def __init__(self, path, header: dict, on_error=None):
+        self.path = str(path)
+        self.on_error = on_error
+        self._f = open(self.path, "w", encoding="utf-8", newline="\n")
+        self._last = time.monotonic()
+        self._dirty = False
+        self.closed = False
+        self.lines = 0
+        self._shaders = set(header.get("shaders") or ())
+        self._write(dict({"format": "dmmlog", "version": VERSION}, **header))
+        self.flush()
+
+    def _write(self, obj: dict) -> None:
+        if self.closed:
+            return
+        try:
+            line = json.dumps(obj, ensure_ascii=False, allow_nan=False, default=_jsonable)
+        except (TypeError, ValueError) as e:  # cannot happen for commands that check their args
+            if self.on_error is not None:
+                self.on_error(f"log {self.path}: a change at tick {obj.get('tick')} could not be "
+                              f"written ({e}); a replay will miss it")
+            return
+        try:
+            self._f.write(line + "\n")
+            self.lines += 1
+            self._dirty = True
+        except OSError as e:
+            self._fail(e)
+
+    def _fail(self, e) -> None:
+        self.closed = True
+        with contextlib.suppress(OSError):
+            self._f.close()
+        if self.on_error is not None:
+            self.on_error(f"log {self.path}: cannot write ({type(e).__name__}: {e}); logging stopped")
+
+    def event(self, tick: int, kind: str, **fields) -> None:
+        self._write({"tick": int(tick), "kind": kind, **fields})
+        self.poll()
+
+    def new_shaders(self, type_names) -> dict:
+        """The shader types among `type_names` not logged yet, with their sources."""
+        new = shader_sources(n for n in type_names if n not in self._shaders)
+        self._shaders.update(new)
+        return new
+
+    def poll(self) -> None:
+        if self._dirty and time.monotonic() - self._last >= FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.closed:
+            return
+        try:
+            self._f.flush()
+        except OSError as e:
+            self._fail(e)
+            return
+        self._dirty = False
+        self._last = time.monotonic()
+
+    def close(self, end_tick: int | None = None) -> None:
+        """Write the "end" line (when `end_tick` is given) and close; later calls do nothing."""
+        if self.closed:
+            return
+        if end_tick is not None:
+            self._write({"tick": int(end_tick), "kind": "end"})
+        self.flush()
+        if not self.closed:
+            self.closed = True
+            with contextlib.suppress(OSError):
+                self._f.close()
+
+
+def header_for(m, patch_path: str, text: str) -> dict:
+    from . import __version__
+    decls = m.session.patch.neurons if m.session.patch is not None else {}
+    return {"rate": m.rate, "block": m.block, "seed": m.seed, "schedule": m.schedule, "fps": m.fps,
+            "size": list(m.size), "limiter": m.limiter, "patch": str(patch_path), "text": text,
+            "shaders": shader_sources({d.type for d in decls.values()}),
+            "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "dmmlive": __version__}
+
+
+def start_log(m, ctl, path, patch_path: str, text: str, at_exit: bool = True) -> LogWriter:
+    """Log every change applied to `m` from now on (engine side); returns the writer (`m.log`).
+
+    `m` was built from `text` (see `machine_from_text`) and has `m.session`; `ctl` is
+    the Controller running its OSC commands. `at_exit`: write the "end" line (at the
+    tick the machine stopped at) and close when this process exits.
+    """
+    from .control import ERROR
+    log = LogWriter(path, header_for(m, patch_path, text), on_error=lambda msg: m._report("log", msg))
+    session = m.session
+    session_apply, execute = session.apply, ctl.execute
+
+    def apply(text, path=None, now=False):
+        new = session_apply(text, path, now)
+        extra = log.new_shaders(d.type for d in new.neurons.values())
+        log.event(m.t, "code", path=path or session.path or "<patch>", text=text,
+                  **({"shaders": extra} if extra else {}))
+        return new
+
+    def logged_execute(op, args=()):
+        args = list(args)
+        out = execute(op, args)
+        if (op in LOGGED_OPS or op == "knob") and not any(r[0] == ERROR for r in out):
+            if op == "knob":
+                log.event(m.t, "knob", address=args[0], values=args[1:])
+            else:
+                extra = log.new_shaders([args[1]]) if op == "neuron" and len(args) > 1 else {}
+                log.event(m.t, "osc", op=op, args=args, **({"shaders": extra} if extra else {}))
+        return out
+
+    session.apply = apply
+    ctl.execute = logged_execute
+    m.before_tick.append(lambda m: log.poll())
+    m.log = log
+    if at_exit:
+        atexit.register(lambda: log.close(m.t))
+    return log
+
+
+# ---- reading ------------------------------------------------------------------------------
+@dataclass
+class SetLog:
+    """A log read back: its header, its change events in order, and where it ends."""
+    path: str
+    header: dict
+    events: list = field(default_factory=list)  # [(line number, event dict)]
+    end: int | None = None       # the tick of the "end" line; None when the set did not stop cleanly
+    cut: int | None = None       # the line number cut short (a crash mid-write), if any
+    last_line: int = 1
+
+    @property
+    def last_tick(self) -> int:
+        return self.events[-1][1]["tick"] if self.events else 0
+
+    @property
+    def ticks(self) -> int:
+        """Ticks to render by default: to the "end" line, else the last change + TAIL_SECONDS."""
+        if self.end is not None:
+            return self.end
+        h = self.header
+        return self.last_tick + math.ceil(TAIL_SECONDS * h["rate"] / h["block"])
+
+    @property
+    def seconds(self) -> float:
+        return self.ticks * self.header["block"] / self.header["rate"]
+
+    @property
+    def warning(self) -> str | None:
+        """One line saying the log was not closed, or None."""
+        if self.end is not None:
+            return None
+        why = (f"line {self.cut} is cut short" if self.cut is not None
+               else f"no end line after line {self.last_line}")
+        return (f"dmmlive: warning: {self.path}: {why} (the set did not stop cleanly); "
+                f"replaying its changes up to tick {self.last_tick}, to tick {self.ticks}")
+
+    @property
+    def shaders(self) -> dict:
+        """{name: source} of every shader type the set used (the first source logged)."""
+        out = dict(self.header.get("shaders") or {})
+        for _, e in self.events:
+            for k, v in (e.get("shaders") or {}).items():
+                out.setdefault(k, v)
+        return out
+
+
+def read_log(path, warn=True) -> SetLog:
+    """Read a .dmmlog. A last line cut short (a crash) is dropped; with `warn` a one-line
+    warning naming the file and line goes to stderr when the log has no "end" line.
+    A malformed header or a bad line before the last is a BadArgument naming the line."""
+    path = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise BadArgument(f"cannot read log {path}: {e.strerror or e}") from None
+    lines = data.split(b"\n")
+    complete = data.endswith(b"\n")
+    if complete:
+        lines.pop()
+    log = None
+    for i, raw in enumerate(lines, 1):
+        last = i == len(lines)
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+            if not isinstance(obj, dict):
+                raise ValueError("not a JSON object")
+        except (UnicodeDecodeError, ValueError) as e:
+            if last and not complete and log is not None:
+                log.cut = i
+                break
+            if i == 1:
+                raise BadArgument(f"{path}: line 1 is not a dmmlive log header ({e})") from None
+            raise BadArgument(f"{path}: line {i} is not a log line ({e})") from None
+        if i == 1:
+            log = SetLog(path, _check_header(obj, path))
+            continue
+        _check_event(obj, path, i, log)
+        log.last_line = i
+        if obj["kind"] == "end":
+            log.end = obj["tick"]
+            break
+        log.events.append((i, obj))
+    if log is None:
+        raise BadArgument(f"{path}: empty; not a dmmlive log")
+    if warn and log.warning:
+        print(log.warning, file=sys.stderr, flush=True)
+    return log
+
+
+def _check_header(h: dict, path: str) -> dict:
+    if h.get("format") != "dmmlog":
+        raise BadArgument(f"{path}: line 1 is not a dmmlive log header (no \"format\": \"dmmlog\")")
+    if not isinstance(h.get("version"), int) or h["version"] > VERSION:
+        raise BadArgument(f"{path}: log version {h.get('version')!r}; this dmmlive reads version {VERSION}")
+    missing = [k for k in HEADER_KEYS if k not in h]
+    if missing:
+        raise BadArgument(f"{path}: line 1: the header lacks {', '.join(missing)}")
+    return h
+
+
+def _check_event(e: dict, path: str, i: int, log: SetLog) -> None:
+    t = e.get("tick")
+    if isinstance(t, bool) or not isinstance(t, int) or t < 0:
+        raise BadArgument(f"{path}: line {i}: tick must be an int >= 0, got {t!r}")
+    if log.events and t < log.events[-1][1]["tick"]:
+        raise BadArgument(f"{path}: line {i}: tick {t} comes before the previous line's")
+    kind = e.get("kind")
+    if kind not in KINDS:
+        raise BadArgument(f"{path}: line {i}: unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
+    need = {"code": ("text", "path"), "osc": ("op", "args"), "knob": ("address", "values"), "end": ()}[kind]
+    for k in need:
+        if k not in e:
+            raise BadArgument(f"{path}: line {i}: a {kind} line needs {k!r}")
+
+
+# ---- replaying ----------------------------------------------------------------------------
+def machine_from_text(text: str, path: str, rate: int = 48000, block: int = 128, size=None, fps=None,
+                      seed=None, **machine_args):
+    """As `dmmlive.load`, from a patch text already read (`path` names it in errors)."""
+    from .core.machine import Machine
+    from .patch.live import PatchSession
+    from .patch.parse import parse
+    patch = parse(text, path)
+    s = patch.settings
+    m = Machine(schedule=s["schedule"], rate=rate, block=block, fps=fps or s["fps"],
+                seed=s["seed"] if seed is None else seed, size=tuple(size or s["size"]), **machine_args)
+    session = PatchSession(m, path)
+    session.apply(text, path, now=True)
+    m.session = session
+    return m
+
+
+class Replayer:
+    """A before_tick hook: applies the logged changes due at `m.t`, in logged order."""
+
+    def __init__(self, m, log: SetLog):
+        from .control import Controller
+        self.m, self.log, self.i = m, log, 0
+        self.ctl = Controller(m, m.session, allow_load_anywhere=True)
+
+    def __call__(self, m) -> None:
+        ev = self.log.events
+        while self.i < len(ev) and ev[self.i][1]["tick"] <= m.t:
+            line, e = ev[self.i]
+            self.i += 1
+            try:
+                self._apply(e)
+            except DmmError as err:
+                raise type(err)(f"{self.log.path}: line {line} (tick {e['tick']}): the change applied "
+                                f"live fails in the replay: {err}") from None
+
+    def _apply(self, e: dict) -> None:
+        from .control import ERROR
+        kind = e["kind"]
+        if kind == "code":
+            self.m.session.apply(e["text"], e["path"])
+            return
+        if kind == "knob":
+            op, args = "knob", [e["address"], *e["values"]]
+        else:
+            op, args = e["op"], e["args"]
+        errors = [r[1][1] for r in self.ctl.execute(op, args) if r[0] == ERROR]
+        if errors:
+            raise BadArgument(f"/dmm/{op} {args!r}: {errors[0]}")
+
+
+def machine_from_log(source, size=None, fps=None, log: SetLog | None = None):
+    """The machine of a log's first patch, with a hook that applies its changes as it ticks.
+
+    Sound (rate, block, seed, limiter) as played; `size` and `fps` may differ for images.
+    Shader types are the ones installed now (see `render_log`, which uses the logged ones).
+    """
+    log = log or read_log(source)
+    h = log.header
+    m = machine_from_text(h["text"], h["patch"], rate=h["rate"], block=h["block"], seed=h["seed"],
+                          size=size or h["size"], fps=fps or h["fps"], limiter=h["limiter"])
+    m.set_schedule(h["schedule"])
+    m.replay = Replayer(m, log)
+    m.before_tick.append(m.replay)
+    return m
+
+
+@contextlib.contextmanager
+def logged_shaders(shaders: dict):
+    """Shader types use the sources a log recorded while inside (the files' afterwards)."""
+    from .core.registry import TYPES
+    from .gfx import shaders as glsl
+    from .gfx import types as gt
+    undo = []
+    try:
+        for name, source in shaders.items():
+            t = TYPES.get(name)
+            d = getattr(getattr(t, "fn", None), "shader", None)
+            if d is not None and d.src.body == source:
+                continue
+            if t is not None and d is None:
+                continue  # a Python type took the name since: nothing to swap
+            if d is None:
+                d = gt.ShaderDef(Path(f"<log>/{name}.frag"), f"{name}.frag (from the log)",
+                                 glsl.parse(source, f"{name}.frag (from the log)", name))
+                gt._register(d)
+                undo.append((name, None, None, None))
+                continue
+            undo.append((name, t, d, d.src))
+            d.src = glsl.parse(source, d.path, name)
+            if gt._signature(undo[-1][3]) != gt._signature(d.src):
+                gt._register(d)  # new ports: a new type object, until the end
+        yield
+    finally:
+        for name, t, d, src in reversed(undo):
+            if t is None:
+                TYPES.pop(name, None)
+            else:
+                d.src = src
+                TYPES[name] = t  # the very type object machines made before hold
+
+
+def render_log(source, path, seconds=None, progress=None, *, sample_format="float32", size=None, fps=None):
+    """Replay a log offline into `path` (.wav, .mp4, .png), as `dmmlive.render` does a patch.
+
+    `seconds`: None = to the log's "end" line, or its last change plus TAIL_SECONDS.
+    """
+    from .render import render
+    log = read_log(source)
+    if seconds is None:
+        seconds = log.seconds
+    with logged_shaders(log.shaders):
+        m = machine_from_log(source, size=size, fps=fps, log=log)
+        return render(m, path, seconds, progress, sample_format=sample_format)

@@ -1,0 +1,108 @@
+"""Functions that tests/test_play_osc.py runs inside the engine process with `engine.call`.
+
+`engine.call` pickles a function by reference, so these live in an importable module (the
+spawned engine process imports `tests.play_probe`). Each takes the machine first; what it
+returns is pickled back. `m.controller` is the Controller that `dmmlive.app.build` attached.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import numpy as np
+
+from dmmlive import vv
+
+
+def pid(m) -> int:
+    import os
+    return os.getpid()
+
+
+def counters(m) -> dict:
+    """The machine's tick and the Controller's counters and clock."""
+    c = m.controller
+    return {"t": m.t, "executed": c.executed, "failed": c.failed, "waiting": c.waiting,
+            "clock": c.clock, "rate": m.rate, "block": m.block, "lead": c.lead,
+            "schedule": m.schedule}
+
+
+def matrix(m) -> dict:
+    return m.matrix
+
+
+def neurons(m) -> dict:
+    return m.neurons
+
+
+def weight(m, dst: str, dport: str, src: str, sport: str) -> float:
+    x = vv.path(m._W, dst, dport, src, sport)
+    return float(x) if vv.is_number(x) else 0.0
+
+
+def _reading(v) -> float:
+    if isinstance(v, np.ndarray):
+        return float(np.mean(v, dtype=np.float64)) if v.size else 0.0
+    if isinstance(v, dict):
+        return vv.scalar(v)
+    return float(v)
+
+
+def read(m, name: str, port: str, output: bool = True) -> float:
+    """A port's current value (audio: the block's mean)."""
+    return _reading(m.output(name, port) if output else m.input(name, port))
+
+
+def settled(m) -> bool:
+    """No edit queued or in flight, no glide running: W and the outputs are at rest."""
+    return not (m._queue or m._inflight or m._fades)
+
+
+# ---- a per-tick recorder -----------------------------------------------------------------
+def _probe(m, spec) -> float:
+    kind = spec[0]
+    if kind == "w":
+        return weight(m, *spec[1:])
+    name, port, how = spec[1:]
+    v = m.output(name, port) if kind == "out" else m.input(name, port)
+    if how == "peak" and isinstance(v, np.ndarray):
+        return float(np.abs(v).max(initial=0.0))
+    return _reading(v)
+
+
+def install_recorder(m, specs, maxlen: int = 30000) -> None:
+    """Record, at the start of every tick, (t, wall time, controller clock, [values]).
+
+    `specs`: ("in" | "out", name, port, "mean" | "peak") for a port's value (audio: the
+    block's mean or its largest |sample|), ("w", dst, dport, src, sport) for a weight of W.
+    The hook runs after the app's own (which runs the timed commands due and sets the
+    clock), so a record made with m.t == k holds what tick k computed and the clock
+    mapping for tick k + 1. Replaces a recorder installed before.
+    """
+    uninstall_recorder(m)
+    log: deque = deque(maxlen=maxlen)
+    ctl = m.controller
+    specs = [tuple(s) for s in specs]
+
+    def hook(m):
+        vals = []
+        for spec in specs:
+            try:
+                vals.append(_probe(m, spec))
+            except Exception:  # noqa: BLE001  (a port not compiled yet reads as nothing)
+                vals.append(float("nan"))
+        log.append((m.t, time.time(), ctl.clock, vals))
+
+    hook.dmm_probe = True
+    m.probe_log = log
+    m.before_tick.append(hook)
+
+
+def uninstall_recorder(m) -> None:
+    m.before_tick[:] = [h for h in m.before_tick if not getattr(h, "dmm_probe", False)]
+    m.probe_log = deque()
+
+
+def records(m, since_tick: int = -1) -> list:
+    """The records made since tick `since_tick` (exclusive), oldest first."""
+    return [r for r in getattr(m, "probe_log", ()) if r[0] > since_tick]
