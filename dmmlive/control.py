@@ -388,7 +388,7 @@ class Controller:
         real = Path(os.path.realpath(p))
         if not self.allow_load_anywhere and not real.is_relative_to(self.load_root):
             raise BadArgument(f"{path}: outside the folder patches may be loaded from "
-                              f"({self.load_root}); start with a wider --load-root to allow it")
+                              f"({self.load_root}); play with --allow-load-anywhere to allow it")
         return real
 
 

@@ -338,7 +338,7 @@ def machine_from_text(text: str, path: str, rate: int = 48000, block: int = 128,
     from .patch.parse import parse
     patch = parse(text, path)
     s = patch.settings
-    m = Machine(schedule=s["schedule"], rate=rate, block=block, fps=fps or s["fps"],
+    m = Machine(schedule=s["schedule"], rate=rate, block=block, fps=s["fps"] if fps is None else fps,
                 seed=s["seed"] if seed is None else seed, size=tuple(size or s["size"]), **machine_args)
     session = PatchSession(m, path)
     session.apply(text, path, now=True)

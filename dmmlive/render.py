@@ -48,6 +48,8 @@ def render(machine, path, seconds: float | None = None, progress: Callable[[int,
     if not isinstance(path, (str, os.PathLike)):
         raise BadArgument(f"path must be a file name, got {path!r}")
     path = Path(path)
+    if not path.parent.is_dir():
+        raise BadArgument(f"cannot render to {str(path)!r}: no folder {str(path.parent)!r}")
     if path.suffix.lower() not in (".wav",) + VIDEO:
         raise BadArgument(f"cannot render to {str(path)!r}: unknown file type {path.suffix or '(none)'!r}; "
                           "use .wav (sound), .mp4 (video and sound) or .png (frames)")
@@ -126,7 +128,7 @@ def render_video(machine: Machine, path: Path, seconds: float, progress=None) ->
     w, h = machine.size
     mp4 = path.suffix.lower() == ".mp4"
     part = path.with_name(path.stem + ".part" + path.suffix)
-    rec = Recorder(part, (w, h), machine.fps, machine.rate) if mp4 else None
+    rec = Recorder(part, (w, h), machine.fps, machine.rate, name=path) if mp4 else None
     black = np.zeros((h, w, 3), np.uint8)
     frames = samples = 0
     if progress is not None:

@@ -27,12 +27,13 @@ class RecordError(DmmError):
 class Recorder:
     """Encode RGB frames (h, w, 3 uint8) and stereo blocks (n, 2 float32) into `path`."""
 
-    def __init__(self, path, size, fps, rate=48000, audio=True, fragmented=True, crf=18, gop=None):
+    def __init__(self, path, size, fps, rate=48000, audio=True, fragmented=True, crf=18, gop=None,
+                 name=None):
         import av  # PyAV carries FFmpeg with libx264 and aac
         self.path = str(path)
         w, h = int(size[0]), int(size[1])
-        if w % 2 or h % 2:
-            raise RecordError(f"{self.path}: H.264 needs an even width and height, got {w}x{h}")
+        if w % 2 or h % 2:  # `name`: the file the user asked for, when `path` is a temporary
+            raise RecordError(f"{name or self.path}: H.264 needs an even width and height, got {w}x{h}")
         self.fps = Fraction(fps).limit_denominator(1000)
         self.rate = int(rate)
         opts = {"movflags": "frag_keyframe+empty_moov+default_base_moof"} if fragmented else {}
@@ -58,13 +59,21 @@ class Recorder:
         self._pending = np.zeros((0, 2), np.float32)
         self._samples = 0
         self.frames = 0
+        self._next_pts = 0
         self._av = av
 
-    def add_frame(self, rgb: np.ndarray) -> None:
+    def add_frame(self, rgb: np.ndarray, pts: int | None = None) -> None:
+        """`pts`: the frame's number (in 1/fps) when frames may be skipped (live: a frame
+        dropped keeps its time, so sound and picture stay in step); default the next one.
+        A pts not after the last one written is ignored."""
+        pts = self._next_pts if pts is None else int(pts)
+        if pts < self._next_pts:
+            return
         f = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-        f.pts = self.frames
+        f.pts = pts
         f.time_base = 1 / self.fps
         self.frames += 1
+        self._next_pts = pts + 1
         for p in self.v.encode(f):
             self.c.mux(p)
 
@@ -119,12 +128,13 @@ class LiveRecorder:
         self._t = threading.Thread(target=self._run, name="dmmlive-recorder", daemon=True)
         self._t.start()
 
-    def frame(self, rgb) -> None:
+    def frame(self, rgb, pts: int | None = None) -> None:
+        """Queue a frame (`pts`: its number in 1/fps, see Recorder.add_frame)."""
         if self.frames_waiting >= self.max_frames:
             self.dropped += 1
             return
         self.frames_waiting += 1
-        self.q.put(("f", rgb))
+        self.q.put(("f", (rgb, pts)))
 
     def sound(self, block) -> None:
         self.q.put(("a", np.array(block, np.float32)))
@@ -137,7 +147,7 @@ class LiveRecorder:
             try:
                 if kind == "f":
                     self.frames_waiting -= 1
-                    self.rec.add_frame(x)
+                    self.rec.add_frame(*x)
                 else:
                     self.rec.add_audio(x)
             except Exception as e:  # noqa: BLE001 - reported, never raised into the app

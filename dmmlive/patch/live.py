@@ -55,7 +55,7 @@ def load(path, rate: int = 48000, block: int = 128, size=None, fps=None, **machi
         raise BadArgument(f"cannot read patch {path}: {getattr(e, 'strerror', None) or e}") from None
     patch = parse(text, path)
     s = patch.settings
-    m = Machine(schedule=s["schedule"], rate=rate, block=block, fps=fps or s["fps"], seed=s["seed"],
+    m = Machine(schedule=s["schedule"], rate=rate, block=block, fps=s["fps"] if fps is None else fps, seed=s["seed"],
                 size=tuple(size or s["size"]), **machine_args)
     session = PatchSession(m, path)
     session.apply(text, path, now=True)

@@ -1,0 +1,275 @@
+"""`dmmlive play`: real file saves reach the engine's machine; a bad save is reported and the
+old network plays on; on a clocked device (the JACK dummy) a save costs no xrun.
+
+One App (engine process, watcher, no OSC) is shared by the in-process tests; the probes
+below run in the engine process (`engine.call` pickles them by reference: this module is
+importable there because the spawned process gets this process's sys.path).
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dmmlive.app import App
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).with_name("dmmlive")
+CLI = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "dmmlive.cli"]
+RATE = 48000
+
+PATCH = """\
+fade(0.02)
+a = sine(freq=440)
+b = sine(freq=660)
+out = 0.2*a
+"""
+
+
+# ---- probes, run in the engine process ------------------------------------------------------
+def out_rows(m):
+    """W's rows of `out.left` and `out.right`: {src: weight}."""
+    W = m.matrix.get("out", {})
+    return {port: {src: outs["out"] for src, outs in W.get(port, {}).items()} for port in ("left", "right")}
+
+
+def declared(m):
+    """{neuron: type name} of the running machine, built-ins left out."""
+    return {n: t for n, t in m.neurons.items() if n not in ("self", "one", "edits", "out", "screen")}
+
+
+def ticks(m):
+    return m.t
+
+
+# ---- helpers --------------------------------------------------------------------------------
+class Console:
+    """A stream the App prints to, from its threads; `wait_for` a regex in what came."""
+
+    def __init__(self):
+        self.text = ""
+        self._cv = threading.Condition()
+
+    def write(self, s):
+        with self._cv:
+            self.text += s
+            self._cv.notify_all()
+        return len(s)
+
+    def flush(self):
+        pass
+
+    def wait_for(self, pattern, start=0, timeout=15.0):
+        deadline = time.monotonic() + timeout
+        rx = re.compile(pattern, re.M)
+        with self._cv:
+            while True:
+                m = rx.search(self.text, start)
+                if m:
+                    return m
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no {pattern!r} within {timeout} s in:\n{self.text[start:]}")
+                self._cv.wait(left)
+
+
+def save(path: Path, text: str) -> None:
+    """An atomic save, as many editors do it: write a temporary file, then move it into place."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def wait_until(fn, want, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        got = fn()
+        if got == want:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still {got!r}, want {want!r}")
+        time.sleep(0.02)
+
+
+def amplitudes(x, freqs):
+    """Least-squares amplitudes of sines at `freqs` (Hz) in x (any phase)."""
+    t = np.arange(len(x)) / RATE
+    cols = [f(2 * np.pi * fr * t) for fr in freqs for f in (np.sin, np.cos)]
+    coef, *_ = np.linalg.lstsq(np.stack(cols, 1), x, rcond=None)
+    return [float(np.hypot(coef[2 * i], coef[2 * i + 1])) for i in range(len(freqs))]
+
+
+@pytest.fixture(scope="module")
+def player(tmp_path_factory):
+    path = tmp_path_factory.mktemp("play") / "live.dmm"
+    path.write_text(PATCH)
+    out, err = Console(), Console()
+    app = App(str(path), audio=False, window=False, osc=False, out=out, err=err)
+    app.start()
+    try:
+        yield app, path, out, err
+    finally:
+        app.stop()
+
+
+# ---- in-process App -------------------------------------------------------------------------
+def test_the_app_plays_the_patch(player):
+    app, path, out, err = player
+    assert f"playing {path} (no audio)" in out.text
+    assert app.engine.call(out_rows) == {"left": {"a": 0.2}, "right": {"a": 0.2}}
+    assert app.engine.call(declared) == {"a": "sine", "b": "sine"}
+    assert err.text == ""
+
+
+def test_a_save_changes_the_running_network(player):
+    app, path, out, err = player
+    mark, n = len(out.text), app.reloads
+    save(path, PATCH.replace("out = 0.2*a", "out = 0.1*a + 0.3*b"))
+    out.wait_for(r"^live\.dmm: applied \(2 neurons, fade 0\.02 s\)$", mark)
+    want = {"left": {"a": 0.1, "b": 0.3}, "right": {"a": 0.1, "b": 0.3}}
+    wait_until(lambda: app.engine.call(out_rows), want)  # after the 20 ms glide
+    assert app.reloads == n + 1
+    # and it is heard: the sound computed next (past the glide: W shows the target at
+    # once, the sound glides over the patch's fade) holds both sines at the new gains
+    _, sound = app.engine.capture(2400 + 9600)
+    sound = sound[2400:].astype(np.float64)
+    np.testing.assert_array_equal(sound[:, 0], sound[:, 1])
+    a, b = amplitudes(sound[:, 0], [440.0, 660.0])
+    assert a == pytest.approx(0.1, abs=1e-4) and b == pytest.approx(0.3, abs=1e-4)
+
+
+def test_a_bad_save_is_reported_and_the_old_network_plays_on(player):
+    app, path, out, err = player
+    good = PATCH.replace("out = 0.2*a", "out = 0.15*b")
+    mark = len(out.text)
+    save(path, good)
+    out.wait_for(r"live\.dmm: applied", mark)
+    want = {"left": {"b": 0.15}, "right": {"b": 0.15}}
+    wait_until(lambda: app.engine.call(out_rows), want)
+    n, emark, omark = app.reloads, len(err.text), len(out.text)
+
+    save(path, good + "c = saw(freq=\n")
+    err.wait_for(r"the previous network goes on playing", emark)
+    assert err.text[emark:] == (f"{path}:5:8: syntax error: '(' was never closed\n"
+                                "    c = saw(freq=\n"
+                                "           ^\n"
+                                "(the previous network goes on playing)\n")
+    t0 = app.engine.call(ticks)
+    wait_until(lambda: app.engine.call(ticks) > t0 + 20, True)  # the engine ticks on
+    assert app.engine.call(out_rows) == want and app.engine.call(declared) == {"a": "sine", "b": "sine"}
+    assert app.reloads == n and out.text[omark:].count("applied") == 0
+
+    emark = len(err.text)
+    save(path, good + "c = sawe(freq=110)\nout.left += 0.1*c\n")
+    err.wait_for(r"the previous network goes on playing", emark)
+    assert err.text[emark:] == (f"{path}:5:5: unknown neuron type 'sawe' (did you mean 'saw'?)\n"
+                                "    c = sawe(freq=110)\n"
+                                "        ^\n"
+                                "(the previous network goes on playing)\n")
+    assert app.engine.call(out_rows) == want
+
+    # the next good save applies
+    omark = len(out.text)
+    save(path, good + "c = saw(freq=110)\nout.left += 0.1*c\n")
+    out.wait_for(r"^live\.dmm: applied \(3 neurons, fade 0\.02 s\)$", omark)
+    wait_until(lambda: app.engine.call(out_rows), {"left": {"b": 0.15, "c": 0.1}, "right": {"b": 0.15}})
+    assert app.engine.call(declared) == {"a": "sine", "b": "sine", "c": "saw"}
+    assert app.reloads == n + 1
+    assert app.engine.status()["running"]
+
+
+# ---- the console script ---------------------------------------------------------------------
+class Proc:
+    """A `dmmlive play` child whose stdout and stderr are collected line by line."""
+
+    def __init__(self, args, env=None):
+        self.out, self.err = Console(), Console()
+        self.p = subprocess.Popen(CLI + [str(a) for a in args], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=env)
+        self.threads = [threading.Thread(target=self._pump, args=(s, c), daemon=True)
+                        for s, c in ((self.p.stdout, self.out), (self.p.stderr, self.err))]
+        for t in self.threads:
+            t.start()
+
+    @staticmethod
+    def _pump(stream, console):
+        for line in stream:
+            console.write(line)
+
+    def wait(self, timeout=60.0):
+        try:
+            rc = self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait(10)
+            raise
+        for t in self.threads:
+            t.join(5)
+        return rc
+
+    def wait_for(self, pattern, timeout=15.0):
+        """`out.wait_for`, or stop the child and fail with all it printed."""
+        try:
+            return self.out.wait_for(pattern, timeout=timeout)
+        except AssertionError:
+            self.p.terminate()
+            try:
+                self.wait(15)
+            except subprocess.TimeoutExpired:
+                pass
+            raise AssertionError(f"no {pattern!r} within {timeout} s; stdout:\n{self.out.text}"
+                                 f"\nstderr:\n{self.err.text}") from None
+
+
+def bass_copy(tmp_path) -> tuple[Path, str]:
+    path = tmp_path / "bass.dmm"
+    shutil.copy(ROOT / "patches" / "bass.dmm", path)
+    text, n = re.subn(r"^out\s*=.*$", "out  = 0.25*vca", path.read_text(), flags=re.M)
+    assert n == 1
+    return path, text
+
+
+def test_console_script_plays_without_audio_and_applies_a_save(tmp_path):
+    path, edited = bass_copy(tmp_path)
+    p = Proc(["play", path, "--no-audio", "--no-window", "--no-osc", "--seconds", "3"])
+    try:
+        p.wait_for(r"^playing .* \(no audio\)")
+        save(path, edited)
+        p.wait_for(r"^bass\.dmm: applied \(8 neurons, fade 0\.05 s\)$")
+    finally:
+        rc = p.wait()
+    assert rc == 0, p.err.text
+    assert p.err.text == ""
+    # (no xrun count here: without a device the timer's clock is this busy machine's)
+    assert re.search(r"^stopped: \d+ ticks, \d+ xruns$", p.out.text, re.M), p.out.text
+    assert "reloads=1" in p.out.text
+
+
+def test_play_on_jack_has_no_xruns_while_a_save_applies(jack, tmp_path):
+    path, edited = bass_copy(tmp_path)
+    p = Proc(["play", path, "--device", jack.device, "--no-window", "--no-osc", "--seconds", "3"],
+             env=dict(os.environ, JACK_DEFAULT_SERVER=jack.server))
+    try:
+        p.wait_for(r"^playing .* \(sound: system\)", timeout=60)
+        p.wait_for(r"^t=\d+ xruns=0 ")  # a second played; then the save, in the middle of the run
+        save(path, edited)
+        p.wait_for(r"^bass\.dmm: applied \(8 neurons, fade 0\.05 s\)$")
+    finally:
+        rc = p.wait()
+    assert rc == 0, p.err.text
+    assert p.err.text == "", p.err.text
+    status = re.findall(r"^t=(\d+) xruns=(\d+) .* reloads=(\d+)$", p.out.text, re.M)
+    assert len(status) >= 2, p.out.text
+    assert all(x == "0" for _, x, _ in status), p.out.text
+    assert status[-1][2] == "1"
+    m = re.search(r"^stopped: (\d+) ticks, (\d+) xruns$", p.out.text, re.M)
+    assert m and m.group(2) == "0", p.out.text
+    assert int(m.group(1)) > 2 * RATE // 128  # it played for seconds, not a moment
