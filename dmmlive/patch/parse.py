@@ -594,10 +594,21 @@ class _Parser:
             while isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
                 chain.append(node)
                 node = node.left
-            acc = self.linear(node, dsts)
+            first = self.linear(node, dsts)
+            # one accumulator, added to in place: a sum of n terms costs O(n), not O(n²)
+            acc = _Lin(dict(first.terms), dict(first.nodes), first.const, first.const_node)
+            self.check_finite(acc, node)
             for b in reversed(chain):
-                acc = acc.plus(self.linear(b.right, dsts), 1.0 if isinstance(b.op, ast.Add) else -1.0)
-                self.check_finite(acc, b)
+                other, sign = self.linear(b.right, dsts), (1.0 if isinstance(b.op, ast.Add) else -1.0)
+                for k, w in other.terms.items():
+                    acc.terms[k] = v = acc.terms.get(k, 0.0) + sign * w
+                    acc.nodes.setdefault(k, other.nodes[k])
+                    if not math.isfinite(v):
+                        raise self.error("not a finite number: this arithmetic overflows", b)
+                acc.const += sign * other.const
+                acc.const_node = acc.const_node or other.const_node
+                if not math.isfinite(acc.const):
+                    raise self.error("not a finite number: this arithmetic overflows", b)
             return acc
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
             a, b = self.linear(node.left, dsts), self.linear(node.right, dsts)
