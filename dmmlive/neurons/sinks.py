@@ -14,7 +14,7 @@ RELEASE = 0.1  # seconds
 @neuron_type("out", inputs={"left": "audio", "right": "audio"}, outputs={}, pinned=True,
              state={"gain": 1.0, "limiter": True, "rate": 48000})
 def out(inputs, state):
-    """The loudspeakers: NaN guard, then the safety limiter; what leaves stays in [-1, 1]."""
+    """The loudspeakers: NaN guard, safety limiter (unless turned off), clip: what leaves stays in [-1, 1]."""
     x = np.stack([inputs["left"], inputs["right"]], axis=1).astype(np.float32)  # (B, 2)
     bad = ~np.isfinite(x)
     if bad.any():
@@ -31,6 +31,6 @@ def out(inputs, state):
         if g0 != 1.0 or g1 != 1.0:
             x *= np.linspace(g0, g1, len(x), dtype=np.float32)[:, None]
         state["gain"] = g1
-        np.clip(x, -1.0, 1.0, out=x)
+    np.clip(x, -1.0, 1.0, out=x)  # limiter or not, the speakers get [-1, 1]
     state["sound"] = x
     return {}
