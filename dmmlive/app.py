@@ -14,24 +14,40 @@ import time
 from collections import deque
 from pathlib import Path
 
+import numpy as np
+
 from .core.errors import BadArgument, DmmError
 from .patch.live import load
 
 
 # ---- run in the engine process (picklable by reference) ----------------------------------
 def build(path: str, rate: int, block: int, limiter: bool, ahead: float = 0.05,
-          load_root: str | None = None, allow_load_anywhere: bool = False, log: str | None = None):
+          load_root: str | None = None, allow_load_anywhere: bool = False, log: str | None = None,
+          shaders: str | None = None):
     """The engine's factory: the machine of the patch at `path`, with the Controller that
-    runs OSC commands between its ticks. `log`: write a performance log there (dmmlive.log)."""
+    runs OSC commands between its ticks. `log`: write a performance log there (dmmlive.log).
+    `shaders`: a folder of more shader types (loaded as in the App's process).
+    `/dmm/record` requests are checked here and queued in `m.record_requests` for the App
+    (`forward_osc` hands them over)."""
     from .control import Controller
+    if shaders:
+        from .gfx.types import load_shader_types
+        load_shader_types(shaders, errors=[])  # the App reports them; the engine draws nothing
     if log:
         from .log import machine_from_text
         text = read_patch(path)
         m = machine_from_text(text, path, rate=rate, block=block, limiter=limiter, images=False)
     else:  # the engine makes sound only: pictures are the window's (its mirror machine)
         m = load(path, rate=rate, block=block, limiter=limiter, images=False)
-    ctl = Controller(m, m.session, load_root=load_root or str(Path(path).resolve().parent),
-                     allow_load_anywhere=allow_load_anywhere)
+    root = load_root or str(Path(path).resolve().parent)
+    m.record_requests = []
+
+    def on_record(cmd, rec_path):
+        if rec_path is not None:
+            rec_path = record_path(rec_path, root, allow_load_anywhere)
+        m.record_requests.append((cmd, rec_path))
+    ctl = Controller(m, m.session, load_root=root, allow_load_anywhere=allow_load_anywhere,
+                     on_record=on_record)
     m.controller, m.osc_replies = ctl, []
 
     def before_tick(m):
@@ -63,10 +79,78 @@ def osc_commands(m, cmds) -> list:
     return out
 
 
+def record_path(path: str, root: str, anywhere: bool = False) -> str:
+    """Where `/dmm/record start PATH` writes: PATH (relative to the patch's folder), an .mp4
+    in that folder or under it unless --allow-load-anywhere, in a folder that exists."""
+    if not str(path).lower().endswith(".mp4"):
+        raise BadArgument(f"{path}: a recording is an .mp4 file")
+    p = Path(root, path).resolve()
+    if not anywhere and not p.is_relative_to(Path(root).resolve()):
+        raise BadArgument(f"{path}: outside the patch's folder ({Path(root).resolve()}); "
+                          "use --allow-load-anywhere to record elsewhere")
+    if not p.parent.is_dir():
+        raise BadArgument(f"{path}: no folder {p.parent}")
+    return str(p)
+
+
+def forward_osc(m, cmds) -> tuple:
+    """`osc_commands`, and the `/dmm/record` requests since the last call: (replies, requests)."""
+    replies = osc_commands(m, cmds)
+    reqs = list(getattr(m, "record_requests", ()))
+    if reqs:
+        m.record_requests.clear()
+    return replies, reqs
+
+
+# the recording tap: the blocks `out` played, kept for the App's pulls (`m.record_tap`)
+TAP_SECONDS = 30.0  # kept at most between two pulls (the rest is dropped and counted)
+
+
+def tap_start(m) -> int:
+    """Keep every block from the next tick on; returns the tick it starts after."""
+    tap_stop(m)
+    tap = {"blocks": [], "last": m.t, "max": int(TAP_SECONDS * m.rate / m.block), "lost": 0}
+
+    def hook(m):  # before tick t+1: the block of tick t is the last that reached `out`
+        if m.t > tap["last"]:
+            tap["last"] = m.t
+            if len(tap["blocks"]) < tap["max"]:
+                tap["blocks"].append(m.sound().copy())
+            else:
+                tap["lost"] += 1
+    tap["hook"] = hook
+    m.record_tap = tap
+    m.before_tick.append(hook)
+    return m.t
+
+
+def tap_drain(m, stop: bool = False):
+    """The blocks kept since the last pull: ((n, 2) float32, blocks lost); `stop` ends the tap."""
+    tap = getattr(m, "record_tap", None)
+    if tap is None:
+        return np.zeros((0, 2), np.float32), 0
+    if stop:
+        if tap["hook"] in m.before_tick:
+            m.before_tick.remove(tap["hook"])
+        m.record_tap = None
+    blocks, lost = tap["blocks"], tap["lost"]
+    tap["blocks"], tap["lost"] = [], 0
+    return (np.concatenate(blocks) if blocks else np.zeros((0, 2), np.float32)), lost
+
+
+def tap_stop(m):
+    return tap_drain(m, stop=True)
+
+
 def apply_text(m, text: str, path: str) -> str:
     """Apply a saved patch text; returns a one-line summary (raises PatchError)."""
     patch = m.session.apply(text, path)
     return f"{Path(path).name}: applied ({len(patch.neurons)} neurons, fade {patch.settings['fade']:g} s)"
+
+
+def knob_addresses(m) -> list:
+    """The addresses the patch's knobs listen to (for the OSC listener)."""
+    return sorted(a for a in m.controller.knob_addresses() if a)
 
 
 def reports(m) -> list:
@@ -81,8 +165,10 @@ class App:
                  block=128, limiter=True,
                  seconds=None, out=None, err=None, status_every=1.0,
                  osc=True, osc_host="127.0.0.1", osc_port=9000, osc_allow=None,
-                 allow_load_anywhere=False, log=None):
+                 allow_load_anywhere=False, log=None, record=None, shaders=None):
         self.path = str(Path(patch))
+        self.record_to = None if record is None else str(record)  # --record: from the start
+        self.shaders = None if shaders is None else str(shaders)  # --shaders: more shader types
         self.log = None if log is None else str(log)
         self.audio, self.device, self.rate, self.block = audio, device, rate, block
         self.limiter, self.seconds = limiter, seconds
@@ -100,6 +186,14 @@ class App:
         self.server = None
         self._forwarder = None
         self.reloads = 0
+        self.shader_reloads = 0
+        self._shader_files: set = set()   # resolved paths of the shader files the patch uses
+        self.recorder = None               # the LiveRecorder while recording
+        self.recorded: list = []           # (path, frames, dropped) of the recordings finished
+        self._rec_lock = threading.RLock()
+        self._rec_stop = None
+        self._rec_pump = None
+        self._frame0 = None
         self._stop = threading.Event()
 
     def say(self, msg: str, err: bool = False) -> None:
@@ -107,18 +201,176 @@ class App:
         if err:
             self.errors.append(msg)
 
+    def _knobs_or_none(self):
+        """The knob addresses for the listener; None (pass every address on) if there are none."""
+        return self.engine.call(knob_addresses) or None
+
     def on_change(self, path, text) -> None:
+        if Path(path).resolve() in self._shader_files:
+            return self.on_shader(path)
         try:
             self.say(self.engine.call(apply_text, text, str(path)))
             self.reloads += 1
+            if self.server is not None:
+                self.server.set_knobs(self._knobs_or_none())
             if self.window is not None:  # the window's mirror machine follows the engine's
                 self.window.apply_text(text, str(path))
+                self._watch_shaders(text)
         except DmmError as e:
             self.say(f"{e}\n(the previous network goes on playing)", err=True)
+
+    # ---- shader files: hot reload on the window's GL thread ------------------------------------
+    def _watch_shaders(self, text: str) -> None:
+        """Watch the shader files behind the patch's neuron types (those not watched yet)."""
+        from .core.registry import TYPES
+        from .patch.parse import parse
+        try:
+            decls = parse(text, self.path).neurons.values()
+        except DmmError:
+            return
+        for d in decls:
+            t = TYPES.get(d.type if isinstance(d.type, str) else d.type.name)
+            shader = getattr(getattr(t, "fn", None), "shader", None)
+            if shader is None or shader.file in self._shader_files:
+                continue
+            try:
+                self.watcher.add(shader.file)
+                self._shader_files.add(shader.file)
+            except OSError as e:
+                self.say(f"dmmlive: cannot watch {shader.path}: {e}", err=True)
+
+    def on_shader(self, path) -> None:
+        """A shader file was saved: recompile it for the window's mirror (sound is unaffected)."""
+        if self.window is not None and not self.window.closed:
+            self.window.reload_shader(str(path), done=self._shader_done)
+
+    def _shader_done(self, path, err) -> None:  # on the GL thread
+        if err is None:
+            self.shader_reloads += 1
+            self.say(f"{Path(path).name}: shader applied")
+        else:
+            self.say(f"{err}\n(the previous shader goes on running)", err=True)
+
+    # ---- recording: the window's frames and the engine's sound into a LiveRecorder --------------
+    @property
+    def recording(self) -> bool:
+        return self.recorder is not None
+
+    def start_recording(self, path=None) -> str:
+        """Record to `path` (default: --record's, else PATCH-DATE-TIME.mp4 by the patch) from now:
+        the mirror's `screen` at each window frame (with no window: black frames at the patch's
+        size and fps, timed by the sound) and the engine's sound. Raises DmmError."""
+        from .drivers.recorder import LiveRecorder, RecordError
+        from .patch.parse import parse
+        with self._rec_lock:
+            if self.recorder is not None:
+                raise RecordError(f"already recording to {self.recorder.rec.path}")
+            if path is None:
+                path = self.record_to or str(Path(self.path).with_name(
+                    f"{Path(self.path).stem}-{time.strftime('%Y%m%d-%H%M%S')}.mp4"))
+            if self.window is not None:
+                size, fps = self.window.gpu.size, self.window.machine.fps
+            else:
+                st = parse(read_patch(self.path), self.path).settings
+                size, fps = st["size"], st["fps"]
+            rec = LiveRecorder(path, size, fps, self.rate)
+            try:
+                self.engine.call(tap_start)
+            except BaseException:
+                rec.stop()
+                raise
+            self._frame0 = None
+            self._rec_stop = threading.Event()
+            self.recorder = rec
+            self._rec_pump = threading.Thread(target=self._pump, args=(rec, self._rec_stop, size, fps),
+                                              name="dmmlive-record-sound", daemon=True)
+            self._rec_pump.start()
+            if self.window is not None:
+                self.window.on_frame = self._record_frame
+        self.say(f"recording to {path}")
+        return path
+
+    def stop_recording(self) -> None:
+        """End the recording (if any): its last sound is pulled, the file finished."""
+        with self._rec_lock:
+            rec = self.recorder
+            if rec is None:
+                return
+            if self.window is not None:
+                self.window.on_frame = None
+            self.recorder = None
+            self._rec_stop.set()
+            self._rec_pump.join(15.0)  # its last pull ends the engine's tap
+            rec.stop()
+        self.recorded.append((rec.rec.path, rec.rec.frames, rec.dropped))
+        self.say(f"recorded {rec.rec.path}: {rec.rec.frames} frames"
+                 + (f" ({rec.dropped} dropped: encoding fell behind)" if rec.dropped else ""))
+        if rec.error is not None:
+            self.say(f"dmmlive: recording {rec.rec.path}: {rec.error}", err=True)
+
+    def _record_frame(self, window) -> None:
+        """The window's new frame into the recording (on the GL thread, after it was drawn)."""
+        rec = self.recorder
+        if rec is None:
+            return
+        m = window.machine
+        if self._frame0 is None:
+            self._frame0 = m.frame
+        img = m.image()
+        w, h = window.gpu.size
+        rgb = window.gpu.read_rgb8(img) if img is not None else np.zeros((h, w, 3), np.uint8)
+        rec.frame(rgb, pts=m.frame - self._frame0)
+
+    def _pump(self, rec, stop, size, fps) -> None:
+        """Pull the engine's sound into the recording a few times a second (off the sound's path);
+        with no window, add black frames as the sound's time passes."""
+        black = None if self.window is not None else np.zeros((size[1], size[0], 3), np.uint8)
+        samples = frames = lost = 0
+        while True:
+            last = stop.wait(0.1)
+            try:
+                x, n = self.engine.call(tap_drain, last, timeout=10.0)
+            except DmmError as e:
+                if not self._stop.is_set():
+                    self.say(f"dmmlive: recording: the sound stopped: {e}", err=True)
+                return
+            lost += n
+            if len(x):
+                rec.sound(x)
+                samples += len(x)
+            if black is not None:
+                due = int(samples * fps / self.rate)
+                while frames < due:
+                    rec.frame(black, pts=frames)
+                    frames += 1
+            if last:
+                if lost:
+                    self.say(f"dmmlive: recording: {lost} sound blocks lost (not pulled in time)", err=True)
+                return
+
+    def _on_record(self, cmd, path) -> None:
+        """`/dmm/record start [path]` / `stop`, checked by the engine's Controller."""
+        try:
+            if cmd == "start":
+                self.start_recording(path)
+            else:
+                if not self.recording:
+                    self.say("dmmlive: /dmm/record stop: not recording", err=True)
+                self.stop_recording()
+        except DmmError as e:
+            self.say(f"dmmlive: /dmm/record {cmd}: {e}", err=True)
 
     def start(self) -> "App":
         from .drivers.audio import AudioEngine, NullOutput
         from .drivers.watcher import PatchWatcher
+        if self.shaders is not None:  # before the patch is checked: it may use them
+            from .gfx.types import load_shader_types
+            if not Path(self.shaders).is_dir():
+                raise BadArgument(f"--shaders {self.shaders}: no such folder")
+            problems = []
+            load_shader_types(self.shaders, errors=problems)
+            for e in problems:
+                self.say(f"dmmlive: {e}", err=True)
         load(self.path)  # check the patch here first: a bad one is reported before any process starts
         if self.log is not None:  # and a log that cannot be written
             try:
@@ -134,12 +386,13 @@ class App:
             if server.warning:
                 self.say(server.warning, err=True)
         self.engine = cls(build, (self.path, self.rate, self.block, self.limiter, 0.05, None,
-                                  self.allow_load_anywhere, self.log), **kw).start()
+                                  self.allow_load_anywhere, self.log, self.shaders), **kw).start()
         if server is not None:
+            server.set_knobs(self._knobs_or_none())
             self.server = server.start()
             self._forwarder = threading.Thread(target=self._forward, name="dmmlive-osc-forward", daemon=True)
             self._forwarder.start()
-        self.watcher = PatchWatcher(self.path, self.on_change,
+        self.watcher = PatchWatcher(self.path, self.on_change, debounce=0.0,  # a save is done at close/move: no wait
                                     on_error=lambda p, e: self.say(f"dmmlive: {p}: {e}", err=True)).start()
         if self.server is not None:
             self.say(f"OSC on {self.server.address[0]}:{self.server.address[1]}")
@@ -148,6 +401,13 @@ class App:
                  + (f"; logging to {self.log}" if self.log is not None else ""))
         if self.window_on:
             self._open_window()
+            self._watch_shaders(read_patch(self.path))
+        if self.record_to is not None:
+            try:
+                self.start_recording(self.record_to)
+            except BaseException:
+                self.stop()
+                raise
         return self
 
     def _open_window(self) -> None:
@@ -172,7 +432,7 @@ class App:
         while not self._stop.is_set():
             cmds = self.server.drain(64)  # small batches: the engine interleaves them with ticks
             try:
-                replies = self.engine.call(osc_commands, [tuple(c) for c in cmds], timeout=10.0)
+                replies, requests = self.engine.call(forward_osc, [tuple(c) for c in cmds], timeout=10.0)
             except DmmError as e:
                 if self._stop.is_set():
                     return
@@ -180,6 +440,8 @@ class App:
                 continue
             if replies:
                 self.server.send_replies(replies)
+            for cmd, path in requests:
+                self._on_record(cmd, path)
             if not cmds:
                 self._stop.wait(0.005)
 
@@ -242,6 +504,7 @@ class App:
         self._stop.set()
         if self.window is not None:  # first, as Esc does: the window, then sound, watcher, OSC
             self.window.close()
+        self.stop_recording()  # its last sound is pulled before the engine stops
         if self.watcher is not None:
             self.watcher.stop()
         if self._forwarder is not None:

@@ -71,7 +71,7 @@ def cmd_play(a) -> int:
               block=a.block,
               limiter=not a.no_limiter, seconds=a.seconds, osc=not a.no_osc, osc_host=a.osc_host,
               osc_port=a.osc_port, osc_allow=a.osc_allow or None, allow_load_anywhere=a.allow_load_anywhere,
-              log=a.log)
+              log=a.log, record=a.record, shaders=a.shaders)
     try:
         return app.run()
     except AudioDeviceError as e:
@@ -124,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--no-osc", action="store_true")
     pl.add_argument("--log", default=None, metavar="SET.dmmlog",
                     help="record the set (patch, saves, OSC, knobs, by tick) to replay with render")
+    pl.add_argument("--record", default=None, metavar="OUT.mp4",
+                    help="record the window's pictures and the sound while playing (fragmented mp4: "
+                    "playable even if the process is killed); with --no-window, black frames")
+    pl.add_argument("--shaders", default=None, metavar="FOLDER",
+                    help="more shader types: FOLDER/NAME.frag is the type NAME (watched while playing)")
     pl.add_argument("--allow-load-anywhere", action="store_true",
                     help="let /dmm/load read patches outside the patch's folder")
     pl.set_defaults(fn=cmd_play)

@@ -319,18 +319,12 @@ def test_load_outside_the_patch_folder_is_refused(app, folder):
     assert vv.equal(E(app, P.matrix), before)
 
 
-@pytest.mark.xfail(strict=True, reason="Controller._allowed_path (control.py) tells the user to 'start with a "
-                   "wider --load-root', an option that does not exist; `dmmlive play` has "
-                   "--allow-load-anywhere")
 def test_load_refusal_names_an_option_that_exists(app, folder):
     _, other = folder
     [(_, (_, reason))] = exchange(app, ("/dmm/load", str(other / "outside.dmm")))
     assert "--load-root" not in reason and "--allow-load-anywhere" in reason
 
 
-@pytest.mark.xfail(strict=True, reason="dmmlive.app.build makes the Controller without on_record, so "
-                   "/dmm/record is always answered 'recording is not available here'; design section 7 "
-                   "says it records while playing (drivers/recorder.py has LiveRecorder)")
 def test_record_start_and_stop(app, folder):
     d, _ = folder
     take = d / "take.mp4"
@@ -393,10 +387,10 @@ BAD = [
     ("/dmm/record", ["pause"], "'start' [path] or 'stop'"),
     ("/dmm/get", [1.0], "expected name.port"),
     ("/dmm/get", ["nobody.out"], "unknown neuron 'nobody'"),
-    ("/1/fader1", [0.1, 0.2], "no knob listens to /1/fader1/x or /1/fader1/y"),
-    ("/1/xy1", [0.1], "no knob listens to /1/xy1"),
+    ("/1/fader1", [0.1, 0.2], "/1/fader1 is a knob: send one number, got two"),
+    ("/1/xy1", [0.1], "/1/xy1 is an xy pad (/1/xy1/x, /1/xy1/y): send two numbers, got one"),
     ("/dmm/sett", ["a", "b", 1.0], "unknown address (did you mean /dmm/set?)"),
-    ("/nothing/here", [1.0], "no knob listens to /nothing/here"),
+    ("/nothing/here", [1.0], "unknown address: no knob listens to it"),
     ("/nothing/here", ["x"], "unknown address"),
 ]
 
@@ -423,9 +417,6 @@ def test_bad_messages_are_answered_and_change_nothing(app, unchanged, address, a
     assert got == "/dmm/error" and where == address and why in reason
 
 
-@pytest.mark.xfail(strict=True, reason="the app's listener does not know the knob addresses (App.start "
-                   "makes OscServer without knob_addresses and never calls set_knobs), so a known knob "
-                   "sent a string is answered 'unknown address: no knob listens to it' (osc.py _on_other)")
 def test_a_knob_sent_a_string_is_told_what_a_knob_takes(app):
     [(got, (where, reason))] = exchange(app, ("/1/fader1", "loud"))
     assert got == "/dmm/error" and "a knob takes one number" in reason
@@ -684,11 +675,6 @@ def test_flood_memory_is_bounded(flood, how):
     assert f["engine_rss_growth_kib"] < 64 * 1024
 
 
-@pytest.mark.xfail(strict=True, reason="App._forward hands the engine up to 2048 commands in one "
-                   "engine.call, all run between two ticks; with per-command costs that grow with the edits "
-                   "already queued (Machine.edit and Controller._decls scan them all, Machine._fire_self "
-                   "does `e not in due`) a batch of ~500 takes longer than the 50 ms the engine keeps "
-                   "ahead, and the device underruns")
 def test_flood_plays_without_xruns(flood):
     assert flood["single"]["xruns"] == 0 and flood["bundled"]["xruns"] == 0, flood
 

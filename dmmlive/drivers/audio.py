@@ -623,10 +623,12 @@ class _Engine:
         self.captures = keep
 
     def _commands(self):
-        # commands get a few ms at a time: when the ring needs a tick, the rest waits
+        # sound first: commands run while the ring holds at least half its margin, and
+        # a few ms at a time when it is not full; the rest wait for the next turn
         t0 = time.perf_counter()
         while True:
-            if time.perf_counter() - t0 > COMMAND_BUDGET and self.ring.fill() < self.ahead:
+            fill = self.ring.fill()
+            if fill < self.ahead // 2 or (fill < self.ahead and time.perf_counter() - t0 > COMMAND_BUDGET):
                 return
             try:
                 cmd = self.cmds.get_nowait()

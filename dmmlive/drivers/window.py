@@ -28,8 +28,15 @@ headless EGL window (`headless=None` decides; `True`/`False` force it); pyglet p
 headless or not when `pyglet.window` is first imported, so a process gets one kind.
 
 Everything touching GL runs on the thread that made the window (the GL thread, which
-calls `run`). `apply_text` and `close` may be called from any thread; `screenshot`
+calls `run`). `apply_text`, `reload_shader` and `close` may be called from any thread; `screenshot`
 from another thread waits for the running loop to take the picture.
+
+Shader hot reload: `reload_shader(path, done)` queues a saved shader file like a text;
+the loop recompiles it for the mirror's Gpu (`gfx.types.reload_shader`) between ticks.
+A file that does not compile leaves the old program running; the ShaderError (file:line)
+goes to `done(path, err)` (the App prints it and shows it in the overlay), or to the
+overlay's errors when no `done` is given. `on_frame(window)`, if set, is called on the
+GL thread after each new frame of the mirror is drawn (the App records it from there).
 """
 from __future__ import annotations
 
@@ -176,6 +183,8 @@ class Window:
                                         batch=self._batch)
         self.overlay_text = ""
         self._texts: deque = deque()   # (text, path) saved, waiting for the GL thread
+        self._shaders: deque = deque()  # (shader file, done) saved, waiting for the GL thread
+        self.on_frame: Callable | None = None  # f(window) after each new frame is drawn
         self._calls: deque = deque()   # (fn, done Event, result box) from other threads
         self._own_errors: deque = deque(maxlen=32)  # the mirror's rejected texts and reports
         self.frames_drawn = 0
@@ -198,6 +207,11 @@ class Window:
     def apply_text(self, text: str, path: str | None = None) -> None:
         """Queue a saved patch text for the mirror; applied on the GL thread between ticks."""
         self._texts.append((text, path))
+
+    def reload_shader(self, path, done: Callable | None = None) -> None:
+        """Queue a saved shader file: recompiled for the mirror's Gpu on the GL thread between
+        ticks; then `done(path, None)`, or `done(path, ShaderError)` with the old one kept."""
+        self._shaders.append((str(path), done))
 
     def close(self) -> None:
         """Close the window (now on the GL thread outside `run`; else at the loop's next turn),
@@ -243,9 +257,12 @@ class Window:
                 self._serve()
                 t = time.perf_counter()
                 self._advance(t, tps)
-                if self.machine.frame != self._shown or self._dirty:
+                new = self.machine.frame != self._shown
+                if new or self._dirty:
                     self._present()
                     self.frame_ms += 0.1 * (1000 * (time.perf_counter() - t) - self.frame_ms)
+                    if new and self.on_frame is not None:
+                        self._frame_hook()
                 self._sleep(tps, stop_at)
         except BaseException:
             self._running = False
@@ -311,6 +328,23 @@ class Window:
             except Exception as e:  # noqa: BLE001  (a bad text must never take the window down)
                 self._own_errors.append(f"window: {type(e).__name__}: {e}")
             self._dirty = True
+        while self._shaders:
+            path, done = self._shaders.popleft()
+            from ..gfx.types import reload_shader
+            try:
+                reload_shader(path, self.gpu)
+                err = None
+            except Exception as e:  # noqa: BLE001  (a bad shader must never take the window down)
+                err = e
+            self._clear_gl_errors()
+            self._dirty = True
+            if done is not None:
+                try:
+                    done(path, err)
+                except Exception as e:  # noqa: BLE001
+                    self._own_errors.append(f"window: {type(e).__name__}: {e}")
+            elif err is not None:
+                self._own_errors.append(f"window: {err}")
         while self._calls:
             fn, done, box = self._calls.popleft()
             try:
@@ -336,6 +370,13 @@ class Window:
         self.ticks += due
         while m.reports:  # mostly what the engine's machine reports too: same text, shown once
             self._own_errors.append(m.reports.popleft())
+        self._clear_gl_errors()
+
+    def _frame_hook(self) -> None:
+        try:
+            self.on_frame(self)
+        except Exception as e:  # noqa: BLE001  (recording trouble never stops the window)
+            self._own_errors.append(f"window: on_frame: {type(e).__name__}: {e}")
         self._clear_gl_errors()
 
     def _sleep(self, tps: float, stop_at) -> None:
