@@ -12,8 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 JACK_RATE = 48000
-JACK_PERIOD = 512  # 10.7 ms: a shared 2-core VM wakes the dummy driver late now and then; the
-                   # ring decouples it from the machine's block (B = 128)
+JACK_PERIOD = 256
 
 
 @dataclass
