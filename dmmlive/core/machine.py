@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from . import vv
-from .errors import (BadArgument, DmmError, DuplicateName, KindMismatch, MalformedDelta,
+from .errors import (BadArgument, DuplicateName, KindMismatch, MalformedDelta,
                      UnknownNeuron, UnknownPort, did_you_mean)
-from .plan import DENSE, Decl, Plan, check_entry, compile_plan, entries
+from .plan import DENSE, Decl, Plan, compile_plan, entries
 from .registry import BACKENDS, TYPES, compatible, get_type, neuron_type
 
 SCHEDULES = ("synchronous", "ordered")

@@ -8,7 +8,7 @@ import pytest
 
 import dmmlive  # noqa: F401  (fills the type table)
 from dmmlive.core.registry import TYPES
-from dmmlive.gfx import Gpu, Image, load_shader_types
+from dmmlive.gfx import load_shader_types
 from dmmlive.gfx.gpu import CHUNK
 from dmmlive.gfx.shaders import parse
 from dmmlive.gfx.types import LIBRARY, Ring, column_ranges
@@ -17,23 +17,6 @@ N = 32
 TOL = dict(rtol=2e-3, atol=2e-3)  # float16 storage: 11-bit mantissa
 
 
-@pytest.fixture(scope="module")
-def gpu():
-    try:
-        g = Gpu(size=(N, N))
-    except Exception as e:  # noqa: BLE001
-        pytest.skip(f"no EGL context: {e}")
-    yield g
-    g.close()
-
-
-@pytest.fixture
-def types_restored():
-    """Shader types a test registers leave the type table with it."""
-    before = dict(TYPES)
-    yield
-    TYPES.clear()
-    TYPES.update(before)
 
 
 def f16(a):

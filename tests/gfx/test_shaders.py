@@ -6,7 +6,7 @@ import pytest
 
 import dmmlive  # noqa: F401  (fills the type table)
 from dmmlive.core.registry import TYPES
-from dmmlive.gfx import Gpu, ShaderError, load_shader_types, parse, reload_shader
+from dmmlive.gfx import ShaderError, load_shader_types, parse, reload_shader
 from dmmlive.gfx.shaders import ShaderSource, map_errors
 from dmmlive.gfx.types import LIBRARY
 
@@ -14,22 +14,6 @@ N = 32
 TOL = dict(rtol=2e-3, atol=2e-3)
 
 
-@pytest.fixture(scope="module")
-def gpu():
-    try:
-        g = Gpu(size=(N, N))
-    except Exception as e:  # noqa: BLE001
-        pytest.skip(f"no EGL context: {e}")
-    yield g
-    g.close()
-
-
-@pytest.fixture
-def types_restored():
-    before = dict(TYPES)
-    yield
-    TYPES.clear()
-    TYPES.update(before)
 
 
 @pytest.fixture
