@@ -686,7 +686,8 @@ def test_flood_memory_is_bounded(flood, how):
 
 
 def test_flood_plays_without_xruns(flood):
-    # the engine never starved the card (short); host-flagged late cycles: see test_audio
+    # the engine never starved the card (short); host-flagged late cycles: see
+    # tests/drivers/test_audio.py (a flood lasts a few seconds: a handful at most)
     assert flood["single"]["short"] == 0 and flood["bundled"]["short"] == 0, flood
     assert flood["single"]["underflows"] <= 3 and flood["bundled"]["underflows"] <= 3, flood
 
