@@ -31,11 +31,20 @@ def cmd_check(a) -> int:
         args = "".join(f" {k}={v!r}" for k, v in d.args.items())
         print(f"  {name} = {d.type}{args}")
     for (dst, port), terms in sorted(p.rows.items()):
-        rhs = " + ".join(f"{w:g}*{s}.{o}" if s != "one" else f"{w:g}" for (s, o), w in terms.items()) or "0"
+        rhs = _linear(terms)
         print(f"  {dst}.{port} = {rhs}")
     for addr, name in p.knobs.items():
         print(f"  knob {addr} -> {name}")
     return 0
+
+
+def _linear(terms) -> str:
+    """`0.3*a.out - 0.2*b.out + 55` from {(src, port): weight}."""
+    out = ""
+    for (s, o), w in terms.items():
+        t = f"{abs(w):g}" if s == "one" else f"{abs(w):g}*{s}.{o}"
+        out += (" - " if w < 0 else " + ") + t if out else ("-" if w < 0 else "") + t
+    return out or "0"
 
 
 def cmd_render(a) -> int:
@@ -45,7 +54,11 @@ def cmd_render(a) -> int:
     if seconds is None and not a.patch.lower().endswith(".dmmlog"):
         seconds = 10.0  # a log's default: to its end (see dmmlive.log)
     path = render(a.patch, a.output, seconds=seconds, progress=progress, size=a.size, fps=a.fps)
-    print(f"wrote {path}")
+    if path.suffix.lower() == ".png":
+        frames = sorted(path.parent.glob(f"{path.stem}_[0-9][0-9][0-9][0-9][0-9].png"))
+        print(f"wrote {len(frames)} frames: {path.with_name(path.stem + '_00000.png')} ...")
+    else:
+        print(f"wrote {path}")
     return 0
 
 
