@@ -80,8 +80,9 @@ def test_realtime_200_neurons_no_xruns_while_the_gil_is_hogged(jack):
     calls = st1["callbacks"] - st0["callbacks"]
     assert short == 0, (short, final)
     assert under <= 0.005 * calls, (under, calls, final)
-    # Every period of the device clock got one callback's worth of machine sound.
-    assert abs(played - by_device) <= 2 * jack.period / BLOCK + 1, (played, by_device)
+    # Every period of the device clock got one callback's worth of machine sound, but for the
+    # periods the host flagged late (each loses one period's blocks).
+    assert abs(played - by_device) <= (2 + under) * jack.period / BLOCK + 1, (played, by_device, under)
     # And the dummy card's clock kept to the wall clock (it is timer-driven).
     assert abs(played - by_wall) <= 0.02 * by_wall + 4, (played, by_wall)
     assert final["ticks"] >= final["blocks"]
