@@ -37,6 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import dmmlive  # noqa: E402
+from dmmlive.gfx.types import column_ranges  # noqa: E402
 
 PATCH = ROOT / "patches" / "demo.dmm"
 SIZES = [(256, 256), (512, 512), (1280, 720)]
@@ -141,17 +142,9 @@ void main() {
 
 
 def minmax_columns(x, width):
-    """(min, max) per pixel column of the polyline through x: the waveform's data."""
-    n = len(x)
-    pos = (np.arange(n) + 0.5) / n
-    edges = np.arange(width + 1) / width
-    ve = np.interp(edges, pos, x)
-    lo, hi = np.minimum(ve[:-1], ve[1:]), np.maximum(ve[:-1], ve[1:])
-    idx = np.searchsorted(pos, edges)
-    inside = idx[1:] > idx[:-1]
-    st = np.minimum(idx[:-1], n - 1)
-    lo = np.where(inside, np.minimum(lo, np.minimum.reduceat(x, st)), lo)
-    hi = np.where(inside, np.maximum(hi, np.maximum.reduceat(x, st)), hi)
+    """(min, max) per pixel column: the waveform's data, the same CPU work dmmlive does
+    (the comparison is about the GPU passes, so both sides share it)."""
+    lo, hi = column_ranges(x, width)
     return np.stack([lo, hi], axis=1).astype(np.float32)
 
 

@@ -23,3 +23,15 @@ def signal(x) -> str:
     key = f"s{len(SIGNALS)}"
     SIGNALS[key] = np.asarray(x, np.float32)
     return key
+
+
+def wire(m, name, ports) -> None:
+    """Feed `name`'s ports: a number is its weight from `one`; an array is played by a
+    `test_signal` neuron `src_<port>` (and replaces the port's default)."""
+    for port, v in ports.items():
+        if np.ndim(v):
+            m.add(f"src_{port}", "test_signal", signal=signal(v))
+            m.connect(f"{name}.{port}", f"src_{port}")
+            m.connect(f"{name}.{port}", "one", 0.0)
+        else:
+            m.connect(f"{name}.{port}", "one", float(v))

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import dmmlive
 from dmmlive import BadArgument, Machine, neuron_type
 from dmmlive.neurons import oscillators
-from .signals import SIGNALS, signal  # noqa: F401  (the shared test source)
+from .signals import SIGNALS, signal, wire  # noqa: F401  (the shared test source)
 
 RATE = 48000
 DELAY = oscillators.BLEP_DELAY
@@ -19,15 +19,7 @@ def build(kind, block=128, rate=RATE, seed=0, name="x", args=None, **ports):
     array is played by a source neuron (and replaces the port's default)."""
     m = Machine(rate=rate, block=block, seed=seed)
     m.add(name, kind, **(args or {}))
-    for port, v in ports.items():
-        if np.ndim(v):
-            key = f"s{len(SIGNALS)}"
-            SIGNALS[key] = np.asarray(v, np.float32)
-            m.add(f"src_{port}", "test_signal", signal=key)
-            m.connect(f"{name}.{port}", f"src_{port}")
-            m.connect(f"{name}.{port}", "one", 0.0)
-        else:
-            m.connect(f"{name}.{port}", "one", float(v))
+    wire(m, name, ports)
     return m
 
 

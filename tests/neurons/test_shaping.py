@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 import dmmlive
 from dmmlive import Machine, neuron_type
-from .signals import SIGNALS, signal  # noqa: F401  (the shared test source)
+from .signals import SIGNALS, signal, wire  # noqa: F401  (the shared test source)
 
 RATE = 48000
 
@@ -16,15 +16,7 @@ def build(kind, block=128, **ports):
     is played by a source neuron (and replaces the port's default)."""
     m = Machine(rate=RATE, block=block)
     m.add("x", kind)
-    for port, v in ports.items():
-        if np.ndim(v):
-            key = f"s{len(SIGNALS)}"
-            SIGNALS[key] = np.asarray(v, np.float32)
-            m.add(f"src_{port}", "test_signal", signal=key)
-            m.connect(f"x.{port}", f"src_{port}")
-            m.connect(f"x.{port}", "one", 0.0)
-        else:
-            m.connect(f"x.{port}", "one", float(v))
+    wire(m, "x", ports)
     return m
 
 
