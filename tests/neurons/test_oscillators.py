@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dmmlive
-from dmmlive import BadArgument, Machine, neuron_type
+from dmmlive import BadArgument, Machine
 from dmmlive.neurons import oscillators
-from .signals import SIGNALS, signal, wire  # noqa: F401  (the shared test source)
+from .signals import wire  # the shared test source and its wiring
 
 RATE = 48000
 DELAY = oscillators.BLEP_DELAY

@@ -5,8 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dmmlive
-from dmmlive import Machine, neuron_type
-from .signals import SIGNALS, signal, wire  # noqa: F401  (the shared test source)
+from dmmlive import Machine
+from .signals import wire  # the shared test source and its wiring
 
 RATE = 48000
 
