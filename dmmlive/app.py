@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .core.errors import BadArgument, DmmError
+from .drivers.audio import xrun_detail
 from .patch.live import load
 
 
@@ -447,7 +448,7 @@ class App:
 
     def status_line(self) -> str:
         s = self.engine.status()
-        return (f"t={s['ticks']:.0f} xruns={s['xruns']:.0f} load={s['load']:.2f} "
+        return (f"t={s['ticks']:.0f} xruns={s['xruns']:.0f}{xrun_detail(s)} load={s['load']:.2f} "
                 f"latency={1000 * s['latency']:.0f}ms reloads={self.reloads}")
 
     def report(self) -> None:
@@ -513,4 +514,4 @@ class App:
             self.server.close()
         if self.engine is not None:
             s = self.engine.stop()
-            self.say(f"stopped: {s['ticks']:.0f} ticks, {s['xruns']:.0f} xruns")
+            self.say(f"stopped: {s['ticks']:.0f} ticks, {s['xruns']:.0f} xruns{xrun_detail(s)}")

@@ -25,6 +25,26 @@ class Jack:
     realtime: bool | None  # whether its threads run in the real-time class (None: not known)
 
 
+def host_xruns_allowed(jack: Jack, callbacks: int) -> float:
+    """How many host-flagged late periods a test playing `callbacks` periods on `jack` tolerates.
+
+    An xrun is either the engine's (its ring was short when the card asked: the
+    engine fell behind) or the host's (JACK flagged a late cycle while the ring was
+    full). Tests allow the engine none, ever. The host's are the machine's: this is
+    a shared 2-core VM. With JACK real-time (as a sound server is run for a
+    performance), its dummy driver's thread is now and then woken late: fresh-clone
+    CI rehearsals saw 0 to 5 over a whole run; up to 0.5% of the periods played
+    (at least 3) is tolerated. Without real time (a system that forbids it) the
+    dummy clock is an ordinary thread that any busy process delays, and every late
+    cycle is flagged to every client: no bound is meaningful (measured: 2 to 20 in
+    3 s with three busy processes beside it), so none is set; the engine's count
+    still must be 0.
+    """
+    if jack.realtime is False:
+        return float("inf")
+    return max(3.0, 0.005 * callbacks)
+
+
 def _realtime_permitted() -> bool:
     """Whether this user may use the real-time scheduling class (root, or an rtprio limit)."""
     probe = "import os; os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))"

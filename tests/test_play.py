@@ -21,6 +21,8 @@ import pytest
 
 from dmmlive.app import App
 
+from .conftest import host_xruns_allowed
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).with_name("dmmlive")
 CLI = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "dmmlive.cli"]
@@ -259,17 +261,24 @@ def test_play_on_jack_has_no_xruns_while_a_save_applies(jack, tmp_path):
              env=dict(os.environ, JACK_DEFAULT_SERVER=jack.server))
     try:
         p.wait_for(r"^playing .* \(sound: system\)", timeout=60)
-        p.wait_for(r"^t=\d+ xruns=0 ")  # a second played; then the save, in the middle of the run
+        p.wait_for(r"^t=\d+ xruns=")  # a second played; then the save, in the middle of the run
         save(path, edited)
         p.wait_for(r"^bass\.dmm: applied \(8 neurons, fade 0\.05 s\)$")
     finally:
         rc = p.wait()
     assert rc == 0, p.err.text
     assert p.err.text == "", p.err.text
-    status = re.findall(r"^t=(\d+) xruns=(\d+) .* reloads=(\d+)$", p.out.text, re.M)
+    # An xrun is the engine's (it fell behind: never, save or not) or the host's (a late JACK
+    # cycle: see host_xruns_allowed); the status lines say which.
+    xruns = r"xruns=(\d+)(?: \(engine (\d+), host (\d+)\))?"
+    status = re.findall(rf"^t=(\d+) {xruns} .* reloads=(\d+)$", p.out.text, re.M)
     assert len(status) >= 2, p.out.text
-    assert all(x == "0" for _, x, _ in status), p.out.text
-    assert status[-1][2] == "1"
-    m = re.search(r"^stopped: (\d+) ticks, (\d+) xruns$", p.out.text, re.M)
-    assert m and m.group(2) == "0", p.out.text
+    assert status[-1][4] == "1"
+    m = re.search(rf"^stopped: (\d+) ticks, (\d+) xruns(?: \(engine (\d+), host (\d+)\))?$", p.out.text, re.M)
+    assert m, p.out.text
+    for total, engine, host in [s[1:4] for s in status] + [m.groups()[1:]]:
+        assert int(total) == int(engine or 0) + int(host or 0), p.out.text
+        assert int(engine or 0) == 0, p.out.text
+    periods = int(m.group(1)) * 128 / jack.period
+    assert int(m.group(4) or 0) <= host_xruns_allowed(jack, periods), (jack.realtime, p.out.text)
     assert int(m.group(1)) > 2 * RATE // 128  # it played for seconds, not a moment

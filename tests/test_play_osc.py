@@ -40,6 +40,7 @@ from dmmlive.drivers.osc import MAX_REASON, MAX_UDP, PacketError, build, parse_p
 from dmmlive.neurons.control import smoothing
 
 from . import play_probe as P
+from .conftest import host_xruns_allowed
 
 HOST = "127.0.0.1"
 DEADLINE = 20.0
@@ -641,7 +642,8 @@ def run_flood(app, per: int) -> dict:
         "executed": c1["executed"] - c0["executed"], "failed": c1["failed"] - c0["failed"],
         "w0": w0, "w1": E(app, P.weight, "probe", "in", "one", "out"),
         "xruns": st1["xruns"] - st0["xruns"], "short": st1["short"] - st0["short"],
-        "underflows": st1["underflows"] - st0["underflows"], "running": st1["running"],
+        "underflows": st1["underflows"] - st0["underflows"], "callbacks": st1["callbacks"] - st0["callbacks"],
+        "running": st1["running"],
         "rss_growth_kib": depth["rss"] - rss0, "engine_rss_growth_kib": depth["eng_rss"] - eng_rss0,
     }
     res["flood_read"] = res["messages"] - res["rejected"] - 1          # less the markers and the barrier
@@ -685,11 +687,11 @@ def test_flood_memory_is_bounded(flood, how):
     assert f["engine_rss_growth_kib"] < 64 * 1024
 
 
-def test_flood_plays_without_xruns(flood):
-    # the engine never starved the card (short); host-flagged late cycles: see
-    # tests/drivers/test_audio.py (a flood lasts a few seconds: a handful at most)
-    assert flood["single"]["short"] == 0 and flood["bundled"]["short"] == 0, flood
-    assert flood["single"]["underflows"] <= 3 and flood["bundled"]["underflows"] <= 3, flood
+def test_flood_plays_without_xruns(flood, jack):
+    # the engine never starved the card (short); host-flagged late cycles: see host_xruns_allowed
+    for f in flood.values():
+        assert f["short"] == 0, flood
+        assert f["underflows"] <= host_xruns_allowed(jack, f["callbacks"]), (jack.realtime, flood)
 
 
 # ---- opening the listener; loading from anywhere -------------------------------------------------

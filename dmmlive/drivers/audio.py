@@ -59,6 +59,7 @@ import os
 import pickle
 import queue
 import signal
+import sys
 import threading
 import time
 import weakref
@@ -70,7 +71,20 @@ import numpy as np
 from ..core import errors as _errors
 from ..core.errors import BadArgument, DmmError
 
-__all__ = ["AudioEngine", "NullOutput", "AudioDeviceError", "EngineError"]
+__all__ = ["AudioEngine", "NullOutput", "AudioDeviceError", "EngineError", "xrun_detail"]
+
+
+def xrun_detail(status: dict) -> str:
+    """Where a status's xruns came from, for a status line: '' when there were none.
+
+    ' (engine 1, host 2)': the engine fell behind once (its ring was short: it is
+    too heavy for this machine, or was starved); the host lost two periods while
+    the ring was full (the sound server or the system was late: on Linux, a sound
+    server not running real-time, or a busy machine).
+    """
+    if not status.get("xruns"):
+        return ""
+    return f" (engine {status.get('short', 0):.0f}, host {status.get('underflows', 0):.0f})"
 
 
 class AudioDeviceError(DmmError):
@@ -93,6 +107,10 @@ MAX_RATE = 192000            # sizes the ring before the machine (and its rate) 
 MAX_CALLBACK_FRAMES = 16384  # ring room for the largest device buffer we expect
 ENGINE_NICE = -10            # nice increment of both processes, where permitted
 AUDIO_RT_PRIORITY = 20       # SCHED_FIFO priority of the audio callback thread, where permitted
+# The audio process's main thread (it wakes twice a second) runs real-time too, just above
+# the engine: see _audio_main.
+AUDIO_MAIN_RT_PRIORITY = 2
+AUDIO_SWITCH_INTERVAL = 2e-4  # s a thread may keep the GIL when the callback asks for it
 # SCHED_FIFO priority of the engine thread: the lowest, below the audio thread and the
 # sound server (a real-time JACK gives its clients' audio threads its own priority - 5).
 ENGINE_RT_PRIORITY = 1
@@ -675,7 +693,20 @@ def _audio_main(config, replies, stop, shared):
                 return
         gc.collect()
         gc.freeze()
+        # The callback needs this process's GIL. Whenever another thread of the process
+        # holds it (this one waking to poll, the reply queue's feeder thread), the
+        # callback waits for it: by default up to 5 ms, a whole period, before Python
+        # even asks the holder to let go; and if the holder is an ordinary thread that
+        # a busy CPU preempts, the real-time callback waits on it for a time slice
+        # (priority inversion: the card loses periods). So the holder is asked to let
+        # go after AUDIO_SWITCH_INTERVAL, and once the stream has made its thread (which
+        # must not inherit this one's class), this thread, with the feeder thread it
+        # starts below (threads inherit it), runs real-time where permitted, below the
+        # callback: no busy CPU preempts it while it holds the GIL.
+        sys.setswitchinterval(AUDIO_SWITCH_INTERVAL)
         player.start()
+        if config["priority"]:
+            _realtime_thread(AUDIO_MAIN_RT_PRIORITY)
         status[_I["audio_state"]] = RUNNING
         replies.put(("audio-ready", dict(player.info, nice=nice)))
         parent = mp.parent_process()

@@ -50,6 +50,7 @@ from typing import Callable
 import numpy as np
 
 from ..core.errors import DmmError
+from .audio import xrun_detail
 
 MAX_WINDOW = (1280, 720)  # the default window: the render size, scaled down to fit this
 OVERLAY_EVERY = 0.25      # seconds between updates of the overlay's text
@@ -427,7 +428,7 @@ class Window:
         if self.status is not None:
             try:
                 s = self.status() or {}
-                lines.append(f"sound: xruns {s.get('xruns', 0):.0f}, load {s.get('load', 0.0):.2f}, "
+                lines.append(f"sound: xruns {s.get('xruns', 0):.0f}{xrun_detail(s)}, load {s.get('load', 0.0):.2f}, "
                              f"latency {1000 * s.get('latency', 0.0):.0f} ms, reloads {s.get('reloads', 0):.0f}")
             except Exception as e:  # noqa: BLE001  (the engine may be gone: say so, keep drawing)
                 lines.append(f"sound: status unavailable ({type(e).__name__}: {e})")

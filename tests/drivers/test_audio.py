@@ -11,6 +11,8 @@ import dmmlive  # noqa: F401  (fills the type table)
 from dmmlive import Machine, UnknownNeuron, neuron_type
 from dmmlive.drivers.audio import AudioDeviceError, AudioEngine, EngineError, NullOutput
 
+from ..conftest import host_xruns_allowed
+
 RATE, BLOCK = 48000, 128
 
 
@@ -70,16 +72,12 @@ def test_realtime_200_neurons_no_xruns_while_the_gil_is_hogged(jack):
           f"audio thread {final['audio_thread']}, engine thread {eng.info.get('engine_thread')}, "
           f"JACK real-time {jack.realtime}")
     # xruns = short + underflows, counted over the 20 s played (not the stream's start and
-    # stop). short: callbacks that found the engine's ring empty (the engine fell behind):
-    # never. underflows: cycles PortAudio/JACK flagged late while our ring was full; on this
-    # shared 2-core VM the dummy driver's real-time thread is now and then woken late (fresh-
-    # clone CI rehearsals saw 3 and 5 over a whole run, always with short 0). A host-level
-    # rate under 0.5% of callbacks is tolerated, and printed above.
+    # stop): the engine's none, the host's within host_xruns_allowed (see there). Printed above.
     short = st1["short"] - st0["short"]
     under = st1["underflows"] - st0["underflows"]
     calls = st1["callbacks"] - st0["callbacks"]
     assert short == 0, (short, final)
-    assert under <= 0.005 * calls, (under, calls, final)
+    assert under <= host_xruns_allowed(jack, calls), (under, calls, jack.realtime, final)
     # Every period of the device clock got one callback's worth of machine sound, but for the
     # periods the host flagged late (each loses one period's blocks).
     assert abs(played - by_device) <= (2 + under) * jack.period / BLOCK + 1, (played, by_device, under)

@@ -182,10 +182,10 @@ def test_esc_in_the_running_loop_ends_run_and_calls_on_close(make):
 
 def test_overlay_shows_status_and_the_latest_errors(make, tmp_path):
     errs = ["p.dmm:3:8: unknown neuron type 'sinee' (did you mean 'sine'?)"]
-    w = make("screen = 0.5", status=lambda: {"xruns": 3, "load": 0.25, "latency": 0.012, "reloads": 2},
+    w = make("screen = 0.5", status=lambda: {"xruns": 3, "short": 1, "underflows": 2, "load": 0.25, "latency": 0.012, "reloads": 2},
              errors=lambda: list(errs), overlay=True)
     w.run(frames=1)
-    assert "xruns 3, load 0.25, latency 12 ms, reloads 2" in w.overlay_text
+    assert "xruns 3 (engine 1, host 2), load 0.25, latency 12 ms, reloads 2" in w.overlay_text
     assert "unknown neuron type 'sinee' (did you mean 'sine'?)" in w.overlay_text
     errs.append("p.dmm:4:1: syntax error")
     w.apply_text("size(32, 18)\nfps(30)\nscreen = plasma(speed=\n", str(tmp_path / "p.dmm"))
