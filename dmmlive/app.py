@@ -194,7 +194,7 @@ class App:
         self._rec_lock = threading.RLock()
         self._rec_stop = None
         self._rec_pump = None
-        self._frame0 = None
+        self._rec_t0 = 0.0  # perf_counter time the recording's first sample is heard
         self._stop = threading.Event()
 
     def say(self, msg: str, err: bool = False) -> None:
@@ -280,7 +280,10 @@ class App:
             except BaseException:
                 rec.stop()
                 raise
-            self._frame0 = None
+            # The tap starts at the engine's next tick, which is heard once the sound computed
+            # ahead of it and the device's latency have played: the pictures' time 0.
+            st = self.engine.status()
+            self._rec_t0 = time.perf_counter() + st["ahead"] + st["latency"]
             self._rec_stop = threading.Event()
             self.recorder = rec
             self._rec_pump = threading.Thread(target=self._pump, args=(rec, self._rec_stop, size, fps),
@@ -315,12 +318,15 @@ class App:
         if rec is None:
             return
         m = window.machine
-        if self._frame0 is None:
-            self._frame0 = m.frame
+        # Timed by when it is shown, against the recorded sound as it is heard: a window that
+        # fell behind (and dropped time) leaves a gap, not a shift of all that follows.
+        pts = round((time.perf_counter() - self._rec_t0) * m.fps)
+        if pts < 0:
+            return
         img = m.image()
         w, h = window.gpu.size
         rgb = window.gpu.read_rgb8(img) if img is not None else np.zeros((h, w, 3), np.uint8)
-        rec.frame(rgb, pts=m.frame - self._frame0)
+        rec.frame(rgb, pts=pts)
 
     def _pump(self, rec, stop, size, fps) -> None:
         """Pull the engine's sound into the recording a few times a second (off the sound's path);

@@ -30,12 +30,17 @@ def env():
 
 
 def decoded(path):
-    """(video frames, audio samples) decodable from the file, up to the first broken packet."""
+    """(video frames, audio samples, seconds the pictures span) decodable from the file, up
+    to the first broken packet. The span runs to the end of the last frame: a live recording
+    keeps each frame's time (its pts) when the window drops frames, so it can exceed
+    frames / FPS."""
     frames = samples = 0
+    span = 0.0
     with av.open(str(path)) as c:
         try:
             for f in c.decode(video=0):
                 frames += 1
+                span = float(f.pts * f.time_base) + 1 / FPS
         except av.error.FFmpegError:
             pass
     with av.open(str(path)) as c:
@@ -44,7 +49,7 @@ def decoded(path):
                 samples += f.samples
         except av.error.FFmpegError:
             pass
-    return frames, samples
+    return frames, samples, span
 
 
 def play(tmp_path, *args):
@@ -74,7 +79,7 @@ def test_killed_mid_recording_leaves_a_playable_file(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
-    frames, samples = decoded(out)
+    frames, samples, _ = decoded(out)
     assert 0 < frames <= (played + 1) * FPS
     assert frames >= FPS  # at least a fragment's worth (a second) was written and decodes
     assert samples > 0.5 * RATE
@@ -86,10 +91,11 @@ def test_a_clean_stop_gives_a_complete_file(tmp_path):
     stdout, stderr = proc.communicate(timeout=WAIT)
     assert proc.returncode == 0, stderr
     assert f"recorded {out}" in stdout
-    frames, samples = decoded(out)
-    # recording starts once the window is open: a little less than the 3 seconds played
+    frames, samples, span = decoded(out)
+    # recording starts once the window is open: a little less than the 3 seconds played (a
+    # busy machine's software GL drops frames; those left keep their times)
     assert 1.5 * FPS <= frames <= 3 * FPS + 3
-    assert abs(samples / RATE - frames / FPS) < 0.75  # sound and pictures span the same time
+    assert abs(samples / RATE - span) < 0.25  # sound and pictures span the same time
     with av.open(str(out)) as c:
         v = c.streams.video[0]
         assert (v.width, v.height) == (64, 36) and c.streams.audio[0].sample_rate == RATE
@@ -100,9 +106,10 @@ def test_no_window_records_sound_with_black_frames(tmp_path):
     proc = play(tmp_path, "--record", str(out), "--seconds", "2", "--no-window")
     stdout, stderr = proc.communicate(timeout=WAIT)
     assert proc.returncode == 0, stderr
-    frames, samples = decoded(out)
+    frames, samples, span = decoded(out)
     assert samples > 1.0 * RATE
-    assert abs(frames - samples / RATE * FPS) <= 3  # black frames timed by the sound
+    # (the span: the first picture lasts the AAC priming longer, 1024 samples: see test_recorder)
+    assert abs(frames - samples / RATE * FPS) <= 3 and abs(span - frames / FPS - 1024 / RATE) < 1e-3  # black frames timed by the sound
     with av.open(str(out)) as c:
         f = next(c.decode(video=0)).to_ndarray(format="rgb24")
         assert f.max() <= 20  # black (give or take the encoder)

@@ -18,6 +18,7 @@ import numpy as np
 from ..core.errors import DmmError
 
 AAC_FRAME = 1024
+X264_THREADS = 4  # fixed: see Recorder
 
 
 class RecordError(DmmError):
@@ -42,13 +43,18 @@ class Recorder:
         except Exception as e:  # noqa: BLE001 - FFmpeg reports as various error types
             raise RecordError(f"cannot write {self.path}: {e}") from None
         self.c.flags |= av.container.Flags.bitexact.value
-        self.v = self.c.add_stream("libx264", rate=self.fps)
-        self.v.width, self.v.height, self.v.pix_fmt = w, h, "yuv420p"
         gop = gop or max(1, int(round(float(self.fps))))  # a keyframe (and fragment) a second
+        # Options go to the codec context (PyAV takes a stream attribute of that name and
+        # ignores it); x264's own through x264-params (FFmpeg ignores names it lacks). No B-frames: pts = dts from 0, so a fragmented file (no edit list)
+        # starts its pictures at 0, in step with the sound. A fixed thread count: x264's
+        # output depends on it, not on the cores that run it, so a render is the same file
+        # on any machine.
+        self.v = self.c.add_stream("libx264", rate=self.fps, options={
+            "crf": str(crf), "preset": "veryfast", "threads": str(X264_THREADS),
+            "x264-params": f"bframes=0:keyint={gop}:min-keyint={gop}:scenecut=0"})
+        self.v.width, self.v.height, self.v.pix_fmt = w, h, "yuv420p"
         self.v.codec_context.gop_size = gop
         self.v.codec_context.flags |= av.codec.context.Flags.bitexact.value
-        self.v.options = {"crf": str(crf), "preset": "veryfast", "threads": "1", "bframes": "0",
-                          "keyint": str(gop), "min-keyint": str(gop), "scenecut": "0"}
         self.a = None
         if audio:
             self.a = self.c.add_stream("aac", rate=self.rate)
