@@ -282,3 +282,35 @@ def test_play_on_jack_has_no_xruns_while_a_save_applies(jack, tmp_path):
     periods = int(m.group(1)) * 128 / jack.period
     assert int(m.group(4) or 0) <= host_xruns_allowed(jack, periods), (jack.realtime, p.out.text)
     assert int(m.group(1)) > 2 * RATE // 128  # it played for seconds, not a moment
+
+
+def sines(n: int, gain: float) -> str:
+    """A patch of n sines mixed to out, the first at `gain`, the others at 1/n."""
+    lines = ["fade(0.05)"] + [f"s{i} = sine(freq={100 + 7 * i})" for i in range(n)]
+    return "\n".join(lines + ["out = " + " + ".join(f"{gain if i == 0 else 1 / n:.6g}*s{i}"
+                                                     for i in range(n))]) + "\n"
+
+
+def test_a_1000_neuron_save_is_heard_late_not_as_a_gap(jack, tmp_path):
+    # Parsing, diffing and recompiling 1,000 neurons takes ~200 ms here, four times the
+    # engine's 50 ms ahead: it computes sound ahead to cover the work before it starts it.
+    path = tmp_path / "big.dmm"
+    path.write_text(sines(1000, 0.001))
+    out, err = Console(), Console()
+    app = App(str(path), audio=True, device=jack.device, window=False, osc=False, out=out, err=err,
+              status_every=60.0)
+    app.start()
+    try:
+        st0 = app.engine.status()
+        for k, gain in enumerate((0.002, 0.003, 0.004)):
+            save(path, sines(1000, gain))
+            wait_until(lambda: out.text.count("big.dmm: applied (1000 neurons, fade 0.05 s)"), k + 1, timeout=30)
+            time.sleep(0.5)  # the glide, and the recompile at its end
+        st1 = app.engine.status()
+        assert app.engine.call(out_rows)["left"]["s0"] == pytest.approx(0.004)
+    finally:
+        app.stop()
+    assert err.text == ""
+    assert st1["short"] - st0["short"] == 0, (st0, st1)
+    calls = st1["callbacks"] - st0["callbacks"]
+    assert st1["underflows"] - st0["underflows"] <= host_xruns_allowed(jack, calls), (jack.realtime, st1)

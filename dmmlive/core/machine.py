@@ -164,6 +164,11 @@ class Machine:
         if delta:
             self._pending_sum = vv.add_into(self._pending_sum, delta)
 
+    @property
+    def gliding(self) -> bool:
+        """Whether weights are gliding (an edit's fade): W changes again when each glide ends."""
+        return bool(self._fades)
+
     def pending_decls(self) -> dict:
         """{name: declaration} as it will be once every queued edit is in."""
         return {**self._decls, **self._pending_decls}
