@@ -107,6 +107,7 @@ COMMAND_BUDGET = 0.002       # s of commands between two ticks while the ring ne
 # text is parsed, diffed and compiled in time about linear in it) and then learned per
 # function; before a call the engine computes sound ahead to cover it (see _Engine).
 COST_PER_CHAR = 5e-6         # s per character, before a function's first call is measured
+HOLD_MAX = 1.0               # s a command waits at most (for its cover, or for the ring to fill)
 COST_SAFETY = 2.0            # the cover asked for: this times the guess, plus ahead / 2 (costs vary ±50%)
 MAX_RATE = 192000            # sizes the ring before the machine (and its rate) exists
 MAX_CALLBACK_FRAMES = 16384  # ring room for the largest device buffer we expect
@@ -574,6 +575,7 @@ class _Engine:
         self.max_fill = ring.cap - self.B - MAX_CALLBACK_FRAMES  # the most the engine computes ahead
         self.target = self.ahead  # frames to keep computed: ahead, or more to cover a held command
         self.held = None          # a command waiting for the ring to cover it
+        self.waiting_since = None  # perf_counter time commands began to wait (None: none wait)
         self.cost: dict = {}      # fn -> seconds per unit of size, learned from its last call
         self.measuring = None     # [fn, size, seconds so far, ticks left to add]
         self.cover = 0            # frames to keep computed after a heavy call (0: none)
@@ -678,11 +680,17 @@ class _Engine:
 
     def _commands(self):
         # sound first: commands run while the ring holds at least half its margin, and
-        # a few ms at a time when it is not full; the rest wait for the next turn
+        # a few ms at a time when it is not full; the rest wait for the next turn. But
+        # none waits more than HOLD_MAX: a machine too heavy to get ahead (xruns already)
+        # must still take the save that lightens it, and the stop.
         t0 = time.perf_counter()
+        if self.waiting_since is None:
+            self.waiting_since = t0
+        starved = t0 - self.waiting_since > HOLD_MAX
         while True:
             fill = self.ring.fill()
-            if fill < self.ahead // 2 or (fill < self.ahead and time.perf_counter() - t0 > COMMAND_BUDGET):
+            if (fill < self.ahead // 2 and not starved) or \
+                    (fill < self.ahead and time.perf_counter() - t0 > COMMAND_BUDGET):
                 return
             if self.held is not None:
                 cmd, self.held = self.held, None
@@ -690,12 +698,13 @@ class _Engine:
                 try:
                     cmd = self.cmds.get_nowait()
                 except queue.Empty:
+                    self.waiting_since = None
                     return
             if cmd[0] == "call":
                 guess = self._guess(cmd)
                 need = min(self.max_fill, self.ahead // 2 + int(COST_SAFETY * guess * self.rate))
-                if fill < need:  # compute sound ahead to cover it first (commands keep their order)
-                    self.held, self.target = cmd, max(self.ahead, need)
+                if fill < need and not starved:  # compute sound ahead to cover it first
+                    self.held, self.target = cmd, max(self.ahead, need)  # (commands keep their order)
                     return
                 if guess > COMMAND_BUDGET:
                     # A heavy call (a reload) recompiles the plan at the next tick and again
@@ -704,6 +713,7 @@ class _Engine:
                     self.cover = max(self.cover, need)
                     self.cover_until = time.perf_counter() + 2 * guess + 0.1
             self.target = max(self.ahead, self.cover)
+            self.waiting_since = None if not starved else self.waiting_since
             op = cmd[0]
             if op == "stop":
                 self.stopping = True

@@ -40,6 +40,26 @@ def not_a_machine():
     return 42
 
 
+@neuron_type("test_slow_drv", kind="audio", inputs={"in": 0.0})
+def _test_slow(inputs, state):
+    """Takes twice a block's time: a machine heavier than real time."""
+    x = inputs["in"]
+    time.sleep(2 * len(x) / RATE)
+    return {"out": x}
+
+
+def make_overloaded() -> Machine:
+    m = make_sines(1)
+    m.add("slow", "test_slow_drv")
+    m.connect("slow.in", "s0", 1.0)
+    m.connect("out.left", "slow", 0.5)
+    return m
+
+
+def tick_count(m):
+    return m.t
+
+
 def _hog(stop: threading.Event) -> None:
     """Pure Python: holds this process's GIL whenever it runs."""
     x = 0
@@ -124,6 +144,23 @@ def test_null_output_runs_the_machine_without_a_device():
         st = eng.status()
     assert st["ticks"] >= 8 and st["callbacks"] > 0
     assert np.abs(data).max() > 0.0
+
+
+def test_an_engine_heavier_than_real_time_still_takes_commands_and_stops():
+    # Its ring is never half full, where commands normally run: they wait at most
+    # HOLD_MAX (1 s) and then run anyway (a save that lightens the machine must get in).
+    with NullOutput(make_overloaded) as eng:
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        first = eng.call(tick_count, timeout=5.0)
+        eng.edit({"out": {"left": {"slow": {"out": 0.0}}}}, wait=True, timeout=5.0)
+        waited = time.monotonic() - t0
+        t1 = time.monotonic()
+        st = eng.stop()
+        stopped = time.monotonic() - t1
+    assert first > 0 and waited < 3.0, waited
+    assert st["short"] > 0  # it was overloaded: the timer found the ring short
+    assert stopped < 3.0, stopped
 
 
 def test_unusable_device_name_is_a_clear_error():
