@@ -420,7 +420,8 @@ class App:
     def _open_window(self) -> None:
         from .drivers.window import Window, WindowError, mirror
         try:
-            self.window = Window(mirror(self.path, rate=self.rate, block=self.block, limiter=self.limiter),
+            self.window = Window(mirror(self.path, rate=self.rate, block=self.block, limiter=self.limiter,
+                                        allow_load_anywhere=self.allow_load_anywhere),
                                  size=self.window_size, errors=lambda: list(self.errors),
                                  status=lambda: {**self.engine.status(), "reloads": self.reloads},
                                  on_close=self._stop.set, title=f"dmmlive: {Path(self.path).name}")
@@ -445,6 +446,8 @@ class App:
                     return
                 self.say(f"dmmlive: OSC: {e}", err=True)
                 continue
+            if self.window is not None and cmds:  # the picture follows OSC as the sound does
+                self.window.osc([tuple(c) for c in cmds])
             if replies:
                 self.server.send_replies(replies)
             for cmd, path in requests:

@@ -17,9 +17,10 @@ lock or GL context with the engine); it shares only the CPU (where the GL is sof
 llvmpipe, the mirror's frames cost CPU the engine may need). The two machines run the same network
 on the same texts but are two clocks: what the mirror shows tracks the sound to
 within a frame or so while the window keeps up, and drifts by whatever time it drops
-after a stall. Edits that reach only the engine (OSC `/dmm/set`, `/dmm/load` and the
-other section-7 commands) are not seen by the mirror in v1. The mirror computes the
-audio neurons too (images may be driven by sound: `rms`, `waveform`).
+after a stall. The OSC commands the engine ran (`/dmm/set`, `/dmm/load`, the knobs and
+the other section-7 commands that change the network) are handed to the mirror too
+(`Window.osc`), which runs them through a Controller of its own between its ticks.
+The mirror computes the audio neurons too (images may be driven by sound: `rms`, `waveform`).
 
 Keys: F fullscreen on/off, H the overlay on/off (frame time, the status callable's
 xruns and engine load, and the latest errors), Esc closes the window and then calls
@@ -80,16 +81,24 @@ def _pyglet(headless: bool):
     return pyglet
 
 
+# The OSC commands the mirror follows (`Window.osc`): those that change the network.
+MIRRORED_OPS = ("set", "add", "value", "neuron", "remove", "code", "load", "knob")
+
+
 def mirror(path, *, rate: int = 48000, block: int = 128, size=None, fps=None,
-           limiter: bool = True) -> Callable:
+           limiter: bool = True, load_root=None, allow_load_anywhere: bool = False) -> Callable:
     """The factory of a mirror machine for the window: `factory(ctx) -> Machine`, the patch
-    at `path` loaded with its render size and fps (or `size`, `fps`) and a Gpu on `ctx`.
+    at `path` loaded with its render size and fps (or `size`, `fps`) and a Gpu on `ctx`,
+    with a Controller (`m.controller`) that runs the OSC commands the engine ran
+    (`load_root`, `allow_load_anywhere`: as the engine's, for `/dmm/load`).
 
     `rate` and `block` should be the engine's, so the mirror's clock is the sound's.
     """
     def make(ctx):
+        import time as _time
         from pathlib import Path
 
+        from ..control import Controller
         from ..gfx.gpu import Gpu
         from ..patch.live import load
         from ..patch.parse import parse
@@ -97,8 +106,16 @@ def mirror(path, *, rate: int = 48000, block: int = 128, size=None, fps=None,
         # the size is read first, so the Gpu and the machine are made at the same one
         # (load reads the file again: a save in between is applied by the watcher)
         wh = tuple(size or parse(Path(p).read_text(encoding="utf-8"), p).settings["size"])
-        return load(p, rate=rate, block=block, size=wh, fps=fps, limiter=limiter,
-                    gpu=Gpu(ctx=ctx, size=wh))
+        m = load(p, rate=rate, block=block, size=wh, fps=fps, limiter=limiter, gpu=Gpu(ctx=ctx, size=wh))
+        ctl = Controller(m, m.session, load_root=load_root or str(Path(p).resolve().parent),
+                         allow_load_anywhere=allow_load_anywhere)
+        m.controller = ctl
+
+        def before_tick(m):  # timed commands: the mirror's tick about to be computed is shown now
+            ctl.clock = (m.t + 1, _time.time())
+            ctl.run_due()
+        m.before_tick.append(before_tick)
+        return m
     return make
 
 
@@ -184,6 +201,7 @@ class Window:
                                         batch=self._batch)
         self.overlay_text = ""
         self._texts: deque = deque()   # (text, path) saved, waiting for the GL thread
+        self._osc: deque = deque()     # lists of OSC commands, waiting for the GL thread
         self._shaders: deque = deque()  # (shader file, done) saved, waiting for the GL thread
         self.on_frame: Callable | None = None  # f(window) after each new frame is drawn
         self._calls: deque = deque()   # (fn, done Event, result box) from other threads
@@ -208,6 +226,14 @@ class Window:
     def apply_text(self, text: str, path: str | None = None) -> None:
         """Queue a saved patch text for the mirror; applied on the GL thread between ticks."""
         self._texts.append((text, path))
+
+    def osc(self, cmds) -> None:
+        """Queue OSC commands the engine ran, [(op, args, timetag, tag)], for the mirror: run
+        on the GL thread between ticks through its Controller (those of MIRRORED_OPS; the
+        replies are the engine's to send), so the picture follows OSC as the sound does."""
+        cmds = [c for c in cmds if c[0] in MIRRORED_OPS]
+        if cmds:
+            self._osc.append(cmds)
 
     def reload_shader(self, path, done: Callable | None = None) -> None:
         """Queue a saved shader file: recompiled for the mirror's Gpu on the GL thread between
@@ -328,6 +354,17 @@ class Window:
                 self._own_errors.append(f"window: {e}")
             except Exception as e:  # noqa: BLE001  (a bad text must never take the window down)
                 self._own_errors.append(f"window: {type(e).__name__}: {e}")
+            self._dirty = True
+        ctl = getattr(self.machine, "controller", None)
+        while self._osc:
+            cmds = self._osc.popleft()
+            if ctl is None:
+                continue
+            for op, args, timetag, _ in cmds:
+                try:  # a refused command is refused by the engine too, which replies
+                    ctl.submit(op, args, timetag, None)
+                except Exception as e:  # noqa: BLE001  (never takes the window down)
+                    self._own_errors.append(f"window: OSC {op}: {type(e).__name__}: {e}")
             self._dirty = True
         while self._shaders:
             path, done = self._shaders.popleft()
