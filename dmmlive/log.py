@@ -186,8 +186,8 @@ def start_log(m, ctl, path, patch_path: str, text: str, at_exit: bool = True) ->
     session = m.session
     session_apply, execute = session.apply, ctl.execute
 
-    def apply(text, path=None, now=False):
-        new = session_apply(text, path, now)
+    def apply(text, path=None, now=False, parsed=None):
+        new = session_apply(text, path, now, parsed=parsed)
         extra = log.new_shaders(d.type for d in new.neurons.values())
         log.event(m.t, "code", path=path or session.path or "<patch>", text=text,
                   **({"shaders": extra} if extra else {}))

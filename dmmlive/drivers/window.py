@@ -200,7 +200,7 @@ class Window:
                                         font_size=11, color=(255, 255, 255, 255), anchor_y="bottom",
                                         batch=self._batch)
         self.overlay_text = ""
-        self._texts: deque = deque()   # (text, path) saved, waiting for the GL thread
+        self._texts: deque = deque()   # (text, path, Patch or None) saved, waiting for the GL thread
         self._osc: deque = deque()     # lists of OSC commands, waiting for the GL thread
         self._shaders: deque = deque()  # (shader file, done) saved, waiting for the GL thread
         self.on_frame: Callable | None = None  # f(window) after each new frame is drawn
@@ -223,9 +223,10 @@ class Window:
         self._clear_gl_errors()
 
     # ---- any thread ---------------------------------------------------------------------
-    def apply_text(self, text: str, path: str | None = None) -> None:
-        """Queue a saved patch text for the mirror; applied on the GL thread between ticks."""
-        self._texts.append((text, path))
+    def apply_text(self, text: str, path: str | None = None, parsed=None) -> None:
+        """Queue a saved patch text (`parsed`: its Patch, if parsed already) for the mirror;
+        applied on the GL thread between ticks."""
+        self._texts.append((text, path, parsed))
 
     def osc(self, cmds) -> None:
         """Queue OSC commands the engine ran, [(op, args, timetag, tag)], for the mirror: run
@@ -347,9 +348,9 @@ class Window:
 
     def _serve(self) -> None:
         while self._texts:
-            text, path = self._texts.popleft()
+            text, path, parsed = self._texts.popleft()
             try:
-                self.machine.session.apply(text, path)
+                self.machine.session.apply(text, path, parsed=parsed)
             except DmmError as e:
                 self._own_errors.append(f"window: {e}")
             except Exception as e:  # noqa: BLE001  (a bad text must never take the window down)

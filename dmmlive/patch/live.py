@@ -28,9 +28,11 @@ class PatchSession:
         self.patch = None
         self.applied = 0
 
-    def apply(self, text: str, path: str | None = None, now: bool = False):
+    def apply(self, text: str, path: str | None = None, now: bool = False, parsed=None):
+        """Apply `text`; `parsed`: its Patch, when it was parsed already (the App parses a save
+        in its own process, off the engine's, and sends both)."""
         path = path or self.path or "<patch>"
-        new = parse(text, path)
+        new = parsed if parsed is not None else parse(text, path)
         m = self.machine
         delta, declare = diff(m._W, running_decls(m), self.patch, new)
         s = new.settings
