@@ -510,18 +510,36 @@ class Machine:
         self._Yv[("edits", "delta")] = out
 
     def _advance_fades(self) -> None:
-        """After a tick: finish the glides that reached their end."""
-        done = [f for f in self._fades if (self.t - f.start + 1) * self.block >= f.length]
+        """After a tick: finish the glides that reached their end.
+
+        Usually without a recompile: a glide whose every weight is still in W (a weight
+        changed, not removed) and that retires no crossfaded neuron leaves the active set
+        as it is, so the plan compiled now would be the one running less that glide's
+        matrices, which are dropped. Otherwise (a weight went to 0, a neuron retires) the
+        plan is compiled again."""
+        done = [j for j, f in enumerate(self._fades) if (self.t - f.start + 1) * self.block >= f.length]
         if not done:
             return
-        self._fades = [f for f in self._fades if f not in done]
-        for f in done:
+        finished = [self._fades[j] for j in done]
+        self._fades = [f for j, f in enumerate(self._fades) if j not in done]
+        keep_plan = not self._dirty and self._plan is not None
+        for f in finished:
             for d, i, s, o, w in entries(f.delta):
                 if s in self._cleanup_after_fade:
+                    keep_plan = False
                     inputs = self._cleanup_after_fade.pop(s)
                     if inputs:
                         self._W = vv.add_into(self._W, {s: vv.scale(inputs, -1.0)})
-        self._dirty = True
+                elif keep_plan and not vv.path(self._W, d, i, s, o):
+                    keep_plan = False
+        if keep_plan:
+            for lv in self._plan.levels:
+                if len(lv.fade_mats) == len(done) + len(self._fades):
+                    lv.fade_mats = [mats for j, mats in enumerate(lv.fade_mats) if j not in done]
+                else:  # not aligned with the glides (cannot happen): compile to be sure
+                    keep_plan = False
+        if not keep_plan:
+            self._dirty = True
 
     def _ramp(self, f) -> np.ndarray:
         """1 - s(r) over this tick's samples: r the glide's progress (0 -> 1), s the

@@ -116,3 +116,33 @@ def test_load_reads_a_file_and_reports_errors_with_positions(tmp_path):
         load(p)
     with pytest.raises(dmmlive.DmmError, match=r"cannot read patch .*nope.dmm"):
         load(tmp_path / "nope.dmm")
+
+
+GLIDE = "fade(0.005)\na = sine(freq=330)\nb = sine(freq=110)\nout = 0.5*a + 0.25*b\n"  # 4 ticks of 64
+
+
+def test_a_glide_whose_weights_stay_in_w_ends_without_a_recompile():
+    m, s = session(GLIDE)
+    twin, s2 = session(GLIDE)
+    run(m, 5), run(twin, 5)
+    new = GLIDE.replace("0.5*a", "0.3*a")
+    s.apply(new), s2.apply(new)
+    n = m.compiles
+    for _ in range(12):
+        m.tick()
+        twin._dirty = True  # the twin's plan is compiled afresh every tick: the reference
+        twin.tick()
+        np.testing.assert_array_equal(m.sound(), twin.sound())
+    assert m.compiles == n + 1  # the edit's; none when its glide ended
+    assert twin.compiles >= n + 12
+
+
+def test_a_glide_that_takes_a_weight_to_zero_recompiles_at_its_end():
+    m, s = session(GLIDE)
+    run(m, 5)
+    s.apply(GLIDE.replace(" + 0.25*b", "").replace("b = sine(freq=110)\n", ""))  # b removed
+    n = m.compiles
+    run(m, 3)
+    assert "b" in m.active  # gliding out
+    run(m, 9)
+    assert m.compiles == n + 2 and "b" not in m.active  # and then retired
