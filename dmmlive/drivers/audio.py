@@ -553,9 +553,9 @@ class _Engine:
     """Ticks the machine into the ring whenever it holds less than `ahead` frames.
 
     Commands run between ticks, while the ring holds sound enough to cover them. Most
-    take microseconds. A patch reload parses, diffs and then recompiles the plan at
-    the next tick: about 20 ms for 100 neurons, 200 ms for 1,000 on this project's
-    2-core test machine, more than `ahead`. So each call is given a cost (guessed
+    take microseconds. A patch reload diffs and then recompiles the plan at the next
+    tick: about 10 ms for 100 neurons, 150 ms for 1,000 on this project's 2-core test
+    machine, more than `ahead`. So each call is given a cost (guessed
     from the length of its text arguments, then learned per function from what its
     last call took, the extra time of the two ticks after it included), and before
     it runs the engine computes sound ahead, up to what the ring holds (about a
