@@ -168,13 +168,16 @@ class App:
                  block=128, limiter=True,
                  seconds=None, out=None, err=None, status_every=1.0,
                  osc=True, osc_host="127.0.0.1", osc_port=9000, osc_allow=None,
-                 allow_load_anywhere=False, log=None, record=None, shaders=None):
+                 allow_load_anywhere=False, log=None, record=None, shaders=None, ahead=0.05):
         self.path = str(Path(patch))
         self.record_to = None if record is None else str(record)  # --record: from the start
         self.shaders = None if shaders is None else str(shaders)  # --shaders: more shader types
         self.log = None if log is None else str(log)
         self.audio, self.device, self.rate, self.block = audio, device, rate, block
         self.limiter, self.seconds = limiter, seconds
+        if isinstance(ahead, bool) or not isinstance(ahead, (int, float)) or not 0.005 <= ahead <= 0.5:
+            raise BadArgument(f"--ahead must be seconds from 0.005 to 0.5, got {ahead!r}")
+        self.ahead = float(ahead)  # sound the engine keeps computed ahead of the card
         # the streams of the moment (not those at import: a test may have swapped them since)
         self.out, self.err = out or sys.stdout, err or sys.stderr
         self.status_every = status_every
@@ -384,14 +387,14 @@ class App:
             except OSError as e:
                 raise BadArgument(f"cannot write the log {self.log}: {e.strerror or e}") from None
         cls = AudioEngine if self.audio else NullOutput
-        kw = {"device": self.device} if self.audio else {}
+        kw = {"device": self.device, "ahead": self.ahead} if self.audio else {"ahead": self.ahead}
         server = None
         if self.osc:  # bind first: a port in use is reported before anything starts
             from .drivers.osc import OscServer
             server = OscServer(self.osc_host, self.osc_port, allow=self.osc_allow)
             if server.warning:
                 self.say(server.warning, err=True)
-        self.engine = cls(build, (self.path, self.rate, self.block, self.limiter, 0.05, None,
+        self.engine = cls(build, (self.path, self.rate, self.block, self.limiter, self.ahead, None,
                                   self.allow_load_anywhere, self.log, self.shaders), **kw).start()
         if server is not None:
             server.set_knobs(self._knobs_or_none())

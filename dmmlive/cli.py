@@ -84,7 +84,7 @@ def cmd_play(a) -> int:
               block=a.block,
               limiter=not a.no_limiter, seconds=a.seconds, osc=not a.no_osc, osc_host=a.osc_host,
               osc_port=a.osc_port, osc_allow=a.osc_allow or None, allow_load_anywhere=a.allow_load_anywhere,
-              log=a.log, record=a.record, shaders=a.shaders)
+              log=a.log, record=a.record, shaders=a.shaders, ahead=a.ahead)
     try:
         return app.run()
     except AudioDeviceError as e:
@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--rate", type=int, default=48000)
     pl.add_argument("--block", type=int, default=128)
     pl.add_argument("--no-limiter", action="store_true")
+    pl.add_argument("--ahead", type=float, default=0.05, metavar="SECONDS",
+                    help="sound computed ahead of the card (default 0.05): less answers saves and "
+                         "OSC sooner, more is safer on a busy machine")
     pl.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
     pl.add_argument("--osc-port", type=int, default=9000)
     pl.add_argument("--osc-host", default="127.0.0.1", help="listen here (loopback unless you open it)")

@@ -1,6 +1,8 @@
 """The command line, called in-process and as the installed console script."""
+import io
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import av
@@ -295,3 +297,26 @@ def test_render_mp4_odd_size_error_names_the_output(visual, tmp_path, capsys):
     assert main(["render", str(visual), "-o", str(out), "--seconds", "0.1", "--size", "63x36", "-q"]) == 1
     assert capsys.readouterr().err == f"dmmlive: {out}: H.264 needs an even width and height, got 63x36\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["visual.dmm"]
+
+
+# ---- play --ahead ---------------------------------------------------------------------------
+@pytest.mark.parametrize("bad", ["0", "0.6", "nan"])
+def test_play_ahead_out_of_range_is_a_clear_error(tmp_path, capsys, bad):
+    p = tmp_path / "a.dmm"
+    p.write_text("out = 0.1*sine()\n")
+    assert main(["play", str(p), "--ahead", bad, "--no-audio", "--no-window", "--no-osc", "--seconds", "1"]) == 1
+    assert capsys.readouterr().err == f"dmmlive: --ahead must be seconds from 0.005 to 0.5, got {float(bad)!r}\n"
+
+
+def test_play_ahead_sets_the_engines_margin(tmp_path):
+    from dmmlive.app import App
+    p = tmp_path / "a.dmm"
+    p.write_text("out = 0.1*sine()\n")
+    for ahead in (0.02, 0.2):
+        app = App(str(p), audio=False, window=False, osc=False, ahead=ahead, out=io.StringIO()).start()
+        try:
+            assert app.engine.info["ahead"] == pytest.approx(ahead, abs=1 / 48000)
+            time.sleep(0.3)
+            assert app.engine.status()["ahead"] == pytest.approx(ahead, abs=0.01)  # kept computed
+        finally:
+            app.stop()

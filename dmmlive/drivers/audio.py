@@ -560,8 +560,8 @@ class _Engine:
     last call took, the extra time of the two ticks after it included), and before
     it runs the engine computes sound ahead, up to what the ring holds (about a
     second), until the ring covers COST_SAFETY times that cost plus half of `ahead`,
-    and keeps that much computed until the reload's glide has ended (its end
-    recompiles the plan again). A big reload is then heard later, by the time it
+    and keeps that much computed until the reload's glide has ended (its end may
+    recompile the plan again). A big reload is then heard later, by the time it
     takes, instead of as a gap; a small one (under ~12 ms) is not delayed at all.
     """
 
@@ -707,9 +707,9 @@ class _Engine:
                     self.held, self.target = cmd, max(self.ahead, need)  # (commands keep their order)
                     return
                 if guess > COMMAND_BUDGET:
-                    # A heavy call (a reload) recompiles the plan at the next tick and again
-                    # when its glide ends: the cover stays until then, so those ticks find
-                    # the ring full instead of at `ahead`.
+                    # A heavy call (a reload) recompiles the plan at the next tick, and again
+                    # when its glide ends if it removed weights: the cover stays until then,
+                    # so those ticks find the ring full instead of at `ahead`.
                     self.cover = max(self.cover, need)
                     self.cover_until = time.perf_counter() + 2 * guess + 0.1
             self.target = max(self.ahead, self.cover)
@@ -728,12 +728,12 @@ class _Engine:
                 self.replies.put(("edit", seq, self.m.t, err))
             elif op == "call":
                 _, seq, fn, args = cmd
-                t0 = time.perf_counter()
+                t_call = time.perf_counter()
                 try:
                     result, err = fn(self.m, *args), None
                 except Exception as e:  # noqa: BLE001  (a failed command never stops the music)
                     result, err = None, _error_message(e)
-                took = time.perf_counter() - t0
+                took = time.perf_counter() - t_call
                 if self.measuring is None or took > self.measuring[2]:  # the ticks after go to the heaviest
                     self.measuring = [_key(fn), _size(args), took, 2]
                 self.replies.put(("call", seq, result, err))
@@ -741,7 +741,6 @@ class _Engine:
                 _, seq, frames = cmd
                 self.captures.append({"seq": seq, "frames": frames, "left": frames,
                                       "tick": None, "blocks": []})
-
 
     def _guess(self, cmd) -> float:
         """Seconds the call `cmd` is expected to hold the engine (the ticks after it included)."""
