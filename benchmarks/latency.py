@@ -1,15 +1,15 @@
 """Save-to-sound latency: from a patch file saved to the first output sample that differs,
 for networks of 10, 100 and 1,000 sines mixed to `out` (each save changes one gain).
 
-    python benchmarks/latency.py [--sizes 10,100,1000] [--saves 7] [--debounce 0.05,0]
+    python benchmarks/latency.py [--sizes 10,100,1000] [--saves 7] [--debounce 0,0.05]
                                  [--no-engine] [--no-jack]
 
 Goal: 20 ms or less at 100 neurons. Prints medians over --saves saves (this machine is
 shared and noisy). The parts, each measured on the one perf_counter clock:
 
   watch   the save (os.replace of a written temporary file) -> PatchWatcher's on_change:
-          real inotify, with the debounce `dmmlive play` uses (PatchWatcher's default) and,
-          for comparison, the others given with --debounce
+          real inotify, with the debounce `dmmlive play` uses (dmmlive.app.WATCH_DEBOUNCE, 0)
+          and, for comparison, the others given with --debounce
   wait    on_change -> the next tick boundary (the engine applies texts between ticks)
   apply   parse + diff + Machine.edit: PatchSession.apply, what app.apply_text runs
   ticks   after apply -> the tick whose output first differs has been computed: the
@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import dmmlive  # noqa: E402,F401  (fills the type table)
-from dmmlive.app import apply_text  # noqa: E402
+from dmmlive.app import WATCH_DEBOUNCE, apply_text  # noqa: E402
 from dmmlive.drivers.watcher import PatchWatcher  # noqa: E402
 from dmmlive.patch.live import load  # noqa: E402
 
@@ -330,15 +330,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="10,100,1000")
     ap.add_argument("--saves", type=int, default=7)
-    ap.add_argument("--debounce", default="0.05,0",
-                    help="watcher debounces to try (s); the first should be the app's (0.05)")
+    ap.add_argument("--debounce", default=f"{WATCH_DEBOUNCE:g},0.05",
+                    help="watcher debounces to try (s); the first should be the app's")
     ap.add_argument("--no-engine", action="store_true", help="skip the app's path (engine process)")
     ap.add_argument("--no-jack", action="store_true", help="skip the JACK device latency")
     a = ap.parse_args()
     sizes = [int(x) for x in a.sizes.split(",")]
     debounces = [float(x) for x in a.debounce.split(",")]
-    print(f"watcher debounce of `dmmlive play`: {PatchWatcher.__init__.__defaults__[0]:g} s "
-          f"(PatchWatcher's default); tick = {1e3 * PERIOD:.2f} ms; medians over {a.saves} saves, ms")
+    print(f"watcher debounce of `dmmlive play`: {WATCH_DEBOUNCE:g} s (PatchWatcher's default: "
+          f"{PatchWatcher.__init__.__defaults__[0]:g} s); tick = {1e3 * PERIOD:.2f} ms; medians over "
+          f"{a.saves} saves, ms")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         jack = None if a.no_jack else jack_figures(folder)

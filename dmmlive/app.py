@@ -22,6 +22,9 @@ from .patch.live import load
 from .patch.parse import parse
 
 
+WATCH_DEBOUNCE = 0.0  # s the watcher waits after a save: none, it reacts once the file is closed or moved
+
+
 # ---- run in the engine process (picklable by reference) ----------------------------------
 def build(path: str, rate: int, block: int, limiter: bool, ahead: float = 0.05,
           load_root: str | None = None, allow_load_anywhere: bool = False, log: str | None = None,
@@ -401,7 +404,7 @@ class App:
             self.server = server.start()
             self._forwarder = threading.Thread(target=self._forward, name="dmmlive-osc-forward", daemon=True)
             self._forwarder.start()
-        self.watcher = PatchWatcher(self.path, self.on_change, debounce=0.0,  # a save is done at close/move: no wait
+        self.watcher = PatchWatcher(self.path, self.on_change, debounce=WATCH_DEBOUNCE,
                                     on_error=lambda p, e: self.say(f"dmmlive: {p}: {e}", err=True)).start()
         if self.server is not None:
             self.say(f"OSC on {self.server.address[0]}:{self.server.address[1]}")
