@@ -314,3 +314,32 @@ def test_a_1000_neuron_save_is_heard_late_not_as_a_gap(jack, tmp_path):
     assert st1["short"] - st0["short"] == 0, (st0, st1)
     calls = st1["callbacks"] - st0["callbacks"]
     assert st1["underflows"] - st0["underflows"] <= host_xruns_allowed(jack, calls), (jack.realtime, st1)
+
+
+def test_osc_weight_changes_on_a_1000_neuron_patch_leave_no_gap(jack, tmp_path):
+    # Each /dmm/set changes W: the next tick recompiles the plan (~40 ms at 1,000 neurons
+    # here, about the engine's margin). The engine times its compiles and covers them.
+    from dmmlive.drivers import osc
+    path = tmp_path / "big.dmm"
+    path.write_text(sines(1000, 0.001))
+    out, err = Console(), Console()
+    app = App(str(path), audio=True, device=jack.device, window=False, osc_port=0, out=out, err=err,
+              status_every=60.0)
+    app.start()
+    try:
+        # The probes live in this module: the engine imports it (and pytest with it, ~100 ms)
+        # at the first one, and that import would stall it. Done before the measurement.
+        app.engine.call(ticks)
+        st0 = app.engine.status()
+        for k in range(10):
+            osc.send("127.0.0.1", app.server.port, "/dmm/set", "out.left", "s0", 0.001 * (k + 2))
+            time.sleep(0.15)
+        wait_until(lambda: round(app.engine.call(out_rows)["left"]["s0"], 6), 0.011, timeout=10)
+        time.sleep(0.3)
+        st1 = app.engine.status()
+    finally:
+        app.stop()
+    assert err.text == ""
+    assert st1["short"] - st0["short"] == 0, (st0, st1)
+    calls = st1["callbacks"] - st0["callbacks"]
+    assert st1["underflows"] - st0["underflows"] <= host_xruns_allowed(jack, calls), (jack.realtime, st1)

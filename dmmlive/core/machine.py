@@ -164,6 +164,10 @@ class Machine:
         if delta:
             self._pending_sum = vv.add_into(self._pending_sum, delta)
 
+    def compile(self) -> None:
+        """Compile the plan now (a tick compiles it anyway after W has changed): to time it."""
+        self._compile()
+
     @property
     def gliding(self) -> bool:
         """Whether weights are gliding (an edit's fade): W changes again when each glide ends."""

@@ -104,11 +104,12 @@ STARTING, RUNNING, STOPPED, FAILED = 0.0, 1.0, 2.0, -1.0
 
 COMMAND_BUDGET = 0.002       # s of commands between two ticks while the ring needs sound
 # A call's cost is guessed from its size (the characters of its text arguments: a patch
-# text is parsed, diffed and compiled in time about linear in it) and then learned per
-# function; before a call the engine computes sound ahead to cover it (see _Engine).
+# text is diffed in time about linear in it) and then learned per function, plus the
+# last recompile's; before a call the engine computes sound ahead to cover it (see _Engine).
 COST_PER_CHAR = 5e-6         # s per character, before a function's first call is measured
 HOLD_MAX = 1.0               # s a command waits at most (for its cover, or for the ring to fill)
-COST_SAFETY = 2.0            # the cover asked for: this times the guess, plus ahead / 2 (costs vary ±50%)
+GC_EVERY = gc.get_threshold()[0]  # net allocations that call for a collection (Python's own)
+COST_SAFETY = 3.0            # the cover asked for: this times the guess, plus ahead / 2 (costs vary 2x here)
 MAX_RATE = 192000            # sizes the ring before the machine (and its rate) exists
 MAX_CALLBACK_FRAMES = 16384  # ring room for the largest device buffer we expect
 ENGINE_NICE = -10            # nice increment of both processes, where permitted
@@ -531,6 +532,7 @@ def _engine_main(factory, args, kwargs, config, cmds, replies, shared):
         engine.prefill()
         gc.collect()
         gc.freeze()  # the machine and the libraries: never scanned again by a collection
+        gc.disable()  # collections run between ticks, when the ring covers them (_Engine._collect)
         if config["priority"] and not config["null"]:
             # Nice is not enough: Linux shares the CPU fairly between sessions (autogroups)
             # before nice counts, so a busy process elsewhere can starve a niced engine.
@@ -555,14 +557,17 @@ class _Engine:
     Commands run between ticks, while the ring holds sound enough to cover them. Most
     take microseconds. A patch reload diffs and then recompiles the plan at the next
     tick: about 10 ms for 100 neurons, 150 ms for 1,000 on this project's 2-core test
-    machine, more than `ahead`. So each call is given a cost (guessed
-    from the length of its text arguments, then learned per function from what its
-    last call took, the extra time of the two ticks after it included), and before
+    machine, more than `ahead`. So each call is given a cost: its own time, guessed
+    from the length of its text arguments and then learned per function from what
+    its last call took, plus a recompile, as long as the last one took, unless the
+    last call of its kind left W as it was (a call that changes W, a reload or an OSC
+    `/dmm/set`, costs one compile: ~40 ms at 1,000 neurons, ~4 ms at 100; the engine
+    times the ticks that compile). Before
     it runs the engine computes sound ahead, up to what the ring holds (about a
-    second), until the ring covers COST_SAFETY times that cost plus half of `ahead`,
+    second), until the ring covers COST_SAFETY (3) times that cost plus half of `ahead`,
     and keeps that much computed until the reload's glide has ended (its end may
     recompile the plan again). A big reload is then heard later, by the time it
-    takes, instead of as a gap; a small one (under ~12 ms) is not delayed at all.
+    takes, instead of as a gap; a small one (under ~8 ms) is not delayed at all.
     """
 
     def __init__(self, m, config, cmds, replies, status, ring):
@@ -577,7 +582,10 @@ class _Engine:
         self.held = None          # a command waiting for the ring to cover it
         self.waiting_since = None  # perf_counter time commands began to wait (None: none wait)
         self.cost: dict = {}      # fn -> seconds per unit of size, learned from its last call
-        self.measuring = None     # [fn, size, seconds so far, ticks left to add]
+        self.compile_cost = 0.0   # s the last tick that recompiled the plan took beyond the usual
+        self.changes_w: dict = {}  # (fn, has arguments) -> whether the tick after its last call compiled
+        self.gc_cost = [0.001, 0.005, 0.05]  # s a collection of each generation took last (learned)
+        self.last_call = None     # the (fn, has arguments) of the last call, until the next tick
         self.cover = 0            # frames to keep computed after a heavy call (0: none)
         self.cover_until = 0.0    # perf_counter time the cover may end, once no glide runs
         self.stopping = False
@@ -592,6 +600,11 @@ class _Engine:
     def prefill(self):
         while self.ring.fill() < self.ahead:
             self._tick()
+        # what a recompile costs this machine, measured (the first ticks' times hold the
+        # kernels' just-in-time compiling, not the plan's)
+        t0 = time.perf_counter()
+        self.m.compile()
+        self.compile_cost = time.perf_counter() - t0
 
     def begin(self):
         if self.config["null"]:
@@ -610,6 +623,8 @@ class _Engine:
             if self.cover and self.held is None and time.perf_counter() > self.cover_until \
                     and not getattr(self.m, "gliding", False):
                 self.cover, self.target = 0, self.ahead
+            if gc.get_count()[0] >= GC_EVERY:
+                self._collect()
             fill = self.ring.fill()
             if fill < self.target:
                 self._tick()
@@ -645,18 +660,15 @@ class _Engine:
     def _tick(self):
         t0 = time.perf_counter()
         m = self.m
+        compiles = m.compiles
         m.tick()
         s = m.sound()
         self.ring.write(s)
         dt = time.perf_counter() - t0
-        if self.measuring is not None:  # the ticks after a call: their extra time is the call's
-            mm = self.measuring
-            mm[2] += max(0.0, dt - 2.0 * self.load * self.period)
-            mm[3] -= 1
-            if mm[3] == 0:
-                self.measuring = None
-                k = mm[2] / mm[1]
-                self.cost[mm[0]] = max(k, 0.8 * self.cost.get(mm[0], 0.0))  # up at once, down slowly
+        if self.last_call is not None:
+            self.changes_w[self.last_call], self.last_call = m.compiles != compiles, None
+        if m.compiles != compiles:  # W changed: this tick compiled the plan
+            self.compile_cost = max(dt - 2.0 * self.load * self.period, 0.8 * self.compile_cost)
         self.load += 0.02 * (dt / self.period - self.load)  # moving average over ~50 ticks
         S = self.S
         S[_I["ticks"]] = m.t
@@ -734,22 +746,52 @@ class _Engine:
                 except Exception as e:  # noqa: BLE001  (a failed command never stops the music)
                     result, err = None, _error_message(e)
                 took = time.perf_counter() - t_call
-                if self.measuring is None or took > self.measuring[2]:  # the ticks after go to the heaviest
-                    self.measuring = [_key(fn), _size(args), took, 2]
+                key = _key(fn)
+                self.cost[key] = max(took / _size(args), 0.8 * self.cost.get(key, 0.0))  # up at once, down slowly
+                self.last_call = _kind(fn, args)
                 self.replies.put(("call", seq, result, err))
             elif op == "capture":
                 _, seq, frames = cmd
                 self.captures.append({"seq": seq, "frames": frames, "left": frames,
                                       "tick": None, "blocks": []})
 
+    def _collect(self) -> None:
+        """A garbage collection (automatic ones are off in this process): of the generation
+        Python's thresholds name now, run once the ring covers what that generation's last
+        collection took, as a command's cost is covered. Reloads leave cyclic garbage
+        (~3 objects a neuron), and a full collection over a big machine's objects takes
+        tens of ms: left to Python it came at any tick, a compile's included, and ran the
+        ring dry (tests/test_play.py, the 1,000-neuron tests)."""
+        _, c1, c2 = gc.get_count()
+        _, t1, t2 = gc.get_threshold()
+        gen = 2 if c1 >= t1 and c2 >= t2 else 1 if c1 >= t1 else 0
+        need = min(self.max_fill, self.ahead // 2 + int(COST_SAFETY * self.gc_cost[gen] * self.rate))
+        if self.ring.fill() < need:
+            self.target = max(self.target, need)  # compute ahead first; collect on a later turn
+            return
+        t0 = time.perf_counter()
+        gc.collect(gen)
+        self.gc_cost[gen] = max(time.perf_counter() - t0, 0.8 * self.gc_cost[gen])
+        if self.held is None:
+            self.target = max(self.ahead, self.cover)
+
     def _guess(self, cmd) -> float:
-        """Seconds the call `cmd` is expected to hold the engine (the ticks after it included)."""
+        """Seconds the call `cmd` is expected to hold the engine: its own time (per unit of
+        its size, as its function's last call took) and a recompile at the next tick (as
+        long as the last one after a call took: it may change W)."""
         fn, args = cmd[2], cmd[3]
-        return self.cost.get(_key(fn), COST_PER_CHAR) * _size(args)
+        own = self.cost.get(_key(fn), COST_PER_CHAR) * _size(args)
+        return own + (self.compile_cost if self.changes_w.get(_kind(fn, args), True) else 0.0)
 
 
 def _key(fn):
     return getattr(fn, "__module__", ""), getattr(fn, "__qualname__", repr(fn))
+
+
+def _kind(fn, args):
+    """A call's kind for `changes_w`: its function, and whether it carries anything (an
+    OSC batch with no command in it never changes W; one with commands may)."""
+    return _key(fn), _size(args) > 1
 
 
 def _size(args) -> int:
