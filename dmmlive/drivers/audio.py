@@ -585,6 +585,7 @@ class _Engine:
         self.compile_cost = 0.0   # s the last tick that recompiled the plan took beyond the usual
         self.changes_w: dict = {}  # (fn, has arguments) -> whether the tick after its last call compiled
         self.gc_cost = [0.001, 0.005, 0.05]  # s a collection of each generation took last (learned)
+        self.gc_since = None      # perf_counter time a collection began to wait for its cover
         self.last_call = None     # the (fn, has arguments) of the last call, until the next tick
         self.cover = 0            # frames to keep computed after a heavy call (0: none)
         self.cover_until = 0.0    # perf_counter time the cover may end, once no glide runs
@@ -766,10 +767,15 @@ class _Engine:
         _, t1, t2 = gc.get_threshold()
         gen = 2 if c1 >= t1 and c2 >= t2 else 1 if c1 >= t1 else 0
         need = min(self.max_fill, self.ahead // 2 + int(COST_SAFETY * self.gc_cost[gen] * self.rate))
-        if self.ring.fill() < need:
-            self.target = max(self.target, need)  # compute ahead first; collect on a later turn
-            return
         t0 = time.perf_counter()
+        if self.gc_since is None:
+            self.gc_since = t0
+        # compute ahead first and collect on a later turn; a machine too heavy to get ahead
+        # collects after HOLD_MAX all the same (its garbage must not pile up)
+        if self.ring.fill() < need and t0 - self.gc_since < HOLD_MAX:
+            self.target = max(self.target, need)
+            return
+        self.gc_since = None
         gc.collect(gen)
         self.gc_cost[gen] = max(time.perf_counter() - t0, 0.8 * self.gc_cost[gen])
         if self.held is None:

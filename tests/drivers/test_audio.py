@@ -60,6 +60,21 @@ def tick_count(m):
     return m.t
 
 
+def litter(m, n: int) -> int:
+    """Leave n unreachable reference cycles in the engine; returns the objects its
+    collections have freed so far."""
+    import gc
+    for _ in range(n):
+        a = []
+        a.append(a)
+    return sum(s["collected"] for s in gc.get_stats())
+
+
+def collected(m) -> tuple:
+    import gc
+    return sum(s["collected"] for s in gc.get_stats()), gc.isenabled()
+
+
 def _hog(stop: threading.Event) -> None:
     """Pure Python: holds this process's GIL whenever it runs."""
     x = 0
@@ -161,6 +176,19 @@ def test_an_engine_heavier_than_real_time_still_takes_commands_and_stops():
     assert first > 0 and waited < 3.0, waited
     assert st["short"] > 0  # it was overloaded: the timer found the ring short
     assert stopped < 3.0, stopped
+
+
+@pytest.mark.parametrize("factory", [make_sines, make_overloaded])
+def test_the_engine_collects_its_garbage_between_ticks(factory):
+    # automatic collection is off in the engine process: it runs the collections itself,
+    # when the ring covers them, or after a second all the same (an overloaded engine)
+    with NullOutput(factory, (1,) if factory is make_sines else ()) as eng:
+        time.sleep(1.0)  # the overloaded one has used up the sound computed before it started
+        before = eng.call(litter, 5000, timeout=5.0)
+        time.sleep(1.5)
+        after, automatic = eng.call(collected, timeout=5.0)
+    assert not automatic
+    assert after >= before + 5000  # the cycles left were collected
 
 
 def test_unusable_device_name_is_a_clear_error():
