@@ -56,8 +56,9 @@ def build(path: str, rate: int, block: int, limiter: bool, ahead: float = 0.05,
     m.controller, m.osc_replies = ctl, []
 
     def before_tick(m):
-        # the tick about to be computed is heard about `ahead` seconds from now
-        ctl.clock = (m.t + 1, time.time() + ahead)
+        # the tick about to be computed is heard once the sound computed before it has
+        # played: `ahead` seconds from now, or more while the engine covers a heavy command
+        ctl.clock = (m.t + 1, time.time() + getattr(m, "heard_in", ahead))
         m.osc_replies.extend(ctl.run_due())
     m.before_tick.append(before_tick)
     if log:

@@ -662,6 +662,7 @@ class _Engine:
         t0 = time.perf_counter()
         m = self.m
         compiles = m.compiles
+        m.heard_in = self.ring.fill() / self.rate  # s until this tick's sound is played (for clocks)
         m.tick()
         s = m.sound()
         self.ring.write(s)
