@@ -274,7 +274,7 @@ def test_play_on_jack_has_no_xruns_while_a_save_applies(jack, tmp_path):
     status = re.findall(rf"^t=(\d+) {xruns} .* reloads=(\d+)$", p.out.text, re.M)
     assert len(status) >= 2, p.out.text
     assert status[-1][4] == "1"
-    m = re.search(rf"^stopped: (\d+) ticks, (\d+) xruns(?: \(engine (\d+), host (\d+)\))?$", p.out.text, re.M)
+    m = re.search(r"^stopped: (\d+) ticks, (\d+) xruns(?: \(engine (\d+), host (\d+)\))?$", p.out.text, re.M)
     assert m, p.out.text
     for total, engine, host in [s[1:4] for s in status] + [m.groups()[1:]]:
         assert int(total) == int(engine or 0) + int(host or 0), p.out.text
@@ -282,6 +282,13 @@ def test_play_on_jack_has_no_xruns_while_a_save_applies(jack, tmp_path):
     periods = int(m.group(1)) * 128 / jack.period
     assert int(m.group(4) or 0) <= host_xruns_allowed(jack, periods), (jack.realtime, p.out.text)
     assert int(m.group(1)) > 2 * RATE // 128  # it played for seconds, not a moment
+
+
+def assert_engine_kept_up(jack, st0: dict, st1: dict) -> None:
+    """Between two engine statuses: no engine xrun, host-flagged ones within the rule."""
+    assert st1["short"] - st0["short"] == 0, (st0, st1)
+    calls = st1["callbacks"] - st0["callbacks"]
+    assert st1["underflows"] - st0["underflows"] <= host_xruns_allowed(jack, calls), (jack.realtime, st1)
 
 
 def sines(n: int, gain: float) -> str:
@@ -311,9 +318,7 @@ def test_a_1000_neuron_save_is_heard_late_not_as_a_gap(jack, tmp_path):
     finally:
         app.stop()
     assert err.text == ""
-    assert st1["short"] - st0["short"] == 0, (st0, st1)
-    calls = st1["callbacks"] - st0["callbacks"]
-    assert st1["underflows"] - st0["underflows"] <= host_xruns_allowed(jack, calls), (jack.realtime, st1)
+    assert_engine_kept_up(jack, st0, st1)
 
 
 def test_osc_weight_changes_on_a_1000_neuron_patch_leave_no_gap(jack, tmp_path):
@@ -340,6 +345,4 @@ def test_osc_weight_changes_on_a_1000_neuron_patch_leave_no_gap(jack, tmp_path):
     finally:
         app.stop()
     assert err.text == ""
-    assert st1["short"] - st0["short"] == 0, (st0, st1)
-    calls = st1["callbacks"] - st0["callbacks"]
-    assert st1["underflows"] - st0["underflows"] <= host_xruns_allowed(jack, calls), (jack.realtime, st1)
+    assert_engine_kept_up(jack, st0, st1)

@@ -622,7 +622,7 @@ class _Engine:
                 if self.stopping:
                     break
             if self.cover and self.held is None and time.perf_counter() > self.cover_until \
-                    and not getattr(self.m, "gliding", False):
+                    and not self.m.gliding:
                 self.cover, self.target = 0, self.ahead
             if gc.get_count()[0] >= GC_EVERY:
                 self._collect()

@@ -95,7 +95,6 @@ def mirror(path, *, rate: int = 48000, block: int = 128, size=None, fps=None,
     `rate` and `block` should be the engine's, so the mirror's clock is the sound's.
     """
     def make(ctx):
-        import time as _time
         from pathlib import Path
 
         from ..control import Controller
@@ -112,7 +111,7 @@ def mirror(path, *, rate: int = 48000, block: int = 128, size=None, fps=None,
         m.controller = ctl
 
         def before_tick(m):  # timed commands: the mirror's tick about to be computed is shown now
-            ctl.clock = (m.t + 1, _time.time())
+            ctl.clock = (m.t + 1, time.time())
             ctl.run_due()
         m.before_tick.append(before_tick)
         return m
