@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import math
 from fractions import Fraction
 from types import SimpleNamespace
 from typing import Any
@@ -12,7 +13,7 @@ import numpy as np
 from . import vv
 from .errors import (BadArgument, DuplicateName, KindMismatch, MalformedDelta,
                      UnknownNeuron, UnknownPort, did_you_mean)
-from .plan import DENSE, Decl, Plan, compile_plan, entries
+from .plan import DENSE, Decl, Plan, compile_plan, entries, glide_mats
 from .registry import BACKENDS, TYPES, compatible, get_type, neuron_type
 
 SCHEDULES = ("synchronous", "ordered")
@@ -121,8 +122,7 @@ class Machine:
             raise MalformedDelta(f"weight for {dst} <- {src} must be a finite number, got {weight!r}")
         row = vv.path(self._W, dn, dp, sn, sp_)
         cur = row if vv.is_number(row) else 0.0
-        self._W = vv.add_into(self._W, {dn: {dp: {sn: {sp_: float(weight) - cur}}}})
-        self._dirty = True
+        self._add_to_w({dn: {dp: {sn: {sp_: float(weight) - cur}}}})
         return self
 
     def set_output(self, name: str, port: str, value: Any) -> None:
@@ -185,10 +185,11 @@ class Machine:
         """Declare and add ΔW into W now, not through `edits` (setting a machine up).
         Checked like `edit`; a declaration may not change an existing neuron."""
         delta, decls = self._checked(delta, declare, {}, False, defaults)
-        self._install(decls)
+        if decls:
+            self._install(decls)
+            self._dirty = True
         if delta:
-            self._W = vv.add_into(self._W, delta)
-        self._dirty = True
+            self._add_to_w(delta)
 
     def set_schedule(self, schedule: str) -> None:
         if schedule not in SCHEDULES:
@@ -347,6 +348,8 @@ class Machine:
                         Xr[...] = 0.0
                     if maa is not None:
                         _spmm_add(maa, Ya, Xr)
+                if lv.stale:  # constants changed in place
+                    lv.refill(X[rows], Yn)
             else:
                 # one pass: the broadcast constants (number -> audio), then the audio
                 # product accumulated in place (no temporary block matrix)
@@ -359,6 +362,7 @@ class Machine:
                 if m is not None:
                     _spmm_add(m, self._Y["audio"], Xr)
                 lv.filled = not self._fades
+                lv.stale.clear()
             for f, mats in zip(self._fades, lv.fade_mats):
                 if not mats or self.t < f.start:
                     continue
@@ -420,13 +424,14 @@ class Machine:
         delta = self._Xv.get(("self", "delta"), {})
         w_prev = self._W
         if delta:
-            self._W = vv.add_into(self._W, delta)
-            self._dirty = True
+            self._add_to_w(delta)
         # the edits whose ΔW this is: emitted last tick (synchronous) or this tick (ordered)
         due = [e for e in self._inflight if e.t < self.t or self.schedule == "ordered"]
         if due:
             self._inflight = self._inflight[len(due):]  # emitted in order: the due ones lead
             for e in due:
+                if e.decls:
+                    self._dirty = True  # neurons come or change: compiled at the next tick
                 self._absorb(e, w_prev)
                 for n, d in e.decls.items():
                     if self._pending_decls.get(n) is d:
@@ -435,8 +440,19 @@ class Machine:
                     self._pending_sum = vv.add_into(self._pending_sum, vv.scale(e.delta, -1.0))
             if not self._queue and not self._inflight:
                 self._pending_sum, self._pending_decls = {}, {}  # no float residue left behind
-            self._dirty = True
         self._Yv[("self", "matrix")] = self._W
+
+    def _add_to_w(self, delta) -> None:
+        """W += ΔW. Where ΔW only changes the values of entries W has (none appears or
+        vanishes), the running plan takes the new values in place; otherwise it is compiled
+        again before the next tick."""
+        w_prev = self._W
+        self._W = vv.add_into(w_prev, delta)
+        if self._dirty:
+            return
+        changes = _value_changes(w_prev, self._W, delta)
+        if changes is None or not self._plan.set_weights(self._decls, changes):
+            self._dirty = True
 
     def _absorb(self, e, w_prev) -> None:
         """Install an edit's declarations (crossfading replaced neurons) and its glide."""
@@ -454,7 +470,15 @@ class Machine:
             if last is not None and last.start == start and last.length == length:
                 last.delta = vv.add_into(last.delta, glide)  # glides that start together run as one
             else:
-                self._fades.append(_Fade(glide, start, length, {}))
+                last = _Fade(glide, start, length, {})
+                self._fades.append(last)
+            if not self._dirty:  # the plan runs on: give it this glide's matrices
+                mats = glide_mats(self._plan, self._decls, last.delta)
+                for lv, m in zip(self._plan.levels, mats):
+                    if len(lv.fade_mats) == len(self._fades):
+                        lv.fade_mats[-1] = m
+                    else:
+                        lv.fade_mats.append(m)
 
     def _crossfade(self, name, decl, w_prev, glide, fade):
         """Rename the running `name` to `name~k` (state and outputs go with it), give `name`
@@ -904,6 +928,32 @@ class _Fade:
 
     def __init__(self, delta, start, length, meta):
         self.delta, self.start, self.length, self.meta = delta, start, length, meta
+
+
+def _value_changes(w_prev, w_new, delta):
+    """[(dst, inp, src, out, new weight)] when `delta` only changes weights that W had
+    and still has (non-zero, finite, each at depth 4); None when it adds or removes an
+    entry or writes anywhere else (the plan's structure changes)."""
+    out = []
+    for dst, ins in delta.items():
+        if type(ins) is not dict:
+            return None
+        for inp, srcs in ins.items():
+            if type(srcs) is not dict:
+                return None
+            for src, outs in srcs.items():
+                if type(outs) is not dict:
+                    return None
+                a, b = vv.path(w_prev, dst, inp, src), vv.path(w_new, dst, inp, src)
+                if type(a) is not dict or type(b) is not dict:
+                    return None
+                for o in outs:
+                    x, y = a.get(o), b.get(o)
+                    if x is None or y is None or not vv.is_number(x) or not vv.is_number(y) \
+                            or not math.isfinite(y):
+                        return None  # appears, vanishes, or is not a plain weight
+                    out.append((dst, inp, src, o, y))
+    return out
 
 
 def _depth_leaves(v, prefix=()):

@@ -2,10 +2,12 @@
 levels (dependency order) and, inside a level, grouped by type for one call each."""
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse._sparsetools import csr_matvec as _csr_matvec
 
 from . import vv
 from .registry import NeuronType, compatible
@@ -67,8 +69,36 @@ class Level:
     # the other rows are constants, filled once after a compile
     dyn_runs: list = field(default_factory=list)
     filled: bool = False
+    stale: set = field(default_factory=set)      # constant audio rows to fill again (relative)
+    _dyn_starts: list = field(default_factory=list)
+    _row_at: dict = field(default_factory=dict)   # "vvalue"/"image" -> {input key: index in vrows/irows}
+
+    def row_at(self, kind) -> dict:
+        at = self._row_at.get(kind)
+        if at is None:
+            rows = self.vrows if kind == "vvalue" else self.irows
+            at = self._row_at[kind] = {key: i for i, (key, _) in enumerate(rows)}
+        return at
     vrows: list = field(default_factory=list)    # [(input key, [(output key, w), ...])]
     irows: list = field(default_factory=list)    # image inputs: [(input key, [(output key, w, kind), ...])]
+
+    def refill(self, X, Yn) -> None:
+        """Fill the stale constant audio rows again (X: the level's audio rows), with the
+        kernel a full fill uses, so the values are the same to the bit."""
+        m = self.mats.get(("audio", "number"))
+        one = np.zeros(1)
+        for r in self.stale:
+            a, b = m.indptr[r], m.indptr[r + 1]
+            one[0] = 0.0
+            _csr_matvec(1, m.shape[1], np.array([0, b - a], m.indptr.dtype), m.indices[a:b], m.data[a:b], Yn, one)
+            X[r] = one[0]
+        self.stale.clear()
+
+    def dyn_run(self, r):
+        """The dynamic run holding audio row r (relative to the level), or None."""
+        runs = self.dyn_runs
+        i = bisect.bisect_right(self._dyn_starts, r) - 1 if runs else -1
+        return runs[i] if i >= 0 and r < runs[i][1] else None
 
 
 @dataclass
@@ -81,6 +111,65 @@ class Plan:
     ignored: list            # (path, reason) of entries of W the plan cannot use
     state_layout: dict       # group key -> [names in row order]
     vinputs: dict = field(default_factory=dict)  # neuron -> [vvalue input ports] (variadic types)
+    level_of: dict = field(default_factory=dict)  # active neuron -> index of its level
+    _slots: dict = field(default_factory=dict)    # entry -> where its weight sits (set_weights)
+
+    def set_weights(self, decls, changes) -> bool:
+        """Write new values of entries the plan runs already into it, in place: the cost is
+        the entries', not W's. `changes`: [(dst, inp, src, out, w)], each an entry that was
+        non-zero and stays non-zero. Entries the plan ignores stay ignored. False when one
+        is not found where a compile would have put it: the caller compiles then."""
+        slots = self._slots
+        for dst, inp, src, out, w in changes:
+            key = (dst, inp, src, out)
+            where = slots.get(key)
+            if where is None:
+                where = slots[key] = self._locate(decls, key)
+                if where is None:
+                    return False
+            w = float(w)
+            for store, i, lv, r in where:
+                if lv is None:        # a vvalue or image row: its terms
+                    store[i] = (store[i][0], w) + store[i][2:]
+                else:                 # a matrix's data; r: a constant audio row to fill again
+                    store[i] = w
+                    if r is not None:
+                        lv.stale.add(r)
+        return True
+
+    def _locate(self, decls, key):
+        """Where the plan keeps the weight of entry `key`: [(store, index, level, row)], empty
+        for an entry it ignores, None where it is not found."""
+        dst, inp, src, out = key
+        if check_entry(decls, dst, inp, src, out, 1.0):
+            return ()  # ignored (and reported) before, ignored now
+        li = self.level_of.get(dst)
+        if li is None:
+            return None
+        lv = self.levels[li]
+        dk = decls[dst].type.input_kind(inp)
+        if dk in ("vvalue", "image"):
+            i = lv.row_at(dk).get((dst, inp))
+            if i is None:
+                return None
+            terms = (lv.vrows if dk == "vvalue" else lv.irows)[i][1]
+            hit = [j for j, term in enumerate(terms) if term[0] == (src, out)]
+            return [(terms, hit[0], None, None)] if len(hit) == 1 else None
+        sk = decls[src].type.output_kind(out)
+        r, c = self.in_index[dk].get((dst, inp)), self.out_index[sk].get((src, out))
+        m = lv.mats.get((dk, sk))
+        if r is None or c is None or m is None:
+            return None
+        r -= lv.rows[dk].start
+        at = [(m.data, _csr_find(m, r, c), lv, None)]
+        if dk == "audio":
+            run = lv.dyn_run(r)
+            if run is None:
+                at[0] = (m.data, at[0][1], lv, r)  # a constant row
+            else:
+                sub = run[2] if sk == "audio" else run[3]
+                at.append((sub.data, _csr_find(sub, r - run[0], c), lv, None))
+        return None if any(i is None for _, i, _, _ in at) else at
 
 
 def entries(W):
@@ -295,7 +384,44 @@ def compile_plan(W, decls, pinned, synchronous, builtin, fades=()) -> Plan:
                               vrows=lv.vrows, irows=lv.irows)
         lv.fade_mats = [_level_mats(lv, names, fr, decls, in_index, out_index, out_kind) for fr in fade_rows]
         lv.dyn_runs = _dynamic_runs(lv, names, rows_by_dst, decls, in_index)
-    return Plan(active, plan_levels, out_index, in_index, n_in, ignored, layout, vinputs)
+        lv._dyn_starts = [run[0] for run in lv.dyn_runs]
+    level_of = {n: i for i, names in enumerate(levels_names) for n in names}
+    return Plan(active, plan_levels, out_index, in_index, n_in, ignored, layout, vinputs, level_of)
+
+
+def glide_mats(plan, decls, D) -> list:
+    """Per level, the matrices of one glide's ΔW `D` (what compile_plan makes of it), built
+    from D's entries alone."""
+    coo = [{} for _ in plan.levels]
+    for dst, inp, src, out, w in entries(D):
+        if w == 0 or check_entry(decls, dst, inp, src, out, w):
+            continue
+        dk = decls[dst].type.input_kind(inp)
+        li = plan.level_of.get(dst)
+        if dk not in DENSE or li is None:
+            continue
+        sk = decls[src].type.output_kind(out)
+        r, c = plan.in_index[dk].get((dst, inp)), plan.out_index[sk].get((src, out))
+        if r is not None and c is not None:
+            coo[li].setdefault((dk, sk), []).append((r - plan.levels[li].rows[dk].start, c, float(w)))
+    return [_csr_mats(lv, items, plan.out_index) for lv, items in zip(plan.levels, coo)]
+
+
+def _csr_mats(lv, coo, out_index) -> dict:
+    mats = {}
+    for (dk, sk), items in coo.items():
+        r, c, w = zip(*items)
+        shape = (lv.rows[dk].stop - lv.rows[dk].start, len(out_index[sk]))
+        dtype = np.float32 if dk == "audio" and sk == "audio" else np.float64
+        mats[(dk, sk)] = sp.csr_matrix((np.array(w, dtype), (np.array(r), np.array(c))), shape=shape)
+    return mats
+
+
+def _csr_find(m, r, c):
+    """The index in m.data of the stored entry m[r, c], or None."""
+    a, b = m.indptr[r], m.indptr[r + 1]
+    hit = np.flatnonzero(m.indices[a:b] == c)
+    return int(a + hit[0]) if len(hit) == 1 else None
 
 
 def _level_mats(lv, names, rows_by_dst, decls, in_index, out_index, out_kind, vrows=None, irows=None):
@@ -319,13 +445,7 @@ def _level_mats(lv, names, rows_by_dst, decls, in_index, out_index, out_kind, vr
                 c = out_index[sk].get((src, out))
                 if c is not None:
                     coo.setdefault((dk, sk), []).append((r, c, w))
-    mats = {}
-    for (dk, sk), items in coo.items():
-        r, c, w = zip(*items)
-        shape = (lv.rows[dk].stop - lv.rows[dk].start, len(out_index[sk]))
-        dtype = np.float32 if dk == "audio" and sk == "audio" else np.float64
-        mats[(dk, sk)] = sp.csr_matrix((np.array(w, dtype), (np.array(r), np.array(c))), shape=shape)
-    return mats
+    return _csr_mats(lv, coo, out_index)
 
 
 def _dynamic_runs(lv, names, rows_by_dst, decls, in_index):

@@ -34,7 +34,9 @@ class PatchSession:
         path = path or self.path or "<patch>"
         new = parsed if parsed is not None else parse(text, path)
         m = self.machine
-        delta, declare = diff(m._W, running_decls(m), self.patch, new)
+        # against W as it will be once every queued edit is in: two applies between the same
+        # two ticks compose (the second does not count the first's change again)
+        delta, declare = diff(m.pending_matrix(), running_decls(m), self.patch, new)
         s = new.settings
         if now:
             m.apply(delta, declare, defaults=False)

@@ -112,9 +112,12 @@ def test_plan_compiles_only_when_w_changes():
     m.tick(3)
     assert m.compiles == n + 1
     m.edit({"i3": {"x": {"i1": {"x": 0.25}}}})
-    m.tick(4)  # emitted at up 1, absorbed at up 2: one recompile for W
-    assert m.compiles == n + 2
+    m.tick(4)  # a weight W has already changes in place: no recompile
+    assert m.compiles == n + 1
     assert vv.path(m.matrix, "i3", "x", "i1", "x") == 0.75
+    m.edit({"i3": {"x": {"c": {"out": 0.25}}}})
+    m.tick(4)  # a new link: the plan's structure changes
+    assert m.compiles == n + 2
 
 
 def test_down_movement_matches_a_dense_numpy_reference():
