@@ -20,8 +20,10 @@ the design leaves open, as decided here:
 from __future__ import annotations
 
 import ast
+import itertools
 import keyword
 import math
+import os
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -74,21 +76,85 @@ class Patch:
     path: str = "<patch>"
     defaults: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        self._init_caches()
+
+    def _init_caches(self) -> None:
+        # Not fields (no part of ==, repr or the constructor); see dmmlive/patch/incremental.py.
+        self._serial = _serial()  # names this Patch: a later one records it as its base
+        self._base = None      # the serial of the Patch this one was parsed against, if any
+        self._changes = None   # {dst: W[dst] or None} where this Patch's W differs from the base's
+        self._w = None         # the full W, built once (shared: treat it as immutable)
+        self._stmts = None     # per-statement results, for the next incremental parse (not pickled)
+        self._cache = None     # {statement text: [results]} over _stmts
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_w"] = state["_stmts"] = state["_cache"] = None  # rebuilt where needed
+        return state
+
+    def __setstate__(self, state):
+        self._init_caches()
+        self.__dict__.update(state)
+
     def to_matrix(self) -> tuple[dict, dict]:
         """(W, declare): the patch's full rank-4 W {dst: {port: {src: {out: w}}}}, default
-        weights from `one` included, and {name: (type, args)} of every declared neuron."""
-        W: dict = {}
-        for (dst, port), terms in self.rows.items():
-            for (src, out), w in terms.items():
-                W.setdefault(dst, {}).setdefault(port, {}).setdefault(src, {})[out] = w
-        for (dst, port), w in self.defaults.items():
-            W.setdefault(dst, {})[port] = {"one": {"out": w}}
+        weights from `one` included, and {name: (type, args)} of every declared neuron.
+        W is built once per Patch and shared: treat it as immutable (as every V-value)."""
         declare = {n: (d.type, dict(d.args)) for n, d in self.neurons.items()}
-        return W, declare
+        return self.matrix(), declare
+
+    def matrix(self, base: "Patch | None" = None) -> dict:
+        """The full W of `to_matrix`, cached. `base`: the Patch this one was parsed against
+        (incrementally, maybe in another process): W is then the base's W with the rows
+        that changed replaced, which costs the change, not the patch."""
+        if self._w is None:
+            if (base is not None and self._changes is not None and self._base == base._serial
+                    and base._w is not None):
+                w = dict(base._w)
+                for d, sub in self._changes.items():
+                    if sub:
+                        w[d] = sub
+                    else:
+                        w.pop(d, None)
+                self._w = w
+            else:
+                self._w = _full_matrix(self.rows, self.defaults)
+        return self._w
 
 
-def parse(text: str, path: str = "<patch>") -> Patch:
-    """Read a patch. Raises PatchError (path, line, col, message) on the first problem."""
+def _full_matrix(rows: dict, defaults: dict) -> dict:
+    W: dict = {}
+    for (dst, port), terms in rows.items():
+        for (src, out), w in terms.items():
+            W.setdefault(dst, {}).setdefault(port, {}).setdefault(src, {})[out] = w
+    for (dst, port), w in defaults.items():
+        W.setdefault(dst, {})[port] = {"one": {"out": w}}
+    return W
+
+
+_COUNT = itertools.count(1)
+_NONCE = os.urandom(6).hex()
+
+
+def _serial() -> tuple:
+    """A name no other Patch has, in any process (a forked one shares the nonce and the count)."""
+    return (os.getpid(), _NONCE, next(_COUNT))
+
+
+def parse(text: str, path: str = "<patch>", previous: Patch | None = None) -> Patch:
+    """Read a patch. Raises PatchError (path, line, col, message) on the first problem.
+
+    `previous`: a Patch parsed before (an empty `Patch()` to start): statements whose text
+    and context did not change are reused from it, so a one-statement change to a large
+    patch costs that statement (dmmlive/patch/incremental.py). The result, and any error,
+    are exactly those of a parse without it; the result remembers its statements for the
+    next call."""
+    if previous is not None:
+        from .incremental import parse_incremental
+        patch = parse_incremental(text, path, previous)
+        if patch is not None:
+            return patch
     return _Parser(text, path).run()
 
 
@@ -490,9 +556,7 @@ class _Parser:
 
     def anonymous(self, call: ast.Call, dsts) -> _Lin:
         t = self.call_type(call)
-        counts = self.counters.setdefault(self.prefix, {})
-        counts[t.name] = k = counts.get(t.name, 0) + 1
-        name = f"{self.prefix}/{t.name}#{k}"
+        name = self.anonymous_name(t)
         line, col = self.pos(call)
         self.patch.neurons[name] = Declared(t.name, {}, line, col)
         out = t.default_output
@@ -501,6 +565,11 @@ class _Parser:
         self.check_kind(dsts, name, out, t.output_kind(out), call)
         self.patch.neurons[name].args = self.call_args(name, t, call)
         return _Lin({(name, out): 1.0}, {(name, out): call})
+
+    def anonymous_name(self, t: NeuronType) -> str:
+        counts = self.counters.setdefault(self.prefix, {})
+        counts[t.name] = k = counts.get(t.name, 0) + 1
+        return f"{self.prefix}/{t.name}#{k}"
 
     # ---- names, ports and kinds -------------------------------------------------------------
     def is_sink_name(self, name: str) -> bool:

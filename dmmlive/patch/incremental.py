@@ -1,0 +1,401 @@
+"""Incremental parsing: a save costs the statements it changes, not the whole patch.
+
+`parse(text, path, previous=old)` (parse.py) comes here. The text is cut into statements
+without the `ast` module: a statement begins on a line whose first character is neither
+a blank nor `#`, and runs to the next such line (its comments and blank lines included).
+A piece that does not parse on its own (a bracket or a string left open, a line ending in
+`\\`: the next line at column 0 continues it) is joined to the next one, as Python would.
+
+Each statement's result is kept with what it read from the rest of the patch:
+- the type of every name it reads or assigns to (that name's declaration, wherever it stands),
+- which names are sinks, the neuron types it calls (the objects: a reloaded shader type
+  with new ports is another object),
+- the anonymous-neuron counts it starts from (`out:left/sine#2` is the second sine under
+  `out:left`, counting earlier statements).
+A statement of `previous` is reused when its text is the same and all of these still hold;
+any other statement is parsed and checked alone (`_ChunkParser`, the same code as a full
+parse, told the rest of the patch). Lines and columns are kept relative to the
+statement, so a line inserted above shifts them without a re-parse. Then the pieces are
+put together as `_Parser.finish` does (rows in the same order; duplicate names, settings
+and knob addresses across statements are found here).
+
+Anything unusual, and every error, makes `parse` parse the whole text afresh: an error
+is always the one a full parse gives (the first in source order, same file:line:col and
+text), and a text this module cannot cut (a lone `\\r`, an indented first statement)
+still parses. `tests/patch/test_incremental.py` checks incremental == fresh on generated
+edit sequences.
+
+The result also records, against `previous` (its `_base`), which rows of its W changed
+(`_changes` {dst: W[dst] or None}), computed here in the app's process; `diff` (diff.py)
+uses it to build the new W and to diff only those rows, even in another process (the
+engine), where `previous` arrives pickled as the running session's patch.
+"""
+from __future__ import annotations
+
+import ast
+import math
+import re
+import warnings
+
+from ..core.registry import TYPES
+from .parse import BUILTIN, SETTINGS, SINKS, Declared, Patch, _Parser
+
+_START = re.compile(r"^(?=[^\s#])", re.M)        # where a statement may begin
+_PREAMBLE = re.compile(r"(?:[ \t\f]*(?:#[^\n]*)?\r?\n)*")  # blank and comment lines only
+_LONE_CR = re.compile(r"\r(?!\n)")
+MERGE = 64  # pieces joined at most into one statement (a longer one: a full parse)
+
+
+class _Fail(Exception):
+    """This text is not for the incremental path: parse it afresh (and raise its error)."""
+
+
+class _Stmt:
+    """One statement's (or one line's `a; b`) result and what it read from the rest."""
+    __slots__ = ("text", "line", "sites", "refs", "sinks", "types", "counts_in", "counts_out",
+                 "neurons", "decl_rows", "ops", "settings", "knobs")
+
+    def shifted(self, line: int) -> "_Stmt":
+        """The same result starting on `line` (new Declared objects: the old ones are shared)."""
+        s = _Stmt()
+        for k in _Stmt.__slots__:
+            setattr(s, k, getattr(self, k))
+        off = line - self.line
+        s.line = line
+        s.neurons = [(n, Declared(d.type, d.args, d.line + off, d.col)) for n, d in self.neurons]
+        return s
+
+
+def _is_sink(name: str) -> bool:
+    t = TYPES.get(name)
+    if t is not None:
+        return t.pinned and not t.outputs and name not in BUILTIN
+    return name in SINKS
+
+
+def _resolve(name: str, sites: dict):
+    """The type `_Parser.type_of_ref` gives `name` in a patch whose declarations are `sites`
+    {name: type name}, or None where it raises."""
+    tn = sites.get(name)
+    if tn is not None:
+        t = TYPES.get(tn)
+        return t if t is not None and not t.pinned else None
+    if name in BUILTIN:
+        return TYPES.get(name)
+    if _is_sink(name):
+        return TYPES.get(name)
+    return None
+
+
+def _ast(text: str):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError):
+        return None
+
+
+def _final(row: dict) -> dict:
+    return {k: float(w) for k, w in row.items() if w != 0.0}
+
+
+class _ChunkParser(_Parser):
+    """Parses one statement with the whole patch's declarations (`sites`) and anonymous
+    counts given, recording every answer it got from outside the statement."""
+
+    def __init__(self, text: str, sites: dict, counters: dict):
+        super().__init__(text, "<statement>")
+        self.all_sites = sites
+        self.all_counters = counters
+        self.refs: dict = {}
+        self.sinks: dict = {}
+        self.types: dict = {}
+        self.counts_in: dict = {}
+        self.counts_out: dict = {}
+
+    def error_at(self, message, line, col):
+        raise _Fail(message)
+
+    def is_sink_name(self, name: str) -> bool:
+        r = super().is_sink_name(name)
+        self.sinks[name] = r
+        return r
+
+    def call_type(self, call):
+        t = super().call_type(call)
+        self.types[call.func.id] = t
+        return t
+
+    def type_of_ref(self, name: str, node):
+        t = _resolve(name, self.all_sites)
+        if t is None:
+            raise _Fail(name)
+        self.refs[name] = t
+        return t
+
+    def type_of_decl(self, name: str):
+        raise _Fail(name)  # asked only for an error's hint
+
+    def anonymous_name(self, t) -> str:
+        key = (self.prefix, t.name)
+        if key not in self.counts_in:
+            self.counts_in[key] = self.all_counters.get(key, 0)
+        self.counts_out[key] = k = self.counts_out.get(key, 0) + 1
+        return f"{self.prefix}/{t.name}#{self.counts_in[key] + k}"
+
+
+def _sites_of(tree) -> list:
+    out = []
+    for st in tree.body:
+        if (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)
+                and isinstance(st.value, ast.Call) and isinstance(st.value.func, ast.Name)):
+            out.append((st.targets[0].id, st.value.func.id))
+    return out
+
+
+def _evaluate(text: str, line: int, tree, site_list: list, sites: dict, counters: dict) -> _Stmt:
+    p = _ChunkParser(text, sites, counters)
+    for st in tree.body:
+        p.statement(st)
+    s = _Stmt()
+    s.text, s.line, s.sites = text, line, site_list
+    s.refs, s.sinks, s.types = p.refs, p.sinks, p.types
+    s.counts_in, s.counts_out = p.counts_in, p.counts_out
+    s.neurons = sorted(p.patch.neurons.items(), key=lambda kv: (kv[1].line, kv[1].col))
+    for _, d in s.neurons:
+        d.line += line - 1
+    s.decl_rows = []
+    for key, (lin, _) in p.decl_rows.items():
+        row = lin.row()
+        s.decl_rows.append((key, row, _final(row)))
+    s.ops = []
+    for dst, port, op, lin, _ in p.ops:
+        row = lin.row()
+        s.ops.append(((dst, port), op, row, _final(row) if op == "=" else None))
+    s.settings = [(k, p.patch.settings[k]) for k in p.setting_lines]
+    s.knobs = list(p.patch.knobs.items())
+    return s
+
+
+def _valid(s: _Stmt, sites: dict, counters: dict) -> bool:
+    for key, n in s.counts_in.items():
+        if counters.get(key, 0) != n:
+            return False
+    for name, t in s.refs.items():
+        if _resolve(name, sites) is not t:
+            return False
+    for name, b in s.sinks.items():
+        if _is_sink(name) != b:
+            return False
+    for tn, t in s.types.items():
+        if TYPES.get(tn) is not t:
+            return False
+    return True
+
+
+def _pieces(text: str):
+    """[(line, piece)]: the text cut where statements may begin; None if it cannot be cut."""
+    if "\r" in text and _LONE_CR.search(text):
+        return None
+    starts = [m.start() for m in _START.finditer(text)]
+    if not starts:
+        return None
+    if starts[0] and not _PREAMBLE.fullmatch(text, 0, starts[0]):
+        return None
+    out = []
+    line = 1 + text.count("\n", 0, starts[0])
+    ends = starts[1:] + [len(text)]
+    for s, e in zip(starts, ends):
+        piece = text[s:e]
+        out.append((line, piece))
+        line += piece.count("\n")
+    return out
+
+
+def parse_incremental(text, path, previous: Patch) -> Patch | None:
+    """`text` parsed reusing `previous`'s statements; None where a full parse must decide."""
+    if not isinstance(text, str) or not isinstance(previous, Patch):
+        return None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        return _parse(text, str(path), previous)
+    except (_Fail, RecursionError, MemoryError):
+        return None
+    except Exception:  # a type's own code raised: the full parse reports it
+        return None
+
+
+def _parse(text: str, path: str, prev: Patch) -> Patch | None:
+    pieces = _pieces(text)
+    if pieces is None:
+        return None
+    cache = prev._cache or {}
+    # 1. statements: a piece, or pieces joined until they parse
+    units = []  # (line, text, cached results or None, tree or None)
+    i, n = 0, len(pieces)
+    while i < n:
+        line, t = pieces[i]
+        cands = cache.get(t)
+        tree = None
+        j = i
+        while cands is None:
+            tree = _ast(t)
+            if tree is not None:
+                break
+            j += 1
+            if j >= n or j - i >= MERGE:
+                return None
+            t += pieces[j][1]
+            cands = cache.get(t)
+        units.append((line, t, cands, tree))
+        i = j + 1
+    # 2. the declarations, as _Parser.find_site finds them
+    sites: dict = {}
+    site_lists = []
+    for line, t, cands, tree in units:
+        sl = cands[0].sites if cands else _sites_of(tree)
+        site_lists.append(sl)
+        for name, tn in sl:
+            if name not in sites and name not in BUILTIN and not _is_sink(name):
+                sites[name] = tn
+    # 3. each statement reused or parsed, in source order
+    counters: dict = {}
+    stmts = []
+    for (line, t, cands, tree), sl in zip(units, site_lists):
+        s = None
+        if cands:
+            for c in cands:
+                if _valid(c, sites, counters):
+                    s = c if c.line == line else c.shifted(line)
+                    break
+        if s is None:
+            if tree is None:
+                tree = _ast(t)
+                if tree is None:
+                    return None
+            s = _evaluate(t, line, tree, sl, sites, counters)
+        for key, k in s.counts_out.items():
+            counters[key] = counters.get(key, 0) + k
+        stmts.append(s)
+    patch = _assemble(stmts, path)
+    new_cache: dict = {}
+    for s in stmts:
+        new_cache.setdefault(s.text, []).append(s)
+    patch._stmts, patch._cache = stmts, new_cache
+    _record_changes(patch, prev)
+    return patch
+
+
+def _assemble(stmts: list, path: str) -> Patch:
+    """The Patch, as _Parser.finish builds it from the statements' results."""
+    neurons: dict = {}
+    rows: dict = {}   # (dst, port) -> (row, final row or None)
+    settings = dict(SETTINGS)
+    set_seen: set = set()
+    knobs: dict = {}
+    for s in stmts:
+        for name, d in s.neurons:
+            if name in neurons:
+                raise _Fail("duplicate name")
+            neurons[name] = d
+        for key, row, fin in s.decl_rows:
+            rows[key] = (row, fin)
+        for k, v in s.settings:
+            if k in set_seen:
+                raise _Fail("setting twice")
+            set_seen.add(k)
+            settings[k] = v
+        for a, name in s.knobs:
+            if a in knobs:
+                raise _Fail("knob address twice")
+            knobs[a] = name
+    for s in stmts:
+        for key, op, row, fin in s.ops:
+            if op == "=":
+                rows[key] = (row, fin)
+                continue
+            cur = rows.get(key)
+            acc = dict(cur[0]) if cur is not None else {}
+            sign = 1.0 if op == "+=" else -1.0
+            for k, w in row.items():
+                acc[k] = v = acc.get(k, 0.0) + sign * w
+                if not math.isfinite(v):
+                    raise _Fail("overflow")
+            rows[key] = (acc, None)
+    final = {key: fin if fin is not None else _final(row) for key, (row, fin) in rows.items()}
+    defaults: dict = {}
+    for name, d in neurons.items():
+        for port, w in _type_defaults(TYPES[d.type]):
+            if (name, port) not in rows:
+                defaults[(name, port)] = w
+    return Patch(neurons=neurons, rows=final, settings=settings, knobs=knobs, path=path,
+                 defaults=defaults)
+
+
+_DEFAULTS: dict = {}  # id(type) -> (type, [(port, default weight)])
+
+
+def _type_defaults(t) -> list:
+    got = _DEFAULTS.get(id(t))
+    if got is None or got[0] is not t:
+        ports = [] if t.variadic else [(p, float(x.default)) for p, x in t.inputs.items() if x.default]
+        got = _DEFAULTS[id(t)] = (t, ports)
+    return got[1]
+
+
+def _wrow(row: dict | None, default) -> dict | None:
+    """A row of W {src: {out: w}} from a patch row {(src, out): w} or a default weight."""
+    if row:
+        out: dict = {}
+        for (src, o), w in row.items():
+            out.setdefault(src, {})[o] = w
+        return out
+    if default is not None:
+        return {"one": {"out": default}}
+    return None
+
+
+def _record_changes(patch: Patch, prev: Patch) -> None:
+    """patch._changes {dst: W[dst] or None}: the rows of W that differ from prev's (found
+    by identity where a statement was reused, by value elsewhere); patch's W from prev's."""
+    rows, dflt = patch.rows, patch.defaults
+    prows, pdflt = prev.rows, prev.defaults
+    changed = []
+    for key, r in rows.items():
+        o = prows.get(key)
+        if o is not r and (o != r or key in pdflt):
+            changed.append(key)
+    for key, w in dflt.items():
+        if pdflt.get(key) != w or key in prows:
+            changed.append(key)
+    for key in prows:
+        if key not in rows and key not in dflt:
+            changed.append(key)
+    for key in pdflt:
+        if key not in rows and key not in dflt:
+            changed.append(key)
+    pw = prev.matrix()
+    w = dict(pw)
+    copied: dict = {}
+    for key in changed:
+        d, p = key
+        sub = copied.get(d)
+        if sub is None:
+            sub = copied[d] = dict(pw.get(d, {}))
+        r = _wrow(rows.get(key), dflt.get(key))
+        if r is None:
+            sub.pop(p, None)
+        else:
+            sub[p] = r
+    changes = {}
+    for d, sub in copied.items():
+        if sub:
+            w[d] = changes[d] = sub
+        else:
+            w.pop(d, None)
+            changes[d] = None
+    patch._w = w
+    patch._changes = changes
+    patch._base = prev._serial
