@@ -18,7 +18,7 @@ import numpy as np
 
 from .core.errors import BadArgument, DmmError
 from .drivers.audio import xrun_detail
-from .patch.live import load
+from .patch.live import EMPTY_PATCH, load
 from .patch.parse import parse
 
 
@@ -196,6 +196,7 @@ class App:
         self.server = None
         self._forwarder = None
         self.reloads = 0
+        self._parsed = None  # the Patch of the last save applied (for the next parse)
         self.shader_reloads = 0
         self._shader_files: set = set()   # resolved paths of the shader files the patch uses
         self.recorder = None               # the LiveRecorder while recording
@@ -220,9 +221,12 @@ class App:
             return self.on_shader(path)
         try:
             # Parsed here, off the engine's process: a save with an error never reaches it,
-            # and the engine only diffs and applies (a 1,000-neuron parse is ~80 ms).
-            patch = parse(text, str(path))
+            # and the engine only diffs and applies. Parsed against the last save applied,
+            # reusing its unchanged statements; the engine then diffs only the rows that
+            # changed (docs/patch-language.md, "How a save becomes an edit").
+            patch = parse(text, str(path), previous=self._parsed or EMPTY_PATCH)
             self.say(self.engine.call(apply_text, text, str(path), patch))
+            self._parsed = patch
             self.reloads += 1
             if self.server is not None:
                 self.server.set_knobs(self._knobs_or_none())

@@ -196,8 +196,13 @@ def _valid(s: _Stmt, sites: dict, counters: dict) -> bool:
 
 def _pieces(text: str):
     """[(line, piece)]: the text cut where statements may begin; None if it cannot be cut."""
-    if "\r" in text and _LONE_CR.search(text):
+    if "\r" in text and _LONE_CR.search(text) or "\0" in text:
         return None
+    if not text.isascii():
+        try:
+            text.encode("utf-8")  # a lone surrogate (even in a comment) is Python's error
+        except UnicodeEncodeError:
+            return None
     starts = [m.start() for m in _START.finditer(text)]
     if not starts:
         return None

@@ -1,17 +1,44 @@
 """A running patch: texts in, edits to a machine out; a bad text changes nothing."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..core.errors import BadArgument
 from ..core.machine import Machine
 from .diff import diff
-from .parse import parse
+from .parse import Patch, parse
 
 
-def running_decls(m: Machine) -> dict:
-    """{name: (type name, args)} of the machine, counting edits not yet absorbed."""
-    return {n: (d.type.name, d.args) for n, d in m.pending_decls().items()}
+class _Running(Mapping):
+    """{name: (type name, args)} over the machine's declarations, each pair made when asked."""
+    __slots__ = ("_decls",)
+
+    def __init__(self, decls: dict):
+        self._decls = decls
+
+    def __getitem__(self, name):
+        d = self._decls[name]
+        return (d.type.name, d.args)
+
+    def get(self, name, default=None):
+        d = self._decls.get(name)
+        return default if d is None else (d.type.name, d.args)
+
+    def __iter__(self):
+        return iter(self._decls)
+
+    def __len__(self):
+        return len(self._decls)
+
+
+def running_decls(m: Machine) -> Mapping:
+    """{name: (type name, args)} of the machine, counting edits not yet absorbed (a view:
+    a save asks it only about the patch's neurons)."""
+    return _Running(m.pending_decls())
+
+
+EMPTY_PATCH = Patch()  # `previous` for a first text: its statements are kept for the next
 
 
 class PatchSession:
@@ -30,9 +57,11 @@ class PatchSession:
 
     def apply(self, text: str, path: str | None = None, now: bool = False, parsed=None):
         """Apply `text`; `parsed`: its Patch, when it was parsed already (the App parses a save
-        in its own process, off the engine's, and sends both)."""
+        in its own process, off the engine's, and sends both; parsed against the Patch this
+        session applied last, its diff costs what changed). A text is parsed reusing the
+        statements of the last one."""
         path = path or self.path or "<patch>"
-        new = parsed if parsed is not None else parse(text, path)
+        new = parsed if parsed is not None else parse(text, path, previous=self.patch or EMPTY_PATCH)
         m = self.machine
         # against W as it will be once every queued edit is in: two applies between the same
         # two ticks compose (the second does not count the first's change again)
@@ -57,11 +86,11 @@ def load(path, rate: int = 48000, block: int = 128, size=None, fps=None, **machi
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise BadArgument(f"cannot read patch {path}: {getattr(e, 'strerror', None) or e}") from None
-    patch = parse(text, path)
+    patch = parse(text, path, previous=EMPTY_PATCH)
     s = patch.settings
     m = Machine(schedule=s["schedule"], rate=rate, block=block, fps=s["fps"] if fps is None else fps, seed=s["seed"],
                 size=tuple(size or s["size"]), **machine_args)
     session = PatchSession(m, path)
-    session.apply(text, path, now=True)
+    session.apply(text, path, now=True, parsed=patch)
     m.session = session
     return m
