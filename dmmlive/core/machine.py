@@ -13,7 +13,8 @@ import numpy as np
 from . import vv
 from .errors import (BadArgument, DuplicateName, KindMismatch, MalformedDelta,
                      UnknownNeuron, UnknownPort, did_you_mean)
-from .plan import DENSE, Decl, Plan, compile_plan, entries, glide_mats
+from .compiler import build, compile_plan
+from .plan import DENSE, Decl, Plan, entries, glide_mats
 from .registry import BACKENDS, TYPES, compatible, get_type, neuron_type
 
 SCHEDULES = ("synchronous", "ordered")
@@ -94,7 +95,13 @@ class Machine:
         self._state: dict = {}    # non-batched neuron -> dict
         self._gstate: dict = {}   # group key -> {"names": [...], "arrays": {name: ndarray}}
         self._plan: Plan | None = None
-        self._dirty = True
+        self._ent = None           # W's runnable entries by row (compiler.Entries)
+        self._dirty = True         # the plan is compiled again before the next tick
+        self._changed_rows: set = set()   # what changed since: W's rows, declarations,
+        self._changed_names: set = set()  # glides (see _restructure)
+        self._fades_changed = False
+        self._fresh = False
+        self._value_rows: set = set()  # rows whose weights the plan took in place since
         self._active: set = set()
         self.reports: collections.deque = collections.deque(maxlen=256)
         self.on_report = None
@@ -109,10 +116,10 @@ class Machine:
         """Declare neuron `name` of `type` now; ports with defaults get their weight from `one`."""
         decl = self._check_declare({name: (type, args)}, pending={})[name]
         self._install({name: decl})
+        self._restructure(names=(name,))
         delta = self._defaults(name, decl, set())
         if delta:
-            self._W = vv.add_into(self._W, delta)
-        self._dirty = True
+            self._add_to_w(delta)
         return self
 
     def connect(self, dst: str, src: str, weight: float = 1.0) -> "Machine":
@@ -187,7 +194,7 @@ class Machine:
         delta, decls = self._checked(delta, declare, {}, False, defaults)
         if decls:
             self._install(decls)
-            self._dirty = True
+            self._restructure(names=decls)
         if delta:
             self._add_to_w(delta)
 
@@ -196,7 +203,7 @@ class Machine:
             raise BadArgument(f"schedule must be one of {SCHEDULES}, not {schedule!r}")
         if schedule != self.schedule:
             self.schedule = schedule
-            self._dirty = True
+            self._restructure(fresh=True)
 
     @property
     def tempo(self) -> float:
@@ -340,14 +347,15 @@ class Machine:
             elif lv.filled and not self._fades:
                 # only the rows fed by something other than `one` change between compiles
                 Yn, Ya = self._Y["number"], self._Y["audio"]
-                for a, b, maa, man in lv.dyn_runs:
+                maa, man = m, lv.mats.get(("audio", "number"))
+                for a, b in lv.dyn_runs:
                     Xr = X[rows.start + a: rows.start + b]
                     if man is not None:
-                        Xr[...] = (man @ Yn)[:, None]
+                        Xr[...] = _rows_matvec(man, a, b, Yn)[:, None]
                     else:
                         Xr[...] = 0.0
                     if maa is not None:
-                        _spmm_add(maa, Ya, Xr)
+                        _spmm_add(maa, Ya, Xr, a, b)
                 if lv.stale:  # constants changed in place
                     lv.refill(X[rows], Yn)
             else:
@@ -430,8 +438,8 @@ class Machine:
         if due:
             self._inflight = self._inflight[len(due):]  # emitted in order: the due ones lead
             for e in due:
-                if e.decls:
-                    self._dirty = True  # neurons come or change: compiled at the next tick
+                if e.decls:  # neurons come or change: compiled at the next tick
+                    self._restructure(names=e.decls)
                 self._absorb(e, w_prev)
                 for n, d in e.decls.items():
                     if self._pending_decls.get(n) is d:
@@ -448,11 +456,16 @@ class Machine:
         again before the next tick."""
         w_prev = self._W
         self._W = vv.add_into(w_prev, delta)
-        if self._dirty:
+        rows = _rows_of(delta)
+        if rows is None:  # ΔW writes above the rows: read W afresh
+            self._restructure(fresh=True)
             return
-        changes = _value_changes(w_prev, self._W, delta)
-        if changes is None or not self._plan.set_weights(self._decls, changes):
-            self._dirty = True
+        if not self._dirty:
+            changes = _value_changes(w_prev, self._W, delta)
+            if changes is not None and self._plan.set_weights(self._decls, changes):
+                self._value_rows.update(rows)  # the entries read them again at the next compile
+                return
+        self._restructure(rows=rows)
 
     def _absorb(self, e, w_prev) -> None:
         """Install an edit's declarations (crossfading replaced neurons) and its glide."""
@@ -486,9 +499,11 @@ class Machine:
         if fade <= 0:  # no fade: the new neuron replaces the old one at once
             self._forget({name})
             self._decls[name] = decl
+            self._restructure(names=(name,))
             return glide
         self._xfade += 1
         old = f"{name}~{self._xfade}"
+        self._restructure(names=(name, old))
         self._decls[old] = self._decls.pop(name)
         self._decls[name] = decl
         if name in self._state:
@@ -558,6 +573,7 @@ class Machine:
                     inputs = self._cleanup_after_fade.pop(s)
                     if inputs:
                         self._W = vv.add_into(self._W, {s: vv.scale(inputs, -1.0)})
+                        self._restructure(rows=[(s, i) for i in inputs])
                 elif keep_plan and not vv.path(self._W, d, i, s, o):
                     keep_plan = False
         if keep_plan:
@@ -567,7 +583,7 @@ class Machine:
                 else:  # not aligned with the glides (cannot happen): compile to be sure
                     keep_plan = False
         if not keep_plan:
-            self._dirty = True
+            self._restructure(fades=True)
 
     def _ramp(self, f) -> np.ndarray:
         """1 - s(r) over this tick's samples: r the glide's progress (0 -> 1), s the
@@ -683,20 +699,48 @@ class Machine:
             self.on_report(msg)
 
     # ---- compiling W ------------------------------------------------------------------
+    def _restructure(self, rows=(), names=(), fades=False, fresh=False) -> None:
+        """Note a change of W's structure (input rows that gained or lost entries), of the
+        declarations (`names`) or of the glides in progress: the next tick compiles the plan
+        again by what changed. `fresh`: compile it from scratch."""
+        self._dirty = True
+        self._changed_rows.update(rows)
+        self._changed_names.update(names)
+        self._fades_changed |= fades
+        self._fresh |= fresh
+
     def _compile(self) -> None:
+        """Compile W into the plan: by what changed since the last plan, or from scratch the
+        first time, when asked (`_fresh`), or when a change was not noted (`_dirty` alone)."""
         self.compiles += 1
         old = self._plan
         pinned = {n for n, d in self._decls.items() if d.type.pinned}
         fades = [f.delta for f in self._fades]
-        plan = compile_plan(self._W, self._decls, pinned, self.schedule == "synchronous", BUILTIN, fades)
+        sync = self.schedule == "synchronous"
+        rows, names = self._changed_rows | self._value_rows, self._changed_names
+        fresh = (self._ent is None or old is None or self._fresh
+                 or not (self._changed_rows or names or self._fades_changed))
+        self._changed_rows, self._changed_names, self._value_rows = set(), set(), set()
+        self._fresh = self._fades_changed = False
+        if fresh:
+            self._ent, plan = compile_plan(self._W, self._decls, pinned, sync, fades)
+        else:
+            ent = self._ent
+            for key in rows:
+                ent.update(self._W, self._decls, key)
+            changed = set(rows) | ent.update_names(self._W, self._decls, names)
+            plan = build(ent, self._decls, pinned, sync, fades, prev=old, changed=changed, names=names)
         # Retire neurons that were active and are touched by no weight now.
         if old is not None:
             gone = set(old.active) - set(plan.active) - pinned
             if gone:
                 self._forget(gone)
-                plan = compile_plan(self._W, self._decls, pinned, self.schedule == "synchronous", BUILTIN, fades)
+                changed = self._ent.update_names(self._W, self._decls, gone)
+                plan = build(self._ent, self._decls, pinned, sync, fades, prev=plan, changed=changed, names=gone)
         # Carry dense outputs of kept neurons into the new row order.
         for kind in DENSE:
+            if old is not None and plan.out_index[kind] is old.out_index[kind] and plan.n_in is old.n_in:
+                continue  # the same rows
             shape = (len(plan.out_index[kind]),) + ((self.block,) if kind == "audio" else ())
             Y = np.zeros(shape, np.float32 if kind == "audio" else np.float64)
             if old is not None:
@@ -714,9 +758,12 @@ class Machine:
         # Group state: keep the rows of kept neurons, initialise new ones.
         new_gstate = {}
         for key, names in plan.state_layout.items():
+            prev = self._gstate.get(key)
+            if prev and prev["names"] == names:
+                new_gstate[key] = prev
+                continue
             t, args = self._decls[names[0]].type, self._decls[names[0]].args
             arrays = self._group_init(t, args, names)
-            prev = self._gstate.get(key)
             if prev:
                 where = {n: i for i, n in enumerate(prev["names"])}
                 keep = [(i, where[n]) for i, n in enumerate(names) if n in where]
@@ -876,18 +923,31 @@ class Machine:
         return k
 
 
-def _spmm_add(m, Y, out) -> None:
-    """out += m @ Y for a CSR matrix m and C-contiguous blocks Y, written in place."""
-    if _csr_matvecs is not None and out.flags.c_contiguous and Y.flags.c_contiguous and Y.dtype == out.dtype == m.dtype:
-        _csr_matvecs(m.shape[0], m.shape[1], Y.shape[1], m.indptr, m.indices, m.data, Y.ravel(), out.ravel())
+def _spmm_add(m, Y, out, a=None, b=None) -> None:
+    """out += m[a:b] @ Y (all rows without a, b) for a CSR matrix m and C-contiguous
+    blocks Y, written in place, with no copy of m's rows."""
+    if a is None:
+        a, b = 0, m.shape[0]
+    p = m.indptr
+    lo, hi = p[a], p[b]
+    if out.flags.c_contiguous and Y.flags.c_contiguous and Y.dtype == out.dtype == m.dtype:
+        _csr_matvecs(b - a, m.shape[1], Y.shape[1], p[a:b + 1] - lo, m.indices[lo:hi], m.data[lo:hi],
+                     Y.ravel(), out.ravel())
     else:
-        out += m @ Y
+        out += m[a:b] @ Y
 
 
-try:  # scipy's kernel behind csr @ dense, which accumulates into its output
-    from scipy.sparse._sparsetools import csr_matvecs as _csr_matvecs
-except ImportError:  # pragma: no cover - another scipy layout: the public product does it
-    _csr_matvecs = None
+def _rows_matvec(m, a, b, y) -> np.ndarray:
+    """m[a:b] @ y for a CSR matrix m and a vector y (scipy's kernel, on views of m)."""
+    p = m.indptr
+    lo, hi = p[a], p[b]
+    out = np.zeros(b - a, np.result_type(m.dtype, y.dtype))
+    _csr_matvec(b - a, m.shape[1], p[a:b + 1] - lo, m.indices[lo:hi], m.data[lo:hi], y, out)
+    return out
+
+
+# scipy's kernels behind csr @ dense, which accumulate into their output
+from scipy.sparse._sparsetools import csr_matvec as _csr_matvec, csr_matvecs as _csr_matvecs  # noqa: E402
 
 
 class _Ring:
@@ -928,6 +988,16 @@ class _Fade:
 
     def __init__(self, delta, start, length, meta):
         self.delta, self.start, self.length, self.meta = delta, start, length, meta
+
+
+def _rows_of(delta):
+    """The input rows (dst, inp) a ΔW writes, or None where it writes above a row."""
+    rows = []
+    for dst, ins in delta.items():
+        if type(ins) is not dict:
+            return None
+        rows.extend((dst, inp) for inp in ins)
+    return rows
 
 
 def _value_changes(w_prev, w_new, delta):

@@ -1,5 +1,7 @@
 """The compiled execution plan: W flattened to per-kind sparse matrices, neurons in
-levels (dependency order) and, inside a level, grouped by type for one call each."""
+levels (dependency order) and, inside a level, grouped by type for one call each.
+Compiling (and compiling again by what changed) is `compiler.py`; a plan takes changed
+weight values in place (`Plan.set_weights`)."""
 from __future__ import annotations
 
 import bisect
@@ -65,8 +67,8 @@ class Level:
     mats: dict = field(default_factory=dict)     # (dst kind, src kind) -> CSR over the level's rows
     fade_mats: list = field(default_factory=list)  # per glide in progress: like mats, its ΔW
     # audio input rows whose value can change from tick to tick (a source other than
-    # `one`), as runs (a, b, audio matrix rows, number matrix rows) relative to the level:
-    # the other rows are constants, filled once after a compile
+    # `one`), as runs [a, b) relative to the level: the other rows are constants, filled
+    # once after a compile
     dyn_runs: list = field(default_factory=list)
     filled: bool = False
     stale: set = field(default_factory=set)      # constant audio rows to fill again (relative)
@@ -94,11 +96,11 @@ class Level:
             X[r] = one[0]
         self.stale.clear()
 
-    def dyn_run(self, r):
-        """The dynamic run holding audio row r (relative to the level), or None."""
+    def is_dynamic(self, r) -> bool:
+        """Whether audio row r (relative to the level) is in a dynamic run."""
         runs = self.dyn_runs
         i = bisect.bisect_right(self._dyn_starts, r) - 1 if runs else -1
-        return runs[i] if i >= 0 and r < runs[i][1] else None
+        return i >= 0 and r < runs[i][1]
 
 
 @dataclass
@@ -112,6 +114,8 @@ class Plan:
     state_layout: dict       # group key -> [names in row order]
     vinputs: dict = field(default_factory=dict)  # neuron -> [vvalue input ports] (variadic types)
     level_of: dict = field(default_factory=dict)  # active neuron -> index of its level
+    names: list = field(default_factory=list)     # the active neurons, level by level
+    dyn: np.ndarray = None                        # audio input rows fed by more than `one`
     _slots: dict = field(default_factory=dict)    # entry -> where its weight sits (set_weights)
 
     def set_weights(self, decls, changes) -> bool:
@@ -161,15 +165,11 @@ class Plan:
         if r is None or c is None or m is None:
             return None
         r -= lv.rows[dk].start
-        at = [(m.data, _csr_find(m, r, c), lv, None)]
-        if dk == "audio":
-            run = lv.dyn_run(r)
-            if run is None:
-                at[0] = (m.data, at[0][1], lv, r)  # a constant row
-            else:
-                sub = run[2] if sk == "audio" else run[3]
-                at.append((sub.data, _csr_find(sub, r - run[0], c), lv, None))
-        return None if any(i is None for _, i, _, _ in at) else at
+        i = _csr_find(m, r, c)
+        if i is None:
+            return None
+        const = dk == "audio" and not lv.is_dynamic(r)  # filled again, not every tick
+        return [(m.data, i, lv, r if const else None)]
 
 
 def entries(W):
@@ -251,147 +251,8 @@ def order_levels(active, edges, pinned_last, synchronous):
     return levels
 
 
-def compile_plan(W, decls, pinned, synchronous, builtin, fades=()) -> Plan:
-    """Compile the matrix W over the declared neurons into a Plan; `fades` are the ΔW
-    of glides in progress (their neurons stay active until the glide ends)."""
-    ignored = []
-    rows_by_dst = {}      # dst -> {inp: [(src, out, w)]}
-    touched = set()
-    edges = {}
-    out_kind = {}         # (src, out) -> kind, or the reason it cannot be read
-    for dst, ins in (W.items() if isinstance(W, dict) else ()):
-        d = decls.get(dst)
-        for inp, srcs in (ins.items() if isinstance(ins, dict) else ()):
-            dk = d.type.input_kind(inp) if d is not None else None
-            row = None
-            for src, outs in (srcs.items() if isinstance(srcs, dict) else ()):
-                for out, w in (outs.items() if isinstance(outs, dict) else ()):
-                    if w == 0:
-                        continue
-                    sk = out_kind.get((src, out))
-                    if sk is None:
-                        s_ = decls.get(src)
-                        sk = out_kind[(src, out)] = (s_.type.output_kind(out) if s_ is not None else None) or ""
-                    if dk is None or not sk or not compatible(dk, sk) or type(w) is not float:
-                        why = check_entry(decls, dst, inp, src, out, w)
-                        if why:
-                            ignored.append(((dst, inp, src, out), why))
-                            continue
-                    if row is None:
-                        row = rows_by_dst.setdefault(dst, {}).setdefault(inp, [])
-                    row.append((src, out, float(w)))
-                    touched.add(src)
-                    edges.setdefault(dst, set()).add(src)
-            if row:
-                touched.add(dst)
-    fade_rows = []
-    for D in fades:
-        rows = {}
-        for dst, inp, src, out, w in entries(D):
-            if w == 0 or check_entry(decls, dst, inp, src, out, w):
-                continue
-            if decls[dst].type.input_kind(inp) not in DENSE:
-                continue  # vvalue weights do not glide
-            out_kind.setdefault((src, out), decls[src].type.output_kind(out))
-            rows.setdefault(dst, {}).setdefault(inp, []).append((src, out, float(w)))
-            touched.update((dst, src))
-        fade_rows.append(rows)
-    active = [n for n in decls if n in touched or n in pinned]
-    levels_names = order_levels(active, edges, {"self"}, synchronous)
-
-    # Output rows: every declared neuron (an initial output may wait for a link),
-    # ordered level by level, group by group, so a group's rows are one slice.
-    out_index = {k: {} for k in DENSE}
-    in_index = {k: {} for k in DENSE}
-    n_in = {k: 0 for k in DENSE}
-    layout: dict = {}
-    plan_levels = []
-    vinputs = {}
-    seen = set()
-
-    def add_outputs(name, t):
-        for port, kind in t.outputs.items():
-            if kind in DENSE:
-                out_index[kind][(name, port)] = len(out_index[kind])
-
-    for names in levels_names:
-        groups: dict = {}
-        singles = []
-        for n in names:
-            d = decls[n]
-            if d.type.batched:
-                groups.setdefault(d.key, []).append(n)
-            else:
-                singles.append(n)
-        lv = Level([], [])
-        start = dict(n_in)
-        for key, members in groups.items():
-            d = decls[members[0]]
-            g = Group(key, d.type, d.args, members)
-            names_in_layout = layout.setdefault(key, [])
-            a = len(names_in_layout)
-            names_in_layout.extend(members)
-            g.state_slice = slice(a, a + len(members))
-            for port, p in d.type.inputs.items():
-                if p.kind in DENSE:
-                    a = n_in[p.kind]
-                    for n in members:
-                        in_index[p.kind][(n, port)] = n_in[p.kind]
-                        n_in[p.kind] += 1
-                    g.inputs[port] = (p.kind, slice(a, n_in[p.kind]))
-                else:
-                    g.inputs[port] = (p.kind, None)
-            for port, kind in d.type.outputs.items():
-                a = len(out_index[kind])
-                for n in members:
-                    out_index[kind][(n, port)] = len(out_index[kind])
-                g.outputs[port] = (kind, slice(a, len(out_index[kind])))
-            seen.update(members)
-            lv.groups.append(g)
-        for n in singles:
-            d = decls[n]
-            s = Single(n, d)
-            if d.type.variadic:
-                ports = sorted(rows_by_dst.get(n, {}))
-                vinputs[n] = ports
-                s.inputs = {p: ("vvalue", (n, p)) for p in ports}
-            else:
-                for port, p in d.type.inputs.items():
-                    if p.kind in DENSE:
-                        in_index[p.kind][(n, port)] = n_in[p.kind]
-                        s.inputs[port] = (p.kind, n_in[p.kind])
-                        n_in[p.kind] += 1
-                    else:
-                        s.inputs[port] = (p.kind, (n, port))
-                for port, kind in d.type.outputs.items():
-                    if kind in DENSE:
-                        out_index[kind][(n, port)] = len(out_index[kind])
-                        s.outputs[port] = (kind, out_index[kind][(n, port)])
-                    else:
-                        s.outputs[port] = (kind, (n, port))
-            seen.add(n)
-            lv.singles.append(s)
-        lv.rows = {k: slice(start[k], n_in[k]) for k in DENSE}
-        plan_levels.append(lv)
-    for n, d in decls.items():  # declared, not active: outputs kept for later
-        if n not in seen and not d.type.variadic:
-            add_outputs(n, d.type)
-
-    # The level matrices.
-    for lv in plan_levels:
-        names = [n for g in lv.groups for n in g.names] + [s.name for s in lv.singles]
-        lv.mats = _level_mats(lv, names, rows_by_dst, decls, in_index, out_index, out_kind,
-                              vrows=lv.vrows, irows=lv.irows)
-        lv.fade_mats = [_level_mats(lv, names, fr, decls, in_index, out_index, out_kind) for fr in fade_rows]
-        lv.dyn_runs = _dynamic_runs(lv, names, rows_by_dst, decls, in_index)
-        lv._dyn_starts = [run[0] for run in lv.dyn_runs]
-    level_of = {n: i for i, names in enumerate(levels_names) for n in names}
-    return Plan(active, plan_levels, out_index, in_index, n_in, ignored, layout, vinputs, level_of)
-
-
 def glide_mats(plan, decls, D) -> list:
-    """Per level, the matrices of one glide's ΔW `D` (what compile_plan makes of it), built
-    from D's entries alone."""
+    """Per level, the matrices of one glide's ΔW `D`, built from D's entries alone."""
     coo = [{} for _ in plan.levels]
     for dst, inp, src, out, w in entries(D):
         if w == 0 or check_entry(decls, dst, inp, src, out, w):
@@ -422,44 +283,3 @@ def _csr_find(m, r, c):
     a, b = m.indptr[r], m.indptr[r + 1]
     hit = np.flatnonzero(m.indices[a:b] == c)
     return int(a + hit[0]) if len(hit) == 1 else None
-
-
-def _level_mats(lv, names, rows_by_dst, decls, in_index, out_index, out_kind, vrows=None, irows=None):
-    coo = {}
-    for n in names:
-        for inp, terms in rows_by_dst.get(n, {}).items():
-            dk = decls[n].type.input_kind(inp)
-            if dk == "image":
-                if irows is not None:
-                    irows.append(((n, inp), [((src, out), w, out_kind[(src, out)]) for src, out, w in terms]))
-                continue
-            if dk == "vvalue":
-                if vrows is not None:
-                    vrows.append(((n, inp), [((src, out), w) for src, out, w in terms]))
-                continue
-            if (n, inp) not in in_index[dk]:
-                continue
-            r = in_index[dk][(n, inp)] - lv.rows[dk].start
-            for src, out, w in terms:
-                sk = out_kind[(src, out)]
-                c = out_index[sk].get((src, out))
-                if c is not None:
-                    coo.setdefault((dk, sk), []).append((r, c, w))
-    return _csr_mats(lv, coo, out_index)
-
-
-def _dynamic_runs(lv, names, rows_by_dst, decls, in_index):
-    n = lv.rows["audio"].stop - lv.rows["audio"].start
-    if n == 0:
-        return []
-    dyn = np.zeros(n, bool)
-    for nm in names:
-        for inp, terms in rows_by_dst.get(nm, {}).items():
-            if decls[nm].type.input_kind(inp) == "audio" and any((s, o) != ("one", "out") for s, o, _ in terms):
-                dyn[in_index["audio"][(nm, inp)] - lv.rows["audio"].start] = True
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], dyn.view(np.int8), [0]])))
-    runs = []
-    maa, man = lv.mats.get(("audio", "audio")), lv.mats.get(("audio", "number"))
-    for a, b in zip(edges[::2], edges[1::2]):
-        runs.append((int(a), int(b), maa[a:b] if maa is not None else None, man[a:b] if man is not None else None))
-    return runs

@@ -1,0 +1,378 @@
+"""Compiling W into a plan, again and again, at the cost of what changed.
+
+`Entries` keeps the runnable entries of W row by row, with the counts the active set and
+the links between neurons come from; a change re-reads only the rows it touched (and the
+rows that name a neuron whose declaration changed). `build` lays the plan out again only
+as far as needed: the levels when the links between neurons or the active set changed,
+the rows and groups when the levels did, and it carries the matrices over from the
+running plan (re-indexed with numpy) instead of building them from W, writing only the
+rows that changed. The result is always the plan a compile from scratch gives: the same
+levels, rows, groups and matrices (tests check it entry for entry and sample for sample).
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import vv
+from .plan import (DENSE, Group, Level, Plan, Single, check_entry, entries, glide_mats,
+                   order_levels)
+from .registry import compatible
+
+ONE = ("one", "out")
+
+
+class Entries:
+    """The runnable entries of W by input row, and the counts a plan is derived from."""
+
+    def __init__(self):
+        self.rows: dict = {}      # (dst, inp) -> [(src, out, w, src kind)]: runnable, in W's order
+        self.bad: dict = {}       # (dst, inp) -> [((dst, inp, src, out), reason)]
+        self.by_dst: dict = {}    # dst -> {inp} of the rows it has (runnable or not)
+        self.srcs_of: dict = {}   # (dst, inp) -> {src} named in the row (runnable or not)
+        self.by_src: dict = {}    # src -> {(dst, inp)} of the rows naming it
+        self.edges: dict = {}     # dst -> {src: runnable entries}: the links between neurons
+        self.touch: dict = {}     # neuron -> runnable entries naming it + its non-empty rows
+        self.vkeys: set = set()   # the rows of vvalue and image inputs (not in the matrices)
+        self.links_changed = True  # a link (dst, src) appeared or vanished since `build`
+
+    def read(self, W, decls) -> set:
+        """Read every row of W; returns the rows read."""
+        keys = {(d, i) for d, ins in W.items() if isinstance(ins, dict) for i in ins} if isinstance(W, dict) else set()
+        for key in keys:
+            self.update(W, decls, key)
+        return keys
+
+    def update_names(self, W, decls, names) -> set:
+        """Read again every row of, or naming, a neuron in `names` (its declaration changed)."""
+        keys = set()
+        for n in names:
+            ins = W.get(n) if isinstance(W, dict) else None
+            if isinstance(ins, dict):
+                keys.update((n, i) for i in ins)
+            keys.update((n, i) for i in self.by_dst.get(n, ()))
+            keys.update(self.by_src.get(n, ()))
+        for key in keys:
+            self.update(W, decls, key)
+        return keys
+
+    def update(self, W, decls, key) -> None:
+        """Read row `key` of W again."""
+        dst, inp = key
+        old = self.rows.pop(key, None)
+        if old:
+            self._count(dst, old, -1)
+            self.vkeys.discard(key)
+        self.bad.pop(key, None)
+        for s in self.srcs_of.pop(key, ()):
+            ks = self.by_src.get(s)
+            if ks is not None:
+                ks.discard(key)
+                if not ks:
+                    del self.by_src[s]
+        inps = self.by_dst.get(dst)
+        srcs = vv.path(W, dst, inp)
+        if not isinstance(srcs, dict) or not srcs:
+            if inps is not None:
+                inps.discard(inp)
+                if not inps:
+                    del self.by_dst[dst]
+            return
+        self.by_dst.setdefault(dst, set()).add(inp)
+        d = decls.get(dst)
+        dk = d.type.input_kind(inp) if d is not None else None
+        terms, bad, named = [], [], set()
+        for src, outs in srcs.items():
+            named.add(src)
+            if not isinstance(outs, dict):
+                continue
+            s_ = decls.get(src)
+            for out, w in outs.items():
+                if w == 0:
+                    continue
+                sk = s_.type.output_kind(out) if s_ is not None else None
+                if dk is None or sk is None or not compatible(dk, sk) or type(w) is not float:
+                    why = check_entry(decls, dst, inp, src, out, w)
+                    if why:
+                        bad.append(((dst, inp, src, out), why))
+                        continue
+                terms.append((src, out, float(w), sk))
+        self.srcs_of[key] = named
+        for s in named:
+            self.by_src.setdefault(s, set()).add(key)
+        if bad:
+            self.bad[key] = bad
+        if terms:
+            self.rows[key] = terms
+            self._count(dst, terms, 1)
+            if dk not in DENSE:
+                self.vkeys.add(key)
+
+    def _count(self, dst, terms, sign) -> None:
+        touch, e = self.touch, self.edges.setdefault(dst, {})
+        touch[dst] = touch.get(dst, 0) + sign
+        for src, _, _, _ in terms:
+            touch[src] = touch.get(src, 0) + sign
+            c = e.get(src, 0) + sign
+            if c:
+                if c == 1 and sign > 0:
+                    self.links_changed = True
+                e[src] = c
+            else:
+                del e[src]
+                self.links_changed = True
+        if not e:
+            del self.edges[dst]
+
+
+def build(ent: Entries, decls, pinned, synchronous, fades=(), prev: Plan | None = None,
+          changed=None, names=()) -> Plan:
+    """The plan of the entries over the declared neurons; `fades`: the ΔW of glides in
+    progress (their neurons stay active until the glide ends). With `prev`, the running
+    plan, and `changed`, the rows read again since it was built (and `names`, the neurons
+    whose declarations changed), only what they touch is built anew."""
+    fade_touched = set()
+    for D in fades:
+        for dst, inp, src, out, w in entries(D):
+            if w and not check_entry(decls, dst, inp, src, out, w) and decls[dst].type.input_kind(inp) in DENSE:
+                fade_touched.update((dst, src))
+    touch = ent.touch
+    active = [n for n in decls if touch.get(n) or n in pinned or n in fade_touched]
+    if prev is None or changed is None:
+        prev, changed = None, set(ent.rows)
+    if synchronous:
+        names_by_level = [active]
+    elif prev is not None and not ent.links_changed and active == prev.active:
+        names_by_level = prev.names
+    else:
+        names_by_level = order_levels(active, ent.edges, {"self"}, False)
+    ent.links_changed = False
+    vports = {n: sorted(i for i in ent.by_dst.get(n, ()) if (n, i) in ent.rows)
+              for n in active if decls[n].type.variadic}
+    same = (prev is not None and names_by_level == prev.names and vports == prev.vinputs
+            and not any(n in prev.level_of for n in names))
+    if same:
+        plan = _relevel(prev)
+    else:
+        plan = _layout(names_by_level, decls, vports)
+    plan.active = active
+    plan.ignored = [b for bad in ent.bad.values() for b in bad]
+    _matrices(plan, ent, decls, prev, changed, same)
+    for lv in plan.levels:
+        lv.fade_mats = []
+    for D in fades:
+        for lv, m in zip(plan.levels, glide_mats(plan, decls, D)):
+            lv.fade_mats.append(m)
+    return plan
+
+
+def _relevel(prev: Plan) -> Plan:
+    """A plan with the running plan's layout (levels, rows, groups): new Level objects, so
+    the running plan is left as it was."""
+    levels = [Level(lv.groups, lv.singles, lv.rows) for lv in prev.levels]
+    return Plan(prev.active, levels, prev.out_index, prev.in_index, prev.n_in, [], prev.state_layout,
+                prev.vinputs, prev.level_of, names=prev.names)
+
+
+def _layout(names_by_level, decls, vports) -> Plan:
+    """Rows and groups: output rows level by level, group by group, so that a group's
+    inputs, outputs and state are slices; then the outputs of declared neurons that are
+    not active (an initial output may wait for a link)."""
+    out_index = {k: {} for k in DENSE}
+    in_index = {k: {} for k in DENSE}
+    n_in = {k: 0 for k in DENSE}
+    layout: dict = {}
+    levels = []
+    seen = set()
+    for names in names_by_level:
+        groups: dict = {}
+        singles = []
+        for n in names:
+            d = decls[n]
+            if d.type.batched:
+                groups.setdefault(d.key, []).append(n)
+            else:
+                singles.append(n)
+        lv = Level([], [])
+        start = dict(n_in)
+        for key, members in groups.items():
+            d = decls[members[0]]
+            g = Group(key, d.type, d.args, members)
+            in_layout = layout.setdefault(key, [])
+            a = len(in_layout)
+            in_layout.extend(members)
+            g.state_slice = slice(a, a + len(members))
+            for port, p in d.type.inputs.items():
+                if p.kind in DENSE:
+                    a = n_in[p.kind]
+                    idx = in_index[p.kind]
+                    for n in members:
+                        idx[(n, port)] = n_in[p.kind]
+                        n_in[p.kind] += 1
+                    g.inputs[port] = (p.kind, slice(a, n_in[p.kind]))
+                else:
+                    g.inputs[port] = (p.kind, None)
+            for port, kind in d.type.outputs.items():
+                idx = out_index[kind]
+                a = len(idx)
+                for n in members:
+                    idx[(n, port)] = len(idx)
+                g.outputs[port] = (kind, slice(a, len(idx)))
+            seen.update(members)
+            lv.groups.append(g)
+        for n in singles:
+            d = decls[n]
+            s = Single(n, d)
+            if d.type.variadic:
+                s.inputs = {p: ("vvalue", (n, p)) for p in vports[n]}
+            else:
+                for port, p in d.type.inputs.items():
+                    if p.kind in DENSE:
+                        in_index[p.kind][(n, port)] = n_in[p.kind]
+                        s.inputs[port] = (p.kind, n_in[p.kind])
+                        n_in[p.kind] += 1
+                    else:
+                        s.inputs[port] = (p.kind, (n, port))
+                for port, kind in d.type.outputs.items():
+                    if kind in DENSE:
+                        out_index[kind][(n, port)] = len(out_index[kind])
+                        s.outputs[port] = (kind, out_index[kind][(n, port)])
+                    else:
+                        s.outputs[port] = (kind, (n, port))
+            seen.add(n)
+            lv.singles.append(s)
+        lv.rows = {k: slice(start[k], n_in[k]) for k in DENSE}
+        levels.append(lv)
+    for n, d in decls.items():  # declared, not active: outputs kept for later
+        if n not in seen and not d.type.variadic:
+            for port, kind in d.type.outputs.items():
+                if kind in DENSE:
+                    out_index[kind][(n, port)] = len(out_index[kind])
+    level_of = {n: i for i, names in enumerate(names_by_level) for n in names}
+    return Plan([], levels, out_index, in_index, n_in, [], layout, vports, level_of, names=names_by_level)
+
+
+def _matrices(plan, ent, decls, prev, changed, same) -> None:
+    """Each level's matrices, dynamic rows, vvalue and image rows: the running plan's,
+    carried over to this layout, with the changed rows written from the entries."""
+    in_index, out_index, level_of = plan.in_index, plan.out_index, plan.level_of
+    coo = {}          # (dk, sk) -> [global rows], [cols], [weights] of the rows written anew
+    dyn = {}          # audio input row -> whether a source other than `one` feeds it
+    for key in (changed if prev is not None else ent.rows):
+        dst, inp = key
+        if dst not in level_of:
+            continue
+        dk = decls[dst].type.input_kind(inp)
+        r = in_index[dk].get(key) if dk in DENSE else None
+        if r is None:
+            continue
+        terms = ent.rows.get(key, ())
+        if dk == "audio":
+            dyn[r] = any((s, o) != ONE for s, o, _, _ in terms)
+        for src, out, w, sk in terms:
+            c = out_index[sk].get((src, out))
+            if c is not None:
+                t = coo.setdefault((dk, sk), ([], [], []))
+                t[0].append(r)
+                t[1].append(c)
+                t[2].append(w)
+    vrows, irows = [[] for _ in plan.levels], [[] for _ in plan.levels]
+    for key in ent.vkeys:  # vvalue and image rows: few, written from the entries (W's order)
+        li = level_of.get(key[0])
+        if li is not None:
+            terms = ent.rows[key]
+            if decls[key[0]].type.input_kind(key[1]) == "vvalue":
+                vrows[li].append((key, [((s, o), w) for s, o, w, _ in terms]))
+            else:
+                irows[li].append((key, [((s, o), w, sk) for s, o, w, sk in terms]))
+    maps = {}
+    if prev is not None:
+        for kind in DENSE:
+            maps["in", kind] = _index_map(prev.in_index[kind], in_index[kind], prev.n_in[kind], same)
+            maps["out", kind] = _index_map(prev.out_index[kind], out_index[kind], len(prev.out_index[kind]), same)
+    starts = {k: np.array([lv.rows[k].start for lv in plan.levels], np.int64) for k in DENSE}
+    per_level = [{} for _ in plan.levels]
+    pairs = set(coo)
+    if prev is not None:
+        for lv in prev.levels:
+            pairs.update(lv.mats)
+    for dk, sk in pairs:
+        rows, cols, ws = coo.get((dk, sk), ([], [], []))
+        rows, cols = np.array(rows, np.int64), np.array(cols, np.int64)
+        dtype = np.float32 if dk == "audio" and sk == "audio" else np.float64
+        ws = np.array(ws, np.float64).astype(dtype)
+        if prev is not None:
+            r0, c0, w0 = _carried(prev, dk, sk, changed, maps["in", dk], maps["out", sk])
+            rows, cols = np.concatenate([r0, rows]), np.concatenate([c0, cols])
+            ws = np.concatenate([w0, ws]).astype(dtype, copy=False)
+        if not len(rows):
+            continue
+        order = np.lexsort((cols, rows))
+        rows, cols, ws = rows[order], cols[order], ws[order]
+        li_of = np.searchsorted(starts[dk], rows, side="right") - 1
+        bounds = np.searchsorted(li_of, np.arange(len(plan.levels) + 1))
+        for li in np.flatnonzero(np.diff(bounds)):
+            lv, a, b = plan.levels[li], bounds[li], bounds[li + 1]
+            n = lv.rows[dk].stop - lv.rows[dk].start
+            indptr = np.zeros(n + 1, np.int32)
+            np.cumsum(np.bincount(rows[a:b] - lv.rows[dk].start, minlength=n), out=indptr[1:])
+            m = sp.csr_matrix((ws[a:b], cols[a:b].astype(np.int32), indptr), shape=(n, len(out_index[sk])))
+            m.has_sorted_indices = True
+            per_level[li][(dk, sk)] = m
+    flags = np.zeros(plan.n_in["audio"], bool)
+    if prev is not None:
+        rmap = maps["in", "audio"]
+        ok = rmap >= 0
+        flags[rmap[ok]] = prev.dyn[ok]
+    for r, f in dyn.items():
+        flags[r] = f
+    plan.dyn = flags
+    for li, lv in enumerate(plan.levels):
+        lv.mats, lv.vrows, lv.irows = per_level[li], vrows[li], irows[li]
+        run = flags[lv.rows["audio"]]
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], run.view(np.int8), [0]])))
+        lv.dyn_runs = [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+        lv._dyn_starts = [a for a, _ in lv.dyn_runs]
+
+
+def _carried(prev, dk, sk, changed, rmap, cmap):
+    """The entries (global row, column, weight) of the running plan's (dk, sk) matrices that
+    stay (rows not changed, of inputs and outputs still laid out), re-indexed."""
+    parts = []
+    for lv in prev.levels:
+        m = lv.mats.get((dk, sk))
+        if m is not None and m.nnz:
+            start = lv.rows[dk].start
+            rows = np.repeat(np.arange(start, start + m.shape[0]), np.diff(m.indptr))
+            parts.append((rows, m.indices, m.data))
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    rows = np.concatenate([p[0] for p in parts])
+    cols = np.concatenate([p[1] for p in parts]).astype(np.int64)
+    ws = np.concatenate([p[2] for p in parts])
+    drop = [r for r in (prev.in_index[dk].get(key) for key in changed) if r is not None]
+    gone = np.isin(rows, drop) if drop else None  # rows written anew from the entries
+    rows = rmap[rows]
+    if gone is not None:
+        rows[gone] = -1
+    cols = cmap[cols]
+    keep = (rows >= 0) & (cols >= 0)
+    return rows[keep], cols[keep], ws[keep]
+
+
+def _index_map(old: dict, new: dict, n: int, same: bool) -> np.ndarray:
+    """old row -> new row of the same key (-1 where the key is gone)."""
+    if same:
+        return np.arange(n, dtype=np.int64)
+    out = np.full(n, -1, np.int64)
+    get = new.get
+    for key, r in old.items():
+        out[r] = get(key, -1)
+    return out
+
+
+def compile_plan(W, decls, pinned, synchronous, fades=()) -> tuple[Entries, Plan]:
+    """W compiled from scratch: the entries read and the plan."""
+    ent = Entries()
+    ent.read(W, decls)
+    return ent, build(ent, decls, pinned, synchronous, fades)
