@@ -258,6 +258,7 @@ def _matrices(plan, ent, decls, prev, changed, same) -> None:
     in_index, out_index, level_of = plan.in_index, plan.out_index, plan.level_of
     coo = {}          # (dk, sk) -> [global rows], [cols], [weights] of the rows written anew
     dyn = {}          # audio input row -> whether a source other than `one` feeds it
+    rewritten = {k: [] for k in DENSE}  # the rows written anew (global), entries or not
     for key in (changed if prev is not None else ent.rows):
         dst, inp = key
         if dst not in level_of:
@@ -267,6 +268,7 @@ def _matrices(plan, ent, decls, prev, changed, same) -> None:
         if r is None:
             continue
         terms = ent.rows.get(key, ())
+        rewritten[dk].append(r)
         if dk == "audio":
             dyn[r] = any((s, o) != ONE for s, o, _, _ in terms)
         for src, out, w, sk in terms:
@@ -301,6 +303,23 @@ def _matrices(plan, ent, decls, prev, changed, same) -> None:
         rows, cols = np.array(rows, np.int64), np.array(cols, np.int64)
         dtype = np.float32 if dk == "audio" and sk == "audio" else np.float64
         ws = np.array(ws, np.float64).astype(dtype)
+        if same:  # the running plan's matrices, their rewritten rows spliced in
+            order = np.lexsort((cols, rows))
+            rows, cols, ws = rows[order], cols[order], ws[order]
+            rw = np.unique(np.array(rewritten[dk], np.int64))
+            for li, lv in enumerate(plan.levels):
+                a0, b0 = lv.rows[dk].start, lv.rows[dk].stop
+                old = prev.levels[li].mats.get((dk, sk))
+                ra, rb = np.searchsorted(rw, [a0, b0])
+                if ra == rb:
+                    if old is not None:
+                        per_level[li][(dk, sk)] = old
+                    continue
+                a, b = np.searchsorted(rows, [a0, b0])
+                m = _splice(old, b0 - a0, len(out_index[sk]), rw[ra:rb] - a0, rows[a:b] - a0, cols[a:b], ws[a:b], dtype)
+                if m.nnz:
+                    per_level[li][(dk, sk)] = m
+            continue
         if prev is not None:
             r0, c0, w0 = _carried(prev, dk, sk, changed, maps["in", dk], maps["out", sk])
             rows, cols = np.concatenate([r0, rows]), np.concatenate([c0, cols])
@@ -333,6 +352,33 @@ def _matrices(plan, ent, decls, prev, changed, same) -> None:
         edges = np.flatnonzero(np.diff(np.concatenate([[0], run.view(np.int8), [0]])))
         lv.dyn_runs = [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
         lv._dyn_starts = [a for a, _ in lv.dyn_runs]
+
+
+def _splice(old, n, ncols, rw, rows, cols, ws, dtype):
+    """A CSR matrix of n rows: `old` (or empty) with rows `rw` (sorted) replaced by the
+    entries (rows, cols, ws), sorted by row and column."""
+    if old is None:
+        p, od, oi = np.zeros(n + 1, np.int64), np.zeros(0, dtype), np.zeros(0, np.int32)
+    else:
+        p, od, oi = old.indptr, old.data, old.indices
+    counts = np.diff(p)
+    data, idx, last = [], [], 0
+    for r in rw.tolist():
+        data.append(od[p[last]:p[r]])
+        idx.append(oi[p[last]:p[r]])
+        a, b = np.searchsorted(rows, [r, r + 1])
+        data.append(ws[a:b])
+        idx.append(cols[a:b].astype(np.int32))
+        counts[r] = b - a
+        last = r + 1
+    data.append(od[p[last]:])
+    idx.append(oi[p[last]:])
+    indptr = np.zeros(n + 1, np.int32)
+    np.cumsum(counts, out=indptr[1:])
+    m = sp.csr_matrix((np.concatenate(data).astype(dtype, copy=False), np.concatenate(idx), indptr),
+                      shape=(n, ncols))
+    m.has_sorted_indices = True
+    return m
 
 
 def _carried(prev, dk, sk, changed, rmap, cmap):
