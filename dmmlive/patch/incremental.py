@@ -367,6 +367,9 @@ def _record_changes(patch: Patch, prev: Patch) -> None:
     by identity where a statement was reused, by value elsewhere); patch's W from prev's."""
     rows, dflt = patch.rows, patch.defaults
     prows, pdflt = prev.rows, prev.defaults
+    if not prows and not pdflt:  # a first parse (previous=Patch()): no base worth sending
+        patch.matrix()
+        return
     changed = []
     for key, r in rows.items():
         o = prows.get(key)
