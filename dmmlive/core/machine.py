@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import vv
-from .errors import (BadArgument, DuplicateName, KindMismatch, MalformedDelta,
+from .errors import (BadArgument, DmmError, DuplicateName, KindMismatch, MalformedDelta,
                      UnknownNeuron, UnknownPort, did_you_mean)
 from .compiler import build, compile_plan
 from .plan import DENSE, Decl, Plan, entries, glide_mats
@@ -99,9 +99,12 @@ class Machine:
         self._dirty = True         # the plan is compiled again before the next tick
         self._changed_rows: set = set()   # what changed since: W's rows, declarations,
         self._changed_names: set = set()  # glides (see _restructure)
-        self._fades_changed = False
+        self._active_changed = False
         self._fresh = False
         self._value_rows: set = set()  # rows whose weights the plan took in place since
+        self._idle: set = set()        # neurons to retire at the next compile if inactive
+        self._self_read = False        # Self's input is the one it added (see set_schedule)
+        self._self_parts = None        # Self's input terms [(source, w, value)] this tick
         self._active: set = set()
         self.reports: collections.deque = collections.deque(maxlen=256)
         self.on_report = None
@@ -114,7 +117,7 @@ class Machine:
     # ---- declaring and wiring (immediate) -------------------------------------------
     def add(self, name: str, type: str, **args) -> "Machine":
         """Declare neuron `name` of `type` now; ports with defaults get their weight from `one`."""
-        decl = self._check_declare({name: (type, args)}, pending={})[name]
+        decl = self._check_declare({name: (type, args)}, self._decls)[name]
         self._install({name: decl})
         self._restructure(names=(name,))
         delta = self._defaults(name, decl, set())
@@ -150,7 +153,7 @@ class Machine:
 
     # ---- edits through Self ----------------------------------------------------------
     def edit(self, delta: dict | None = None, declare: dict | None = None,
-             fade: float = 0.0, replace: bool = False, defaults: bool = True) -> None:
+             fade: float = 0.0, replace: bool = False, defaults: bool = True, retire=()) -> None:
         """Queue ΔW (rank-4 V-value) and neuron declarations for the `edits` neuron.
 
         Synchronous schedule: queued before tick t, the edits neuron emits it at up
@@ -161,12 +164,16 @@ class Machine:
         `replace`: a declaration may give an existing name a new type or arguments; the
         new neuron fades in while the old one fades out over `fade` and is retired.
         `defaults`: give declared neurons their default weights on ports the ΔW leaves out.
+        `retire`: names to retire once this edit is in W if no weight touches them then
+        (a patch that drops a neuron an earlier, still queued edit declared: it never ran).
         Raises a DmmError and queues nothing when any part is wrong.
         """
         if not vv.is_number(fade) or not fade >= 0 or not np.isfinite(fade):
             raise BadArgument(f"fade must be a finite number of seconds >= 0, got {fade!r}")
-        delta, decls = self._checked(delta, declare, self._pending_decls, replace, defaults)
-        self._queue.append(_Edit(delta, decls, float(fade)))
+        if isinstance(retire, str) or not all(isinstance(n, str) for n in retire):
+            raise BadArgument(f"retire must be a list of neuron names, got {retire!r}")
+        delta, decls = self._checked(delta, declare, True, replace, defaults)
+        self._queue.append(_Edit(delta, decls, float(fade), tuple(retire)))
         self._pending_decls.update(decls)
         if delta:
             self._pending_sum = vv.add_into(self._pending_sum, delta)
@@ -181,7 +188,11 @@ class Machine:
         return bool(self._fades)
 
     def pending_decls(self) -> dict:
-        """{name: declaration} as it will be once every queued edit is in."""
+        """{name: declaration} as it will be once every queued edit is in (less the neurons
+        an edit retires unless a weight keeps them: a text that follows declares them anew)."""
+        hidden = self._idle.union(*(e.retire for e in self._queue), *(e.retire for e in self._inflight))
+        if hidden:
+            return {**{n: d for n, d in self._decls.items() if n not in hidden}, **self._pending_decls}
         return {**self._decls, **self._pending_decls}
 
     def pending_matrix(self) -> dict:
@@ -191,7 +202,7 @@ class Machine:
     def apply(self, delta: dict | None = None, declare: dict | None = None, defaults: bool = True) -> None:
         """Declare and add ΔW into W now, not through `edits` (setting a machine up).
         Checked like `edit`; a declaration may not change an existing neuron."""
-        delta, decls = self._checked(delta, declare, {}, False, defaults)
+        delta, decls = self._checked(delta, declare, False, False, defaults)
         if decls:
             self._install(decls)
             self._restructure(names=decls)
@@ -202,6 +213,14 @@ class Machine:
         if schedule not in SCHEDULES:
             raise BadArgument(f"schedule must be one of {SCHEDULES}, not {schedule!r}")
         if schedule != self.schedule:
+            if self.t and self._plan is not None:
+                # Between the two, Self's input is read once: synchronous, Self adds at tick
+                # t+1 what reached it by tick t; ordered, what reaches it in the same tick.
+                if schedule == "ordered":  # what the last tick sent Self goes in now
+                    row = [t for lv in self._plan.levels for k, t in lv.vrows if k == ("self", "delta")]
+                    self._take([self._vsum(row[0])] if row else [], list(self._inflight))
+                else:  # Self added the last tick's at its end: the next tick reads it again
+                    self._self_read = True
             self.schedule = schedule
             self._restructure(fresh=True)
 
@@ -213,10 +232,13 @@ class Machine:
     def tempo(self, bpm: float) -> None:
         self._ctx.tempo = float(bpm)
 
-    def _checked(self, delta, declare, pending, replace, defaults):
+    def _checked(self, delta, declare, queued, replace, defaults):
+        """The edit, checked against the network as queued edits leave it (`queued`) or as
+        it is now."""
         delta = {} if delta is None else delta
-        decls = self._check_declare(declare or {}, pending, replace=replace)
-        self._check_delta(delta, {**self._decls, **pending, **decls})
+        view = self.pending_decls() if queued else self._decls
+        decls = self._check_declare(declare or {}, view, replace=replace)
+        self._check_delta(delta, {**view, **decls}, self.pending_matrix if queued else (lambda: self._W))
         delta = vv.prune(delta)
         if defaults:
             rows = {(dst, inp) for dst, inp, *_ in entries(delta)}
@@ -403,14 +425,19 @@ class Machine:
                     else:
                         const += w * float(Yn[idx[src]])
                 self._Xi[key] = gpu.combine(key, imgs, const)
-        Yv = self._Yv
         for key, terms in lv.vrows:
-            acc = {}
-            for src, w in terms:
-                y = Yv.get(src)
-                if y:
-                    acc = vv.add_into(acc, vv.scale(y, w) if w != 1.0 else y, pruned=True)
-            self._Xv[key] = acc
+            self._Xv[key] = self._vsum(terms)
+            if key == ("self", "delta"):  # what Self adds, term by term (see _fire_self)
+                self._self_parts = [(src, w, self._Yv.get(src)) for src, w in terms]
+
+    def _vsum(self, terms) -> dict:
+        """The vvalue input sum_w w * output over a row's terms."""
+        Yv, acc = self._Yv, {}
+        for src, w in terms:
+            y = Yv.get(src)
+            if y:
+                acc = vv.add_into(acc, vv.scale(y, w) if w != 1.0 else y, pruned=True)
+        return acc
 
     def _up(self, lv) -> None:
         for g in lv.groups:
@@ -429,12 +456,28 @@ class Machine:
                 self._fire_single(s)
 
     def _fire_self(self) -> None:
-        delta = self._Xv.get(("self", "delta"), {})
-        w_prev = self._W
-        if delta:
-            self._add_to_w(delta)
-        # the edits whose ΔW this is: emitted last tick (synchronous) or this tick (ordered)
+        # the edits whose ΔW arrives: emitted last tick (synchronous) or this tick (ordered)
         due = [e for e in self._inflight if e.t < self.t or self.schedule == "ordered"]
+        parts, self._self_parts = self._self_parts, None
+        if self._self_read:  # the first synchronous tick after ordered ones: Self added
+            self._self_read = False  # what it reads now at the end of the last
+            self._take([], due)
+            return
+        # W += sum_w w * input, a term at a time, and the edits' one ΔW at a time: the same
+        # additions whether the edits come in one tick or one tick apart (exactly, in floats)
+        deltas = []
+        for src, w, y in parts or ():
+            if src == ("edits", "delta") and w == 1.0:
+                deltas.extend(e.delta for e in due if e.delta)
+            elif y:
+                deltas.append(vv.scale(y, w) if w != 1.0 else y)
+        self._take(deltas, due)
+
+    def _take(self, deltas, due) -> None:
+        """Self's up movement: W += each ΔW, and the `due` edits' declarations and glides."""
+        w_prev = self._W
+        for delta in deltas:
+            self._add_to_w(delta)
         if due:
             self._inflight = self._inflight[len(due):]  # emitted in order: the due ones lead
             for e in due:
@@ -469,6 +512,10 @@ class Machine:
 
     def _absorb(self, e, w_prev) -> None:
         """Install an edit's declarations (crossfading replaced neurons) and its glide."""
+        if e.retire:
+            self._idle.update(e.retire)
+            self._restructure(active=True)
+        self._idle.difference_update(e.decls)  # declared again since
         glide = e.delta
         for name, d in e.decls.items():
             old = self._decls.get(name)
@@ -485,6 +532,9 @@ class Machine:
             else:
                 last = _Fade(glide, start, length, {})
                 self._fades.append(last)
+            idle = [n for d, _, s_, _, _ in entries(glide) for n in (d, s_) if n not in self._active]
+            if idle:  # a glide keeps its neurons active: they join the plan
+                self._restructure(active=True)
             if not self._dirty:  # the plan runs on: give it this glide's matrices
                 mats = glide_mats(self._plan, self._decls, last.delta)
                 for lv, m in zip(self._plan.levels, mats):
@@ -496,7 +546,8 @@ class Machine:
     def _crossfade(self, name, decl, w_prev, glide, fade):
         """Rename the running `name` to `name~k` (state and outputs go with it), give `name`
         the new declaration, and glide name~k's outgoing weights to 0 while name's come in."""
-        if fade <= 0:  # no fade: the new neuron replaces the old one at once
+        if fade <= 0 or name not in self._active:  # no fade, or the old one never ran:
+            # the new neuron replaces it at once
             self._forget({name})
             self._decls[name] = decl
             self._restructure(names=(name,))
@@ -504,6 +555,9 @@ class Machine:
         self._xfade += 1
         old = f"{name}~{self._xfade}"
         self._restructure(names=(name, old))
+        self._idle.add(old)  # retired at once if no weight or glide keeps it
+        for f in self._fades:  # glides under way are the old neuron's
+            f.delta = _renamed(f.delta, name, old)
         self._decls[old] = self._decls.pop(name)
         self._decls[name] = decl
         if name in self._state:
@@ -583,7 +637,7 @@ class Machine:
                 else:  # not aligned with the glides (cannot happen): compile to be sure
                     keep_plan = False
         if not keep_plan:
-            self._restructure(fades=True)
+            self._restructure(active=True)
 
     def _ramp(self, f) -> np.ndarray:
         """1 - s(r) over this tick's samples: r the glide's progress (0 -> 1), s the
@@ -699,14 +753,15 @@ class Machine:
             self.on_report(msg)
 
     # ---- compiling W ------------------------------------------------------------------
-    def _restructure(self, rows=(), names=(), fades=False, fresh=False) -> None:
+    def _restructure(self, rows=(), names=(), active=False, fresh=False) -> None:
         """Note a change of W's structure (input rows that gained or lost entries), of the
-        declarations (`names`) or of the glides in progress: the next tick compiles the plan
-        again by what changed. `fresh`: compile it from scratch."""
+        declarations (`names`) or of the active set (`active`: glides ended, neurons to
+        retire if idle): the next tick compiles the plan again by what changed. `fresh`:
+        compile it from scratch."""
         self._dirty = True
         self._changed_rows.update(rows)
         self._changed_names.update(names)
-        self._fades_changed |= fades
+        self._active_changed |= active
         self._fresh |= fresh
 
     def _compile(self) -> None:
@@ -719,9 +774,9 @@ class Machine:
         sync = self.schedule == "synchronous"
         rows, names = self._changed_rows | self._value_rows, self._changed_names
         fresh = (self._ent is None or old is None or self._fresh
-                 or not (self._changed_rows or names or self._fades_changed))
+                 or not (self._changed_rows or names or self._active_changed))
         self._changed_rows, self._changed_names, self._value_rows = set(), set(), set()
-        self._fresh = self._fades_changed = False
+        self._fresh = self._active_changed = False
         if fresh:
             self._ent, plan = compile_plan(self._W, self._decls, pinned, sync, fades)
         else:
@@ -730,9 +785,11 @@ class Machine:
                 ent.update(self._W, self._decls, key)
             changed = set(rows) | ent.update_names(self._W, self._decls, names)
             plan = build(ent, self._decls, pinned, sync, fades, prev=old, changed=changed, names=names)
-        # Retire neurons that were active and are touched by no weight now.
+        # Retire neurons that were active and are touched by no weight now, and idle ones
+        # an edit asked to retire.
         if old is not None:
-            gone = set(old.active) - set(plan.active) - pinned
+            gone = (set(old.active) | {n for n in self._idle if n in self._decls}) - set(plan.active) - pinned
+            self._idle = set()
             if gone:
                 self._forget(gone)
                 changed = self._ent.update_names(self._W, self._decls, gone)
@@ -832,7 +889,8 @@ class Machine:
                 out.setdefault(name, {})[port] = {"one": {"out": p.default}}
         return out
 
-    def _check_declare(self, declare: dict, pending: dict, replace: bool = False) -> dict:
+    def _check_declare(self, declare: dict, view: dict, replace: bool = False) -> dict:
+        """Checked declarations against `view`, {name: Decl} of the network they join."""
         if not isinstance(declare, dict):
             raise BadArgument(f"declare must be a dict name -> type, got {type(declare).__name__}")
         out = {}
@@ -849,7 +907,7 @@ class Machine:
             if t.pinned and name not in BUILTIN:
                 raise BadArgument(f"{name!r}: type {tname!r} is built in and cannot be declared again")
             d = Decl.make(t, t.check_args(args, f"neuron {name!r}"))
-            prev = pending.get(name) or self._decls.get(name)
+            prev = view.get(name)
             if prev is not None and replace:
                 if prev.key == d.key:
                     continue  # unchanged: the running neuron is kept with its state
@@ -861,7 +919,10 @@ class Machine:
             out[name] = d
         return out
 
-    def _check_delta(self, delta, decls) -> None:
+    def _check_delta(self, delta, decls, current=None) -> None:
+        """Every leaf a weight between declared ports of matching kinds; or, given `current`
+        (W as the edit finds it), the exact removal of a weight W holds (a replaced neuron's
+        rows on ports its new type does not have)."""
         if not isinstance(delta, dict):
             raise MalformedDelta(f"ΔW must be a rank-4 dict W[dst][input][src][output] = weight, got {type(delta).__name__}")
         for path, x in _depth_leaves(delta):
@@ -874,7 +935,11 @@ class Machine:
             if not vv.is_number(x) or not np.isfinite(x):
                 raise MalformedDelta(f"ΔW weight at [{where}] is {x!r}, not a finite number")
             dst, inp, src, out = path
-            self._check_link(dst, inp, src, out, decls)
+            try:
+                self._check_link(dst, inp, src, out, decls)
+            except DmmError:
+                if current is None or vv.path(current(), dst, inp, src, out) != -x:
+                    raise
 
     def _check_link(self, dst, inp, src, out, decls) -> None:
         for n in (dst, src):
@@ -977,10 +1042,10 @@ class _Ring:
 
 
 class _Edit:
-    __slots__ = ("delta", "decls", "fade", "t")
+    __slots__ = ("delta", "decls", "fade", "retire", "t")
 
-    def __init__(self, delta, decls, fade):
-        self.delta, self.decls, self.fade, self.t = delta, decls, fade, None
+    def __init__(self, delta, decls, fade, retire=()):
+        self.delta, self.decls, self.fade, self.retire, self.t = delta, decls, fade, retire, None
 
 
 class _Fade:
@@ -988,6 +1053,14 @@ class _Fade:
 
     def __init__(self, delta, start, length, meta):
         self.delta, self.start, self.length, self.meta = delta, start, length, meta
+
+
+def _renamed(D, name, new):
+    """The rank-4 ΔW D with neuron `name` called `new` (as destination and as source)."""
+    out = {}
+    for dst, inp, src, o, w in entries(D):
+        out = vv.add_into(out, {new if dst == name else dst: {inp: {new if src == name else src: {o: w}}}})
+    return out
 
 
 def _rows_of(delta):

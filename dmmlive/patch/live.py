@@ -69,8 +69,9 @@ class PatchSession:
         s = new.settings
         if now:
             m.apply(delta, declare, defaults=False)
-        else:
-            m.edit(delta, declare, fade=s["fade"], replace=True, defaults=False)
+        else:  # neurons the last text declared and this one drops retire, even if never landed
+            dropped = [n for n in self.patch.neurons if n not in new.neurons] if self.patch else ()
+            m.edit(delta, declare, fade=s["fade"], replace=True, defaults=False, retire=dropped)
         m.tempo = s["tempo"]
         m.set_schedule(s["schedule"])
         self.patch = new

@@ -247,7 +247,8 @@ def test_session_applies_in_sequence_match_a_machine_given_the_full_diffs():
         if i == 0:
             m2.apply(delta, declare, defaults=False)
         else:
-            m2.edit(delta, declare, fade=0.05, replace=True, defaults=False)
+            m2.edit(delta, declare, fade=0.05, replace=True, defaults=False,
+                    retire=[n for n in old.neurons if n not in new.neurons])
         old = new
         for m in (m1, m2):
             m.tick()
