@@ -35,15 +35,28 @@ from __future__ import annotations
 import ast
 import math
 import re
+import sys
 import warnings
 
-from ..core.registry import TYPES
-from .parse import BUILTIN, SETTINGS, SINKS, Declared, Patch, _Parser
+from ..core.registry import TYPES, compatible
+from .parse import BUILTIN, ONE, SETTINGS, SINKS, Declared, Patch, _Parser
 
 _START = re.compile(r"^(?=[^\s#])", re.M)        # where a statement may begin
 _PREAMBLE = re.compile(r"(?:[ \t\f]*(?:#[^\n]*)?\r?\n)*")  # blank and comment lines only
 _LONE_CR = re.compile(r"\r(?!\n)")
 MERGE = 64  # pieces joined at most into one statement (a longer one: a full parse)
+
+# A flat sum on one line: `target op term ± term ± ...` (comment and blank lines after it),
+# each term a product of numbers and `name` / `name.port`, with unary signs. Python reads it
+# as the left-leaning chain of its terms, each term exactly as it reads the term alone.
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_NUM = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_FACTOR = rf"(?:[-+][ \t]*)*(?:{_NUM}|{_NAME}(?:\.{_NAME})?)(?![\w.])"
+_TERM = rf"{_FACTOR}(?:[ \t]*[*/][ \t]*{_FACTOR})*"
+_SUM = re.compile(rf"({_NAME}(?:\.{_NAME})?)[ \t]*(=|\+=|-=)[ \t]*({_TERM}(?:[ \t]*[-+][ \t]*{_TERM})*)"
+                  rf"[ \t]*(?:#[^\r\n]*)?(?:\r?\n[ \t]*(?:#[^\r\n]*)?)*")
+_TERMS = re.compile(rf"(?:^|[ \t]*([-+])[ \t]*)({_TERM})")
+_SIGN = {"+": 1.0, "-": -1.0}
 
 
 class _Fail(Exception):
@@ -53,7 +66,7 @@ class _Fail(Exception):
 class _Stmt:
     """One statement's (or one line's `a; b`) result and what it read from the rest."""
     __slots__ = ("text", "line", "sites", "refs", "sinks", "types", "counts_in", "counts_out",
-                 "neurons", "decl_rows", "ops", "settings", "knobs")
+                 "neurons", "decl_rows", "ops", "settings", "knobs", "sum")
 
     def shifted(self, line: int) -> "_Stmt":
         """The same result starting on `line` (new Declared objects: the old ones are shared)."""
@@ -175,13 +188,115 @@ def _evaluate(text: str, line: int, tree, site_list: list, sites: dict, counters
         s.ops.append(((dst, port), op, row, _final(row) if op == "=" else None))
     s.settings = [(k, p.patch.settings[k]) for k in p.setting_lines]
     s.knobs = list(p.patch.knobs.items())
+    s.sum = None
     return s
 
 
-def _valid(s: _Stmt, sites: dict, counters: dict) -> bool:
+_SUM_UNIT = object()  # a unit's tree, for a statement that _SUM matched (read term by term)
+
+
+def _sum_unit(t: str):
+    """(target, op, [(sign, term text)]) when `t` is a flat sum `_evaluate_sum` may read term
+    by term; None otherwise. Python builds the AST of a sum as deep as its chain of terms and
+    fails past 3x the recursion limit less 3x the stack's depth (3.11): a sum deeper than 1.5x
+    the limit is left to the whole-statement path, where the fresh parse's outcome decides."""
+    m = _SUM.fullmatch(t)
+    if m is None:
+        return None
+    pairs = _TERMS.findall(m.group(3))
+    if len(pairs) + max(len(tt) for _, tt in pairs) > 1.5 * sys.getrecursionlimit():
+        return None
+    return m.group(1), m.group(2), pairs
+
+
+def _evaluate_sum(text: str, line: int, unit, sites: dict, old, same: bool = False) -> _Stmt:
+    """A flat sum statement, each term reused from `old` (the previous patch's sum with the
+    same target, its terms checked unless `same`) or read alone by the same code as a full
+    parse; the terms are then added up exactly as `_Parser.linear` adds up the chain (same
+    order, same overflow checks)."""
+    target, op, pairs = unit
+    p = _ChunkParser(text, sites, {})
+    tree = _ast(target)
+    if tree is None or len(tree.body) != 1 or not isinstance(tree.body[0], ast.Expr):
+        raise _Fail("target")
+    tnode = tree.body[0].value
+    if isinstance(tnode, ast.Name):
+        name = tnode.id
+        if not p.is_sink_name(name):
+            raise _Fail("not a sink")  # `name = sum` is an error: the full parse words it
+        t = p.sink_type(name, tnode)
+        dsts = [(name, port, t.inputs[port].kind) for port in t.inputs]
+    elif isinstance(tnode, ast.Attribute) and isinstance(tnode.value, ast.Name):
+        dsts = [p.destination(tnode)]
+    else:
+        raise _Fail("target")
+    refs, sinks = p.refs, p.sinks
+    cache = old[2] if old is not None and old[1] == dsts else {}
+    terms: dict = {}
+    results = []
+    for sign, tt in pairs:
+        r = cache.get(tt)
+        if r is not None and not same:
+            for n, ty in r[3].items():
+                if _resolve(n, sites) is not ty:
+                    r = None
+                    break
+            else:
+                for n, b in r[4].items():
+                    if _is_sink(n) != b:
+                        r = None
+                        break
+        if r is None:
+            try:
+                node = ast.parse(tt, mode="eval").body
+            except (SyntaxError, ValueError):
+                raise _Fail("syntax") from None
+            p.refs, p.sinks = {}, {}
+            lin = p.linear(node, dsts)
+            r = (lin.terms, lin.const, lin.const_node is not None, p.refs, p.sinks)
+        terms[tt] = r
+        results.append((sign, r))
+        refs.update(r[3])
+        sinks.update(r[4])
+    # the chain, added up as _Parser.linear adds it
+    first = results[0][1]
+    acc, const, has_const = dict(first[0]), first[1], first[2]
+    for sign, r in results[1:]:
+        sg = _SIGN[sign]
+        for k, w in r[0].items():
+            acc[k] = v = acc.get(k, 0.0) + sg * w
+            if not math.isfinite(v):
+                raise _Fail("overflow")
+        const += sg * r[1]
+        has_const = has_const or r[2]
+        if not math.isfinite(const):
+            raise _Fail("overflow")
+    if has_const:  # _Parser.expr: a constant feeds every destination as a number
+        for dst, port, dk in dsts:
+            if not compatible(dk, "number"):
+                raise _Fail("kind")
+    s = _Stmt()
+    s.text, s.line, s.sites = text, line, []
+    s.refs, s.sinks, s.types = refs, sinks, {}
+    s.counts_in, s.counts_out = {}, {}
+    s.neurons, s.decl_rows, s.settings, s.knobs = [], [], [], []
+    s.ops = []
+    for dst, port, _ in dsts:
+        row = dict(acc)
+        if has_const:
+            row[ONE] = row.get(ONE, 0.0) + const
+        s.ops.append(((dst, port), op, row, _final(row) if op == "=" else None))
+    s.sum = (target, dsts, terms)
+    return s
+
+
+def _valid(s: _Stmt, sites: dict, counters: dict, same: bool = False) -> bool:
+    """Whether `s` holds here (`same`: its names resolve as they did: only counts can differ)."""
     for key, n in s.counts_in.items():
         if counters.get(key, 0) != n:
             return False
+    if same:
+        return True
     for name, t in s.refs.items():
         if _resolve(name, sites) is not t:
             return False
@@ -237,8 +352,9 @@ def _parse(text: str, path: str, prev: Patch) -> Patch | None:
     if pieces is None:
         return None
     cache = prev._cache or {}
+    sums = prev._sums or {}
     # 1. statements: a piece, or pieces joined until they parse
-    units = []  # (line, text, cached results or None, tree or None)
+    units = []  # (line, text, cached results or None, tree, _SUM_UNIT's parts, or None)
     i, n = 0, len(pieces)
     while i < n:
         line, t = pieces[i]
@@ -246,6 +362,9 @@ def _parse(text: str, path: str, prev: Patch) -> Patch | None:
         tree = None
         j = i
         while cands is None:
+            tree = _sum_unit(t)  # a flat sum on one line is a statement of its own
+            if tree is not None:
+                break
             tree = _ast(t)
             if tree is not None:
                 break
@@ -260,11 +379,17 @@ def _parse(text: str, path: str, prev: Patch) -> Patch | None:
     sites: dict = {}
     site_lists = []
     for line, t, cands, tree in units:
-        sl = cands[0].sites if cands else _sites_of(tree)
+        sl = cands[0].sites if cands else [] if type(tree) is tuple else _sites_of(tree)
         site_lists.append(sl)
         for name, tn in sl:
             if name not in sites and name not in BUILTIN and not _is_sink(name):
                 sites[name] = tn
+    # what a statement's names resolve to is a function of the declarations and the types
+    # loaded: where both are prev's, every result prev kept resolves as it did there
+    types = dict(TYPES)
+    pctx = prev._ctx
+    same = (pctx is not None and pctx[0] == sites and len(pctx[1]) == len(types)
+            and all(pctx[1].get(k) is v for k, v in types.items()))
     # 3. each statement reused or parsed, in source order
     counters: dict = {}
     stmts = []
@@ -272,23 +397,29 @@ def _parse(text: str, path: str, prev: Patch) -> Patch | None:
         s = None
         if cands:
             for c in cands:
-                if _valid(c, sites, counters):
+                if _valid(c, sites, counters, same):
                     s = c if c.line == line else c.shifted(line)
                     break
         if s is None:
             if tree is None:
-                tree = _ast(t)
+                tree = _sum_unit(t) or _ast(t)
                 if tree is None:
                     return None
-            s = _evaluate(t, line, tree, sl, sites, counters)
+            if type(tree) is tuple:
+                s = _evaluate_sum(t, line, tree, sites, sums.get(tree[0]), same)
+            else:
+                s = _evaluate(t, line, tree, sl, sites, counters)
         for key, k in s.counts_out.items():
             counters[key] = counters.get(key, 0) + k
         stmts.append(s)
     patch = _assemble(stmts, path)
     new_cache: dict = {}
+    new_sums: dict = {}
     for s in stmts:
         new_cache.setdefault(s.text, []).append(s)
-    patch._stmts, patch._cache = stmts, new_cache
+        if s.sum is not None:
+            new_sums.setdefault(s.sum[0], s.sum)
+    patch._stmts, patch._cache, patch._sums, patch._ctx = stmts, new_cache, new_sums, (sites, types)
     _record_changes(patch, prev)
     return patch
 
@@ -363,35 +494,96 @@ def _wrow(row: dict | None, default) -> dict | None:
 
 
 def _record_changes(patch: Patch, prev: Patch) -> None:
-    """patch._changes {dst: W[dst] or None}: the rows of W that differ from prev's (found
-    by identity where a statement was reused, by value elsewhere); patch's W from prev's."""
+    """What changed against prev (found by identity where a statement was reused, by value
+    elsewhere): rows set whole or removed, rows whose entries changed (`edits` {key: {(src,
+    out): w or None}}, for rows both patches have), defaults, declarations; patch's W from
+    prev's with those rows (`_build_w`). Kept as patch._record, for `PatchChange`."""
     rows, dflt = patch.rows, patch.defaults
     prows, pdflt = prev.rows, prev.defaults
     if not prows and not pdflt:  # a first parse (previous=Patch()): no base worth sending
         patch.matrix()
         return
-    changed = []
+    set_rows: dict = {}
+    edits: dict = {}
+    set_dflt: dict = {}
     for key, r in rows.items():
         o = prows.get(key)
-        if o is not r and (o != r or key in pdflt):
-            changed.append(key)
-    for key, w in dflt.items():
-        if pdflt.get(key) != w or key in prows:
-            changed.append(key)
+        if o is r:
+            continue
+        if o is None:
+            set_rows[key] = r
+        elif o != r:
+            if o and r:
+                edits[key] = {k: r.get(k) for k, _ in r.items() ^ o.items()}
+            else:
+                set_rows[key] = r
     for key in prows:
-        if key not in rows and key not in dflt:
-            changed.append(key)
+        if key not in rows:
+            set_rows[key] = None
+    for key, w in dflt.items():
+        if pdflt.get(key) != w:
+            set_dflt[key] = w
     for key in pdflt:
-        if key not in rows and key not in dflt:
-            changed.append(key)
+        if key not in dflt:
+            set_dflt[key] = None
+    nn, pn = patch.neurons, prev.neurons
+    decl: dict = {}
+    moved: dict = {}
+    for name, d in nn.items():
+        o = pn.get(name)
+        if o is d:
+            continue
+        if o is None or o.type != d.type or not _same_args(o.args, d.args):
+            decl[name] = d
+        elif o.line != d.line or o.col != d.col:
+            moved[name] = (d.line, d.col)
+    if len(nn) == len(pn) and list(nn) == list(pn):
+        order, dropped = None, []
+    else:
+        order, dropped = list(nn), [n for n in pn if n not in nn]
+    _build_w(patch, prev, set_rows, edits, set_dflt)
+    patch._decl = decl
+    patch._dropped = dropped
+    patch._record = (decl, moved, order, set_rows, edits, set_dflt)
+
+
+def _same_args(a: dict, b: dict) -> bool:
+    try:
+        return a is b or bool(a == b)
+    except Exception:  # noqa: BLE001  (arrays or such: count it as a change)
+        return False
+
+
+def _build_w(patch: Patch, prev: Patch, set_rows: dict, edits: dict, set_dflt: dict) -> None:
+    """patch's W, _changes {dst: W[dst] or None} and _entries {(dst, port): edits} from
+    prev's W and the rows that changed (an edited row: prev's W row with those entries set)."""
+    rows, dflt = patch.rows, patch.defaults
     pw = prev.matrix()
     w = dict(pw)
     copied: dict = {}
-    for key in changed:
+    entries: dict = {}
+    for key in (*set_rows, *edits, *set_dflt):
         d, p = key
         sub = copied.get(d)
         if sub is None:
             sub = copied[d] = dict(pw.get(d, {}))
+        e = edits.get(key)
+        if e is not None:
+            wr = dict(sub[p])
+            for (src, out), x in e.items():
+                inner = wr.get(src)
+                inner = dict(inner) if inner is not None else {}
+                if x is None:
+                    inner.pop(out, None)
+                else:
+                    inner[out] = x
+                if inner:
+                    wr[src] = inner
+                else:
+                    wr.pop(src, None)
+            sub[p] = wr
+            entries[key] = e
+            continue
         r = _wrow(rows.get(key), dflt.get(key))
         if r is None:
             sub.pop(p, None)
@@ -406,4 +598,74 @@ def _record_changes(patch: Patch, prev: Patch) -> None:
             changes[d] = None
     patch._w = w
     patch._changes = changes
+    patch._entries = entries
     patch._base = prev._serial
+
+
+class PatchChange:
+    """A Patch told by what changed against the Patch it was parsed against (its base): what
+    the app sends the engine, whose session holds that base (so the engine unpickles the
+    change, not the patch). `patch(base)` rebuilds the Patch there, its W and change record
+    included (as `_record_changes` made them), or gives None when `base` is another Patch."""
+    __slots__ = ("base", "serial", "path", "settings", "knobs", "decl", "moved", "order",
+                 "dropped", "set_rows", "edits", "set_dflt")
+
+    def __init__(self, patch: Patch):
+        self.base, self.serial = patch._base, patch._serial
+        self.path, self.settings, self.knobs = patch.path, patch.settings, patch.knobs
+        self.decl, self.moved, self.order, self.set_rows, self.edits, self.set_dflt = patch._record
+        self.dropped = patch._dropped
+
+    def __getstate__(self):
+        return tuple(getattr(self, k) for k in PatchChange.__slots__)
+
+    def __setstate__(self, state):
+        for k, v in zip(PatchChange.__slots__, state):
+            setattr(self, k, v)
+
+    def fits(self, base) -> bool:
+        return isinstance(base, Patch) and base._serial == self.base
+
+    def patch(self, base: Patch) -> Patch | None:
+        if not self.fits(base):
+            return None
+        bn, decl = base.neurons, self.decl
+        if self.order is None:
+            neurons = dict(bn)
+            neurons.update(decl)
+        else:
+            neurons = {n: decl[n] if n in decl else bn[n] for n in self.order}
+        for n, (line, col) in self.moved.items():
+            d = neurons[n]
+            neurons[n] = Declared(d.type, d.args, line, col)
+        rows = dict(base.rows)
+        for key, r in self.set_rows.items():
+            if r is None:
+                del rows[key]
+            else:
+                rows[key] = r
+        for key, e in self.edits.items():
+            r = rows[key] = dict(rows[key])
+            for k, x in e.items():
+                if x is None:
+                    del r[k]
+                else:
+                    r[k] = x
+        defaults = dict(base.defaults)
+        for key, x in self.set_dflt.items():
+            if x is None:
+                del defaults[key]
+            else:
+                defaults[key] = x
+        p = Patch(neurons=neurons, rows=rows, settings=dict(self.settings), knobs=dict(self.knobs),
+                  path=self.path, defaults=defaults)
+        p._serial = self.serial
+        _build_w(p, base, self.set_rows, self.edits, self.set_dflt)
+        p._decl, p._dropped = decl, self.dropped
+        return p
+
+
+def change_of(patch: Patch):
+    """What to send the engine for `patch`: its PatchChange when it was parsed against a base
+    (the engine's session holds it when it applied the base last), else the Patch itself."""
+    return PatchChange(patch) if patch._record is not None else patch

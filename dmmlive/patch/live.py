@@ -6,7 +6,8 @@ from pathlib import Path
 
 from ..core.errors import BadArgument
 from ..core.machine import Machine
-from .diff import diff
+from .diff import Seen, diff
+from .incremental import PatchChange
 from .parse import Patch, parse
 
 
@@ -54,28 +55,42 @@ class PatchSession:
         self.path = path
         self.patch = None
         self.applied = 0
+        self._seen = None  # diff.Seen: the network as the last apply left it
 
     def apply(self, text: str, path: str | None = None, now: bool = False, parsed=None):
         """Apply `text`; `parsed`: its Patch, when it was parsed already (the App parses a save
         in its own process, off the engine's, and sends both; parsed against the Patch this
-        session applied last, its diff costs what changed). A text is parsed reusing the
-        statements of the last one."""
+        session applied last, its diff costs what changed), or the PatchChange of such a Patch
+        (its changes against the Patch this session applied last; against another, `text` is
+        parsed here). A text is parsed reusing the statements of the last one."""
         path = path or self.path or "<patch>"
+        if isinstance(parsed, PatchChange):  # the changes against a base: ours, or parse here
+            parsed = parsed.patch(self.patch)
         new = parsed if parsed is not None else parse(text, path, previous=self.patch or EMPTY_PATCH)
         m = self.machine
         # against W as it will be once every queued edit is in: two applies between the same
         # two ticks compose (the second does not count the first's change again)
-        delta, declare = diff(m.pending_matrix(), running_decls(m), self.patch, new)
+        decls = m.pending_decls()
+        delta, declare = diff(m.pending_matrix(), _Running(decls), self.patch, new, self._seen)
         s = new.settings
+        self._seen = None
         if now:
             m.apply(delta, declare, defaults=False)
         else:  # neurons the last text declared and this one drops retire, even if never landed
-            dropped = [n for n in self.patch.neurons if n not in new.neurons] if self.patch else ()
+            old = self.patch
+            if old is None:
+                dropped = ()
+            elif new._base == old._serial and new._dropped is not None:
+                dropped = new._dropped
+            else:
+                dropped = [n for n in old.neurons if n not in new.neurons]
             m.edit(delta, declare, fade=s["fade"], replace=True, defaults=False, retire=dropped)
         m.tempo = s["tempo"]
         m.set_schedule(s["schedule"])
         self.patch = new
         self.applied += 1
+        # what this save left running: the next one walks only what changes since (diff.Seen)
+        self._seen = Seen(new._serial, m.pending_matrix(), m.pending_decls(), set(delta), set(declare))
         return new
 
 

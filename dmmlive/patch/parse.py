@@ -87,10 +87,17 @@ class Patch:
         self._w = None         # the full W, built once (shared: treat it as immutable)
         self._stmts = None     # per-statement results, for the next incremental parse (not pickled)
         self._cache = None     # {statement text: [results]} over _stmts
+        self._sums = None      # {target: its flat sum's terms}, for sums changed in a few terms
+        self._ctx = None       # (declarations {name: type name}, TYPES) the statements were read in
+        self._entries = None   # {(dst, port): {(src, out): w or None}}: entries changed in rows both have
+        self._record = None    # what changed against the base, for PatchChange (not pickled)
+        self._decl = None      # {name: Declared} new or changed in type or arguments against the base
+        self._dropped = None   # the base's neurons this Patch drops
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_w"] = state["_stmts"] = state["_cache"] = None  # rebuilt where needed
+        for k in ("_w", "_stmts", "_cache", "_sums", "_ctx", "_record"):  # rebuilt where needed
+            state[k] = None
         return state
 
     def __setstate__(self, state):
