@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 import dmmlive
 from dmmlive import vv
 from dmmlive.patch import Patch, PatchError, parse
+from dmmlive.core.errors import DmmError
 from dmmlive.patch.diff import diff, diff_full
+from dmmlive.patch.incremental import PatchChange, change_of
 from dmmlive.patch.live import EMPTY_PATCH, PatchSession, running_decls
 from dmmlive.patch.parse import _full_matrix
 
@@ -26,7 +28,13 @@ from .test_fuzz import SEEDS, expr, identifier, mutate, statement, type_names
 EXAMPLES = [p.read_text() for p in sorted((Path(__file__).parents[2] / "patches").glob("*.dmm"))]
 GENERATED = "fade(0.05)\n" + "".join(f"s{i} = sine(freq={110 + 7 * i}, amp=0.5)\n" for i in range(30)) + \
     "out = " + " + ".join(f"0.03*s{i}" for i in range(30)) + "\nout.left += 0.1*sine(freq=3)\n"
-STARTS = EXAMPLES + SEEDS + [GENERATED]
+# a long sum of every form a term takes (weights before and after, divisions, unary signs,
+# ports, constants, a name twice), for edits inside it
+TERMS = [f"0.0{i % 9 + 1}*s{i}" for i in range(30)] + [
+    "s1/4", "-s2", "2*-s3", "s4.out*0.5", "- 0.25 * s5", "1e-3*s6", ".5", "3", "s7*2*3", "+s8", "s1"]
+LONG = "fade(0.05)\n" + "".join(f"s{i} = sine(freq={110 + 7 * i}, amp=0.5)\n" for i in range(30)) + \
+    "out.left = " + " + ".join(TERMS) + "  # the mix\n\nout.right -= 0.5*s0 - s1\n"
+STARTS = EXAMPLES + SEEDS + [GENERATED, LONG]
 
 
 def snapshot(p: Patch):
@@ -66,7 +74,29 @@ def assert_same(text, previous, reused=False):
             if not s:
                 rebuilt.pop(d, None)
         assert rebuilt == full
+        for (d, p), edits in inc._entries.items():  # entries told apart from the rest of the row
+            assert edits and all(vv.path(full, d, p, src, o) == (w or {}) for (src, o), w in edits.items())
+            assert all(vv.path(base, d, p, src, o) != (w or {}) for (src, o), w in edits.items())
+            assert {k for k, w in fresh.rows[(d, p)].items() if previous.rows[(d, p)].get(k) != w} | \
+                (previous.rows[(d, p)].keys() - fresh.rows[(d, p)].keys()) == edits.keys()
+        assert_change_rebuilds(inc, previous, fresh, full)
     return inc
+
+
+def assert_change_rebuilds(inc, previous, fresh, full):
+    """What the app sends the engine (a PatchChange, pickled) rebuilds `inc` on the engine's copy
+    of `previous` (pickled, its W built there), change record included, and nothing elsewhere."""
+    sent = change_of(inc)
+    assert isinstance(sent, PatchChange)
+    sent = pickle.loads(pickle.dumps(sent))
+    engine_base = pickle.loads(pickle.dumps(previous))
+    engine_base.matrix()
+    got = sent.patch(engine_base)
+    assert got == fresh and got._serial == inc._serial and got._base == previous._serial
+    assert got.matrix() == full and got._changes == inc._changes and got._entries == inc._entries
+    assert got._decl == inc._decl and got._dropped == inc._dropped
+    assert got._dropped == [n for n in previous.neurons if n not in fresh.neurons]
+    assert sent.patch(pickle.loads(pickle.dumps(inc))) is None  # another base: nothing
 
 
 # ---- edits -------------------------------------------------------------------------------------
@@ -107,8 +137,50 @@ def line_edit(text: str, rnd: random.Random) -> str:
     return "\n".join(lines)
 
 
+ODD_TERMS = ["2*3*s1", "-s2", "s3/2", "1e308*1e308*s1", "s0*s1", "s99", "0.5", "out", "s1.freq", "s1.out",
+             "1e-5*s1.out", "s1 / 0", "007", "if", "None", "s2*-2", "1.5e3*s4", "-0.0*s5", "s6-s6", "one"]
+
+
+def term_edit(text: str, rnd: random.Random) -> str:
+    """An edit inside a one-line sum: a weight changed, a term added, dropped, moved or doubled,
+    a sign flipped, an odd term (an error, a constant, an overflow, a name twice)."""
+    lines = text.split("\n")
+    sums = [i for i, ln in enumerate(lines) if re.match(r"\w+(\.\w+)? *[-+]?= *[^(]* [-+] ", ln)]
+    if not sums:
+        return line_edit(text, rnd)
+    i = rnd.choice(sums)
+    head, rhs = re.match(r"(\w+(?:\.\w+)? *[-+]?= *)(.*)", lines[i]).groups()
+    parts = re.split(r"( [-+] )", rhs)
+    terms, signs = parts[0::2], parts[1::2]
+    k = rnd.randrange(len(terms))
+    r = rnd.random()
+    if r < 0.35:
+        nums = list(re.finditer(r"\d+(\.\d+)?", terms[k]))
+        if nums:
+            m = rnd.choice(nums)
+            terms[k] = terms[k][:m.start()] + repr(round(rnd.uniform(0, 5), 3)) + terms[k][m.end():]
+    elif r < 0.5:
+        terms.insert(k, rnd.choice(ODD_TERMS + terms))
+        signs.insert(min(k, len(signs)), rnd.choice([" + ", " - "]))
+    elif r < 0.65 and len(terms) > 1:
+        del terms[k]
+        del signs[min(k, len(signs) - 1)]
+    elif r < 0.75 and signs:
+        j = rnd.randrange(len(signs))
+        signs[j] = " - " if signs[j] == " + " else " + "
+    elif r < 0.85:
+        j = rnd.randrange(len(terms))
+        terms[k], terms[j] = terms[j], terms[k]
+    else:
+        terms[k] = rnd.choice(ODD_TERMS)
+    rhs = terms[0] + "".join(sg + t for sg, t in zip(signs, terms[1:]))
+    lines[i] = head + rhs
+    return "\n".join(lines)
+
+
 def edit(text: str, rnd: random.Random) -> str:
-    return line_edit(text, rnd) if rnd.random() < 0.7 else mutate(text, rnd)
+    r = rnd.random()
+    return line_edit(text, rnd) if r < 0.5 else term_edit(text, rnd) if r < 0.75 else mutate(text, rnd)
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -255,3 +327,124 @@ def test_session_applies_in_sequence_match_a_machine_given_the_full_diffs():
         assert m1.matrix == m2.matrix
         assert {n: (d.type.name, d.args) for n, d in m1.pending_decls().items()} == \
             {n: (d.type.name, d.args) for n, d in m2.pending_decls().items()}
+
+
+# ---- inside a statement: sums term by term, rows entry by entry, the engine sent the change -----
+def test_a_gain_changed_in_a_long_sum_reuses_the_other_terms_and_records_the_entry():
+    p1 = parse(LONG, "l.dmm", previous=EMPTY_PATCH)
+    text = LONG.replace("0.05*s4 +", "0.07*s4 +").replace(" + s1/4", "")
+    p2 = assert_same(text, p1, reused=True)
+    t1, t2 = p1._sums["out.left"][2], p2._sums["out.left"][2]
+    assert t2.keys() == t1.keys() - {"s1/4", "0.05*s4"} | {"0.07*s4"}
+    assert all(t2[k] is t1[k] for k in t2 if k != "0.07*s4")  # read once, in p1
+    assert p2.rows[("out", "left")][("s4", "out")] == 0.07 + 0.5  # and `s4.out*0.5`
+    assert p2.rows[("out", "left")][("s1", "out")] == 0.02 + 1.0  # `0.02*s1` and `s1` remain
+    assert p1.rows[("out", "left")][("s1", "out")] == 0.02 + 0.25 + 1.0
+    assert p2._entries == {("out", "left"): {("s4", "out"): 0.07 + 0.5, ("s1", "out"): 0.02 + 1.0}}
+    assert p2._changes.keys() == {"out"} and p2._record[3] == {} and p2._decl == {}
+
+
+def test_a_sum_edit_with_an_error_gives_the_fresh_parse_s_error():
+    p1 = parse(LONG, "l.dmm", previous=EMPTY_PATCH)
+    e = assert_same(LONG.replace("0.05*s4 +", "0.05*s4*s5 +"), p1)
+    assert str(e).startswith("live.dmm:32:") and "a product of two streams is not linear" in str(e)
+    e = assert_same(LONG.replace("- 0.25 * s5", "- 0.25 * s55"), p1)
+    assert "undeclared name 's55'" in str(e)
+    e = assert_same(LONG.replace(" + .5 +", " + 1e308*1e308 +"), p1)
+    assert "not a finite number" in str(e)
+
+
+def test_a_patch_change_is_what_the_engine_unpickles():
+    p1 = parse(GENERATED, "g.dmm", previous=EMPTY_PATCH)
+    p2 = parse(GENERATED.replace("0.03*s4", "0.05*s4"), "g.dmm", previous=p1)
+    sent = change_of(p2)
+    assert (sent.set_rows, sent.set_dflt, sent.decl, sent.moved, sent.order, sent.dropped) == ({}, {}, {}, {}, None, [])
+    assert sent.edits == {("out", "left"): {("s4", "out"): 0.05}, ("out", "right"): {("s4", "out"): 0.05}}
+    assert len(pickle.dumps(sent)) < len(pickle.dumps(p2)) / 10
+    assert change_of(p1) is p1  # a first parse has no base: the Patch itself
+    engine = PatchSession(dmmlive.Machine(block=64), "g.dmm")
+    engine.apply(GENERATED, now=True, parsed=pickle.loads(pickle.dumps(p1)))
+    got = engine.apply("", parsed=pickle.loads(pickle.dumps(sent)))  # the text is not read
+    assert got == p2 and got._serial == p2._serial
+    p3 = parse(GENERATED.replace("0.03*s5", "0.05*s5"), "g.dmm", previous=p1)  # not what it holds
+    text3 = GENERATED.replace("0.03*s5", "0.05*s5")
+    got = engine.apply(text3, parsed=pickle.loads(pickle.dumps(change_of(p3))))  # parsed there
+    assert got == parse(text3, "g.dmm") and got._base == p2._serial
+
+
+def _session_with_edits(text):
+    m = dmmlive.Machine(block=64)
+    s = PatchSession(m, "g.dmm")
+    s.apply(text, now=True)
+    m.tick()
+    sent = []
+    m.osc_edit = real = m.edit
+    m.edit = lambda delta, declare, **kw: (sent.append((delta, declare)), real(delta, declare, **kw))
+    return m, s, sent
+
+
+def test_what_the_last_apply_left_is_walked_only_where_it_changed():
+    m, s, sent = _session_with_edits(GENERATED)
+    s.apply(GENERATED.replace("0.03*s4", "0.05*s4"))
+    m.tick()
+    assert sent[-1] == ({"out": {"left": {"s4": {"out": 0.05 - 0.03}}, "right": {"s4": {"out": 0.05 - 0.03}}}}, {})
+    m.apply({"s3": {"freq": {"one": {"out": 5.0}}}})  # as OSC: the next save puts it back
+    s.apply(GENERATED.replace("0.03*s4", "0.05*s4").replace("0.03*s7", "0.04*s7"))
+    assert sent[-1] == ({"s3": {"freq": {"one": {"out": -5.0}}},
+                         "out": {"left": {"s7": {"out": 0.04 - 0.03}}, "right": {"s7": {"out": 0.04 - 0.03}}}}, {})
+    m.tick()
+    s.apply(GENERATED.replace("0.03*s7", "0.04*s7").replace("s9 = sine(freq=173,", "s9 = saw(freq=173,"))
+    assert sent[-1] == ({"out": {"left": {"s4": {"out": 0.03 - 0.05}}, "right": {"s4": {"out": 0.03 - 0.05}}}},
+                        {"s9": ("saw", {})})
+
+
+def _osc_write(m, rnd):
+    """A weight written as OSC or the network would: an entry of W, or a new one from one."""
+    W = m.pending_matrix()
+    rows = [(d, p, src, o) for d, ins in W.items() if d != "self" for p, srcs in ins.items()
+            for src, outs in srcs.items() for o in outs]
+    if not rows:
+        return
+    d, p, src, o = rnd.choice(rows)
+    if rnd.random() < 0.3:
+        src, o = "one", "out"
+    try:
+        (m.apply if rnd.random() < 0.5 else m.osc_edit)({d: {p: {src: {o: rnd.choice([0.1, -0.3, 1e-9])}}}})
+    except DmmError:
+        pass
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.randoms(use_true_random=False))
+def test_session_diffs_equal_full_diffs_as_the_engine_runs_them(rnd):
+    """A PatchSession fed PatchChanges (as the engine is), with OSC and network writes and ticks
+    between saves: each edit it sends is diff_full's for the W and declarations of that moment."""
+    text = rnd.choice(STARTS)
+    first = outcome(text, EMPTY_PATCH)
+    if isinstance(first, PatchError):
+        return
+    m, s, sent = _session_with_edits("")
+    try:
+        s.apply(text, parsed=pickle.loads(pickle.dumps(first)))
+    except DmmError:
+        return
+    app_last = first
+    for _ in range(rnd.randrange(1, 7)):
+        for _ in range(rnd.choice([0, 0, 1, 2])):
+            _osc_write(m, rnd)
+        for _ in range(rnd.choice([0, 1, 1, 3])):
+            m.tick()
+        new_text = term_edit(text, rnd) if rnd.random() < 0.5 else edit(text, rnd)
+        new = outcome(new_text, app_last)
+        if isinstance(new, PatchError):
+            continue
+        arrived = pickle.loads(pickle.dumps(change_of(new))).patch(s.patch)
+        assert arrived is not None and arrived == new
+        want = diff_full(m.pending_matrix(), running_decls(m), s.patch, arrived)
+        n = len(sent)
+        try:
+            s.apply(new_text, parsed=arrived)
+        except DmmError:
+            continue
+        assert len(sent) == n + 1 and sent[-1] == want
+        app_last, text = new, new_text
