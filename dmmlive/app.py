@@ -18,6 +18,7 @@ import numpy as np
 
 from .core.errors import BadArgument, DmmError
 from .drivers.audio import xrun_detail
+from .patch.incremental import PatchChange, change_of
 from .patch.live import EMPTY_PATCH, load
 from .patch.parse import parse
 
@@ -148,9 +149,12 @@ def tap_stop(m):
     return tap_drain(m, stop=True)
 
 
-def apply_text(m, text: str, path: str, parsed=None) -> str:
-    """Apply a saved patch text (`parsed`: its Patch, if parsed already); returns a one-line
-    summary (raises PatchError)."""
+def apply_text(m, text: str, path: str, parsed=None) -> str | None:
+    """Apply a saved patch text (`parsed`: its Patch, if parsed already, or its PatchChange);
+    returns a one-line summary (raises PatchError), or None for a PatchChange against a base
+    the session does not hold (nothing applied: send the Patch)."""
+    if isinstance(parsed, PatchChange) and not parsed.fits(m.session.patch):
+        return None
     patch = m.session.apply(text, path, parsed=parsed)
     return f"{Path(path).name}: applied ({len(patch.neurons)} neurons, fade {patch.settings['fade']:g} s)"
 
@@ -224,8 +228,13 @@ class App:
             # and the engine only diffs and applies. Parsed against the last save applied,
             # reusing its unchanged statements; the engine then diffs only the rows that
             # changed (docs/patch-language.md, "How a save becomes an edit").
+            # The engine gets the changes against the last save it applied (PatchChange: it
+            # unpickles the change, not the patch), or the Patch where it holds another.
             patch = parse(text, str(path), previous=self._parsed or EMPTY_PATCH)
-            self.say(self.engine.call(apply_text, text, str(path), patch))
+            said = self.engine.call(apply_text, text, str(path), change_of(patch))
+            if said is None:
+                said = self.engine.call(apply_text, text, str(path), patch)
+            self.say(said)
             self._parsed = patch
             self.reloads += 1
             if self.server is not None:
