@@ -401,8 +401,9 @@ def test_what_the_last_apply_left_is_walked_only_where_it_changed():
 def _osc_write(m, rnd):
     """A weight written as OSC or the network would: an entry of W, or a new one from one."""
     W = m.pending_matrix()
-    rows = [(d, p, src, o) for d, ins in W.items() if d != "self" for p, srcs in ins.items()
-            for src, outs in srcs.items() for o in outs]
+    rows = [(d, p, src, o) for d, ins in W.items() if d != "self" and isinstance(ins, dict)
+            for p, srcs in ins.items() if isinstance(srcs, dict)
+            for src, outs in srcs.items() if isinstance(outs, dict) for o in outs]
     if not rows:
         return
     d, p, src, o = rnd.choice(rows)
