@@ -27,7 +27,7 @@ WATCH_DEBOUNCE = 0.0  # s the watcher waits after a save: none, it reacts once t
 
 
 # ---- run in the engine process (picklable by reference) ----------------------------------
-def build(path: str, rate: int, block: int, limiter: bool, ahead: float = 0.05,
+def build(path: str, rate: int, block: int, limiter: bool, ahead: float = 0.01,
           load_root: str | None = None, allow_load_anywhere: bool = False, log: str | None = None,
           shaders: str | None = None):
     """The engine's factory: the machine of the patch at `path`, with the Controller that
@@ -176,7 +176,7 @@ class App:
                  block=128, limiter=True,
                  seconds=None, out=None, err=None, status_every=1.0,
                  osc=True, osc_host="127.0.0.1", osc_port=9000, osc_allow=None,
-                 allow_load_anywhere=False, log=None, record=None, shaders=None, ahead=0.05):
+                 allow_load_anywhere=False, log=None, record=None, shaders=None, ahead=0.01):
         self.path = str(Path(patch))
         self.record_to = None if record is None else str(record)  # --record: from the start
         self.shaders = None if shaders is None else str(shaders)  # --shaders: more shader types
@@ -480,7 +480,7 @@ class App:
     def status_line(self) -> str:
         s = self.engine.status()
         return (f"t={s['ticks']:.0f} xruns={s['xruns']:.0f}{xrun_detail(s)} load={s['load']:.2f} "
-                f"latency={1000 * s['latency']:.0f}ms reloads={self.reloads}")
+                f"margin={1000 * s['margin']:.0f}ms latency={1000 * s['latency']:.0f}ms reloads={self.reloads}")
 
     def report(self) -> None:
         """Print the engine's reports and the status line."""

@@ -22,6 +22,9 @@ from dmmlive.core.plan import entries
 
 ROOT = Path(__file__).resolve().parents[1]
 SOUND = ["bass", "drone", "drums", "schedules", "bell", "wave"]  # the example patches without images
+# wave.dmm owns Self's input row, so its text takes the test's network link out of it: a
+# network delta is absorbed or not by when the text lands. The mixed sequences leave it out.
+MIXED = [n for n in SOUND if n != "wave"]
 TEXTS = {n: (ROOT / "patches" / f"{n}.dmm").read_text() for n in SOUND}
 QUEUES: dict = {}
 DYADIC = [k / 8 for k in range(-16, 17)]  # additive changes of these commute to the bit
@@ -58,7 +61,10 @@ def apply(m, session, ctl, change, key):
 
 
 def final(m):
-    m.tick(80)  # every edit lands, every glide ends, replaced neurons retire
+    m.tick(4)  # every edit lands
+    while m.gliding:  # every glide ends (drone.dmm fades over 0.3 s)
+        m.tick()
+    m.tick(2)  # neurons faded out retire
     return m.matrix, m.neurons
 
 
@@ -114,9 +120,9 @@ def test_texts_osc_and_network_deltas_compose(data):
         kind = data.draw(st.sampled_from(["text", "text", "code", "mutated", "set", "value", "additive"]),
                          label="kind")
         if kind in ("text", "code"):
-            changes.append((kind, TEXTS[data.draw(st.sampled_from(SOUND), label="patch")]))
+            changes.append((kind, TEXTS[data.draw(st.sampled_from(MIXED), label="patch")]))
         elif kind == "mutated":
-            changes.append(("text", mutate(TEXTS[data.draw(st.sampled_from(SOUND), label="patch")], data)))
+            changes.append(("text", mutate(TEXTS[data.draw(st.sampled_from(MIXED), label="patch")], data)))
         elif kind == "additive":
             changes.append(data.draw(additive, label="additive"))
         else:  # an absolute set on a row the example patches own

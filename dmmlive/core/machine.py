@@ -83,7 +83,6 @@ class Machine:
         self._W: dict = {"self": {"delta": {"edits": {"delta": 1.0}}}}
         self._queue: list = []     # [_Edit] waiting for the edits neuron
         self._pending_decls: dict = {}  # declarations of queued and in-flight edits
-        self._pending_sum: dict = {}    # the sum of their ΔW
         self._inflight: list = []  # [_Edit] emitted by edits, not yet added into W by self
         self._fades: list = []     # [_Fade] weight glides in progress
         self._xfade = 0            # counter for the names of neurons fading out
@@ -103,6 +102,7 @@ class Machine:
         self._fresh = False
         self._value_rows: set = set()  # rows whose weights the plan took in place since
         self._idle: set = set()        # neurons to retire at the next compile if inactive
+        self._born: set = set()        # neurons declared since the last compile (not run yet)
         self._self_read = False        # Self's input is the one it added (see set_schedule)
         self._self_parts = None        # Self's input terms [(source, w, value)] this tick
         self._active: set = set()
@@ -175,11 +175,15 @@ class Machine:
         delta, decls = self._checked(delta, declare, True, replace, defaults)
         self._queue.append(_Edit(delta, decls, float(fade), tuple(retire)))
         self._pending_decls.update(decls)
-        if delta:
-            self._pending_sum = vv.add_into(self._pending_sum, delta)
 
-    def compile(self) -> None:
-        """Compile the plan now (a tick compiles it anyway after W has changed): to time it."""
+    def compile(self, fresh: bool = True) -> None:
+        """Compile the plan now (a tick compiles it anyway after W has changed), from
+        scratch, or (`fresh=False`) by what changed since the last compile, if nothing
+        then only the part every such compile does: to time it."""
+        if fresh:
+            self._restructure(fresh=True)
+        elif not self._dirty:
+            self._restructure(active=True)
         self._compile()
 
     @property
@@ -196,8 +200,13 @@ class Machine:
         return {**self._decls, **self._pending_decls}
 
     def pending_matrix(self) -> dict:
-        """W as it will be once every queued edit is in (what a new edit builds on)."""
-        return vv.add_into(self._W, self._pending_sum) if self._pending_sum else self._W
+        """W as it will be once every queued edit is in (what a new edit builds on): their
+        ΔW added one at a time, in order, as Self will add them."""
+        W = self._W
+        for e in self._inflight + self._queue:
+            if e.delta:
+                W = vv.add_into(W, e.delta)
+        return W
 
     def apply(self, delta: dict | None = None, declare: dict | None = None, defaults: bool = True) -> None:
         """Declare and add ΔW into W now, not through `edits` (setting a machine up).
@@ -487,10 +496,6 @@ class Machine:
                 for n, d in e.decls.items():
                     if self._pending_decls.get(n) is d:
                         del self._pending_decls[n]
-                if e.delta:
-                    self._pending_sum = vv.add_into(self._pending_sum, vv.scale(e.delta, -1.0))
-            if not self._queue and not self._inflight:
-                self._pending_sum, self._pending_decls = {}, {}  # no float residue left behind
         self._Yv[("self", "matrix")] = self._W
 
     def _add_to_w(self, delta) -> None:
@@ -523,6 +528,7 @@ class Machine:
                 glide = self._crossfade(name, d, w_prev, glide, e.fade)
             else:
                 self._decls[name] = d
+            self._born.add(name)  # has not run yet
         if e.fade > 0 and glide:
             start = self.t + 1  # the first tick that computes with the new W
             length = max(1, round(e.fade * self.rate))
@@ -546,7 +552,7 @@ class Machine:
     def _crossfade(self, name, decl, w_prev, glide, fade):
         """Rename the running `name` to `name~k` (state and outputs go with it), give `name`
         the new declaration, and glide name~k's outgoing weights to 0 while name's come in."""
-        if fade <= 0 or name not in self._active:  # no fade, or the old one never ran:
+        if fade <= 0 or name not in self._active or name in self._born:  # no fade, or the old one never ran:
             # the new neuron replaces it at once
             self._forget({name})
             self._decls[name] = decl
@@ -776,6 +782,7 @@ class Machine:
         fresh = (self._ent is None or old is None or self._fresh
                  or not (self._changed_rows or names or self._active_changed))
         self._changed_rows, self._changed_names, self._value_rows = set(), set(), set()
+        self._born = set()
         self._fresh = self._active_changed = False
         if fresh:
             self._ent, plan = compile_plan(self._W, self._decls, pinned, sync, fades)
