@@ -280,12 +280,10 @@ def _evaluate_sum(text: str, line: int, unit, sites: dict, old, same: bool = Fal
     s.refs, s.sinks, s.types = refs, sinks, {}
     s.counts_in, s.counts_out = {}, {}
     s.neurons, s.decl_rows, s.settings, s.knobs = [], [], [], []
-    s.ops = []
-    for dst, port, _ in dsts:
-        row = dict(acc)
-        if has_const:
-            row[ONE] = row.get(ONE, 0.0) + const
-        s.ops.append(((dst, port), op, row, _final(row) if op == "=" else None))
+    if has_const:
+        acc[ONE] = acc.get(ONE, 0.0) + const
+    fin = _final(acc) if op == "=" else None  # one row for every port of a sink (rows are not
+    s.ops = [((dst, port), op, acc, fin) for dst, port, _ in dsts]  # changed in place)
     s.sum = (target, dsts, terms)
     return s
 
