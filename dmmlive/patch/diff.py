@@ -8,10 +8,12 @@ Neurons the new patch keeps with the same type and arguments keep their state; o
 whose type or arguments change is replaced by a crossfade; one the patch drops loses
 its rows, fades out and is retired.
 
-Cost: the rows the texts change are diffed in Python (`vv.sub`); every other
-destination is checked whole against the running W with one dict comparison (shared
-rows compare by identity), and walked only where the running W differs (the network or
-OSC wrote there). When `new` was parsed against `old` (`parse(..., previous=old)`, even
+Cost: the rows the texts change are diffed in Python (`vv.sub`), over only the entries
+that changed where the patch records them (`_entries`); every other destination is
+checked whole against the running W with one dict comparison (shared rows compare by
+identity), and walked only where the running W differs (the network or OSC wrote
+there); with the `Seen` of the last apply, where nothing else wrote since, only the
+destinations and names that apply touched are checked. When `new` was parsed against `old` (`parse(..., previous=old)`, even
 in another process) its W is `old`'s with the changed rows replaced; otherwise it is
 built once and the two are compared destination by destination. Declarations are
 compared by equality first, `freeze` only where they differ.

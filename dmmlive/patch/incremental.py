@@ -25,10 +25,16 @@ text), and a text this module cannot cut (a lone `\\r`, an indented first statem
 still parses. `tests/patch/test_incremental.py` checks incremental == fresh on generated
 edit sequences.
 
+A flat sum on one line (`out = 0.1*a + 0.2*b - c`) is read term by term (`_evaluate_sum`):
+each term is kept with what it read, and a changed sum reads only the terms the last
+parse's sum with the same target did not have.
+
 The result also records, against `previous` (its `_base`), which rows of its W changed
-(`_changes` {dst: W[dst] or None}), computed here in the app's process; `diff` (diff.py)
-uses it to build the new W and to diff only those rows, even in another process (the
-engine), where `previous` arrives pickled as the running session's patch.
+(`_changes` {dst: W[dst] or None}), which entries of rows both have changed (`_entries`),
+which neurons are new or changed (`_decl`) or dropped, computed here in the app's process;
+`diff` (diff.py) uses it to build the new W and to diff only those entries. The app sends
+the engine a `PatchChange` (`change_of`): the changes against the base the engine holds,
+from which `PatchChange.patch(base)` rebuilds the Patch there.
 """
 from __future__ import annotations
 
