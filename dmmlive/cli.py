@@ -129,9 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--rate", type=int, default=48000)
     pl.add_argument("--block", type=int, default=128)
     pl.add_argument("--no-limiter", action="store_true")
-    pl.add_argument("--ahead", type=float, default=0.05, metavar="SECONDS",
-                    help="sound computed ahead of the card (default 0.05): less answers saves and "
-                         "OSC sooner, more is safer on a busy machine")
+    pl.add_argument("--ahead", type=float, default=0.01, metavar="SECONDS",
+                    help="sound computed ahead of the card at least (default 0.01; it grows while "
+                         "the card comes close to running dry and shrinks back): less answers saves "
+                         "and OSC sooner, more is safer on a busy machine")
     pl.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
     pl.add_argument("--osc-port", type=int, default=9000)
     pl.add_argument("--osc-host", default="127.0.0.1", help="listen here (loopback unless you open it)")

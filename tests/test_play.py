@@ -346,3 +346,51 @@ def test_osc_weight_changes_on_a_1000_neuron_patch_leave_no_gap(jack, tmp_path):
         app.stop()
     assert err.text == ""
     assert_engine_kept_up(jack, st0, st1)
+
+
+SELFMOD = 'drift = const(value={"s0": {"freq": {"one": {"out": 0.01}}}})\nself.delta = drift\n' \
+    'screen = plasma(speed=0.5)\n'
+
+
+def engine_w(m):
+    """(compiles, tick, s0's frequency weight): what the self-modifying patch changes."""
+    return m.compiles, m.t, m.matrix["s0"]["freq"]["one"]["out"]
+
+
+def test_a_patch_rewriting_its_w_every_tick_plays_with_the_window_open(jack, tmp_path, monkeypatch):
+    # A const neuron linked into self.delta adds 0.01 Hz to s0's frequency every tick: W
+    # changes 375 times a second, the plan takes each change in place (no compile), and
+    # the window's mirror machine runs the same network beside the engine.
+    monkeypatch.delenv("DISPLAY", raising=False)
+    path = tmp_path / "selfmod.dmm"
+    path.write_text(sines(100, 0.01) + SELFMOD)
+    out, err = Console(), Console()
+    app = App(str(path), audio=True, device=jack.device, window_size=(64, 36), osc=False, out=out,
+              err=err, status_every=60.0, seconds=30)
+    got: dict = {}
+
+    def probe():
+        try:
+            while app.window is None or app.window.frames_drawn < 2:
+                time.sleep(0.02)
+            app.engine.call(ticks)  # the engine imports this module at the first probe
+            time.sleep(0.5)
+            got["st0"], got["w0"] = app.engine.status(), app.engine.call(engine_w)
+            time.sleep(3.0)
+            got["st1"], got["w1"] = app.engine.status(), app.engine.call(engine_w)
+            got["frames"] = app.window.frames_drawn
+        finally:
+            if app.window is not None:
+                app.window.close()
+
+    t = threading.Thread(target=probe)
+    t.start()
+    assert app.run() == 0
+    t.join(30)
+    assert err.text == "", err.text
+    (c0, t0, f0), (c1, t1, f1) = got["w0"], got["w1"]
+    assert c1 == c0                       # W changed every tick; the plan never compiled
+    assert t1 - t0 > 2 * RATE // 128      # seconds of ticks
+    assert f1 - f0 == pytest.approx(0.01 * (t1 - t0), abs=0.0101)
+    assert got["frames"] > 30             # the window drew all along
+    assert_engine_kept_up(jack, got["st0"], got["st1"])

@@ -98,7 +98,7 @@ class EngineError(DmmError):
 # Shared status: one float64 each; each field has one writing process.
 FIELDS = ("state", "audio_state", "rate", "block", "ticks", "frames", "device_frames", "callbacks",
           "short", "underflows", "latency", "load", "stream_load", "peak", "device_start",
-          "device_time", "audio_rt")
+          "device_time", "audio_rt", "margin")
 _I = {name: i for i, name in enumerate(FIELDS)}
 STARTING, RUNNING, STOPPED, FAILED = 0.0, 1.0, 2.0, -1.0
 
@@ -110,6 +110,13 @@ COST_PER_CHAR = 5e-6         # s per character, before a function's first call i
 HOLD_MAX = 1.0               # s a command waits at most (for its cover, or for the ring to fill)
 GC_EVERY = gc.get_threshold()[0]  # net allocations that call for a collection (Python's own)
 COST_SAFETY = 3.0            # the cover asked for: this times the guess, plus ahead / 2 (costs vary 2x here)
+# The margin adapts: `ahead` is its floor. Over each MARGIN_WINDOW the engine takes the
+# ring's lowest fill; below one block (the device nearly ran dry) the margin grows by two
+# blocks, and doubles after an engine xrun, up to MARGIN_MAX; after MARGIN_CALM seconds
+# with never less than two blocks left it shrinks back a block at a time.
+MARGIN_WINDOW = 0.25
+MARGIN_CALM = 2.0
+MARGIN_MAX = 0.25
 MAX_RATE = 192000            # sizes the ring before the machine (and its rate) exists
 MAX_CALLBACK_FRAMES = 16384  # ring room for the largest device buffer we expect
 ENGINE_NICE = -10            # nice increment of both processes, where permitted
@@ -133,9 +140,10 @@ class AudioEngine:
     (they are checked). `blocksize`: frames per device callback (0 = the host's
     choice); the ring decouples it from the machine's block. `latency`:
     PortAudio's suggested output latency ('low', 'high' or seconds). `ahead`:
-    seconds of sound the engine keeps computed ahead of the device: the margin
-    that absorbs a slow tick. What you hear lags an edit by about
-    `ahead + latency`. `priority`: nice both processes up and put the audio
+    seconds of sound the engine keeps computed ahead of the device at least: the
+    margin that absorbs a slow tick; it grows while the device comes close to running
+    dry and shrinks back when calm (`status()["margin"]`). What you hear lags an
+    edit by about `margin + latency`. `priority`: nice both processes up and put the audio
     callback thread and the engine thread (below the callback and the sound
     server) in the real-time class, where the system permits (root, or an
     rtprio/nice limit); `info["nice"]`, `info["engine_thread"]` and
@@ -147,7 +155,7 @@ class AudioEngine:
 
     def __init__(self, factory: Callable, args: tuple = (), kwargs: dict | None = None, *,
                  device: int | str | None = None, rate: int | None = None, block: int | None = None,
-                 blocksize: int = 0, latency: float | str = "low", ahead: float = 0.05,
+                 blocksize: int = 0, latency: float | str = "low", ahead: float = 0.01,
                  priority: bool = True, start_timeout: float = 60.0):
         if not callable(factory):
             raise BadArgument(f"factory must be a function that returns a Machine, got {factory!r}")
@@ -317,7 +325,8 @@ class AudioEngine:
         ticks: ticks computed; frames/blocks: machine sound delivered to the device;
         xruns = short (callbacks that found the ring short) + underflows (PortAudio's
         output_underflow flags); latency: the device's output latency (s); ahead:
-        sound computed and not yet played (s); load: engine compute time / real
+        sound computed and not yet played (s); margin: what the engine keeps computed
+        now (s: `ahead` at least, more while the device came close to running dry); load: engine compute time / real
         time; stream_load: PortAudio's callback load; peak: |sample| max of the
         last computed block; device_time: the device clock since the first callback
         (s); audio_thread: 'realtime' when the callback thread got the real-time class.
@@ -335,6 +344,7 @@ class AudioEngine:
         out["latency"] = v["latency"]
         w, r = (self._pos[0], self._pos[1]) if self._pos is not None else (0, 0)
         out["ahead"] = (w - r) / rate if rate else 0.0
+        out["margin"] = v["margin"]
         for k in ("load", "stream_load", "peak"):
             out[k] = v[k]
         out["device_time"] = max(0.0, v["device_time"] - v["device_start"]) if out["callbacks"] else 0.0
@@ -429,7 +439,7 @@ class NullOutput(AudioEngine):
     _null = True
 
     def __init__(self, factory: Callable, args: tuple = (), kwargs: dict | None = None, *,
-                 rate: int | None = None, block: int | None = None, ahead: float = 0.05,
+                 rate: int | None = None, block: int | None = None, ahead: float = 0.01,
                  priority: bool = True, start_timeout: float = 60.0):
         super().__init__(factory, args, kwargs, rate=rate, block=block, ahead=ahead,
                          priority=priority, start_timeout=start_timeout)
@@ -578,6 +588,13 @@ class _Engine:
         if self.ahead + self.B + MAX_CALLBACK_FRAMES > ring.cap:
             raise BadArgument(f"ahead={config['ahead']} s at {self.rate} Hz does not fit the ring buffer")
         self.max_fill = ring.cap - self.B - MAX_CALLBACK_FRAMES  # the most the engine computes ahead
+        self.base = self.ahead    # the margin's floor; self.ahead adapts (see MARGIN_WINDOW)
+        self.margin_max = min(self.max_fill, max(self.base, int(MARGIN_MAX * self.rate)))
+        self.low = self.max_fill  # the ring's lowest fill seen in this window (frames)
+        self.window_end = 0.0
+        self.calm_since = time.perf_counter()
+        self.short_seen = 0
+        self.inbox: deque = deque()  # commands taken from the queue while waiting for one
         self.target = self.ahead  # frames to keep computed: ahead, or more to cover a held command
         self.held = None          # a command waiting for the ring to cover it
         self.waiting_since = None  # perf_counter time commands began to wait (None: none wait)
@@ -601,10 +618,10 @@ class _Engine:
     def prefill(self):
         while self.ring.fill() < self.ahead:
             self._tick()
-        # what a recompile costs this machine, measured (the first ticks' times hold the
-        # kernels' just-in-time compiling, not the plan's)
+        # what a compile by change costs this machine at least, measured (the first ticks'
+        # times hold the kernels' just-in-time compiling, not the plan's); learned after
         t0 = time.perf_counter()
-        self.m.compile()
+        self.m.compile(fresh=False)
         self.compile_cost = time.perf_counter() - t0
 
     def begin(self):
@@ -617,7 +634,7 @@ class _Engine:
         parent = mp.parent_process()
         housekeeping = 0.0
         while not self.stopping:
-            if self.held is not None or not self.cmds.empty():
+            if self.held is not None or self.inbox or not self.cmds.empty():
                 self._commands()
                 if self.stopping:
                     break
@@ -627,17 +644,44 @@ class _Engine:
             if gc.get_count()[0] >= GC_EVERY:
                 self._collect()
             fill = self.ring.fill()
+            if fill < self.low:
+                self.low = fill
             if fill < self.target:
                 self._tick()
-            else:  # sleep until about one block has been played
-                time.sleep(min(0.005, max(0.0005, (fill - self.ahead + 1) / self.rate)))
+            else:  # wait until about one block has been played, or a command comes
+                try:
+                    self.inbox.append(self.cmds.get(timeout=min(0.005, max(0.0005, (fill - self.ahead + 1) / self.rate))))
+                except queue.Empty:
+                    pass
             now = time.perf_counter()
+            if now >= self.window_end:
+                self.window_end = now + MARGIN_WINDOW
+                self._adapt(now)
             if now >= housekeeping:
                 housekeeping = now + 0.25
                 if parent is not None and not parent.is_alive():
                     break
         if self.clock is not None:
             self.clock.join(1.0)
+
+    def _adapt(self, now) -> None:
+        """The margin after a window: more at once where the ring came within a block of
+        running dry (twice as much after an engine xrun), a block less after MARGIN_CALM
+        seconds of never less than two blocks left; never under `ahead`."""
+        low, self.low = self.low, self.max_fill
+        short = int(self.S[_I["short"]])
+        if short > self.short_seen or low < self.B:
+            grow = self.ahead if short > self.short_seen else 2 * self.B
+            self.ahead = min(self.margin_max, self.ahead + grow)
+            self.calm_since = now
+        elif low < 2 * self.B:
+            self.calm_since = now
+        elif self.ahead > self.base and now - self.calm_since >= MARGIN_CALM:
+            self.ahead = max(self.base, self.ahead - self.B)
+            self.calm_since = now
+        self.short_seen = short
+        self.target = max(self.target, self.ahead) if self.held is not None else max(self.ahead, self.cover)
+        self.S[_I["margin"]] = self.ahead / self.rate
 
     def _timer(self):
         """NullOutput's device: drain one block per period, on an absolute schedule."""
@@ -708,6 +752,8 @@ class _Engine:
                 return
             if self.held is not None:
                 cmd, self.held = self.held, None
+            elif self.inbox:
+                cmd = self.inbox.popleft()
             else:
                 try:
                     cmd = self.cmds.get_nowait()
