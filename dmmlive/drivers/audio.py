@@ -113,7 +113,7 @@ COST_SAFETY = 3.0            # the cover asked for: this times the guess, plus a
 # The margin adapts: `ahead` is its floor. Over each MARGIN_WINDOW the engine takes the
 # ring's lowest fill; below one block (the device nearly ran dry) the margin grows by two
 # blocks, and doubles after an engine xrun, up to MARGIN_MAX; after MARGIN_CALM seconds
-# with never less than two blocks left it shrinks back a block at a time.
+# with never less than two blocks left it shrinks back, a block each window.
 MARGIN_WINDOW = 0.25
 MARGIN_CALM = 2.0
 MARGIN_MAX = 0.25
@@ -666,8 +666,9 @@ class _Engine:
 
     def _adapt(self, now) -> None:
         """The margin after a window: more at once where the ring came within a block of
-        running dry (twice as much after an engine xrun), a block less after MARGIN_CALM
-        seconds of never less than two blocks left; never under `ahead`."""
+        running dry (twice as much after an engine xrun); once MARGIN_CALM seconds passed
+        with never less than two blocks left, a block less each window while that holds;
+        never under `ahead`."""
         low, self.low = self.low, self.max_fill
         short = int(self.S[_I["short"]])
         if short > self.short_seen or low < self.B:
@@ -677,8 +678,7 @@ class _Engine:
         elif low < 2 * self.B:
             self.calm_since = now
         elif self.ahead > self.base and now - self.calm_since >= MARGIN_CALM:
-            self.ahead = max(self.base, self.ahead - self.B)
-            self.calm_since = now
+            self.ahead = max(self.base, self.ahead - self.B)  # and on, a block a window
         self.short_seen = short
         self.target = max(self.target, self.ahead) if self.held is not None else max(self.ahead, self.cover)
         self.S[_I["margin"]] = self.ahead / self.rate

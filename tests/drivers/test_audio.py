@@ -214,3 +214,27 @@ def test_factory_errors_come_back_as_they_are():
         NullOutput(not_a_machine).start()
     with pytest.raises(dmmlive.BadArgument, match="picklable"):
         NullOutput(lambda: Machine()).start()
+
+
+def stall(m, seconds):
+    """Hold the engine (a command that takes `seconds`): the ring drains meanwhile."""
+    time.sleep(seconds)
+    return m.t
+
+
+def test_the_margin_grows_when_the_card_nearly_runs_dry_and_shrinks_back(jack):
+    # A 12 ms stall with 10 ms computed ahead: the ring runs (nearly or quite) dry, so the
+    # margin grows at once; after two calm seconds it steps back down to `ahead`.
+    with AudioEngine(make_sines, (4,), device=jack.device, ahead=0.01) as eng:
+        eng.call(tick_count)
+        time.sleep(0.6)
+        base = eng.status()["margin"]
+        assert base == pytest.approx(0.01, abs=1 / RATE)
+        eng.call(stall, 0.012)
+        time.sleep(0.4)  # the next quarter-second window has seen it
+        grown = eng.status()["margin"]
+        assert grown >= base + 2 * BLOCK / RATE - 1 / RATE, (base, grown)
+        deadline = time.monotonic() + 2.5 + 0.25 * (grown - base) * RATE / BLOCK + 2.0
+        while eng.status()["margin"] > base + 1 / RATE and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert eng.status()["margin"] == pytest.approx(base, abs=1 / RATE)
