@@ -111,9 +111,10 @@ HOLD_MAX = 1.0               # s a command waits at most (for its cover, or for 
 GC_EVERY = gc.get_threshold()[0]  # net allocations that call for a collection (Python's own)
 COST_SAFETY = 3.0            # the cover asked for: this times the guess, plus ahead / 2 (costs vary 2x here)
 # The margin adapts: `ahead` is its floor. Over each MARGIN_WINDOW the engine takes the
-# ring's lowest fill; below one block (the device nearly ran dry) the margin grows by two
-# blocks, and doubles after an engine xrun, up to MARGIN_MAX; after MARGIN_CALM seconds
-# with never less than two blocks left it shrinks back, a block each window.
+# ring's lowest fill, the host's late periods and how late it woke itself; where the device
+# nearly ran dry (below one block), the host was late or the engine was kept off the CPU,
+# the margin grows (by two blocks, or to cover the stall), and doubles after an engine
+# xrun, up to MARGIN_MAX; after MARGIN_CALM calm seconds it shrinks back a block a window.
 MARGIN_WINDOW = 0.25
 MARGIN_CALM = 2.0
 MARGIN_MAX = 0.25
@@ -593,7 +594,8 @@ class _Engine:
         self.low = self.max_fill  # the ring's lowest fill seen in this window (frames)
         self.window_end = 0.0
         self.calm_since = time.perf_counter()
-        self.short_seen = 0
+        self.short_seen = self.under_seen = 0
+        self.late = 0.0           # s the engine woke past its time at most in this window
         self.inbox: deque = deque()  # commands taken from the queue while waiting for one
         self.target = self.ahead  # frames to keep computed: ahead, or more to cover a held command
         self.held = None          # a command waiting for the ring to cover it
@@ -649,10 +651,12 @@ class _Engine:
             if fill < self.target:
                 self._tick()
             else:  # wait until about one block has been played, or a command comes
+                wait = min(0.005, max(0.0005, (fill - self.ahead + 1) / self.rate))
+                t_wait = time.perf_counter()
                 try:
-                    self.inbox.append(self.cmds.get(timeout=min(0.005, max(0.0005, (fill - self.ahead + 1) / self.rate))))
-                except queue.Empty:
-                    pass
+                    self.inbox.append(self.cmds.get(timeout=wait))
+                except queue.Empty:  # woke by the clock: how late (the CPU was taken from it)
+                    self.late = max(self.late, time.perf_counter() - t_wait - wait)
             now = time.perf_counter()
             if now >= self.window_end:
                 self.window_end = now + MARGIN_WINDOW
@@ -665,21 +669,26 @@ class _Engine:
             self.clock.join(1.0)
 
     def _adapt(self, now) -> None:
-        """The margin after a window: more at once where the ring came within a block of
-        running dry (twice as much after an engine xrun); once MARGIN_CALM seconds passed
-        with never less than two blocks left, a block less each window while that holds;
+        """The margin after a window. More at once where the ring came within a block of
+        running dry, where the host flagged a late period, or where the engine was kept
+        off the CPU past its wake-up (it then covers that stall and three blocks); twice
+        as much after an engine xrun. Once MARGIN_CALM seconds passed with none of these
+        and never less than two blocks left, a block less each window while that holds;
         never under `ahead`."""
         low, self.low = self.low, self.max_fill
-        short = int(self.S[_I["short"]])
-        if short > self.short_seen or low < self.B:
+        late, self.late = self.late, 0.0
+        short, under = int(self.S[_I["short"]]), int(self.S[_I["underflows"]])
+        stalled = int(late * self.rate) > self.ahead - 3 * self.B
+        if short > self.short_seen or low < self.B or under > self.under_seen or stalled:
             grow = self.ahead if short > self.short_seen else 2 * self.B
-            self.ahead = min(self.margin_max, self.ahead + grow)
+            need = int(late * self.rate) + 3 * self.B if stalled else 0
+            self.ahead = min(self.margin_max, max(self.ahead + grow, need))
             self.calm_since = now
         elif low < 2 * self.B:
             self.calm_since = now
         elif self.ahead > self.base and now - self.calm_since >= MARGIN_CALM:
             self.ahead = max(self.base, self.ahead - self.B)  # and on, a block a window
-        self.short_seen = short
+        self.short_seen, self.under_seen = short, under
         self.target = max(self.target, self.ahead) if self.held is not None else max(self.ahead, self.cover)
         self.S[_I["margin"]] = self.ahead / self.rate
 
@@ -794,8 +803,8 @@ class _Engine:
                 except Exception as e:  # noqa: BLE001  (a failed command never stops the music)
                     result, err = None, _error_message(e)
                 took = time.perf_counter() - t_call
-                key = _key(fn)
-                self.cost[key] = max(took / _size(args), 0.8 * self.cost.get(key, 0.0))  # up at once, down slowly
+                key = _key(fn, args)
+                self.cost[key] = max(took / _size(args), 0.5 * self.cost.get(key, 0.0))  # up at once, down by halves
                 self.last_call = _kind(fn, args)
                 self.replies.put(("call", seq, result, err))
             elif op == "capture":
@@ -833,22 +842,30 @@ class _Engine:
         its size, as its function's last call took) and a recompile at the next tick (as
         long as the last one after a call took: it may change W)."""
         fn, args = cmd[2], cmd[3]
-        own = self.cost.get(_key(fn), COST_PER_CHAR) * _size(args)
+        own = self.cost.get(_key(fn, args), COST_PER_CHAR) * _size(args)
         return own + (self.compile_cost if self.changes_w.get(_kind(fn, args), True) else 0.0)
 
 
-def _key(fn):
-    return getattr(fn, "__module__", ""), getattr(fn, "__qualname__", repr(fn))
+def _key(fn, args=()):
+    """A call's function, and whether its size is told in changes (`call_size`) or text."""
+    return (getattr(fn, "__module__", ""), getattr(fn, "__qualname__", repr(fn)),
+            any(hasattr(a, "call_size") for a in args))
 
 
 def _kind(fn, args):
-    """A call's kind for `changes_w`: its function, and whether it carries anything (an
-    OSC batch with no command in it never changes W; one with commands may)."""
-    return _key(fn), _size(args) > 1
+    """A call's kind for `changes_w`: its function, whether it carries anything (an OSC
+    batch with no command in it never changes W; one with commands may), and whether it
+    declares neurons (a save that only changes numbers compiles nothing; one that adds a
+    neuron does)."""
+    return _key(fn, args), _size(args) > 1, any(getattr(a, "declares", False) for a in args)
 
 
 def _size(args) -> int:
-    """A call's size, for its cost: 1 + the length of its text, bytes and list arguments."""
+    """A call's size, for its cost: where an argument tells it (`call_size`: a save sent as
+    its changes), that; else 1 + the length of its text, bytes and list arguments."""
+    told = [a.call_size for a in args if hasattr(a, "call_size")]
+    if told:
+        return 1 + sum(told)
     return 1 + sum(len(a) for a in args if isinstance(a, (str, bytes, list, tuple, dict)))
 
 

@@ -630,6 +630,18 @@ class PatchChange:
     def fits(self, base) -> bool:
         return isinstance(base, Patch) and base._serial == self.base
 
+    @property
+    def call_size(self) -> int:
+        """How much there is to apply, in changes: the engine's guess of what the call
+        costs scales with it (dmmlive/drivers/audio.py, `_size`)."""
+        return (len(self.decl) + len(self.set_rows) + len(self.edits) + len(self.set_dflt)
+                + len(self.dropped or ()) + len(self.moved))
+
+    @property
+    def declares(self) -> bool:
+        """Whether neurons come, go or change type: the plan is compiled again after it."""
+        return bool(self.decl or self.dropped)
+
     def patch(self, base: Patch) -> Patch | None:
         if not self.fits(base):
             return None

@@ -224,17 +224,19 @@ def stall(m, seconds):
 
 def test_the_margin_grows_when_the_card_nearly_runs_dry_and_shrinks_back(jack):
     # A 12 ms stall with 10 ms computed ahead: the ring runs (nearly or quite) dry, so the
-    # margin grows at once; after two calm seconds it steps back down to `ahead`.
+    # margin grows at once; after two calm seconds it steps back down to `ahead`. (A late
+    # period of a busy host grows it too: the test waits for it to be back at its floor.)
+    def settled(timeout):
+        deadline = time.monotonic() + timeout
+        while eng.status()["margin"] > 0.01 + 1 / RATE and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return eng.status()["margin"]
+
     with AudioEngine(make_sines, (4,), device=jack.device, ahead=0.01) as eng:
         eng.call(tick_count)
-        time.sleep(0.6)
-        base = eng.status()["margin"]
-        assert base == pytest.approx(0.01, abs=1 / RATE)
+        assert settled(15.0) == pytest.approx(0.01, abs=1 / RATE)
         eng.call(stall, 0.012)
         time.sleep(0.4)  # the next quarter-second window has seen it
         grown = eng.status()["margin"]
-        assert grown >= base + 2 * BLOCK / RATE - 1 / RATE, (base, grown)
-        deadline = time.monotonic() + 2.5 + 0.25 * (grown - base) * RATE / BLOCK + 2.0
-        while eng.status()["margin"] > base + 1 / RATE and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert eng.status()["margin"] == pytest.approx(base, abs=1 / RATE)
+        assert grown >= 0.01 + 2 * BLOCK / RATE - 1 / RATE, grown
+        assert settled(15.0) == pytest.approx(0.01, abs=1 / RATE)
