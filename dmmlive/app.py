@@ -460,7 +460,9 @@ class App:
     def _forward(self) -> None:
         """OSC commands to the engine in batches; replies back to their senders."""
         while not self._stop.is_set():
-            cmds = self.server.drain(64)  # small batches: the engine interleaves them with ticks
+            # small batches (the engine interleaves them with ticks), sent as the first comes;
+            # an empty call every 5 ms brings the replies of timed commands that ran since
+            cmds = self.server.drain(64, timeout=0.005)
             try:
                 replies, requests = self.engine.call(forward_osc, [tuple(c) for c in cmds], timeout=10.0)
             except DmmError as e:
@@ -474,8 +476,6 @@ class App:
                 self.server.send_replies(replies)
             for cmd, path in requests:
                 self._on_record(cmd, path)
-            if not cmds:
-                self._stop.wait(0.005)
 
     def status_line(self) -> str:
         s = self.engine.status()

@@ -544,9 +544,15 @@ class OscServer:
             except Exception:  # noqa: BLE001  (a failing consumer never stops the listener)
                 self._n["submit_failures"] += 1
 
-    def drain(self, max_n: int | None = None) -> list:
-        """The commands waiting, oldest first (at most `max_n`); for owners without `submit`."""
+    def drain(self, max_n: int | None = None, timeout: float = 0.0) -> list:
+        """The commands waiting, oldest first (at most `max_n`); for owners without `submit`.
+        `timeout`: seconds to wait for a first one when none waits (it is taken at once)."""
         out = []
+        if timeout > 0:
+            try:
+                out.append(self._queue.get(timeout=timeout))
+            except queue.Empty:
+                return out
         while max_n is None or len(out) < max_n:
             try:
                 out.append(self._queue.get_nowait())
