@@ -15,6 +15,7 @@ from . import vv
 from .registry import NeuronType, compatible
 
 DENSE = ("number", "audio")  # kinds held in numpy rows; vvalue rows are V-values
+BUILTIN = ("self", "one", "edits")  # the neurons every machine has (with its sinks)
 
 
 @dataclass

@@ -1,0 +1,389 @@
+"""Edits: the queue the `edits` neuron empties, Self taking what reaches it into W (the
+queued edits one at a time, their declarations, crossfades and glides), and the checks an
+edit passes before anything is queued. A mixin of Machine (core/machine.py)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import vv
+from .errors import (BadArgument, DmmError, DuplicateName, KindMismatch, MalformedDelta,
+                     UnknownNeuron, UnknownPort, did_you_mean)
+from .glides import _Fade
+from .plan import BUILTIN, Decl, entries, glide_mats
+from .registry import compatible, get_type
+
+
+class Edits:
+    """Machine's edit path: `edit`, `apply`, what queued edits leave (`pending_*`), and
+    Self's up movement."""
+
+    def edit(self, delta: dict | None = None, declare: dict | None = None,
+             fade: float = 0.0, replace: bool = False, defaults: bool = True, retire=()) -> None:
+        """Queue ΔW (rank-4 V-value) and neuron declarations for the `edits` neuron.
+
+        Synchronous schedule: queued before tick t, the edits neuron emits it at up
+        movement t, Self adds it into W at up t+1, and a neuron it declares and links
+        first fires at up t+2. Ordered: Self adds it at the end of tick t.
+        `fade` (seconds): number and audio weights glide to their new values along a
+        smoothstep (audio per sample), starting with the first tick that uses the new W.
+        `replace`: a declaration may give an existing name a new type or arguments; the
+        new neuron fades in while the old one fades out over `fade` and is retired.
+        `defaults`: give declared neurons their default weights on ports the ΔW leaves out.
+        `retire`: names to retire once this edit is in W if no weight touches them then
+        (a patch that drops a neuron an earlier, still queued edit declared: it never ran).
+        Raises a DmmError and queues nothing when any part is wrong.
+        """
+        if not vv.is_number(fade) or not fade >= 0 or not np.isfinite(fade):
+            raise BadArgument(f"fade must be a finite number of seconds >= 0, got {fade!r}")
+        if isinstance(retire, str) or not all(isinstance(n, str) for n in retire):
+            raise BadArgument(f"retire must be a list of neuron names, got {retire!r}")
+        delta, decls = self._checked(delta, declare, True, replace, defaults)
+        self._queue.append(_Edit(delta, decls, float(fade), tuple(retire)))
+        self._pending_decls.update(decls)
+
+    def pending_decls(self) -> dict:
+        """{name: declaration} as it will be once every queued edit is in (less the neurons
+        an edit retires unless a weight keeps them: a text that follows declares them anew)."""
+        hidden = self._idle.union(*(e.retire for e in self._queue), *(e.retire for e in self._inflight))
+        if hidden:
+            return {**{n: d for n, d in self._decls.items() if n not in hidden}, **self._pending_decls}
+        return {**self._decls, **self._pending_decls}
+
+    def pending_matrix(self) -> dict:
+        """W as it will be once every queued edit is in (what a new edit builds on): their
+        ΔW added one at a time, in order, as Self will add them."""
+        W = self._W
+        for e in self._inflight + self._queue:
+            if e.delta:
+                W = vv.add_into(W, e.delta)
+        return W
+
+    def apply(self, delta: dict | None = None, declare: dict | None = None, defaults: bool = True) -> None:
+        """Declare and add ΔW into W now, not through `edits` (setting a machine up).
+        Checked like `edit`; a declaration may not change an existing neuron."""
+        delta, decls = self._checked(delta, declare, False, False, defaults)
+        if decls:
+            self._install(decls)
+            self._restructure(names=decls)
+        if delta:
+            self._add_to_w(delta)
+
+    def _checked(self, delta, declare, queued, replace, defaults):
+        """The edit, checked against the network as queued edits leave it (`queued`) or as
+        it is now."""
+        delta = {} if delta is None else delta
+        view = self.pending_decls() if queued else self._decls
+        decls = self._check_declare(declare or {}, view, replace=replace)
+        self._check_delta(delta, {**view, **decls}, self.pending_matrix if queued else (lambda: self._W))
+        delta = vv.prune(delta)
+        if defaults:
+            rows = {(dst, inp) for dst, inp, *_ in entries(delta)}
+            for name, d in decls.items():
+                extra = self._defaults(name, d, rows)
+                if extra:
+                    delta = vv.add(delta, extra)
+        return delta, decls
+
+    def _fire_self(self) -> None:
+        # the edits whose ΔW arrives: emitted last tick (synchronous) or this tick (ordered)
+        due = [e for e in self._inflight if e.t < self.t or self.schedule == "ordered"]
+        parts, self._self_parts = self._self_parts, None
+        if self._self_read:  # the first synchronous tick after ordered ones: Self added
+            self._self_read = False  # what it reads now at the end of the last
+            self._take([], due)
+            return
+        # W += sum_w w * input, a term at a time, and the edits' one ΔW at a time: the same
+        # additions whether the edits come in one tick or one tick apart (exactly, in floats)
+        deltas = []
+        for src, w, y in parts or ():
+            if src == ("edits", "delta") and w == 1.0:
+                deltas.extend(e.delta for e in due if e.delta)
+            elif y:
+                deltas.append(vv.scale(y, w) if w != 1.0 else y)
+        self._take(deltas, due)
+
+    def _take(self, deltas, due) -> None:
+        """Self's up movement: W += each ΔW, and the `due` edits' declarations and glides."""
+        w_prev = self._W
+        for delta in deltas:
+            self._add_to_w(delta)
+        if due:
+            self._inflight = self._inflight[len(due):]  # emitted in order: the due ones lead
+            for e in due:
+                if e.decls:  # neurons come or change: compiled at the next tick
+                    self._restructure(names=e.decls)
+                self._absorb(e, w_prev)
+                for n, d in e.decls.items():
+                    if self._pending_decls.get(n) is d:
+                        del self._pending_decls[n]
+        self._Yv[("self", "matrix")] = self._W
+
+    def _add_to_w(self, delta) -> None:
+        """W += ΔW. Where ΔW only changes the values of entries W has (none appears or
+        vanishes), the running plan takes the new values in place; otherwise it is compiled
+        again before the next tick."""
+        w_prev = self._W
+        self._W = vv.add_into(w_prev, delta)
+        rows = _rows_of(delta)
+        if rows is None:  # ΔW writes above the rows: read W afresh
+            self._restructure(fresh=True)
+            return
+        if not self._dirty:
+            changes = _value_changes(w_prev, self._W, delta)
+            if changes is not None and self._plan.set_weights(self._decls, changes):
+                self._value_rows.update(rows)  # the entries read them again at the next compile
+                return
+        self._restructure(rows=rows)
+
+    def _absorb(self, e, w_prev) -> None:
+        """Install an edit's declarations (crossfading replaced neurons) and its glide."""
+        if e.retire:
+            self._idle.update(e.retire)
+            self._restructure(active=True)
+        self._idle.difference_update(e.decls)  # declared again since
+        glide = e.delta
+        for name, d in e.decls.items():
+            old = self._decls.get(name)
+            if old is not None and old.key != d.key:
+                glide = self._crossfade(name, d, w_prev, glide, e.fade)
+            else:
+                self._decls[name] = d
+            self._born.add(name)  # has not run yet
+        if e.fade > 0 and glide:
+            start = self.t + 1  # the first tick that computes with the new W
+            length = max(1, round(e.fade * self.rate))
+            last = self._fades[-1] if self._fades else None
+            if last is not None and last.start == start and last.length == length:
+                last.delta = vv.add_into(last.delta, glide)  # glides that start together run as one
+            else:
+                last = _Fade(glide, start, length, {})
+                self._fades.append(last)
+            idle = [n for d, _, s_, _, _ in entries(glide) for n in (d, s_) if n not in self._active]
+            if idle:  # a glide keeps its neurons active: they join the plan
+                self._restructure(active=True)
+            if not self._dirty:  # the plan runs on: give it this glide's matrices
+                mats = glide_mats(self._plan, self._decls, last.delta)
+                for lv, m in zip(self._plan.levels, mats):
+                    if len(lv.fade_mats) == len(self._fades):
+                        lv.fade_mats[-1] = m
+                    else:
+                        lv.fade_mats.append(m)
+
+    def _crossfade(self, name, decl, w_prev, glide, fade):
+        """Rename the running `name` to `name~k` (state and outputs go with it), give `name`
+        the new declaration, and glide name~k's outgoing weights to 0 while name's come in."""
+        if fade <= 0 or name not in self._active or name in self._born:  # no fade, or the old one never ran:
+            # the new neuron replaces it at once
+            self._forget({name})
+            self._decls[name] = decl
+            self._restructure(names=(name,))
+            return glide
+        self._xfade += 1
+        old = f"{name}~{self._xfade}"
+        self._restructure(names=(name, old))
+        self._idle.add(old)  # retired at once if no weight or glide keeps it
+        for f in self._fades:  # glides under way are the old neuron's
+            f.delta = _renamed(f.delta, name, old)
+        self._decls[old] = self._decls.pop(name)
+        self._decls[name] = decl
+        if name in self._state:
+            self._state[old] = self._state.pop(name)
+        for gs in self._gstate.values():
+            gs["names"] = [old if n == name else n for n in gs["names"]]
+        for table in list(self._plan.out_index.values()):
+            for key in [k for k in table if k[0] == name]:
+                table[(old, key[1])] = table.pop(key)
+        for store in (self._Yv, self._Xv, self._Yi, self._Xi, self._rings):
+            for key in [k for k in store if k[0] == name]:
+                store[(old, key[1])] = store.pop(key)
+        inputs = vv.path(w_prev, name)          # the old neuron keeps its inputs while it fades
+        outgoing_prev = [(d, i, o, w) for d, i, s, o, w in entries(w_prev) if s == name]
+        outgoing_new = [(d, i, o, w) for d, i, s, o, w in entries(self._W) if s == name]
+        self._W = vv.add_into(self._W, {old: inputs} if inputs else {})
+        # the glide: every other change of the edit, plus name~k fading out and name in
+        g = {}
+        for d, i, s, o, w in entries(glide):
+            if s != name and d != name:
+                g = vv.add_into(g, {d: {i: {s: {o: w}}}})
+        for d, i, o, w in outgoing_prev:
+            g = vv.add_into(g, {d: {i: {old: {o: -w}}}})
+        for d, i, o, w in outgoing_new:
+            g = vv.add_into(g, {d: {i: {name: {o: w}}}})
+        self._cleanup_after_fade[old] = inputs
+        return g
+
+    def _forget(self, names) -> None:
+        for n in names:
+            self._decls.pop(n, None)
+            self._state.pop(n, None)
+            self._reported.discard(n)
+            if self.gpu is not None:
+                self.gpu.release(n)
+        for store in (self._Yv, self._Xv, self._Yi, self._Xi, self._rings):
+            for key in [k for k in store if k[0] in names]:
+                del store[key]
+
+    def _fire_edits(self) -> None:
+        queue, self._queue = self._queue, []
+        out = {}
+        for e in queue:
+            e.t = self.t
+            out = vv.add_into(out, e.delta)
+        self._inflight.extend(queue)
+        self._Yv[("edits", "delta")] = out
+
+    def _install(self, decls: dict) -> None:
+        for name, d in decls.items():
+            self._decls[name] = d
+
+    def _defaults(self, name, decl, given_rows) -> dict:
+        out = {}
+        if decl.type.variadic:
+            return out
+        for port, p in decl.type.inputs.items():
+            if p.default and (name, port) not in given_rows:
+                out.setdefault(name, {})[port] = {"one": {"out": p.default}}
+        return out
+
+    def _check_declare(self, declare: dict, view: dict, replace: bool = False) -> dict:
+        """Checked declarations against `view`, {name: Decl} of the network they join."""
+        if not isinstance(declare, dict):
+            raise BadArgument(f"declare must be a dict name -> type, got {type(declare).__name__}")
+        out = {}
+        for name, spec in declare.items():
+            if not isinstance(name, str) or not name or any(c in name for c in ". \t\n"):
+                raise BadArgument(f"bad neuron name {name!r}: a non-empty string without '.' or spaces")
+            if isinstance(spec, str):
+                tname, args = spec, {}
+            elif isinstance(spec, (tuple, list)) and len(spec) == 2 and isinstance(spec[1], dict):
+                tname, args = spec
+            else:
+                raise BadArgument(f"declaration of {name!r}: expected 'type' or ('type', {{args}}), got {spec!r}")
+            t = get_type(tname)
+            if t.pinned and name not in BUILTIN:
+                raise BadArgument(f"{name!r}: type {tname!r} is built in and cannot be declared again")
+            d = Decl.make(t, t.check_args(args, f"neuron {name!r}"))
+            prev = view.get(name)
+            if prev is not None and replace:
+                if prev.key == d.key:
+                    continue  # unchanged: the running neuron is kept with its state
+            elif prev is not None:
+                if prev.key == d.key:
+                    raise DuplicateName(f"neuron {name!r} is declared already (as {prev.type.name})")
+                raise DuplicateName(f"neuron {name!r} is declared already as {prev.type.name}, "
+                                    f"cannot declare it again as {tname}")
+            out[name] = d
+        return out
+
+    def _check_delta(self, delta, decls, current=None) -> None:
+        """Every leaf a weight between declared ports of matching kinds; or, given `current`
+        (W as the edit finds it), the exact removal of a weight W holds (a replaced neuron's
+        rows on ports its new type does not have)."""
+        if not isinstance(delta, dict):
+            raise MalformedDelta(f"ΔW must be a rank-4 dict W[dst][input][src][output] = weight, got {type(delta).__name__}")
+        for path, x in _depth_leaves(delta):
+            where = "][".join(map(repr, path))
+            if len(path) != 4:
+                raise MalformedDelta(f"ΔW leaf at [{where}] is at depth {len(path)}; "
+                                     "a weight sits at W[dst][input][src][output]")
+            if not all(isinstance(k, str) for k in path):
+                raise MalformedDelta(f"ΔW key at [{where}] is not a string")
+            if not vv.is_number(x) or not np.isfinite(x):
+                raise MalformedDelta(f"ΔW weight at [{where}] is {x!r}, not a finite number")
+            dst, inp, src, out = path
+            try:
+                self._check_link(dst, inp, src, out, decls)
+            except DmmError:
+                if current is None or vv.path(current(), dst, inp, src, out) != -x:
+                    raise
+
+    def _check_link(self, dst, inp, src, out, decls) -> None:
+        for n in (dst, src):
+            if n not in decls:
+                raise UnknownNeuron(f"unknown neuron {n!r}{did_you_mean(n, decls)}")
+        dt, st = decls[dst].type, decls[src].type
+        dk, sk = dt.input_kind(inp), st.output_kind(out)
+        if dk is None:
+            raise UnknownPort(f"{dst!r} ({dt.name}) has no input port {inp!r}{did_you_mean(inp, dt.inputs)}; "
+                              f"inputs: {', '.join(dt.inputs) or 'none'}")
+        if sk is None:
+            raise UnknownPort(f"{src!r} ({st.name}) has no output port {out!r}{did_you_mean(out, dt.outputs)}; "
+                              f"outputs: {', '.join(st.outputs) or 'none'}")
+        if not compatible(dk, sk):
+            raise KindMismatch(f"kind mismatch: {dst}.{inp} is {dk} but {src}.{out} is {sk}")
+
+    def _resolve_link(self, dst, src, decls):
+        dn, dp = split_port(dst, "destination")
+        sn, sp_ = split_port(src, "source")
+        for n in (dn, sn):
+            if n not in decls:
+                raise UnknownNeuron(f"unknown neuron {n!r}{did_you_mean(n, decls)}")
+        dp = dp or decls[dn].type.default_input
+        sp_ = sp_ or decls[sn].type.default_output
+        self._check_link(dn, dp, sn, sp_, decls)
+        return dn, dp, sn, sp_
+
+
+def split_port(ref: str, what: str) -> tuple[str, str | None]:
+    if not isinstance(ref, str) or not ref:
+        raise BadArgument(f"{what}: expected 'neuron.port', got {ref!r}")
+    name, _, port = ref.partition(".")
+    return name, (port or None)
+
+class _Edit:
+    __slots__ = ("delta", "decls", "fade", "retire", "t")
+
+    def __init__(self, delta, decls, fade, retire=()):
+        self.delta, self.decls, self.fade, self.retire, self.t = delta, decls, fade, retire, None
+
+def _renamed(D, name, new):
+    """The rank-4 ΔW D with neuron `name` called `new` (as destination and as source)."""
+    out = {}
+    for dst, inp, src, o, w in entries(D):
+        out = vv.add_into(out, {new if dst == name else dst: {inp: {new if src == name else src: {o: w}}}})
+    return out
+
+def _rows_of(delta):
+    """The input rows (dst, inp) a ΔW writes, or None where it writes above a row."""
+    rows = []
+    for dst, ins in delta.items():
+        if type(ins) is not dict:
+            return None
+        rows.extend((dst, inp) for inp in ins)
+    return rows
+
+def _value_changes(w_prev, w_new, delta):
+    """[(dst, inp, src, out, new weight)] when `delta` only changes weights that W had
+    and still has (non-zero, finite, each at depth 4); None when it adds or removes an
+    entry or writes anywhere else (the plan's structure changes)."""
+    out = []
+    for dst, ins in delta.items():
+        if type(ins) is not dict:
+            return None
+        for inp, srcs in ins.items():
+            if type(srcs) is not dict:
+                return None
+            for src, outs in srcs.items():
+                if type(outs) is not dict:
+                    return None
+                a, b = vv.path(w_prev, dst, inp, src), vv.path(w_new, dst, inp, src)
+                if type(a) is not dict or type(b) is not dict:
+                    return None
+                for o in outs:
+                    x, y = a.get(o), b.get(o)
+                    if x is None or y is None or not vv.is_number(x) or not vv.is_number(y) \
+                            or not math.isfinite(y):
+                        return None  # appears, vanishes, or is not a plain weight
+                    out.append((dst, inp, src, o, y))
+    return out
+
+def _depth_leaves(v, prefix=()):
+    if isinstance(v, dict):
+        if not v and prefix:
+            return
+        for k, x in v.items():
+            yield from _depth_leaves(x, prefix + (k,))
+    else:
+        yield prefix, v

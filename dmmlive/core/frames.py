@@ -1,0 +1,69 @@
+"""Frames: the ticks at which image neurons fire (the frame clock), the image backend,
+and the audio an image neuron draws (a ring of recent samples). A mixin of Machine."""
+from __future__ import annotations
+
+import numpy as np
+
+from .registry import BACKENDS
+
+
+class Frames:
+    """Machine's frame clock and what its frame neurons read."""
+
+    def _frame_at(self, t: int) -> int:
+        """The last frame whose time falls before the end of tick t (-1 before the first)."""
+        f = self._fps
+        num = t * self.block * f.numerator          # frame k falls in tick t when
+        den = self.rate * f.denominator             # (t-1)·B/rate <= k/fps < t·B/rate
+        return -(-num // den) - 1
+
+    def image(self):
+        """The image reaching `screen` at the last frame (a backend Image), or None."""
+        st = self._state.get("screen")
+        return st.get("image") if st else None
+
+    def _gpu(self):
+        if self.gpu is None:
+            factory = BACKENDS.get("image")
+            if factory is None:
+                raise RuntimeError("image neurons need the image backend: import dmmlive.gfx")
+            self.gpu = factory(self)
+        return self.gpu
+
+    def _frame_state(self, s, st) -> None:
+        """What a frame neuron reads besides its inputs: the backend, the clock, its audio."""
+        if s.name != "screen":
+            st["gpu"] = self._gpu()
+        st["time"] = self.frame / float(self._fps)
+        st["frame"] = self.frame
+        audio = [p for p, (k, _) in s.inputs.items() if k == "audio"]
+        if audio and "audio" not in st:
+            for p in audio:
+                self._rings.setdefault((s.name, p), _Ring(max(16384, int(st.get("history", 0)))))
+            st["audio"] = lambda port, n, _name=s.name: self._rings[(_name, port)].last(n)
+
+
+class _Ring:
+    """The last `size` samples of an audio input (for frame neurons that draw sound)."""
+
+    def __init__(self, size: int):
+        self.buf = np.zeros(size, np.float32)
+        self.pos = 0
+
+    def push(self, block) -> None:
+        if block is None:
+            block = np.zeros(1, np.float32)
+        n = len(block)
+        i = self.pos % len(self.buf)
+        end = min(len(self.buf), i + n)
+        self.buf[i:end] = block[:end - i]
+        self.buf[:n - (end - i)] = block[end - i:]
+        self.pos += n
+
+    def last(self, n: int) -> np.ndarray:
+        n = min(int(n), len(self.buf))
+        i = self.pos % len(self.buf)
+        out = np.concatenate([self.buf[i:], self.buf[:i]])[-n:]
+        if self.pos < n:
+            out[: n - self.pos] = 0.0
+        return out
