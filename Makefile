@@ -33,6 +33,7 @@ test: system $(STAMP)
 bench: system $(STAMP)
 	$(PY) benchmarks/core.py
 	$(PY) benchmarks/audio.py
+	$(PY) benchmarks/selfmod.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
