@@ -118,6 +118,8 @@ class Edits:
                 for n, d in e.decls.items():
                     if self._pending_decls.get(n) is d:
                         del self._pending_decls[n]
+            if not self._queue and not self._inflight:
+                self._pending_decls = {}
         self._Yv[("self", "matrix")] = self._W
 
     def _add_to_w(self, delta) -> None:
