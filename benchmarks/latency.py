@@ -513,7 +513,7 @@ def heard_dmmlive(server: str, n: int, trials: int, ahead: float | None, folder:
                 raise RuntimeError("dmmlive play did not start: " + logf.read_text()[-1500:])
             time.sleep(0.1)
         lis = Listener(server, "PortAudio")
-        time.sleep(1.0 + n / 1000)  # warm up (first compiles, numba)
+        time.sleep(7.0 + n / 1000)  # warm up (first compiles, numba) and the margin down to its floor
         tmp = path.with_name(f".{path.name}.tmp")
         for _ in range(trials):
             if not lis.wait_quiet():

@@ -114,10 +114,12 @@ COST_SAFETY = 3.0            # the cover asked for: this times the guess, plus a
 # ring's lowest fill, the host's late periods and how late it woke itself; where the device
 # nearly ran dry (below one block), the host was late or the engine was kept off the CPU,
 # the margin grows (by two blocks, or to cover the stall), and doubles after an engine
-# xrun, up to MARGIN_MAX; after MARGIN_CALM calm seconds it shrinks back a block a window.
+# xrun (at once), up to MARGIN_MAX; after MARGIN_CALM calm seconds it shrinks back a block
+# a window. It starts at MARGIN_START (the first seconds are the busiest).
 MARGIN_WINDOW = 0.25
 MARGIN_CALM = 2.0
 MARGIN_MAX = 0.25
+MARGIN_START = 0.05
 MAX_RATE = 192000            # sizes the ring before the machine (and its rate) exists
 MAX_CALLBACK_FRAMES = 16384  # ring room for the largest device buffer we expect
 ENGINE_NICE = -10            # nice increment of both processes, where permitted
@@ -591,6 +593,9 @@ class _Engine:
         self.max_fill = ring.cap - self.B - MAX_CALLBACK_FRAMES  # the most the engine computes ahead
         self.base = self.ahead    # the margin's floor; self.ahead adapts (see MARGIN_WINDOW)
         self.margin_max = min(self.max_fill, max(self.base, int(MARGIN_MAX * self.rate)))
+        # it starts high (the first seconds compile kernels and the first plans, and the
+        # processes settle) and comes down to the floor once calm
+        self.ahead = min(self.margin_max, max(self.base, int(MARGIN_START * self.rate)))
         self.low = self.max_fill  # the ring's lowest fill seen in this window (frames)
         self.window_end = 0.0
         self.calm_since = time.perf_counter()
@@ -612,7 +617,7 @@ class _Engine:
         self.captures: list = []
         self.load = 0.0
         self.clock = None
-        self.info = {"rate": self.rate, "block": self.B, "ahead": self.ahead / self.rate}
+        self.info = {"rate": self.rate, "block": self.B, "ahead": self.base / self.rate}
         m.on_report = lambda msg: self.replies.put(("report", msg))
         for msg in list(m.reports):
             self.replies.put(("report", msg))
@@ -658,7 +663,7 @@ class _Engine:
                 except queue.Empty:  # woke by the clock: how late (the CPU was taken from it)
                     self.late = max(self.late, time.perf_counter() - t_wait - wait)
             now = time.perf_counter()
-            if now >= self.window_end:
+            if now >= self.window_end or self.S[_I["short"]] > self.short_seen:  # an xrun: at once
                 self.window_end = now + MARGIN_WINDOW
                 self._adapt(now)
             if now >= housekeeping:
