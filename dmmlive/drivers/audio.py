@@ -675,16 +675,17 @@ class _Engine:
 
     def _adapt(self, now) -> None:
         """The margin after a window. More at once where the ring came within a block of
-        running dry, where the host flagged a late period, or where the engine was kept
-        off the CPU past its wake-up (it then covers that stall and three blocks); twice
-        as much after an engine xrun. Once MARGIN_CALM seconds passed with none of these
+        running dry, where the host flagged a late period while the ring ran low, or where
+        the engine was kept off the CPU past what the margin covers (it then covers that
+        stall and three blocks); twice as much after an engine xrun. Once MARGIN_CALM seconds passed with none of these
         and never less than two blocks left, a block less each window while that holds;
         never under `ahead`."""
         low, self.low = self.low, self.max_fill
         late, self.late = self.late, 0.0
         short, under = int(self.S[_I["short"]]), int(self.S[_I["underflows"]])
         stalled = int(late * self.rate) > self.ahead - 3 * self.B
-        if short > self.short_seen or low < self.B or under > self.under_seen or stalled:
+        host_late = under > self.under_seen and low < 2 * self.B  # and the ring ran low with it
+        if short > self.short_seen or low < self.B or host_late or stalled:
             grow = self.ahead if short > self.short_seen else 2 * self.B
             need = int(late * self.rate) + 3 * self.B if stalled else 0
             self.ahead = min(self.margin_max, max(self.ahead + grow, need))
