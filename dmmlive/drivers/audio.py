@@ -683,7 +683,7 @@ class _Engine:
         low, self.low = self.low, self.max_fill
         late, self.late = self.late, 0.0
         short, under = int(self.S[_I["short"]]), int(self.S[_I["underflows"]])
-        stalled = int(late * self.rate) > self.ahead - 2 * self.B
+        stalled = int(late * self.rate) > self.ahead - 3 * self.B
         host_late = under > self.under_seen and low < 2 * self.B  # and the ring ran low with it
         if short > self.short_seen or low < self.B or host_late or stalled:
             grow = self.ahead if short > self.short_seen else 2 * self.B
