@@ -544,6 +544,7 @@ def heard_dmmlive(server: str, n: int, trials: int, ahead: float | None, folder:
     text = logf.read_text()
     xr = re.findall(r"xruns=(\d+)(?: \(engine (\d+), host (\d+)\))?", text)
     out["xruns"] = xr[-1] if xr else None
+    out["margin"] = [int(x) for x in re.findall(r"margin=(\d+)ms", text)]  # one a second
     errors = [ln for ln in text.splitlines() if "error" in ln.lower() or "Traceback" in ln]
     out["log"] = "\n".join(errors[:5])
     return out
@@ -666,6 +667,9 @@ def heard(sizes: list[int], trials: int, ahead: float | None, osc_sizes: list[in
                 if r["xruns"]:
                     line += f";  xruns {r['xruns'][0]}" + (f" (engine {r['xruns'][1]}, host {r['xruns'][2]})"
                                                           if r["xruns"][1] else "")
+                if r["margin"]:
+                    mg = sorted(r["margin"])
+                    line += f";  margin {mg[len(mg) // 2]} ms [{mg[0]}..{mg[-1]}] (the status line's, each second)"
                 if r["missed"]:
                     line += f";  ({r['missed']} trials began not quiet)"
                 print(line, flush=True)
