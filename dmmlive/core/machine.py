@@ -17,7 +17,7 @@ from .edits import Edits, split_port  # noqa: F401  (split_port: part of this mo
 from .errors import BadArgument, MalformedDelta, UnknownNeuron, UnknownPort, did_you_mean
 from .frames import Frames
 from .glides import Glides
-from .plan import BUILTIN, DENSE, Decl, Plan
+from .plan import BUILTIN, DENSE, Decl, Plan, rows_matvec, spmm_add
 from .registry import TYPES, neuron_type
 
 SCHEDULES = ("synchronous", "ordered")
@@ -285,11 +285,11 @@ class Machine(Edits, Glides, Frames):
                 for a, b in lv.dyn_runs:
                     Xr = X[rows.start + a: rows.start + b]
                     if man is not None:
-                        Xr[...] = _rows_matvec(man, a, b, Yn)[:, None]
+                        Xr[...] = rows_matvec(man, a, b, Yn)[:, None]
                     else:
                         Xr[...] = 0.0
                     if maa is not None:
-                        _spmm_add(maa, Ya, Xr, a, b)
+                        spmm_add(maa, Ya, Xr, a, b)
                 if lv.stale:  # constants changed in place
                     lv.refill(X[rows], Yn)
             else:
@@ -302,7 +302,7 @@ class Machine(Edits, Glides, Frames):
                 else:
                     Xr[...] = 0.0
                 if m is not None:
-                    _spmm_add(m, self._Y["audio"], Xr)
+                    spmm_add(m, self._Y["audio"], Xr)
                 lv.filled = not self._fades
                 lv.stale.clear()
             for f, mats in zip(self._fades, lv.fade_mats):
@@ -603,32 +603,5 @@ class Machine(Edits, Glides, Frames):
             raise UnknownPort(f"{name!r} ({d.type.name}) has no {'output' if output else 'input'} port "
                               f"{port!r}{did_you_mean(port, ports)}")
         return k
-
-
-def _spmm_add(m, Y, out, a=None, b=None) -> None:
-    """out += m[a:b] @ Y (all rows without a, b) for a CSR matrix m and C-contiguous
-    blocks Y, written in place, with no copy of m's rows."""
-    if a is None:
-        a, b = 0, m.shape[0]
-    p = m.indptr
-    lo, hi = p[a], p[b]
-    if out.flags.c_contiguous and Y.flags.c_contiguous and Y.dtype == out.dtype == m.dtype:
-        _csr_matvecs(b - a, m.shape[1], Y.shape[1], p[a:b + 1] - lo, m.indices[lo:hi], m.data[lo:hi],
-                     Y.ravel(), out.ravel())
-    else:
-        out += m[a:b] @ Y
-
-
-def _rows_matvec(m, a, b, y) -> np.ndarray:
-    """m[a:b] @ y for a CSR matrix m and a vector y (scipy's kernel, on views of m)."""
-    p = m.indptr
-    lo, hi = p[a], p[b]
-    out = np.zeros(b - a, np.result_type(m.dtype, y.dtype))
-    _csr_matvec(b - a, m.shape[1], p[a:b + 1] - lo, m.indices[lo:hi], m.data[lo:hi], y, out)
-    return out
-
-
-# scipy's kernels behind csr @ dense, which accumulate into their output
-from scipy.sparse._sparsetools import csr_matvec as _csr_matvec, csr_matvecs as _csr_matvecs  # noqa: E402
 
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse._sparsetools import csr_matvec as _csr_matvec
+# scipy's kernels behind csr @ dense, which accumulate into their output
+from scipy.sparse._sparsetools import csr_matvec as _csr_matvec, csr_matvecs as _csr_matvecs
 
 from . import vv
 from .registry import NeuronType, compatible
@@ -75,6 +76,8 @@ class Level:
     stale: set = field(default_factory=set)      # constant audio rows to fill again (relative)
     _dyn_starts: list = field(default_factory=list)
     _row_at: dict = field(default_factory=dict)   # "vvalue"/"image" -> {input key: index in vrows/irows}
+    vrows: list = field(default_factory=list)    # [(input key, [(output key, w), ...])]
+    irows: list = field(default_factory=list)    # image inputs: [(input key, [(output key, w, kind), ...])]
 
     def row_at(self, kind) -> dict:
         at = self._row_at.get(kind)
@@ -82,19 +85,13 @@ class Level:
             rows = self.vrows if kind == "vvalue" else self.irows
             at = self._row_at[kind] = {key: i for i, (key, _) in enumerate(rows)}
         return at
-    vrows: list = field(default_factory=list)    # [(input key, [(output key, w), ...])]
-    irows: list = field(default_factory=list)    # image inputs: [(input key, [(output key, w, kind), ...])]
 
     def refill(self, X, Yn) -> None:
         """Fill the stale constant audio rows again (X: the level's audio rows), with the
         kernel a full fill uses, so the values are the same to the bit."""
         m = self.mats.get(("audio", "number"))
-        one = np.zeros(1)
         for r in self.stale:
-            a, b = m.indptr[r], m.indptr[r + 1]
-            one[0] = 0.0
-            _csr_matvec(1, m.shape[1], np.array([0, b - a], m.indptr.dtype), m.indices[a:b], m.data[a:b], Yn, one)
-            X[r] = one[0]
+            X[r] = rows_matvec(m, r, r + 1, Yn)[0]
         self.stale.clear()
 
     def is_dynamic(self, r) -> bool:
@@ -284,3 +281,26 @@ def _csr_find(m, r, c):
     a, b = m.indptr[r], m.indptr[r + 1]
     hit = np.flatnonzero(m.indices[a:b] == c)
     return int(a + hit[0]) if len(hit) == 1 else None
+
+
+def spmm_add(m, Y, out, a=None, b=None) -> None:
+    """out += m[a:b] @ Y (all rows without a, b) for a CSR matrix m and C-contiguous
+    blocks Y, written in place, with no copy of m's rows."""
+    if a is None:
+        a, b = 0, m.shape[0]
+    p = m.indptr
+    lo, hi = p[a], p[b]
+    if out.flags.c_contiguous and Y.flags.c_contiguous and Y.dtype == out.dtype == m.dtype:
+        _csr_matvecs(b - a, m.shape[1], Y.shape[1], p[a:b + 1] - lo, m.indices[lo:hi], m.data[lo:hi],
+                     Y.ravel(), out.ravel())
+    else:
+        out += m[a:b] @ Y
+
+
+def rows_matvec(m, a, b, y) -> np.ndarray:
+    """m[a:b] @ y for a CSR matrix m and a vector y (scipy's kernel, on views of m)."""
+    p = m.indptr
+    lo, hi = p[a], p[b]
+    out = np.zeros(b - a, np.result_type(m.dtype, y.dtype))
+    _csr_matvec(b - a, m.shape[1], p[a:b + 1] - lo, m.indices[lo:hi], m.data[lo:hi], y, out)
+    return out
