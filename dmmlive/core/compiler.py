@@ -150,7 +150,7 @@ def build(ent: Entries, decls, pinned, synchronous, fades=(), prev: Plan | None 
     vports = {n: sorted(i for i in ent.by_dst.get(n, ()) if (n, i) in ent.rows)
               for n in active if decls[n].type.variadic}
     same = (prev is not None and names_by_level == prev.names and vports == prev.vinputs
-            and not any(n in prev.level_of for n in names))
+            and not any(n in prev.level_of for n in names) and _same_outputs(prev, decls, names))
     if same:
         plan = _relevel(prev)
     else:
@@ -164,6 +164,26 @@ def build(ent: Entries, decls, pinned, synchronous, fades=(), prev: Plan | None 
         for lv, m in zip(plan.levels, glide_mats(plan, decls, D)):
             lv.fade_mats.append(m)
     return plan
+
+
+def _same_outputs(prev: Plan, decls, names) -> bool:
+    """Whether the running plan's output rows of the (inactive) neurons `names` are still
+    theirs: a neuron forgotten, or declared again with other ports, needs a new layout, or
+    a neuron born again under its name would start from its previous life's outputs."""
+    if not names:
+        return True
+    have = {}
+    for kind, idx in prev.out_index.items():
+        for key in idx:
+            if key[0] in names:
+                have.setdefault(key[0], set()).add((kind, key[1]))
+    for n in names:
+        d = decls.get(n)
+        want = set() if d is None or d.type.variadic else {
+            (k, p) for p, k in d.type.outputs.items() if k in DENSE}
+        if have.get(n, set()) != want:
+            return False
+    return True
 
 
 def _relevel(prev: Plan) -> Plan:

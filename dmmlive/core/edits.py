@@ -126,17 +126,18 @@ class Edits:
         """W += ΔW. Where ΔW only changes the values of entries W has (none appears or
         vanishes), the running plan takes the new values in place; otherwise it is compiled
         again before the next tick."""
-        w_prev = self._W
-        self._W = vv.add_into(w_prev, delta)
+        if not self._dirty:
+            fast = _add_values(self._W, delta)
+            if fast is not None and self._plan.set_weights(self._decls, fast[1]):
+                self._W = fast[0]
+                # the entries read these rows again at the next compile
+                self._value_rows.update((c[0], c[1]) for c in fast[1])
+                return
+        self._W = vv.add_into(self._W, delta)
         rows = _rows_of(delta)
         if rows is None:  # ΔW writes above the rows: read W afresh
             self._restructure(fresh=True)
             return
-        if not self._dirty:
-            changes = _value_changes(w_prev, self._W, delta)
-            if changes is not None and self._plan.set_weights(self._decls, changes):
-                self._value_rows.update(rows)  # the entries read them again at the next compile
-                return
         self._restructure(rows=rows)
 
     def _absorb(self, e, w_prev) -> None:
@@ -356,30 +357,39 @@ def _rows_of(delta):
         rows.extend((dst, inp) for inp in ins)
     return rows
 
-def _value_changes(w_prev, w_new, delta):
-    """[(dst, inp, src, out, new weight)] when `delta` only changes weights that W had
-    and still has (non-zero, finite, each at depth 4); None when it adds or removes an
-    entry or writes anywhere else (the plan's structure changes)."""
+def _add_values(W, delta):
+    """(W + ΔW, [(dst, inp, src, out, new weight)]) when ΔW only changes the values of
+    weights W has, each staying a non-zero finite number: one walk over ΔW's paths, W
+    copied along them only (the result equals `vv.add_into(W, delta)`). None when it adds
+    or removes an entry or writes anywhere else (the plan's structure changes)."""
     out = []
+    W2 = dict(W)
     for dst, ins in delta.items():
-        if type(ins) is not dict:
+        a1 = W.get(dst)
+        if type(ins) is not dict or type(a1) is not dict:
             return None
+        b1 = W2[dst] = dict(a1)
         for inp, srcs in ins.items():
-            if type(srcs) is not dict:
+            a2 = a1.get(inp)
+            if type(srcs) is not dict or type(a2) is not dict:
                 return None
+            b2 = b1[inp] = dict(a2)
             for src, outs in srcs.items():
-                if type(outs) is not dict:
+                a3 = a2.get(src)
+                if type(outs) is not dict or type(a3) is not dict:
                     return None
-                a, b = vv.path(w_prev, dst, inp, src), vv.path(w_new, dst, inp, src)
-                if type(a) is not dict or type(b) is not dict:
-                    return None
-                for o in outs:
-                    x, y = a.get(o), b.get(o)
-                    if x is None or y is None or not vv.is_number(x) or not vv.is_number(y) \
-                            or not math.isfinite(y):
-                        return None  # appears, vanishes, or is not a plain weight
+                b3 = b2[src] = dict(a3)
+                for o, d in outs.items():
+                    x = a3.get(o)
+                    if not isinstance(x, float) or not vv.is_number(d):
+                        return None
+                    y = x + d
+                    if y == 0 or not math.isfinite(y):
+                        return None  # vanishes, or is not a plain weight
+                    b3[o] = y
                     out.append((dst, inp, src, o, y))
-    return out
+    return W2, out
+
 
 def _depth_leaves(v, prefix=()):
     if isinstance(v, dict):

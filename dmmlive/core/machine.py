@@ -396,12 +396,13 @@ class Machine(Edits, Glides, Frames):
             for key in [k for k in self._Yv if k[0] == s.name and k[1] not in out]:
                 del self._Yv[key]
             for port, v in out.items():
-                self._Yv[(s.name, port)] = self._clean_v(s.name, port, v)
+                key = (s.name, port)
+                self._Yv[key] = self._clean_v(v, self._Yv.get(key))
             return
         for port, (kind, where) in s.outputs.items():
             v = out.get(port)
             if kind == "vvalue":
-                self._Yv[where] = self._clean_v(s.name, port, v if v is not None else {})
+                self._Yv[where] = self._clean_v(v if v is not None else {}, self._Yv.get(where))
             elif kind == "image":
                 self._Yi[where] = v
             else:
@@ -579,10 +580,19 @@ class Machine(Edits, Glides, Frames):
             Y[row] = 0.0
             self._report(key[0], f"{key[0]} output {key[1]} went non-finite: muted")
 
-    def _clean_v(self, name, port, v):
+    @staticmethod
+    def _clean_v(v, last):
+        """A neuron's vvalue output, pruned. V-values are immutable, so an output that is
+        the object kept last tick (a constant, an unchanged state) is clean already; one
+        that prunes to itself is kept as it is, so that it is recognised next tick."""
+        if v is last:
+            return v
         if vv.is_number(v):
             return vv.number(v)
-        return vv.prune(v) if isinstance(v, dict) else {}
+        if not isinstance(v, dict):
+            return {}
+        c = vv.prune(v)
+        return v if c == v else c
 
     def _default_port(self, name, output):
         d = self._decls.get(name)

@@ -90,8 +90,14 @@ class Level:
         """Fill the stale constant audio rows again (X: the level's audio rows), with the
         kernel a full fill uses, so the values are the same to the bit."""
         m = self.mats.get(("audio", "number"))
+        p, ind, data = m.indptr, m.indices, m.data
         for r in self.stale:
-            X[r] = rows_matvec(m, r, r + 1, Yn)[0]
+            # a row or two: scipy's sum, term by term in the same order, in Python floats
+            # (C doubles) is cheaper than a call into scipy for one row
+            acc = 0.0
+            for k in range(p[r], p[r + 1]):
+                acc += float(data[k]) * float(Yn[ind[k]])
+            X[r] = acc
         self.stale.clear()
 
     def is_dynamic(self, r) -> bool:

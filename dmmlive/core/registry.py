@@ -144,6 +144,10 @@ def neuron_type(name: str, *, inputs=None, outputs=None, kind: str | None = None
     `frame`: fires on frame ticks only (default: when an output is of kind image).
     `check(args)`: runs when a neuron is declared and raises a DmmError (naming the
     file, value...) so a bad argument rejects the edit instead of failing mid-tick.
+
+    A vvalue output is immutable once returned (as every V-value): return a new dict
+    to change it. Returning the very object returned last tick says "unchanged" and
+    costs nothing (it is not walked and pruned again).
     """
     def wrap(fn):
         if outputs is None:

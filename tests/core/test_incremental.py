@@ -211,3 +211,30 @@ def test_a_structural_change_reads_only_the_rows_it_touched():
     m.edit({"out": {"left": {"s3": {"out": -0.02}}, "right": {"s3": {"out": 0.5}}}})
     m.tick(2)
     assert sorted(set(reads)) == [("out", "left"), ("out", "right")]
+
+
+@pytest.mark.parametrize("schedule", ["ordered", "synchronous"])
+def test_a_neuron_declared_again_after_it_retired_starts_afresh(schedule):
+    """A neuron retires (its links removed), is forgotten, and is declared again under its
+    name: it starts from zero outputs and fresh state, as in a plan compiled afresh, not
+    from its previous life's last block (a counterexample hypothesis found)."""
+    m, twin = twins(schedule)
+
+    def tick():
+        m.tick()
+        twin._dirty = True
+        twin.tick()
+        same(m, twin)
+
+    for x in (m, twin):
+        x.edit(declare={"n0": ("sine", {})}, replace=True)
+    tick()
+    for x in (m, twin):
+        x.edit(delta={"n0": {"freq": {"one": {"out": -220.0}}, "amp": {"one": {"out": -1.0}}}})
+        x.edit(declare={"n0": ("sine", {})}, replace=True)
+    tick(), tick()
+    for x in (m, twin):
+        x.edit(declare={"n0": ("sine", {})}, replace=True)
+    for _ in range(4):
+        tick()
+    assert "n0" in m.active
