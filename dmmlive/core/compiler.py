@@ -56,13 +56,14 @@ class Entries:
             self.update(W, decls, key)
         return keys
 
-    def update(self, W, decls, key) -> None:
-        """Read row `key` of W again."""
+    def update(self, W, decls, key, srcs=None) -> None:
+        """Read row `key` of W again: all of it, or (`srcs`: the neurons a change wrote in
+        it) only their entries, when the row is a long dense one (a mixer) they are few in."""
+        if srcs is not None and key not in self.vkeys and self._update_some(W, decls, key, srcs):
+            return
         dst, inp = key
-        old = self.rows.pop(key, None)
-        if old:
-            self._count(dst, old, -1)
-            self.vkeys.discard(key)
+        old = self.rows.pop(key, None) or ()
+        self.vkeys.discard(key)
         self.bad.pop(key, None)
         for s in self.srcs_of.pop(key, ()):
             ks = self.by_src.get(s)
@@ -77,52 +78,111 @@ class Entries:
                 inps.discard(inp)
                 if not inps:
                     del self.by_dst[dst]
+            self._count(dst, old, ())
             return
         self.by_dst.setdefault(dst, set()).add(inp)
         d = decls.get(dst)
         dk = d.type.input_kind(inp) if d is not None else None
-        terms, bad, named = [], [], set()
-        for src, outs in srcs.items():
-            named.add(src)
-            if not isinstance(outs, dict):
-                continue
-            s_ = decls.get(src)
-            for out, w in outs.items():
-                if w == 0:
-                    continue
-                sk = s_.type.output_kind(out) if s_ is not None else None
-                if dk is None or sk is None or not compatible(dk, sk) or type(w) is not float:
-                    why = check_entry(decls, dst, inp, src, out, w)
-                    if why:
-                        bad.append(((dst, inp, src, out), why))
-                        continue
-                terms.append((src, out, float(w), sk))
+        terms, bad, named = _terms(decls, dst, inp, dk, srcs.items())
         self.srcs_of[key] = named
         for s in named:
             self.by_src.setdefault(s, set()).add(key)
         if bad:
             self.bad[key] = bad
+        self._count(dst, old, terms)
         if terms:
             self.rows[key] = terms
-            self._count(dst, terms, 1)
             if dk not in DENSE:
                 self.vkeys.add(key)
 
-    def _count(self, dst, terms, sign) -> None:
-        touch, e = self.touch, self.edges.setdefault(dst, {})
-        touch[dst] = touch.get(dst, 0) + sign
-        for src, _, _, _ in terms:
-            touch[src] = touch.get(src, 0) + sign
-            c = e.get(src, 0) + sign
-            if c:
-                if c == 1 and sign > 0:
-                    self.links_changed = True
-                e[src] = c
+    def _update_some(self, W, decls, key, srcs) -> bool:
+        """Row `key` read again for the entries of the neurons `srcs` only (the matrices
+        sort a dense row's entries by column, so where they sit in the list is free);
+        False where the whole row is read instead: not a long row, or it would empty."""
+        old = self.rows.get(key)
+        if old is None or len(old) < 16 * len(srcs):
+            return False
+        dst, inp = key
+        row = vv.path(W, dst, inp)
+        if not isinstance(row, dict):
+            return False
+        keep = [t for t in old if t[0] not in srcs]
+        if not keep:
+            return False
+        d = decls.get(dst)
+        dk = d.type.input_kind(inp) if d is not None else None
+        terms, bad, named = _terms(decls, dst, inp, dk, ((s, row[s]) for s in srcs if s in row))
+        self._count(dst, [t for t in old if t[0] in srcs], terms, row=False)
+        self.rows[key] = keep + terms
+        was = self.bad.pop(key, None)
+        bad = [b for b in was or () if b[0][2] not in srcs] + bad
+        if bad:
+            self.bad[key] = bad
+        have = self.srcs_of[key]
+        for s in srcs:
+            if s in named:
+                have.add(s)
+                self.by_src.setdefault(s, set()).add(key)
+            elif s in have:
+                have.discard(s)
+                ks = self.by_src.get(s)
+                if ks is not None:
+                    ks.discard(key)
+                    if not ks:
+                        del self.by_src[s]
+        return True
+
+    def _count(self, dst, old, new, row=True) -> None:
+        """Counts of a row whose runnable terms went from `old` to `new`: entries naming
+        each neuron (and, with `row`, the row itself for its neuron), and the links; a
+        link counts as changed only where one appears or vanishes, not where its entries
+        are read again."""
+        touch = self.touch
+        if row and bool(old) != bool(new):
+            touch[dst] = touch.get(dst, 0) + (1 if new else -1)
+        net: dict = {}
+        for t in old:
+            net[t[0]] = net.get(t[0], 0) - 1
+        for t in new:
+            net[t[0]] = net.get(t[0], 0) + 1
+        e = self.edges.get(dst)
+        if e is None:
+            e = self.edges[dst] = {}
+        for src, c in net.items():
+            if not c:
+                continue
+            touch[src] = touch.get(src, 0) + c
+            had = e.get(src, 0)
+            if had + c:
+                e[src] = had + c
             else:
                 del e[src]
+            if not had or not had + c:
                 self.links_changed = True
         if not e:
             del self.edges[dst]
+
+
+def _terms(decls, dst, inp, dk, items):
+    """The runnable terms [(src, out, w, src kind)], the entries that cannot run [(entry,
+    why)] and the neurons named, of row (dst, inp) items [(src, {out: w})]."""
+    terms, bad, named = [], [], set()
+    for src, outs in items:
+        named.add(src)
+        if not isinstance(outs, dict):
+            continue
+        s_ = decls.get(src)
+        for out, w in outs.items():
+            if w == 0:
+                continue
+            sk = s_.type.output_kind(out) if s_ is not None else None
+            if dk is None or sk is None or not compatible(dk, sk) or type(w) is not float:
+                why = check_entry(decls, dst, inp, src, out, w)
+                if why:
+                    bad.append(((dst, inp, src, out), why))
+                    continue
+            terms.append((src, out, float(w), sk))
+    return terms, bad, named
 
 
 def build(ent: Entries, decls, pinned, synchronous, fades=(), prev: Plan | None = None,

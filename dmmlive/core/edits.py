@@ -130,8 +130,12 @@ class Edits:
             fast = _add_values(self._W, delta)
             if fast is not None and self._plan.set_weights(self._decls, fast[1]):
                 self._W = fast[0]
-                # the entries read these rows again at the next compile
-                self._value_rows.update((c[0], c[1]) for c in fast[1])
+                # the entries read these again at the next compile
+                rows = {}
+                for c in fast[1]:
+                    rows.setdefault((c[0], c[1]), set()).add(c[2])
+                self._value_rows.update(rows)
+                self._note_rows(rows)
                 return
         self._W = vv.add_into(self._W, delta)
         rows = _rows_of(delta)
@@ -349,12 +353,14 @@ def _renamed(D, name, new):
     return out
 
 def _rows_of(delta):
-    """The input rows (dst, inp) a ΔW writes, or None where it writes above a row."""
-    rows = []
+    """{(dst, inp): the source neurons it writes there (None: the whole row)} of the input
+    rows a ΔW writes, or None where it writes above a row."""
+    rows = {}
     for dst, ins in delta.items():
         if type(ins) is not dict:
             return None
-        rows.extend((dst, inp) for inp in ins)
+        for inp, srcs in ins.items():
+            rows[(dst, inp)] = set(srcs) if type(srcs) is dict else None
     return rows
 
 def _add_values(W, delta):

@@ -96,6 +96,7 @@ class Machine(Edits, Glides, Frames):
         self._active_changed = False
         self._fresh = False
         self._value_rows: set = set()  # rows whose weights the plan took in place since
+        self._row_srcs: dict = {}      # row -> the neurons whose entries in it changed (None: any)
         self._idle: set = set()        # neurons to retire at the next compile if inactive
         self._born: set = set()        # neurons declared since the last compile (not run yet)
         self._self_read = False        # Self's input is the one it added (see set_schedule)
@@ -468,9 +469,22 @@ class Machine(Edits, Glides, Frames):
         compile it from scratch."""
         self._dirty = True
         self._changed_rows.update(rows)
+        # whose entries changed in each row: what `rows` says ({row: sources}), else any
+        self._note_rows(rows if isinstance(rows, dict) else dict.fromkeys(rows))
         self._changed_names.update(names)
         self._active_changed |= active
         self._fresh |= fresh
+
+    def _note_rows(self, rows) -> None:
+        """Note whose entries changed in each row: {row: the source neurons (None: any)},
+        so that the next compile reads just those (a long mixer row is not read whole)."""
+        have = self._row_srcs
+        for key, srcs in rows.items():
+            if key in have:
+                old = have[key]
+                have[key] = None if old is None or srcs is None else old | set(srcs)
+            else:
+                have[key] = None if srcs is None else set(srcs)
 
     def _compile(self) -> None:
         """Compile W into the plan: by what changed since the last plan, or from scratch the
@@ -483,7 +497,9 @@ class Machine(Edits, Glides, Frames):
         rows, names = self._changed_rows | self._value_rows, self._changed_names
         fresh = (self._ent is None or old is None or self._fresh
                  or not (self._changed_rows or names or self._active_changed))
+        srcs = self._row_srcs
         self._changed_rows, self._changed_names, self._value_rows = set(), set(), set()
+        self._row_srcs = {}
         self._born = set()
         self._fresh = self._active_changed = False
         if fresh:
@@ -491,7 +507,7 @@ class Machine(Edits, Glides, Frames):
         else:
             ent = self._ent
             for key in rows:
-                ent.update(self._W, self._decls, key)
+                ent.update(self._W, self._decls, key, srcs.get(key))
             changed = set(rows) | ent.update_names(self._W, self._decls, names)
             plan = build(ent, self._decls, pinned, sync, fades, prev=old, changed=changed, names=names)
         # Retire neurons that were active and are touched by no weight now, and idle ones
