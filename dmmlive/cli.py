@@ -8,12 +8,10 @@ from .core.errors import DmmError
 
 
 def cmd_types(a) -> int:
-    from .core.registry import TYPES, first_line
+    from .core.registry import STANDARD, first_line
     import dmmlive  # noqa: F401  (fills the table)
-    for name in sorted(TYPES):
-        t = TYPES[name]
-        if name.startswith(("test_", "bench_")):
-            continue
+    for name in sorted(STANDARD):
+        t = STANDARD[name]
         print(t.summary())
         if t.doc:
             print(f"    {first_line(t.doc)}")

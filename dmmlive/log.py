@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .core.errors import BadArgument, DmmError
+from .core.registry import STANDARD
 
 __all__ = ["SUFFIX", "VERSION", "LogWriter", "SetLog", "start_log", "read_log", "machine_from_text",
            "machine_from_log", "render_log", "is_log"]
@@ -70,12 +71,11 @@ def _jsonable(x):
     raise TypeError(f"{type(x).__name__} is not JSON")
 
 
-def shader_sources(type_names) -> dict:
-    """{name: source} of the shader-file types among `type_names`."""
-    from .core.registry import TYPES
+def shader_sources(type_names, types) -> dict:
+    """{name: source} of the shader-file types among `type_names`, in the table `types`."""
     out = {}
     for name in type_names:
-        t = TYPES.get(name)
+        t = types.get(name)
         d = getattr(getattr(t, "fn", None), "shader", None)
         if d is not None:
             out[name] = d.src.body
@@ -90,7 +90,7 @@ class LogWriter:
     logging stops; it never stops the sound.
     """
 
-    def __init__(self, path, header: dict, on_error=None):
+    def __init__(self, path, header: dict, on_error=None, types=None):
         self.path = str(path)
         self.on_error = on_error
         self._f = open(self.path, "w", encoding="utf-8", newline="\n")
@@ -99,6 +99,7 @@ class LogWriter:
         self.closed = False
         self.lines = 0
         self._shaders = set(header.get("shaders") or ())
+        self.types = types if types is not None else STANDARD  # where the shader sources are read
         self._write(dict({"format": "dmmlog", "version": VERSION}, **header))
         self.flush()
 
@@ -132,7 +133,7 @@ class LogWriter:
 
     def new_shaders(self, type_names) -> dict:
         """The shader types among `type_names` not logged yet, with their sources."""
-        new = shader_sources(n for n in type_names if n not in self._shaders)
+        new = shader_sources((n for n in type_names if n not in self._shaders), self.types)
         self._shaders.update(new)
         return new
 
@@ -169,7 +170,7 @@ def header_for(m, patch_path: str, text: str) -> dict:
     decls = m.session.patch.neurons if m.session.patch is not None else {}
     return {"rate": m.rate, "block": m.block, "seed": m.seed, "schedule": m.schedule, "fps": m.fps,
             "size": list(m.size), "limiter": m.limiter, "patch": str(patch_path), "text": text,
-            "shaders": shader_sources({d.type for d in decls.values()}),
+            "shaders": shader_sources({d.type for d in decls.values()}, m.types),
             "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "dmmlive": __version__}
 
@@ -182,7 +183,8 @@ def start_log(m, ctl, path, patch_path: str, text: str, at_exit: bool = True) ->
     tick the machine stopped at) and close when this process exits.
     """
     from .control import ERROR
-    log = LogWriter(path, header_for(m, patch_path, text), on_error=lambda msg: m._report("log", msg))
+    log = LogWriter(path, header_for(m, patch_path, text), on_error=lambda msg: m._report("log", msg),
+                    types=m.types)
     session = m.session
     session_apply, execute = session.apply, ctl.execute
 
@@ -336,7 +338,7 @@ def machine_from_text(text: str, path: str, rate: int = 48000, block: int = 128,
     from .core.machine import Machine
     from .patch.live import PatchSession
     from .patch.parse import parse
-    patch = parse(text, path)
+    patch = parse(text, path, types=machine_args.get("types"))
     s = patch.settings
     m = Machine(schedule=s["schedule"], rate=rate, block=block, fps=s["fps"] if fps is None else fps,
                 seed=s["seed"] if seed is None else seed, size=tuple(size or s["size"]), **machine_args)
@@ -380,55 +382,42 @@ class Replayer:
             raise BadArgument(f"/dmm/{op} {args!r}: {errors[0]}")
 
 
-def machine_from_log(source, size=None, fps=None, log: SetLog | None = None):
+def machine_from_log(source, size=None, fps=None, log: SetLog | None = None, types=None):
     """The machine of a log's first patch, with a hook that applies its changes as it ticks.
 
     Sound (rate, block, seed, limiter) as played; `size` and `fps` may differ for images.
-    Shader types are the ones installed now (see `render_log`, which uses the logged ones).
+    `types`: its neuron types (default: the standard table, whose shader files are the
+    ones installed now; `logged_types(log.shaders)` gives the ones the log recorded, as
+    `render_log` uses).
     """
     log = log or read_log(source)
     h = log.header
     m = machine_from_text(h["text"], h["patch"], rate=h["rate"], block=h["block"], seed=h["seed"],
-                          size=size or h["size"], fps=fps or h["fps"], limiter=h["limiter"])
+                          size=size or h["size"], fps=fps or h["fps"], limiter=h["limiter"], types=types)
     m.set_schedule(h["schedule"])
     m.replay = Replayer(m, log)
     m.before_tick.append(m.replay)
     return m
 
 
-@contextlib.contextmanager
-def logged_shaders(shaders: dict):
-    """Shader types use the sources a log recorded while inside (the files' afterwards)."""
-    from .core.registry import TYPES
+def logged_types(shaders: dict):
+    """A table of neuron types of its own: the standard one, with the shader types a log
+    recorded ({name: source}) in place of the files' sources now (nothing global changes)."""
+    from .core.registry import STANDARD
     from .gfx import shaders as glsl
     from .gfx import types as gt
-    undo = []
-    try:
-        for name, source in shaders.items():
-            t = TYPES.get(name)
-            d = getattr(getattr(t, "fn", None), "shader", None)
-            if d is not None and d.src.body == source:
-                continue
-            if t is not None and d is None:
-                continue  # a Python type took the name since: nothing to swap
-            if d is None:
-                d = gt.ShaderDef(Path(f"<log>/{name}.frag"), f"{name}.frag (from the log)",
-                                 glsl.parse(source, f"{name}.frag (from the log)", name))
-                gt._register(d)
-                undo.append((name, None, None, None))
-                continue
-            undo.append((name, t, d, d.src))
-            d.src = glsl.parse(source, d.path, name)
-            if gt._signature(undo[-1][3]) != gt._signature(d.src):
-                gt._register(d)  # new ports: a new type object, until the end
-        yield
-    finally:
-        for name, t, d, src in reversed(undo):
-            if t is None:
-                TYPES.pop(name, None)
-            else:
-                d.src = src
-                TYPES[name] = t  # the very type object machines made before hold
+    types = STANDARD.copy()
+    for name, source in shaders.items():
+        t = types.get(name)
+        d = getattr(getattr(t, "fn", None), "shader", None)
+        if t is not None and d is None:
+            continue  # a Python type took the name since: it stays
+        if d is not None and d.src.body == source:
+            continue
+        where = d.path if d is not None else f"{name}.frag (from the log)"
+        file = d.file if d is not None else Path(f"<log>/{name}.frag")
+        gt.register_shader(gt.ShaderDef(file, where, glsl.parse(source, where, name)), types)
+    return types
 
 
 def render_log(source, path, seconds=None, progress=None, *, sample_format="float32", size=None, fps=None):
@@ -440,6 +429,5 @@ def render_log(source, path, seconds=None, progress=None, *, sample_format="floa
     log = read_log(source)
     if seconds is None:
         seconds = log.seconds
-    with logged_shaders(log.shaders):
-        m = machine_from_log(source, size=size, fps=fps, log=log)
-        return render(m, path, seconds, progress, sample_format=sample_format)
+    m = machine_from_log(source, size=size, fps=fps, log=log, types=logged_types(log.shaders))
+    return render(m, path, seconds, progress, sample_format=sample_format)

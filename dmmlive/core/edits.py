@@ -12,7 +12,7 @@ from .errors import (BadArgument, DmmError, DuplicateName, KindMismatch, Malform
                      UnknownNeuron, UnknownPort, did_you_mean)
 from .glides import _Fade
 from .plan import BUILTIN, Decl, entries, glide_mats
-from .registry import compatible, get_type
+from .registry import compatible
 
 
 class Edits:
@@ -268,7 +268,7 @@ class Edits:
                 tname, args = spec
             else:
                 raise BadArgument(f"declaration of {name!r}: expected 'type' or ('type', {{args}}), got {spec!r}")
-            t = get_type(tname)
+            t = self.types.get_type(tname)
             if t.pinned and name not in BUILTIN:
                 raise BadArgument(f"{name!r}: type {tname!r} is built in and cannot be declared again")
             d = Decl.make(t, t.check_args(args, f"neuron {name!r}"))

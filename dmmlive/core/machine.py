@@ -18,7 +18,7 @@ from .errors import BadArgument, MalformedDelta, UnknownNeuron, UnknownPort, did
 from .frames import Frames
 from .glides import Glides
 from .plan import BUILTIN, DENSE, Decl, Plan, rows_matvec, spmm_add
-from .registry import TYPES, neuron_type
+from .registry import STANDARD, Types, neuron_type
 
 SCHEDULES = ("synchronous", "ordered")
 
@@ -44,11 +44,14 @@ def _edits(inputs, state):
 
 
 class Machine(Edits, Glides, Frames):
-    """A dataflow matrix machine. `tick()` runs one two-stroke cycle."""
+    """A dataflow matrix machine. `tick()` runs one two-stroke cycle. `types`: the table
+    of neuron types it can declare (default: the standard one, `registry.STANDARD`)."""
 
     def __init__(self, schedule: str = "ordered", rate: int = 48000, block: int = 128,
                  fps: float = 30.0, seed: int = 0, limiter: bool = True,
-                 size: tuple = (640, 360), gpu=None, images: bool = True):
+                 size: tuple = (640, 360), gpu=None, images: bool = True,
+                 types: Types | None = None):
+        self.types = STANDARD if types is None else types
         if schedule not in SCHEDULES:
             raise BadArgument(f"schedule must be one of {SCHEDULES}, not {schedule!r}")
         if int(block) < 1 or int(rate) < 1:
@@ -71,8 +74,8 @@ class Machine(Edits, Glides, Frames):
         self.t = 0  # up movements done
         self._decls: dict[str, Decl] = {}
         for n in BUILTIN:
-            self._decls[n] = Decl.make(TYPES[n], {})
-        for n, t in TYPES.items():  # the sinks (out, screen) are pinned too
+            self._decls[n] = Decl.make(self.types[n], {})
+        for n, t in self.types.items():  # the sinks (out, screen) are pinned too
             if t.pinned and n not in BUILTIN:
                 self._decls[n] = Decl.make(t, {})
         self._W: dict = {"self": {"delta": {"edits": {"delta": 1.0}}}}

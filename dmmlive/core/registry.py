@@ -101,7 +101,44 @@ class NeuronType:
         return f"{self.name}{args} {ports}"
 
 
-TYPES: dict[str, NeuronType] = {}
+class Types(dict):
+    """A table of neuron types, name -> NeuronType: what one machine (and the patches
+    parsed for it) can declare. `STANDARD` holds dmmlive's library (and the types a
+    program registers with `neuron_type`); a machine takes it, or a table of its own
+    made from it (`STANDARD.copy()` plus a folder of shaders, test types, a replay's
+    shaders), so nothing global is swapped and put back."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.shaders: dict = {}  # file -> the definition behind each shader-file type (gfx.types)
+
+    def get_type(self, name: str) -> NeuronType:
+        try:
+            return self[name]
+        except KeyError:
+            raise UnknownType(f"unknown neuron type {name!r}{did_you_mean(name, self)}") from None
+
+    def add(self, t: NeuronType, replace: bool = True) -> NeuronType:
+        if not replace and t.name in self:
+            raise ValueError(f"neuron type {t.name!r} exists already")
+        self[t.name] = t
+        return t
+
+    def neuron_type(self, name: str, **spec):
+        """`neuron_type` registering into this table."""
+        return neuron_type(name, types=self, **spec)
+
+    def copy(self) -> "Types":
+        """A table of its own with these types in it (a shader file loaded or reloaded in
+        the copy, or a type added to it, leaves this one as it is)."""
+        t = Types(self)
+        for d in self.shaders.values():  # each table owns its shader files' definitions
+            d.copy_into(t)
+        return t
+
+
+STANDARD = Types()
+TYPES = STANDARD  # the name the library has always exported
 RESERVED_STATE = {"args", "block", "n", "names"}  # attributes of a batched group's state
 
 
@@ -126,8 +163,9 @@ def _ports(spec, kind: str | None) -> dict[str, Port]:
 def neuron_type(name: str, *, inputs=None, outputs=None, kind: str | None = None,
                 variadic: str | None = None, batched: bool = False, state=None,
                 args: dict | None = None, pinned: bool = False, replace: bool = True,
-                check: Callable | None = None, frame: bool | None = None):
-    """Register the decorated function as the neuron type `name`.
+                check: Callable | None = None, frame: bool | None = None, types: Types | None = None):
+    """Register the decorated function as the neuron type `name`, in `types` (default:
+    the standard table every machine starts from).
 
     `inputs`: {port: kind} or {port: default} (a number default takes `kind`, and in
     a patch becomes the weight from `one` when the port is not given) or
@@ -167,19 +205,14 @@ def neuron_type(name: str, *, inputs=None, outputs=None, kind: str | None = None
                        variadic=variadic, batched=batched, state=state,
                        args=dict(args or {}), doc=doc, pinned=pinned, check=check,
                        frame=bool(frame) if frame is not None else "image" in outs.values())
-        if not replace and name in TYPES:
-            raise ValueError(f"neuron type {name!r} exists already")
-        TYPES[name] = t
+        (STANDARD if types is None else types).add(t, replace)
         fn.neuron_type = t
         return fn
     return wrap
 
 
-def get_type(name: str) -> NeuronType:
-    try:
-        return TYPES[name]
-    except KeyError:
-        raise UnknownType(f"unknown neuron type {name!r}{did_you_mean(name, TYPES)}") from None
+def get_type(name: str, types: Types | None = None) -> NeuronType:
+    return (STANDARD if types is None else types).get_type(name)
 
 
 def first_line(doc: str) -> str:

@@ -86,7 +86,8 @@ MIRRORED_OPS = ("set", "add", "value", "neuron", "remove", "code", "load", "knob
 
 
 def mirror(path, *, rate: int = 48000, block: int = 128, size=None, fps=None,
-           limiter: bool = True, load_root=None, allow_load_anywhere: bool = False) -> Callable:
+           limiter: bool = True, load_root=None, allow_load_anywhere: bool = False,
+           types=None) -> Callable:
     """The factory of a mirror machine for the window: `factory(ctx) -> Machine`, the patch
     at `path` loaded with its render size and fps (or `size`, `fps`) and a Gpu on `ctx`,
     with a Controller (`m.controller`) that runs the OSC commands the engine ran
@@ -104,8 +105,9 @@ def mirror(path, *, rate: int = 48000, block: int = 128, size=None, fps=None,
         p = str(path)
         # the size is read first, so the Gpu and the machine are made at the same one
         # (load reads the file again: a save in between is applied by the watcher)
-        wh = tuple(size or parse(Path(p).read_text(encoding="utf-8"), p).settings["size"])
-        m = load(p, rate=rate, block=block, size=wh, fps=fps, limiter=limiter, gpu=Gpu(ctx=ctx, size=wh))
+        wh = tuple(size or parse(Path(p).read_text(encoding="utf-8"), p, types=types).settings["size"])
+        m = load(p, rate=rate, block=block, size=wh, fps=fps, limiter=limiter, gpu=Gpu(ctx=ctx, size=wh),
+                 types=types)
         ctl = Controller(m, m.session, load_root=load_root or str(Path(p).resolve().parent),
                          allow_load_anywhere=allow_load_anywhere)
         m.controller = ctl
@@ -370,7 +372,7 @@ class Window:
             path, done = self._shaders.popleft()
             from ..gfx.types import reload_shader
             try:
-                reload_shader(path, self.gpu)
+                reload_shader(path, self.gpu, self.machine.types)
                 err = None
             except Exception as e:  # noqa: BLE001  (a bad shader must never take the window down)
                 err = e

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import BadArgument
-from ..core.registry import TYPES, neuron_type, register_kind
+from ..core.registry import STANDARD, Types, neuron_type, register_kind
 from .shaders import ShaderError, ShaderSource, parse
 
 def _backend(machine):
@@ -66,17 +66,20 @@ class ShaderDef:
     def name(self) -> str:
         return self.src.name
 
-
-_DEFS: dict[Path, ShaderDef] = {}
+    def copy_into(self, types: Types) -> None:
+        """The same file as a type of `types`, with a definition of its own there (so a
+        reload in one table leaves the other as it was)."""
+        register_shader(ShaderDef(self.file, self.path, self.src), types)
 
 
 def _signature(src: ShaderSource):
     return [(u.name, u.kind, u.default) for u in src.ports]
 
 
-def _register(d: ShaderDef):
+def register_shader(d: ShaderDef, types: Types):
+    """Register shader file `d` as a type in `types` (a new type object: new ports)."""
     src = d.src
-    existing = TYPES.get(src.name)
+    existing = types.get(src.name)
     if existing is not None and getattr(existing.fn, "shader", None) is None:
         raise ShaderError(d.path, None, f"a neuron type {src.name!r} exists already "
                           f"({existing.summary()}); rename the file")
@@ -93,9 +96,10 @@ def _register(d: ShaderDef):
     fn.__name__ = src.name
     fn.__doc__ = src.doc + f"\n\nShader file: {d.path}"
     fn.shader = d
-    neuron_type(src.name, inputs=inputs, outputs={"out": "image"}, state={})(fn)
+    neuron_type(src.name, inputs=inputs, outputs={"out": "image"}, state={}, types=types)(fn)
     _mark(fn)
-    return TYPES[src.name]
+    types.shaders[d.file] = d
+    return types[src.name]
 
 
 def _display(folder, file: Path) -> str:
@@ -111,8 +115,10 @@ def _display(folder, file: Path) -> str:
         return str(p)
 
 
-def load_shader_types(folder=LIBRARY, gpu_factory=None, errors: list | None = None) -> list[str]:
-    """Register one image type per `folder/*.frag` (the type is the file's name); return the names.
+def load_shader_types(folder=LIBRARY, gpu_factory=None, errors: list | None = None,
+                      types: Types | None = None) -> list[str]:
+    """Register one image type per `folder/*.frag` (the type is the file's name) in `types`
+    (default: the standard table); return the names.
 
     `gpu_factory`: a Gpu, or a callable returning one, to compile every file now (else
     each compiles on first use). A file that does not parse is skipped; one that parses
@@ -120,6 +126,7 @@ def load_shader_types(folder=LIBRARY, gpu_factory=None, errors: list | None = No
     until `reload_shader` fixes it). The ShaderErrors are appended to `errors` if given,
     else the first is raised after every other file was loaded.
     """
+    types = STANDARD if types is None else types
     names, problems = [], []
     gpu = None
     for file in sorted(Path(folder).glob("*.frag")):
@@ -127,8 +134,7 @@ def load_shader_types(folder=LIBRARY, gpu_factory=None, errors: list | None = No
         try:
             src = parse(file.read_text(), path)
             d = ShaderDef(file.resolve(), path, src)
-            _register(d)
-            _DEFS[d.file] = d
+            register_shader(d, types)
             names.append(src.name)
             if gpu_factory is not None:
                 if gpu is None:
@@ -146,16 +152,18 @@ def load_shader_types(folder=LIBRARY, gpu_factory=None, errors: list | None = No
     return names
 
 
-def reload_shader(path, gpu=None):
-    """Re-read a shader file and swap it in; returns its NeuronType.
+def reload_shader(path, gpu=None, types: Types | None = None):
+    """Re-read a shader file and swap it in, in `types` (default: the standard table);
+    returns its NeuronType.
 
     On a parse or compile error (compiled on every Gpu that ran the old one, and `gpu`)
     the ShaderError is raised and the old program keeps running. If the ports changed,
     the type is registered anew (same name, new ports): re-apply the patch to use them.
     A file not loaded before is loaded as a new type.
     """
+    types = STANDARD if types is None else types
     file = Path(path).resolve()
-    d = _DEFS.get(file)
+    d = types.shaders.get(file)
     if d is None:
         display = _display(Path(path).parent, file)
         try:
@@ -163,8 +171,7 @@ def reload_shader(path, gpu=None):
         except OSError as e:
             raise ShaderError(display, None, f"cannot read: {e}") from None
         d = ShaderDef(file, display, src)
-        t = _register(d)
-        _DEFS[file] = d
+        t = register_shader(d, types)
         if gpu is not None:
             d.gpus.add(gpu)
             gpu.compile(src)
@@ -183,8 +190,8 @@ def reload_shader(path, gpu=None):
         if old.fragment != new.fragment:
             g.forget(old)
     if _signature(old) != _signature(new) or old.doc != new.doc:
-        return _register(d)
-    return TYPES[d.name]
+        return register_shader(d, types)
+    return types[d.name]
 
 
 # --- types defined in Python ------------------------------------------------------------------

@@ -44,7 +44,7 @@ import re
 import sys
 import warnings
 
-from ..core.registry import TYPES, compatible
+from ..core.registry import compatible
 from .parse import BUILTIN, ONE, SETTINGS, SINKS, Declared, Patch, _Parser
 
 _START = re.compile(r"^(?=[^\s#])", re.M)        # where a statement may begin
@@ -85,24 +85,24 @@ class _Stmt:
         return s
 
 
-def _is_sink(name: str) -> bool:
-    t = TYPES.get(name)
+def _is_sink(name: str, types) -> bool:
+    t = types.get(name)
     if t is not None:
         return t.pinned and not t.outputs and name not in BUILTIN
     return name in SINKS
 
 
-def _resolve(name: str, sites: dict):
+def _resolve(name: str, sites: dict, types):
     """The type `_Parser.type_of_ref` gives `name` in a patch whose declarations are `sites`
     {name: type name}, or None where it raises."""
     tn = sites.get(name)
     if tn is not None:
-        t = TYPES.get(tn)
+        t = types.get(tn)
         return t if t is not None and not t.pinned else None
     if name in BUILTIN:
-        return TYPES.get(name)
-    if _is_sink(name):
-        return TYPES.get(name)
+        return types.get(name)
+    if _is_sink(name, types):
+        return types.get(name)
     return None
 
 
@@ -123,8 +123,8 @@ class _ChunkParser(_Parser):
     """Parses one statement with the whole patch's declarations (`sites`) and anonymous
     counts given, recording every answer it got from outside the statement."""
 
-    def __init__(self, text: str, sites: dict, counters: dict):
-        super().__init__(text, "<statement>")
+    def __init__(self, text: str, sites: dict, counters: dict, types):
+        super().__init__(text, "<statement>", types)
         self.all_sites = sites
         self.all_counters = counters
         self.refs: dict = {}
@@ -147,7 +147,7 @@ class _ChunkParser(_Parser):
         return t
 
     def type_of_ref(self, name: str, node):
-        t = _resolve(name, self.all_sites)
+        t = _resolve(name, self.all_sites, self.registry)
         if t is None:
             raise _Fail(name)
         self.refs[name] = t
@@ -173,8 +173,8 @@ def _sites_of(tree) -> list:
     return out
 
 
-def _evaluate(text: str, line: int, tree, site_list: list, sites: dict, counters: dict) -> _Stmt:
-    p = _ChunkParser(text, sites, counters)
+def _evaluate(text: str, line: int, tree, site_list: list, sites: dict, counters: dict, types) -> _Stmt:
+    p = _ChunkParser(text, sites, counters, types)
     for st in tree.body:
         p.statement(st)
     s = _Stmt()
@@ -215,13 +215,13 @@ def _sum_unit(t: str):
     return m.group(1), m.group(2), pairs
 
 
-def _evaluate_sum(text: str, line: int, unit, sites: dict, old, same: bool = False) -> _Stmt:
+def _evaluate_sum(text: str, line: int, unit, sites: dict, old, types, same: bool = False) -> _Stmt:
     """A flat sum statement, each term reused from `old` (the previous patch's sum with the
     same target, its terms checked unless `same`) or read alone by the same code as a full
     parse; the terms are then added up exactly as `_Parser.linear` adds up the chain (same
     order, same overflow checks)."""
     target, op, pairs = unit
-    p = _ChunkParser(text, sites, {})
+    p = _ChunkParser(text, sites, {}, types)
     tree = _ast(target)
     if tree is None or len(tree.body) != 1 or not isinstance(tree.body[0], ast.Expr):
         raise _Fail("target")
@@ -244,12 +244,12 @@ def _evaluate_sum(text: str, line: int, unit, sites: dict, old, same: bool = Fal
         r = cache.get(tt)
         if r is not None and not same:
             for n, ty in r[3].items():
-                if _resolve(n, sites) is not ty:
+                if _resolve(n, sites, types) is not ty:
                     r = None
                     break
             else:
                 for n, b in r[4].items():
-                    if _is_sink(n) != b:
+                    if _is_sink(n, types) != b:
                         r = None
                         break
         if r is None:
@@ -294,7 +294,7 @@ def _evaluate_sum(text: str, line: int, unit, sites: dict, old, same: bool = Fal
     return s
 
 
-def _valid(s: _Stmt, sites: dict, counters: dict, same: bool = False) -> bool:
+def _valid(s: _Stmt, sites: dict, counters: dict, types, same: bool = False) -> bool:
     """Whether `s` holds here (`same`: its names resolve as they did: only counts can differ)."""
     for key, n in s.counts_in.items():
         if counters.get(key, 0) != n:
@@ -302,13 +302,13 @@ def _valid(s: _Stmt, sites: dict, counters: dict, same: bool = False) -> bool:
     if same:
         return True
     for name, t in s.refs.items():
-        if _resolve(name, sites) is not t:
+        if _resolve(name, sites, types) is not t:
             return False
     for name, b in s.sinks.items():
-        if _is_sink(name) != b:
+        if _is_sink(name, types) != b:
             return False
     for tn, t in s.types.items():
-        if TYPES.get(tn) is not t:
+        if types.get(tn) is not t:
             return False
     return True
 
@@ -337,21 +337,21 @@ def _pieces(text: str):
     return out
 
 
-def parse_incremental(text, path, previous: Patch) -> Patch | None:
+def parse_incremental(text, path, previous: Patch, types) -> Patch | None:
     """`text` parsed reusing `previous`'s statements; None where a full parse must decide."""
     if not isinstance(text, str) or not isinstance(previous, Patch):
         return None
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        return _parse(text, str(path), previous)
+        return _parse(text, str(path), previous, types)
     except (_Fail, RecursionError, MemoryError):
         return None
     except Exception:  # a type's own code raised: the full parse reports it
         return None
 
 
-def _parse(text: str, path: str, prev: Patch) -> Patch | None:
+def _parse(text: str, path: str, prev: Patch, table) -> Patch | None:
     pieces = _pieces(text)
     if pieces is None:
         return None
@@ -386,11 +386,11 @@ def _parse(text: str, path: str, prev: Patch) -> Patch | None:
         sl = cands[0].sites if cands else [] if type(tree) is tuple else _sites_of(tree)
         site_lists.append(sl)
         for name, tn in sl:
-            if name not in sites and name not in BUILTIN and not _is_sink(name):
+            if name not in sites and name not in BUILTIN and not _is_sink(name, table):
                 sites[name] = tn
     # what a statement's names resolve to is a function of the declarations and the types
     # loaded: where both are prev's, every result prev kept resolves as it did there
-    types = dict(TYPES)
+    types = dict(table)
     pctx = prev._ctx
     same = (pctx is not None and pctx[0] == sites and len(pctx[1]) == len(types)
             and all(pctx[1].get(k) is v for k, v in types.items()))
@@ -401,7 +401,7 @@ def _parse(text: str, path: str, prev: Patch) -> Patch | None:
         s = None
         if cands:
             for c in cands:
-                if _valid(c, sites, counters, same):
+                if _valid(c, sites, counters, table, same):
                     s = c if c.line == line else c.shifted(line)
                     break
         if s is None:
@@ -410,13 +410,13 @@ def _parse(text: str, path: str, prev: Patch) -> Patch | None:
                 if tree is None:
                     return None
             if type(tree) is tuple:
-                s = _evaluate_sum(t, line, tree, sites, sums.get(tree[0]), same)
+                s = _evaluate_sum(t, line, tree, sites, sums.get(tree[0]), table, same)
             else:
-                s = _evaluate(t, line, tree, sl, sites, counters)
+                s = _evaluate(t, line, tree, sl, sites, counters, table)
         for key, k in s.counts_out.items():
             counters[key] = counters.get(key, 0) + k
         stmts.append(s)
-    patch = _assemble(stmts, path)
+    patch = _assemble(stmts, path, table)
     new_cache: dict = {}
     new_sums: dict = {}
     for s in stmts:
@@ -428,7 +428,7 @@ def _parse(text: str, path: str, prev: Patch) -> Patch | None:
     return patch
 
 
-def _assemble(stmts: list, path: str) -> Patch:
+def _assemble(stmts: list, path: str, types) -> Patch:
     """The Patch, as _Parser.finish builds it from the statements' results."""
     neurons: dict = {}
     rows: dict = {}   # (dst, port) -> (row, final row or None)
@@ -467,7 +467,7 @@ def _assemble(stmts: list, path: str) -> Patch:
     final = {key: fin if fin is not None else _final(row) for key, (row, fin) in rows.items()}
     defaults: dict = {}
     for name, d in neurons.items():
-        for port, w in _type_defaults(TYPES[d.type]):
+        for port, w in _type_defaults(types[d.type]):
             if (name, port) not in rows:
                 defaults[(name, port)] = w
     return Patch(neurons=neurons, rows=final, settings=settings, knobs=knobs, path=path,

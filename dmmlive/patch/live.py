@@ -66,8 +66,9 @@ class PatchSession:
         path = path or self.path or "<patch>"
         if isinstance(parsed, PatchChange):  # the changes against a base: ours, or parse here
             parsed = parsed.patch(self.patch)
-        new = parsed if parsed is not None else parse(text, path, previous=self.patch or EMPTY_PATCH)
         m = self.machine
+        new = parsed if parsed is not None else parse(text, path, previous=self.patch or EMPTY_PATCH,
+                                                      types=m.types)
         # against W as it will be once every queued edit is in: two applies between the same
         # two ticks compose (the second does not count the first's change again)
         decls = m.pending_decls()
@@ -96,13 +97,14 @@ class PatchSession:
 
 def load(path, rate: int = 48000, block: int = 128, size=None, fps=None, **machine_args) -> Machine:
     """A Machine built from a patch file, its network in place before the first tick.
-    `size` (w, h) and `fps` override the patch's settings."""
+    `size` (w, h) and `fps` override the patch's settings; `types` (among `machine_args`):
+    the machine's table of neuron types (default: the standard one)."""
     path = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise BadArgument(f"cannot read patch {path}: {getattr(e, 'strerror', None) or e}") from None
-    patch = parse(text, path, previous=EMPTY_PATCH)
+    patch = parse(text, path, previous=EMPTY_PATCH, types=machine_args.get("types"))
     s = patch.settings
     m = Machine(schedule=s["schedule"], rate=rate, block=block, fps=s["fps"] if fps is None else fps, seed=s["seed"],
                 size=tuple(size or s["size"]), **machine_args)

@@ -29,7 +29,7 @@ import warnings
 from dataclasses import dataclass, field
 
 from ..core.errors import DmmError, did_you_mean
-from ..core.registry import TYPES, NeuronType, compatible
+from ..core.registry import STANDARD, NeuronType, Types, compatible
 from ..neurons import control  # noqa: F401  (the knob type must exist for patches)
 from .errors import PatchError
 
@@ -88,7 +88,7 @@ class Patch:
         self._stmts = None     # per-statement results, for the next incremental parse (not pickled)
         self._cache = None     # {statement text: [results]} over _stmts
         self._sums = None      # {target: its flat sum's terms}, for sums changed in a few terms
-        self._ctx = None       # (declarations {name: type name}, TYPES) the statements were read in
+        self._ctx = None       # (declarations {name: type name}, types) the statements were read in
         self._entries = None   # {(dst, port): {(src, out): w or None}}: entries changed in rows both have
         self._record = None    # what changed against the base, for PatchChange (not pickled)
         self._decl = None      # {name: Declared} new or changed in type or arguments against the base
@@ -149,20 +149,23 @@ def _serial() -> tuple:
     return (os.getpid(), _NONCE, next(_COUNT))
 
 
-def parse(text: str, path: str = "<patch>", previous: Patch | None = None) -> Patch:
+def parse(text: str, path: str = "<patch>", previous: Patch | None = None,
+          types: Types | None = None) -> Patch:
     """Read a patch. Raises PatchError (path, line, col, message) on the first problem.
 
     `previous`: a Patch parsed before (an empty `Patch()` to start): statements whose text
     and context did not change are reused from it, so a one-statement change to a large
     patch costs that statement (dmmlive/patch/incremental.py). The result, and any error,
     are exactly those of a parse without it; the result remembers its statements for the
-    next call."""
+    next call. `types`: the neuron types the patch may declare (default: the standard
+    table; a machine's own, `Machine.types`, for a machine with shaders of its own)."""
+    types = STANDARD if types is None else types
     if previous is not None:
         from .incremental import parse_incremental
-        patch = parse_incremental(text, path, previous)
+        patch = parse_incremental(text, path, previous, types)
         if patch is not None:
             return patch
-    return _Parser(text, path).run()
+    return _Parser(text, path, types).run()
 
 
 class _Lin:
@@ -203,7 +206,8 @@ class _Lin:
 
 
 class _Parser:
-    def __init__(self, text: str, path: str):
+    def __init__(self, text: str, path: str, types: Types):
+        self.registry = types
         if not isinstance(text, str):
             raise TypeError(f"parse() wants the patch text as a str, not {type(text).__name__}")
         if text.startswith("\ufeff"):  # a byte-order mark an editor left: invisible, not code
@@ -373,7 +377,7 @@ class _Parser:
     def setting(self, call: ast.Call) -> None:
         name = call.func.id
         if name not in SETTINGS:
-            if name in TYPES and not TYPES[name].pinned:
+            if name in self.registry and not self.registry[name].pinned:
                 raise self.error(f"{name}(...) on its own declares nothing: give it a name, "
                                  f"as in `x = {name}(...)`", call)
             raise self.error(f"unknown setting {name!r}{did_you_mean(name, SETTINGS)}; "
@@ -458,12 +462,12 @@ class _Parser:
         f = call.func
         if not isinstance(f, ast.Name):
             raise self.error(f"a neuron type is a plain name such as sine, not {_describe(f)}", f)
-        t = TYPES.get(f.id)
+        t = self.registry.get(f.id)
         if t is None:
             if f.id in SETTINGS:
                 raise self.error(f"{f.id} is a setting, not a neuron type: "
                                  f"write {f.id}(...) on a line of its own", f)
-            choices = [n for n, x in TYPES.items() if not x.pinned]
+            choices = [n for n, x in self.registry.items() if not x.pinned]
             raise self.error(f"unknown neuron type {f.id!r}{did_you_mean(f.id, choices)}", f)
         if t.pinned:
             raise self.error(f"type {f.id!r} is built in and cannot be declared again", f)
@@ -580,13 +584,13 @@ class _Parser:
 
     # ---- names, ports and kinds -------------------------------------------------------------
     def is_sink_name(self, name: str) -> bool:
-        t = TYPES.get(name)
+        t = self.registry.get(name)
         if t is not None:
             return t.pinned and not t.outputs and name not in BUILTIN
         return name in SINKS
 
     def sink_type(self, name: str, node) -> NeuronType:
-        t = TYPES.get(name)
+        t = self.registry.get(name)
         if t is None:
             raise self.error(f"unknown sink {name!r}: no {name!r} type is loaded", node)
         return t
@@ -594,25 +598,25 @@ class _Parser:
     def type_of_decl(self, name: str) -> NeuronType | None:
         d = self.patch.neurons.get(name)
         if d is not None:
-            return TYPES.get(d.type)
+            return self.registry.get(d.type)
         site = self.sites.get(name)
-        return TYPES.get(site.func.id) if site else None
+        return self.registry.get(site.func.id) if site else None
 
     def type_of_ref(self, name: str, node) -> NeuronType:
         """The type of a neuron named in an expression or a destination (maybe declared later)."""
         d = self.patch.neurons.get(name)
         if d is not None:
-            return TYPES[d.type]
+            return self.registry[d.type]
         site = self.sites.get(name)
         if site is not None:
             return self.call_type(site)  # an unknown type is reported where it is written
         if name in BUILTIN:
-            return TYPES[name]
+            return self.registry[name]
         if self.is_sink_name(name):
             return self.sink_type(name, node)
-        known = list(self.sites) + list(BUILTIN) + [s for s in SINKS if s in TYPES]
+        known = list(self.sites) + list(BUILTIN) + [s for s in SINKS if s in self.registry]
         hint = did_you_mean(name, known)
-        if not hint and name in TYPES:
+        if not hint and name in self.registry:
             hint = f" ({name} is a neuron type: write {name}(...) to make one)"
         raise self.error(f"undeclared name {name!r}{hint}", node)
 
@@ -764,7 +768,7 @@ class _Parser:
         order = sorted(self.patch.neurons.items(), key=lambda kv: (kv[1].line, kv[1].col))
         self.patch.neurons = dict(order)
         for name, d in self.patch.neurons.items():
-            t = TYPES[d.type]
+            t = self.registry[d.type]
             if t.variadic:
                 continue
             for port, p in t.inputs.items():
