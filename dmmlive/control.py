@@ -16,7 +16,6 @@ changes nothing.
 from __future__ import annotations
 
 import heapq
-import inspect
 import itertools
 import math
 import os
@@ -25,16 +24,14 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from . import commands
+from .checks import ERROR, VALUE, did_you_mean, number, split_ref
 from .core import vv
-from .core.errors import BadArgument, DmmError, UnknownNeuron, UnknownPort, did_you_mean
+from .core.errors import BadArgument, DmmError, UnknownNeuron, UnknownPort
 from .core.plan import entries
-from .core.registry import get_type
 
-__all__ = ["Controller", "tick_for_time", "OPS", "ERROR", "VALUE"]
+__all__ = ["Controller", "tick_for_time", "ERROR", "VALUE"]
 
-ERROR = "/dmm/error"
-VALUE = "/dmm/value"
-OPS = ("set", "add", "value", "neuron", "remove", "code", "load", "record", "get", "knob")
 MAX_PATCH_BYTES = 1 << 20   # a patch file larger than this is refused by `load`
 
 
@@ -123,20 +120,21 @@ class Controller:
 
     # ---- running commands -----------------------------------------------------------------
     def execute(self, op: str, args: Iterable = ()) -> list:
-        """Run one command now; returns its replies `[(address, args)]`."""
-        address = self._address(op, args)
+        """Run one command of the table (`dmmlive.commands`) now; returns its replies
+        `[(address, args)]`."""
+        address = commands.address_of(op, args)
         try:
             args = list(args)
-            fn = getattr(self, f"_op_{op}", None) if op in OPS else None
-            if fn is None:
-                raise BadArgument(f"unknown command {op!r}{did_you_mean(str(op), OPS)}; "
-                                  f"commands: {', '.join(OPS)}")
-            call = (args,) if op == "neuron" else args
+            cmd = commands.get(op)
+            if cmd is None:
+                known = commands.names()
+                raise BadArgument(f"unknown command {op!r}{did_you_mean(str(op), known)}; "
+                                  f"commands: {', '.join(known)}")
             try:
-                _SIGNATURES[op].bind(None, *call)
-            except TypeError:
-                raise BadArgument(f"wrong arguments {_show(args)}: {_arity(op)}") from None
-            out = fn(*call)
+                args = cmd.check(args)
+            except commands.ArgError as e:
+                raise BadArgument(str(e) or f"wrong arguments {_show(args)}: expected {cmd.usage}") from None
+            out = getattr(self, cmd.method)(*args)
             self.executed += 1
             return out or []
         except DmmError as e:
@@ -170,7 +168,7 @@ class Controller:
     def schedule(self, op: str, args: Iterable, due_tick: int, tag: Any = None) -> list:
         """Keep a command to run just before tick `due_tick`; replies now only if refused."""
         if len(self._heap) >= self.max_scheduled:
-            return [(ERROR, [self._address(op, args), f"too many timed commands waiting "
+            return [(ERROR, [commands.address_of(op, args), f"too many timed commands waiting "
                              f"({self.max_scheduled}); this one is dropped"], tag)]
         heapq.heappush(self._heap, (int(due_tick), next(self._seq), op, list(args), tag))
         return []
@@ -195,31 +193,24 @@ class Controller:
     def waiting(self) -> int:
         return len(self._heap)
 
-    # ---- the commands ---------------------------------------------------------------------
+    # ---- the commands (their arguments checked by the table, dmmlive.commands) -----------------
     def _op_set(self, dst, src, w):
-        self._edit_weight(dst, src, _number(w, "weight"), relative=False, fade=self.fade)
+        self._edit_weight(dst, src, w, relative=False, fade=self.fade)
 
     def _op_add(self, dst, src, dw):
-        self._edit_weight(dst, src, _number(dw, "weight change"), relative=True, fade=0.0)
+        self._edit_weight(dst, src, dw, relative=True, fade=0.0)
 
     def _op_value(self, ref, x):
-        self._edit_weight(ref, "one.out", _number(x, "value"), relative=False, fade=self.fade)
+        self._edit_weight(ref, "one.out", x, relative=False, fade=self.fade)
 
-    def _op_neuron(self, args):
-        if len(args) < 2 or len(args) % 2:
-            raise BadArgument(f"expected name type [key value]..., got {_show(args)}")
-        name, tname, rest = args[0], args[1], args[2:]
-        _string(name, "name")
-        t = get_type(_string(tname, "type"))
+    def _op_neuron(self, name, tname, *pairs):
+        t = self.machine.types.get_type(tname)
         cargs, ports = {}, {}
-        for k, v in zip(rest[::2], rest[1::2]):
-            _string(k, "key")
-            if isinstance(v, bool) or not isinstance(v, (int, float, str)):
-                raise BadArgument(f"value of {k!r} must be a number or a string, got {v!r}")
+        for k, v in zip(pairs[::2], pairs[1::2]):
             if k in t.args:
                 cargs[k] = v
             elif t.input_kind(k) is not None and not t.variadic:
-                ports[k] = _number(v, f"constant for input {k!r}")
+                ports[k] = number(v, f"constant for input {k!r}")
             else:
                 raise BadArgument(f"type {t.name!r} has no argument or input {k!r}"
                                   f"{did_you_mean(k, list(t.args) + list(t.inputs))}")
@@ -238,7 +229,6 @@ class Controller:
                           replace=True, defaults=False)
 
     def _op_remove(self, name):
-        _string(name, "name")
         decls = self._decls()
         d = decls.get(name)
         if d is None:
@@ -253,10 +243,10 @@ class Controller:
             self.machine.edit(delta, fade=self.fade)
 
     def _op_code(self, text):
-        self.session.apply(_string(text, "patch text"), "<osc>")
+        self.session.apply(text, "<osc>")
 
     def _op_load(self, path):
-        p = self._allowed_path(_string(path, "path"))
+        p = self._allowed_path(path)
         try:
             if p.stat().st_size > MAX_PATCH_BYTES:
                 raise BadArgument(f"{path}: larger than {MAX_PATCH_BYTES} bytes; not a patch")
@@ -272,19 +262,13 @@ class Controller:
         self.session.apply(text, str(p))
 
     def _op_record(self, cmd, path=None):
-        if cmd not in ("start", "stop"):
-            raise BadArgument(f"expected 'start' [path] or 'stop', got {cmd!r}")
-        if cmd == "stop" and path is not None:
-            raise BadArgument("'stop' takes no path")
-        if path is not None:
-            _string(path, "path")
         if self.on_record is None:
             raise BadArgument("recording is not available here (no recorder attached)")
         self.on_record(cmd, path)
 
     def _op_get(self, ref):
         m = self.machine
-        name, port = _split(_string(ref, "name.port"))
+        name, port = split_ref(ref)
         decls = self._decls()
         d = decls.get(name)
         if d is None:
@@ -315,34 +299,20 @@ class Controller:
 
     def _op_knob(self, address, *values):
         from .neurons.control import set_knob
-        _string(address, "address")
-        if len(values) not in (1, 2):
-            raise BadArgument(f"expected one value (or two for an xy pad), got {len(values)}")
-        xs = [_number(v, "knob value") for v in values]
-        targets = [address] if len(xs) == 1 else [f"{address}/x", f"{address}/y"]
+        targets = [address] if len(values) == 1 else [f"{address}/x", f"{address}/y"]
         decls = self._decls()
         found = False
-        for a, x in zip(targets, xs):
+        for a, x in zip(targets, values):
             for name, d in decls.items():
                 if d.type.name == "knob" and d.args.get("address") == a and name in self.machine.neurons:
                     set_knob(self.machine, name, x)
                     found = True
         if not found:
             known = sorted(self.knob_addresses())
-            what = address if len(xs) == 1 else f"{address}/x or {address}/y"
+            what = address if len(values) == 1 else f"{address}/x or {address}/y"
             raise BadArgument(f"no knob listens to {what}{did_you_mean(targets[0], known)}")
 
     # ---- helpers ------------------------------------------------------------------------
-    def _address(self, op, args) -> str:
-        if op == "knob":
-            try:
-                a = list(args)[0]
-                if isinstance(a, str):
-                    return a
-            except (IndexError, TypeError):
-                pass
-        return f"/dmm/{op}"
-
     def _decls(self) -> dict:
         """Declarations of the machine, counting edits queued and in flight."""
         return self.machine.pending_decls()
@@ -368,7 +338,7 @@ class Controller:
 
     @staticmethod
     def _port(ref, decls, output) -> tuple[str, str]:
-        name, port = _split(_string(ref, "name.port"))
+        name, port = split_ref(ref)
         d = decls.get(name)
         if d is None:
             raise UnknownNeuron(f"unknown neuron {name!r}{did_you_mean(name, decls)}")
@@ -392,28 +362,6 @@ class Controller:
         return real
 
 
-_SIGNATURES = {op: inspect.signature(getattr(Controller, f"_op_{op}")) for op in OPS}
-
-
-def _string(x, what: str) -> str:
-    if not isinstance(x, str) or not x:
-        raise BadArgument(f"{what} must be a non-empty string, got {x!r}")
-    return x
-
-
-def _number(x, what: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, (int, float, np.floating, np.integer)) or not math.isfinite(x):
-        raise BadArgument(f"{what} must be a finite number, got {x!r}")
-    return float(x)
-
-
-def _split(ref: str) -> tuple[str, str | None]:
-    name, _, port = ref.partition(".")
-    if not name:
-        raise BadArgument(f"expected 'neuron.port', got {ref!r}")
-    return name, (port or None)
-
-
 def _reading(v, where: str) -> float:
     """A number from a port's current value: audio -> the block's mean, vvalue -> ':number'."""
     if isinstance(v, dict):
@@ -429,12 +377,3 @@ def _reading(v, where: str) -> float:
 
 def _show(args) -> str:
     return "(" + ", ".join(repr(a) for a in args) + ")"
-
-
-def _arity(op) -> str:
-    return {
-        "set": "expected dst.port src.port w", "add": "expected dst.port src.port dw",
-        "value": "expected name.port x", "remove": "expected name", "code": "expected patch text",
-        "load": "expected path", "record": "expected 'start' [path] or 'stop'",
-        "get": "expected name.port", "knob": "expected address x [y]",
-    }.get(op, "see the OSC address space")

@@ -45,6 +45,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import commands
 from .core.errors import BadArgument, DmmError
 from .core.registry import STANDARD
 
@@ -56,7 +57,6 @@ VERSION = 1
 FLUSH_EVERY = 0.5     # seconds: buffered lines reach the file at least this often
 TAIL_SECONDS = 1.0    # a log without an "end" line is rendered to its last change plus this
 KINDS = ("code", "osc", "knob", "end")
-LOGGED_OPS = ("set", "add", "value", "neuron", "remove")  # + knob; code and load via the session
 HEADER_KEYS = ("rate", "block", "seed", "schedule", "fps", "size", "limiter", "patch", "text", "shaders")
 
 
@@ -198,7 +198,7 @@ def start_log(m, ctl, path, patch_path: str, text: str, at_exit: bool = True) ->
     def logged_execute(op, args=()):
         args = list(args)
         out = execute(op, args)
-        if (op in LOGGED_OPS or op == "knob") and not any(r[0] == ERROR for r in out):
+        if op in commands.journaled("osc", "knob") and not any(r[0] == ERROR for r in out):
             if op == "knob":
                 log.event(m.t, "knob", address=args[0], values=args[1:])
             else:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from dmmlive import Machine, neuron_type, vv
+from dmmlive import Machine, vv
+from dmmlive.core.registry import STANDARD
 from dmmlive.control import ERROR, VALUE, Controller, tick_for_time
 from dmmlive.neurons import control as _knobs  # noqa: F401  (the knob type)
 
@@ -14,19 +15,22 @@ BLOCK = 64
 RATE = 48000
 
 
-@neuron_type("test_dc_ctl", kind="audio", inputs={"level": 1.0}, batched=True)
+TYPES = STANDARD.copy()  # the standard types and this file's own
+
+
+@TYPES.neuron_type("test_dc_ctl", kind="audio", inputs={"level": 1.0}, batched=True)
 def _dc(state, rate, level):
     """Test type: outputs its level."""
     return level.copy()
 
 
-@neuron_type("test_num_ctl", kind="number", inputs={"x": 0.0}, batched=True)
+@TYPES.neuron_type("test_num_ctl", kind="number", inputs={"x": 0.0}, batched=True)
 def _num(state, rate, x):
     """Test type: a number that passes its input on."""
     return x.copy()
 
 
-@neuron_type("test_tagged_ctl", kind="audio", inputs={"level": 1.0}, args={"label": "", "scale": 1.0},
+@TYPES.neuron_type("test_tagged_ctl", kind="audio", inputs={"level": 1.0}, args={"label": "", "scale": 1.0},
              batched=True)
 def _tagged(state, rate, level):
     """Test type: level times its `scale` argument (a `label` names it)."""
@@ -34,7 +38,7 @@ def _tagged(state, rate, level):
 
 
 def machine(**kw):
-    m = Machine(block=BLOCK, rate=RATE, **kw)
+    m = Machine(types=TYPES, block=BLOCK, rate=RATE, **kw)
     m.add("d", "test_dc_ctl")
     m.connect("out.left", "d", 0.2)
     m.tick()
@@ -175,7 +179,7 @@ def test_bad_commands_reply_an_error_and_change_nothing(op, args, why):
        args=st.lists(st.one_of(st.text(max_size=12), st.floats(allow_nan=True), st.integers(),
                                st.none(), st.booleans(), st.binary(max_size=4)), max_size=6))
 def test_any_arguments_give_replies_never_an_exception(op, args):
-    m = Machine(block=16)
+    m = Machine(types=TYPES, block=16)
     m.add("d", "test_dc_ctl")
     m.connect("out.left", "d", 0.2)
     c = Controller(m, fade=0.0, load_root=os.path.dirname(__file__))
@@ -189,7 +193,7 @@ def test_any_arguments_give_replies_never_an_exception(op, args):
 
 # ---- neuron / remove -----------------------------------------------------------------------
 def test_a_declared_neuron_plays_once_a_weight_reaches_out():
-    m = Machine(block=BLOCK)
+    m = Machine(types=TYPES, block=BLOCK)
     c = Controller(m, fade=0.0)
     assert c.execute("neuron", ["s", "test_tagged_ctl", "label", "bass", "scale", 2.0, "level", 0.25]) == []
     assert c.execute("set", ["out.left", "s.out", 1.0]) == []   # before the declaration is absorbed
@@ -201,7 +205,7 @@ def test_a_declared_neuron_plays_once_a_weight_reaches_out():
 
 
 def test_a_declared_neuron_gets_its_defaults_where_nothing_is_written():
-    m = Machine(block=BLOCK)
+    m = Machine(types=TYPES, block=BLOCK)
     c = Controller(m, fade=0.0)
     c.execute("neuron", ["s", "test_dc_ctl"])
     c.execute("set", ["out.left", "s", 1.0])
@@ -260,7 +264,7 @@ BAD = "fade(0)\nd = test_dc_ctl(level=0.5)\nout = 0.4*dd\n"
 
 
 def test_code_applies_a_patch_text():
-    m = Machine(block=BLOCK)
+    m = Machine(types=TYPES, block=BLOCK)
     c = Controller(m)
     assert c.execute("code", [GOOD]) == []
     m.tick(3)
@@ -270,7 +274,7 @@ def test_code_applies_a_patch_text():
 
 
 def test_a_bad_patch_text_replies_file_line_col_and_changes_nothing():
-    m = Machine(block=BLOCK)
+    m = Machine(types=TYPES, block=BLOCK)
     c = Controller(m)
     c.execute("code", [GOOD])
     m.tick(3)
@@ -301,7 +305,7 @@ def roots(tmp_path):
 
 def test_load_reads_a_patch_under_the_root(roots):
     root, _ = roots
-    m = Machine(block=BLOCK)
+    m = Machine(types=TYPES, block=BLOCK)
     c = Controller(m, load_root=root)
     assert c.execute("load", ["good.dmm"]) == []
     m.tick(3)
@@ -311,7 +315,7 @@ def test_load_reads_a_patch_under_the_root(roots):
 
 def test_load_reports_a_bad_file_with_its_path_line_and_column(roots):
     root, _ = roots
-    m = Machine(block=BLOCK)
+    m = Machine(types=TYPES, block=BLOCK)
     c = Controller(m, load_root=root)
     before = m.matrix
     [(address, (where, reason))] = c.execute("load", ["sub/bad.dmm"])
@@ -325,7 +329,7 @@ def test_load_reports_a_bad_file_with_its_path_line_and_column(roots):
 def test_load_refuses_paths_outside_the_root(roots, path):
     root, outside = roots
     path = str(outside) if path == "OUTSIDE" else path
-    m = Machine(block=BLOCK)
+    m = Machine(types=TYPES, block=BLOCK)
     c = Controller(m, load_root=root)
     before = m.matrix
     [(address, (where, reason))] = c.execute("load", [path])
@@ -335,7 +339,7 @@ def test_load_refuses_paths_outside_the_root(roots, path):
 
 def test_load_anywhere_when_allowed(roots):
     root, outside = roots
-    m = Machine(block=BLOCK)
+    m = Machine(types=TYPES, block=BLOCK)
     c = Controller(m, load_root=root, allow_load_anywhere=True)
     assert c.execute("load", ["../outside.dmm"]) == []
 
@@ -343,7 +347,7 @@ def test_load_anywhere_when_allowed(roots):
 @pytest.mark.parametrize("path,why", [("missing.dmm", "no such file"), ("sub", "is a folder")])
 def test_load_of_what_is_not_a_patch_file(roots, path, why):
     root, _ = roots
-    c = Controller(Machine(block=BLOCK), load_root=root)
+    c = Controller(Machine(types=TYPES, block=BLOCK), load_root=root)
     [(address, (_, reason))] = c.execute("load", [path])
     assert address == ERROR and why in reason
 
@@ -370,7 +374,7 @@ def test_get_replies_number_audio_and_vvalue_readings():
 
 
 def test_get_of_a_neuron_not_yet_absorbed_is_zero():
-    m = Machine(block=BLOCK)
+    m = Machine(types=TYPES, block=BLOCK)
     c = Controller(m)
     c.execute("neuron", ["s", "test_dc_ctl"])
     assert c.execute("get", ["s"]) == [(VALUE, ["s", 0.0])]
@@ -378,7 +382,7 @@ def test_get_of_a_neuron_not_yet_absorbed_is_zero():
 
 # ---- knobs ---------------------------------------------------------------------------------------
 def test_knob_values_set_the_knob_neurons_listening_there():
-    m = Machine(block=BLOCK)
+    m = Machine(types=TYPES, block=BLOCK)
     m.add("vol", "knob", address="/1/fader1", default=0.5, lag=0.0)
     m.add("px", "knob", address="/1/xy1/x", default=0.0, lag=0.0)
     m.add("py", "knob", address="/1/xy1/y", default=0.0, lag=0.0)
@@ -404,7 +408,7 @@ def test_knob_values_set_the_knob_neurons_listening_there():
 # ---- record ---------------------------------------------------------------------------------------
 def test_record_calls_the_hook():
     calls = []
-    c = Controller(Machine(block=BLOCK), on_record=lambda cmd, path: calls.append((cmd, path)))
+    c = Controller(Machine(types=TYPES, block=BLOCK), on_record=lambda cmd, path: calls.append((cmd, path)))
     assert c.execute("record", ["start", "take1.mp4"]) == []
     assert c.execute("record", ["stop"]) == []
     assert c.execute("record", ["start"]) == []
@@ -416,7 +420,7 @@ def test_record_calls_the_hook():
 def test_a_failing_record_hook_is_an_error_reply():
     def hook(cmd, path):
         raise OSError("disk full")
-    c = Controller(Machine(block=BLOCK), on_record=hook)
+    c = Controller(Machine(types=TYPES, block=BLOCK), on_record=hook)
     [(address, (_, reason))] = c.execute("record", ["start", "a.mp4"])
     assert address == ERROR and "disk full" in reason
 
@@ -445,7 +449,7 @@ def test_tick_for_time_is_the_first_tick_heard_at_or_after_t(tick0, dt, rate, bl
 
 
 def test_scheduled_commands_run_at_their_tick_not_before():
-    c = Controller(Machine(block=BLOCK))
+    c = Controller(Machine(types=TYPES, block=BLOCK))
     c.schedule("add", ["out.left", "d.out", 1.0], 10, tag="a")
     c.schedule("add", ["out.left", "d.out", 2.0], 7, tag="b")
     c.schedule("get", ["d"], 10, tag="c")
@@ -458,7 +462,7 @@ def test_scheduled_commands_run_at_their_tick_not_before():
 
 def test_a_timed_command_is_reflected_first_at_the_tick_of_its_time():
     for schedule in ("ordered", "synchronous"):
-        m = Machine(block=BLOCK, schedule=schedule)
+        m = Machine(types=TYPES, block=BLOCK, schedule=schedule)
         m.add("d", "test_dc_ctl")
         m.connect("out.left", "d", 0.2)
         m.tick()

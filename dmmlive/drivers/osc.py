@@ -1,8 +1,9 @@
 """The OSC listener (python-osc over UDP) and the `dmmlive send` client.
 
-The listener runs in the app's main process, in a thread of its own. It checks
-each message's arguments syntactically (count and types), answers bad ones with
-`/dmm/error` at once, and hands good ones on as commands
+The listener runs in the app's main process, in a thread of its own. It answers
+the addresses of the command table (`dmmlive.commands`), checks each message's
+arguments syntactically there (count and types), answers bad ones with `/dmm/error`
+at once, and hands good ones on as commands
 
     Command(op, args, timetag, reply_addr)
 
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import math
 import queue
 import re
 import socket
@@ -41,6 +41,8 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_server import BlockingOSCUDPServer
 from pythonosc.parsing import osc_types
 
+from .. import commands
+from ..checks import ERROR, did_you_mean_address, is_number
 from ..core.errors import DmmError
 
 __all__ = ["OscServer", "Command", "OscError", "send", "main_send", "parse_packet", "check_message",
@@ -50,7 +52,6 @@ DEFAULT_PORT = 9000
 MAX_UDP = 65507            # the largest UDP payload over IPv4
 MAX_BUNDLE_DEPTH = 8
 MAX_REASON = 2000          # characters of an error reason sent back
-ERROR = "/dmm/error"
 _TAGS = set("ihfdsbrmtTFN[]")
 
 
@@ -67,7 +68,7 @@ class PacketError(Exception):
 
 
 class Command(NamedTuple):
-    op: str                  # set, add, value, neuron, remove, code, load, record, get, knob
+    op: str                  # the name of a command of the table (dmmlive.commands)
     args: list
     timetag: float | None    # unix time of the bundle the message came in; None = now
     reply_addr: tuple        # where replies go: (host, port)
@@ -176,79 +177,26 @@ def _guess_address(data: bytes) -> str:
 
 
 # ---- argument checks ----------------------------------------------------------------------
-def _is_num(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
 def _describe(args) -> str:
     names = {str: "string", float: "float", int: "int", bool: "bool", bytes: "blob", type(None): "nil"}
     return "(" + ", ".join(names.get(type(a), type(a).__name__) for a in args) + ")" if args else "no arguments"
 
 
-_USAGE = {
-    "set": "dst.port src.port w (string string float)",
-    "add": "dst.port src.port dw (string string float)",
-    "value": "name.port x (string float)",
-    "neuron": "name type [key value]... (strings; values floats or strings)",
-    "remove": "name (string)",
-    "code": "patch text (string)",
-    "load": "path (string)",
-    "record": "'start' [path] or 'stop'",
-    "get": "name.port (string)",
-}
+def _dmm_addresses() -> str:
+    return ", ".join(op.address for op in commands.dmm())
 
 
 def check_message(op: str, args: list) -> list:
-    """The arguments of `/dmm/<op>`, checked and normalised (numbers as floats), or
-    ValueError with a reason that says what was expected."""
-    want = _USAGE.get(op)
-    if want is None:
-        raise ValueError("unknown address; the OSC commands are " +
-                         ", ".join(f"/dmm/{k}" for k in _USAGE) + ", and knob addresses")
-
-    def bad(why=""):
-        return ValueError(f"expected {want}, got {_describe(args)}" + (f": {why}" if why else ""))
-
-    def s(x):
-        return isinstance(x, str) and x != ""
-
-    if op in ("set", "add"):
-        if len(args) != 3 or not (s(args[0]) and s(args[1])):
-            raise bad()
-        if not _is_num(args[2]):
-            raise bad("the weight must be a finite number")
-        return [args[0], args[1], float(args[2])]
-    if op == "value":
-        if len(args) != 2 or not s(args[0]) or not _is_num(args[1]):
-            raise bad()
-        return [args[0], float(args[1])]
-    if op == "neuron":
-        if len(args) < 2 or len(args) % 2 or not (s(args[0]) and s(args[1])):
-            raise bad()
-        out = [args[0], args[1]]
-        for k, v in zip(args[2::2], args[3::2]):
-            if not s(k):
-                raise bad(f"key {k!r} is not a string")
-            if isinstance(v, str):
-                out += [k, v]
-            elif _is_num(v):
-                out += [k, float(v)]
-            else:
-                raise bad(f"value of {k!r} must be a finite number or a string")
-        return out
-    if op in ("remove", "load", "get"):
-        if len(args) != 1 or not s(args[0]):
-            raise bad()
-        return list(args)
-    if op == "code":
-        if len(args) != 1 or not isinstance(args[0], str):
-            raise bad()
-        return list(args)
-    if op == "record":
-        if args == ["stop"] or args == ["start"] or (len(args) == 2 and args[0] == "start" and s(args[1])):
-            return list(args)
-        raise bad()
-    raise AssertionError(op)
+    """The arguments of `/dmm/<op>`, checked and normalised by the command table (numbers
+    as floats), or ValueError with a reason that says what was expected."""
+    cmd = commands.get(op)
+    if cmd is None or cmd.own_address:
+        raise ValueError(f"unknown address; the OSC commands are {_dmm_addresses()}, and knob addresses")
+    try:
+        return cmd.check(args)
+    except commands.ArgError as e:
+        why = f": {e}" if str(e) else ""
+        raise ValueError(f"expected {cmd.typed_usage}, got {_describe(args)}{why}") from None
 
 
 def _knob_values(args) -> list[float] | None:
@@ -258,7 +206,7 @@ def _knob_values(args) -> list[float] | None:
     for a in args:
         if isinstance(a, bool):
             out.append(1.0 if a else 0.0)
-        elif _is_num(a):
+        elif is_number(a):
             out.append(float(a))
         else:
             return None
@@ -422,13 +370,13 @@ class OscServer:
 
     def _dispatcher_for(self, addresses) -> Dispatcher:
         d = Dispatcher(strict_timing=False)  # timetags become ticks in the engine, not sleeps here
-        for op in _USAGE:
-            d.map(f"/dmm/{op}", self._on_dmm, op, needs_reply_address=True)
+        for op in commands.dmm():
+            d.map(op.address, self._on_dmm, op.name, needs_reply_address=True)
         knobs = None if addresses is None else frozenset(addresses)
         if knobs is not None:
             bases = {a.rsplit("/", 1)[0] for a in knobs if a.endswith(("/x", "/y"))}
             for a in sorted(knobs | bases):
-                if not a.startswith("/dmm/"):
+                if not a.startswith(commands.PREFIX):
                     d.map(a, self._on_knob, needs_reply_address=True)
         d.set_default_handler(self._on_other, needs_reply_address=True)
         self._knobs = knobs
@@ -497,15 +445,16 @@ class OscServer:
             self._accept("knob", [address] + xs, client)
 
     def _on_other(self, client, address, *args) -> None:
-        if self._knobs is None and not address.startswith("/dmm/"):
+        if self._knobs is None and not address.startswith(commands.PREFIX):
             xs = _knob_values(args)
             if xs is not None:
                 self._accept("knob", [address] + xs, client)
                 return
-        if address.startswith("/dmm/"):
+        if address.startswith(commands.PREFIX):
             reason = _unknown_dmm_reason(address)
         else:
-            reason = "unknown address: no knob listens to it" + _near(address, self._knobs or ())
+            near = did_you_mean_address(address, self._knobs or ())
+            reason = f"unknown address: no knob listens to it{near}"
         self._reject(client, address, reason)
 
     def _accept(self, op, args, client) -> None:
@@ -587,15 +536,9 @@ class OscServer:
 
 
 def _unknown_dmm_reason(address: str) -> str:
-    op = address[len("/dmm/"):]
-    return f"unknown address{_near(op, _USAGE, prefix='/dmm/')}; the OSC commands are " + \
-        ", ".join(f"/dmm/{k}" for k in _USAGE)
-
-
-def _near(word, choices, prefix="") -> str:
-    import difflib
-    near = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {prefix}{near[0]}?)" if near else ""
+    near = did_you_mean_address(address[len(commands.PREFIX):], [op.name for op in commands.dmm()],
+                                prefix=commands.PREFIX)
+    return f"unknown address{near}; the OSC commands are {_dmm_addresses()}"
 
 
 # ---- the client ---------------------------------------------------------------------------
@@ -640,9 +583,10 @@ def main_send(argv=None) -> int:
     Exit status: 0 sent (or a reply that is not an error), 1 an /dmm/error reply,
     2 bad usage, 3 no reply within the wait.
     """
-    p = argparse.ArgumentParser(prog="dmmlive send", description="Send one OSC message to a running "
-                                "dmmlive (numbers look like numbers: 1 is an int, 0.5 a float; "
-                                "anything else is a string).")
+    p = argparse.ArgumentParser(prog="dmmlive send", formatter_class=argparse.RawDescriptionHelpFormatter,
+                                description="Send one OSC message to a running dmmlive (numbers look like\n"
+                                "numbers: 1 is an int, 0.5 a float; anything else is a string).",
+                                epilog=commands.help_text())
     p.add_argument("address", help="OSC address, e.g. /dmm/set")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments")
     p.add_argument("--host", default="127.0.0.1")

@@ -50,6 +50,7 @@ from typing import Callable
 
 import numpy as np
 
+from .. import commands
 from ..core.errors import DmmError
 from .audio import xrun_detail
 
@@ -79,10 +80,6 @@ def _pyglet(headless: bool):
     import pyglet.shapes  # noqa: F401
     import pyglet.text  # noqa: F401
     return pyglet
-
-
-# The OSC commands the mirror follows (`Window.osc`): those that change the network.
-MIRRORED_OPS = ("set", "add", "value", "neuron", "remove", "code", "load", "knob")
 
 
 def mirror(path, *, rate: int = 48000, block: int = 128, size=None, fps=None,
@@ -231,9 +228,9 @@ class Window:
 
     def osc(self, cmds) -> None:
         """Queue OSC commands the engine ran, [(op, args, timetag, tag)], for the mirror: run
-        on the GL thread between ticks through its Controller (those of MIRRORED_OPS; the
+        on the GL thread between ticks through its Controller (those of `commands.mirrored()`; the
         replies are the engine's to send), so the picture follows OSC as the sound does."""
-        cmds = [c for c in cmds if c[0] in MIRRORED_OPS]
+        cmds = [c for c in cmds if c[0] in commands.mirrored()]
         if cmds:
             self._osc.append(cmds)
 

@@ -13,7 +13,8 @@ from pythonosc.osc_bundle_builder import OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.parsing import osc_types
 
-from dmmlive import Machine, neuron_type, vv
+from dmmlive import Machine, vv
+from dmmlive.core.registry import STANDARD
 from dmmlive.control import Controller
 from dmmlive.neurons import control as _knobs  # noqa: F401  (the knob type)
 from dmmlive.drivers import osc
@@ -23,7 +24,10 @@ BLOCK, RATE = 64, 48000
 DEADLINE = 10.0
 
 
-@neuron_type("test_dc_osc", kind="audio", inputs={"level": 1.0}, batched=True)
+TYPES = STANDARD.copy()  # the standard types and this file's own
+
+
+@TYPES.neuron_type("test_dc_osc", kind="audio", inputs={"level": 1.0}, batched=True)
 def _dc(state, rate, level):
     """Test type: outputs its level."""
     return level.copy()
@@ -60,7 +64,7 @@ class Rig:
     """A listener, a client socket, and a machine pumped by hand (the engine's loop)."""
 
     def __init__(self, tmp_path=None, **server_args):
-        self.m = Machine(block=BLOCK, rate=RATE)
+        self.m = Machine(types=TYPES, block=BLOCK, rate=RATE)
         self.m.add("d", "test_dc_osc")
         self.m.connect("out.left", "d", 0.2)
         self.m.add("vol", "knob", address="/1/fader1", default=0.5, lag=0.0)
