@@ -65,9 +65,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import dmmlive  # noqa: E402,F401  (fills the type table)
-from dmmlive.app import WATCH_DEBOUNCE, apply_text  # noqa: E402
+from dmmlive.app import WATCH_DEBOUNCE  # noqa: E402
 from dmmlive.drivers.watcher import PatchWatcher  # noqa: E402
-from dmmlive.patch.live import load  # noqa: E402
+from dmmlive.patch.live import open_patch  # noqa: E402
 
 RATE, BLOCK = 48000, 128
 PERIOD = BLOCK / RATE
@@ -138,7 +138,8 @@ class Pacer(threading.Thread):
             self.error = e
 
     def _run(self):
-        a, b = self.a, self.b
+        sa_, sb_ = self.a, self.b  # the two sessions
+        a, b = sa_.machine, sb_.machine
         for_b = []        # texts to give b before its next tick
         watching = []     # records whose first differing tick is not yet found
         settling = []     # records heard, while a's glide runs one tick ahead of b's
@@ -159,7 +160,7 @@ class Pacer(threading.Thread):
                 except queue.Empty:
                     break
                 rec.t_apply0 = time.perf_counter()
-                a.session.apply(text, self.path)
+                sa_.apply(text, self.path)
                 rec.t_apply1 = time.perf_counter()
                 rec.tick_applied = a.t
                 given.append(text)
@@ -167,7 +168,7 @@ class Pacer(threading.Thread):
             a.tick()
             t_a = time.perf_counter()
             for text in for_b:
-                b.session.apply(text, self.path)
+                sb_.apply(text, self.path)
             for_b = given
             b.tick()
             sa, sb = a.sound(), b.sound()
@@ -189,7 +190,7 @@ class Pacer(threading.Thread):
 def in_process(n: int, saves: int, debounce: float, folder: Path) -> dict:
     path = folder / f"sines{n}_{debounce:g}.dmm"
     path.write_text(patch_text(n, [1.0 / n] * n))
-    a, b = load(path, rate=RATE, block=BLOCK), load(path, rate=RATE, block=BLOCK)
+    a, b = open_patch(path, rate=RATE, block=BLOCK), open_patch(path, rate=RATE, block=BLOCK)
     pacer = Pacer(a, b, str(path))
     records: list[Record] = []
     current: list = [None, None]  # (text, record) of the save in flight
@@ -238,10 +239,10 @@ def in_process(n: int, saves: int, debounce: float, folder: Path) -> dict:
 
 
 # ---- the app's path: engine process -----------------------------------------------------------
-def timed_apply(m, text: str, path: str) -> float:
-    """Run in the engine process: app.apply_text, timed there."""
+def timed_apply(host, text: str, path: str) -> float:
+    """Run in the engine process: Host.apply_text, timed there."""
     t0 = time.perf_counter()
-    apply_text(m, text, path)
+    host.apply_text(text, path)
     return time.perf_counter() - t0
 
 

@@ -21,14 +21,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from dmmlive import Machine, neuron_type  # noqa: E402
+from dmmlive import Machine  # noqa: E402
 from dmmlive.control import Controller  # noqa: E402
+from dmmlive.core.registry import STANDARD  # noqa: E402
 from dmmlive.drivers.osc import OscServer, build  # noqa: E402
 
 RATE, BLOCK = 48000, 128
+TYPES = STANDARD.copy()  # the standard types and this benchmark's own
 
 
-@neuron_type("bench_dc_osc", kind="audio", inputs={"level": 1.0}, batched=True)
+@TYPES.neuron_type("bench_dc_osc", kind="audio", inputs={"level": 1.0}, batched=True)
 def bench_dc_osc(state, rate, level):
     """Benchmark type: outputs its level."""
     return level.copy()
@@ -39,7 +41,7 @@ class Engine(threading.Thread):
 
     def __init__(self, server: OscServer, watch=None, apply=True):
         super().__init__(daemon=True, name="bench-engine")
-        self.m = Machine(rate=RATE, block=BLOCK)
+        self.m = Machine(rate=RATE, block=BLOCK, types=TYPES)
         self.m.add("d", "bench_dc_osc")
         self.m.connect("out.left", "d", 0.0)
         self.m.tick()

@@ -8,6 +8,8 @@ reported and the old network goes on playing.
 """
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import threading
 import time
@@ -17,55 +19,126 @@ from pathlib import Path
 import numpy as np
 
 from .core.errors import BadArgument, DmmError
+from .core.registry import STANDARD
+from .host import Host
 from .drivers.audio import xrun_detail
 from .patch.incremental import PatchChange, change_of
-from .patch.live import EMPTY_PATCH, load
+from .patch.live import EMPTY_PATCH, load, open_patch
 from .patch.parse import parse
 
 
 WATCH_DEBOUNCE = 0.0  # s the watcher waits after a save: none, it reacts once the file is closed or moved
 
 
+# ---- stop signals ---------------------------------------------------------------------------
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+def _ignore(signum, frame) -> None:  # the main thread's handler: the signal thread acts
+    pass
+
+
+class StopSignals:
+    """While inside (`App.run`), SIGINT (Ctrl-C), SIGTERM (a service manager, `timeout`, `docker
+    stop`) and SIGHUP (a closed terminal) each call `on_signal(name)` on a thread of its own.
+
+    Python runs a signal's handler in the main thread wherever it happens to be; raising
+    there (as KeyboardInterrupt does) can land in the middle of the stop itself, and a default
+    SIGTERM or SIGHUP kills the process mid-write. So the handler does nothing, and the byte
+    the interpreter writes for each signal to its wakeup fd is read by a thread that asks
+    for the stop, as the end of --seconds does. (Not `sigwait` on a thread with the signals
+    blocked everywhere else: threads started before, such as OpenBLAS's that numpy starts at
+    import, do not block them, and a default SIGTERM or SIGHUP delivered to one of them kills
+    the process. With a handler installed, whichever thread the kernel picks only wakes ours.)
+
+    The children must not die of them either: a terminal's Ctrl-C and hangup reach the whole
+    process group, a service manager's SIGTERM the whole cgroup, and the app stops them in
+    order (the device, then the engine, which writes the log's end line). They ignore them
+    (drivers/audio.py, `_child_setup`); and since a signal could come before they get there,
+    the main thread, which starts them (and multiprocessing's resource tracker), blocks these
+    signals meanwhile: the children start with them blocked (the mask survives exec), and this
+    process takes them on its other threads. Handlers can be set from the main thread only:
+    elsewhere (and where there are no signal masks: Windows) this does nothing.
+    """
+
+    def __init__(self, on_signal):
+        self.on_signal = on_signal
+        self._old: dict = {}
+        self._old_fd = -1
+        self._mask = None
+        self._thread = None
+        self._r = self._w = -1
+
+    def __enter__(self) -> "StopSignals":
+        if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+            return self  # (and not on Windows: Ctrl-C raises KeyboardInterrupt there, as before)
+        self._r, self._w = os.pipe()
+        os.set_blocking(self._w, False)
+        self._old_fd = signal.set_wakeup_fd(self._w, warn_on_full_buffer=False)
+        for s in STOP_SIGNALS:
+            self._old[s] = signal.signal(s, _ignore)
+        self._thread = threading.Thread(target=self._read, name="dmmlive-signals", daemon=True)
+        self._thread.start()  # (before the mask: it takes them)
+        self._mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._thread is None:
+            return
+        signal.pthread_sigmask(signal.SIG_SETMASK, self._mask)
+        signal.set_wakeup_fd(self._old_fd)
+        for s, h in self._old.items():
+            signal.signal(s, signal.SIG_DFL if h is None else h)
+        os.close(self._w)  # the thread reads the end of the pipe
+        self._thread.join(5.0)
+        os.close(self._r)
+        self._thread = None
+
+    def _read(self) -> None:
+        while True:
+            try:
+                got = os.read(self._r, 64)
+            except InterruptedError:
+                continue
+            except OSError:
+                return
+            if not got:
+                return
+            for b in got:
+                if b in STOP_SIGNALS:
+                    try:
+                        self.on_signal(signal.Signals(b).name)
+                    except Exception:  # noqa: BLE001  (the stop itself reports what fails)
+                        pass
+
+
 # ---- run in the engine process (picklable by reference) ----------------------------------
 def build(path: str, rate: int, block: int, limiter: bool, ahead: float = 0.01,
           load_root: str | None = None, allow_load_anywhere: bool = False, log: str | None = None,
-          shaders: str | None = None):
-    """The engine's factory: the machine of the patch at `path`, with the Controller that
-    runs OSC commands between its ticks. `log`: write a performance log there (dmmlive.log).
-    `shaders`: a folder of more shader types (loaded as in the App's process).
-    `/dmm/record` requests are checked here and queued in `m.record_requests` for the App
-    (`forward_osc` hands them over)."""
-    from .control import Controller
+          shaders: str | None = None) -> Host:
+    """The engine's factory: the Host of the patch at `path` (its machine, the session
+    that applies saves, the Controller that runs OSC commands between its ticks).
+    `log`: write a performance log there (dmmlive.log). `shaders`: a folder of more
+    shader types (loaded as in the App's process). `/dmm/record` requests are checked
+    here and kept for the App (`Host.forward_osc` hands them over)."""
+    types = None
     if shaders:
         from .gfx.types import load_shader_types
-        load_shader_types(shaders, errors=[])  # the App reports them; the engine draws nothing
+        types = STANDARD.copy()
+        load_shader_types(shaders, errors=[], types=types)  # the App reports them; the engine draws nothing
+    text = read_patch(path) if log else None
     if log:
-        from .log import machine_from_text
-        text = read_patch(path)
-        m = machine_from_text(text, path, rate=rate, block=block, limiter=limiter, images=False)
+        from .log import session_from_text
+        session = session_from_text(text, path, rate=rate, block=block, limiter=limiter, images=False,
+                                    types=types)
     else:  # the engine makes sound only: pictures are the window's (its mirror machine)
-        m = load(path, rate=rate, block=block, limiter=limiter, images=False)
-    root = load_root or str(Path(path).resolve().parent)
-    m.record_requests = []
-
-    def on_record(cmd, rec_path):
-        if rec_path is not None:
-            rec_path = record_path(rec_path, root, allow_load_anywhere)
-        m.record_requests.append((cmd, rec_path))
-    ctl = Controller(m, m.session, load_root=root, allow_load_anywhere=allow_load_anywhere,
-                     on_record=on_record)
-    m.controller, m.osc_replies = ctl, []
-
-    def before_tick(m):
-        # the tick about to be computed is heard once the sound computed before it has
-        # played: `ahead` seconds from now, or more while the engine covers a heavy command
-        ctl.clock = (m.t + 1, time.time() + getattr(m, "heard_in", ahead))
-        m.osc_replies.extend(ctl.run_due())
-    m.before_tick.append(before_tick)
+        session = open_patch(path, rate=rate, block=block, limiter=limiter, images=False, types=types)
+    host = Host(session.machine, session, load_root=load_root or str(Path(path).resolve().parent),
+                allow_load_anywhere=allow_load_anywhere, ahead=ahead)
     if log:
         from .log import start_log
-        start_log(m, ctl, log, path, text)  # logs what apply_text, osc_commands and run_due apply
-    return m
+        start_log(host, log, path, text)  # writes what the host's journal publishes
+    return host
 
 
 def read_patch(path: str) -> str:
@@ -73,101 +146,6 @@ def read_patch(path: str) -> str:
         return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise BadArgument(f"cannot read patch {path}: {getattr(e, 'strerror', None) or e}") from None
-
-
-def osc_commands(m, cmds) -> list:
-    """Run received OSC commands [(op, args, timetag, reply_addr)] (timed ones are kept
-    for their tick); returns the replies to send, those of timed commands run since too."""
-    out = []
-    for op, args, timetag, reply_addr in cmds:
-        out.extend(m.controller.submit(op, args, timetag, reply_addr))
-    out.extend(m.osc_replies)
-    m.osc_replies.clear()
-    return out
-
-
-def record_path(path: str, root: str, anywhere: bool = False) -> str:
-    """Where `/dmm/record start PATH` writes: PATH (relative to the patch's folder), an .mp4
-    in that folder or under it unless --allow-load-anywhere, in a folder that exists."""
-    if not str(path).lower().endswith(".mp4"):
-        raise BadArgument(f"{path}: a recording is an .mp4 file")
-    p = Path(root, path).resolve()
-    if not anywhere and not p.is_relative_to(Path(root).resolve()):
-        raise BadArgument(f"{path}: outside the patch's folder ({Path(root).resolve()}); "
-                          "use --allow-load-anywhere to record elsewhere")
-    if not p.parent.is_dir():
-        raise BadArgument(f"{path}: no folder {p.parent}")
-    return str(p)
-
-
-def forward_osc(m, cmds) -> tuple:
-    """`osc_commands`, and the `/dmm/record` requests since the last call: (replies, requests)."""
-    replies = osc_commands(m, cmds)
-    reqs = list(getattr(m, "record_requests", ()))
-    if reqs:
-        m.record_requests.clear()
-    return replies, reqs
-
-
-# the recording tap: the blocks `out` played, kept for the App's pulls (`m.record_tap`)
-TAP_SECONDS = 30.0  # kept at most between two pulls (the rest is dropped and counted)
-
-
-def tap_start(m) -> int:
-    """Keep every block from the next tick on; returns the tick it starts after."""
-    tap_stop(m)
-    tap = {"blocks": [], "last": m.t, "max": int(TAP_SECONDS * m.rate / m.block), "lost": 0}
-
-    def hook(m):  # before tick t+1: the block of tick t is the last that reached `out`
-        if m.t > tap["last"]:
-            tap["last"] = m.t
-            if len(tap["blocks"]) < tap["max"]:
-                tap["blocks"].append(m.sound().copy())
-            else:
-                tap["lost"] += 1
-    tap["hook"] = hook
-    m.record_tap = tap
-    m.before_tick.append(hook)
-    return m.t
-
-
-def tap_drain(m, stop: bool = False):
-    """The blocks kept since the last pull: ((n, 2) float32, blocks lost); `stop` ends the tap."""
-    tap = getattr(m, "record_tap", None)
-    if tap is None:
-        return np.zeros((0, 2), np.float32), 0
-    if stop:
-        if tap["hook"] in m.before_tick:
-            m.before_tick.remove(tap["hook"])
-        m.record_tap = None
-    blocks, lost = tap["blocks"], tap["lost"]
-    tap["blocks"], tap["lost"] = [], 0
-    return (np.concatenate(blocks) if blocks else np.zeros((0, 2), np.float32)), lost
-
-
-def tap_stop(m):
-    return tap_drain(m, stop=True)
-
-
-def apply_text(m, text: str, path: str, parsed=None) -> str | None:
-    """Apply a saved patch text (`parsed`: its Patch, if parsed already, or its PatchChange);
-    returns a one-line summary (raises PatchError), or None for a PatchChange against a base
-    the session does not hold (nothing applied: send the Patch)."""
-    if isinstance(parsed, PatchChange) and not parsed.fits(m.session.patch):
-        return None
-    patch = m.session.apply(text, path, parsed=parsed)
-    return f"{Path(path).name}: applied ({len(patch.neurons)} neurons, fade {patch.settings['fade']:g} s)"
-
-
-def knob_addresses(m) -> list:
-    """The addresses the patch's knobs listen to (for the OSC listener)."""
-    return sorted(a for a in m.controller.knob_addresses() if a)
-
-
-def reports(m) -> list:
-    out = list(m.reports)
-    m.reports.clear()
-    return out
 
 
 # ---- the app --------------------------------------------------------------------------------
@@ -180,6 +158,7 @@ class App:
         self.path = str(Path(patch))
         self.record_to = None if record is None else str(record)  # --record: from the start
         self.shaders = None if shaders is None else str(shaders)  # --shaders: more shader types
+        self.types = STANDARD.copy()  # this session's neuron types (+ --shaders, at start)
         self.log = None if log is None else str(log)
         self.audio, self.device, self.rate, self.block = audio, device, rate, block
         self.limiter, self.seconds = limiter, seconds
@@ -218,7 +197,7 @@ class App:
 
     def _knobs_or_none(self):
         """The knob addresses for the listener; None (pass every address on) if there are none."""
-        return self.engine.call(knob_addresses) or None
+        return self.engine.call(Host.knob_addresses) or None
 
     def on_change(self, path, text) -> None:
         if Path(path).resolve() in self._shader_files:
@@ -230,10 +209,10 @@ class App:
             # changed (docs/patch-language.md, "How a save becomes an edit").
             # The engine gets the changes against the last save it applied (PatchChange: it
             # unpickles the change, not the patch), or the Patch where it holds another.
-            patch = parse(text, str(path), previous=self._parsed or EMPTY_PATCH)
-            said = self.engine.call(apply_text, text, str(path), change_of(patch))
+            patch = parse(text, str(path), previous=self._parsed or EMPTY_PATCH, types=self.types)
+            said = self.engine.call(Host.apply_text, text, str(path), change_of(patch))
             if said is None:
-                said = self.engine.call(apply_text, text, str(path), patch)
+                said = self.engine.call(Host.apply_text, text, str(path), patch)
             self.say(said)
             self._parsed = patch
             self.reloads += 1
@@ -248,9 +227,8 @@ class App:
     # ---- shader files: hot reload on the window's GL thread ------------------------------------
     def _watch_shaders(self, patch) -> None:
         """Watch the shader files behind the neuron types of `patch` (those not watched yet)."""
-        from .core.registry import TYPES
         for d in patch.neurons.values():
-            t = TYPES.get(d.type if isinstance(d.type, str) else d.type.name)
+            t = self.types.get(d.type if isinstance(d.type, str) else d.type.name)
             shader = getattr(getattr(t, "fn", None), "shader", None)
             if shader is None or shader.file in self._shader_files:
                 continue
@@ -291,11 +269,11 @@ class App:
             if self.window is not None:
                 size, fps = self.window.gpu.size, self.window.machine.fps
             else:
-                st = parse(read_patch(self.path), self.path).settings
+                st = parse(read_patch(self.path), self.path, types=self.types).settings
                 size, fps = st["size"], st["fps"]
             rec = LiveRecorder(path, size, fps, self.rate)
             try:
-                self.engine.call(tap_start)
+                self.engine.call(Host.tap_start)
             except BaseException:
                 rec.stop()
                 raise
@@ -355,7 +333,7 @@ class App:
         while True:
             last = stop.wait(0.1)
             try:
-                x, n = self.engine.call(tap_drain, last, timeout=10.0)
+                x, n = self.engine.call(Host.tap_drain, last, timeout=10.0)
             except DmmError as e:
                 if not self._stop.is_set():
                     self.say(f"dmmlive: recording: the sound stopped: {e}", err=True)
@@ -394,10 +372,10 @@ class App:
             if not Path(self.shaders).is_dir():
                 raise BadArgument(f"--shaders {self.shaders}: no such folder")
             problems = []
-            load_shader_types(self.shaders, errors=problems)
+            load_shader_types(self.shaders, errors=problems, types=self.types)
             for e in problems:
                 self.say(f"dmmlive: {e}", err=True)
-        load(self.path)  # check the patch here first: a bad one is reported before any process starts
+        load(self.path, types=self.types)  # check the patch here first: a bad one is reported before any process starts
         if self.log is not None:  # and a log that cannot be written
             try:
                 open(self.log, "w").close()
@@ -428,10 +406,10 @@ class App:
         if self.window_on:
             self._open_window()
             try:
-                self._watch_shaders(parse(read_patch(self.path), self.path))
+                self._watch_shaders(parse(read_patch(self.path), self.path, types=self.types))
             except DmmError:
                 pass  # changed since the engine loaded it, and broken: its save is reported
-        if self.record_to is not None:
+        if self.record_to is not None and not self._stop.is_set():  # (not if a signal came meanwhile)
             try:
                 self.start_recording(self.record_to)
             except BaseException:
@@ -443,7 +421,7 @@ class App:
         from .drivers.window import Window, WindowError, mirror
         try:
             self.window = Window(mirror(self.path, rate=self.rate, block=self.block, limiter=self.limiter,
-                                        allow_load_anywhere=self.allow_load_anywhere),
+                                        allow_load_anywhere=self.allow_load_anywhere, types=self.types),
                                  size=self.window_size, errors=lambda: list(self.errors),
                                  status=lambda: {**self.engine.status(), "reloads": self.reloads},
                                  on_close=self._stop.set, title=f"dmmlive: {Path(self.path).name}")
@@ -464,7 +442,7 @@ class App:
             # an empty call every 5 ms brings the replies of timed commands that ran since
             cmds = self.server.drain(64, timeout=0.005)
             try:
-                replies, requests = self.engine.call(forward_osc, [tuple(c) for c in cmds], timeout=10.0)
+                replies, requests = self.engine.call(Host.forward_osc, [tuple(c) for c in cmds], timeout=10.0)
             except DmmError as e:
                 if self._stop.is_set():
                     return
@@ -484,35 +462,57 @@ class App:
 
     def report(self) -> None:
         """Print the engine's reports and the status line."""
-        for r in self.engine.call(reports):
+        for r in self.engine.call(Host.reports):
             self.say(r, err=True)
         while self.engine.reports:
             self.say(self.engine.reports.popleft(), err=True)
         self.say(self.status_line())
 
     def run(self) -> int:
-        self.start()
-        if self.window is not None:
-            return self._run_window()
-        t0 = time.monotonic()
-        try:
-            while not self._stop.is_set():
-                if self.seconds is not None and time.monotonic() - t0 >= self.seconds:
-                    break
-                self._stop.wait(self.status_every)
-                self.report()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self.stop()
-        return 0
+        """Play until --seconds pass, the window closes, or a stop signal comes; then stop.
+
+        SIGINT (Ctrl-C), SIGTERM and SIGHUP all ask for the same clean stop (see `StopSignals`);
+        one that comes while the app starts is kept until it plays (start-up is not torn apart
+        half-way). Returns 0: a stop asked for is a performance ended as asked, as when
+        --seconds pass (errors raise DmmError: the command exits 1)."""
+        with StopSignals(self._on_signal):
+            self.start()
+            if self.window is not None:
+                return self._run_window()
+            t0 = time.monotonic()
+            try:
+                while not self._stop.is_set():
+                    if self.seconds is not None and time.monotonic() - t0 >= self.seconds:
+                        break
+                    if self._stop.wait(self.status_every):
+                        break  # a signal (no status line more: the stop line follows)
+                    self.report()
+            except KeyboardInterrupt:  # (raised by hand: Ctrl-C itself no longer raises it here)
+                pass
+            finally:
+                self.stop()
+            return 0
+
+    def _on_signal(self, name: str) -> None:
+        """A stop signal (on the signal thread): the first one stops the app the clean way, as
+        the end of --seconds does; one while stopping is noted and otherwise ignored (the
+        stop is already finishing the recording and the log, and ends on its own timeouts)."""
+        if self._stop.is_set():
+            self.say(f"dmmlive: {name}: stopping already (finishing the recording and the log)", err=True)
+            return
+        self.say(f"{name}: stopping")
+        self._stop.set()
+        window = self.window
+        if window is not None:  # its loop, on the main thread, ends at its next turn
+            window.close()
 
     def _run_window(self) -> int:
         """The window's loop on this thread (its GL thread); the status line from another."""
         status = threading.Thread(target=self._status_loop, name="dmmlive-status", daemon=True)
         status.start()
         try:
-            self.window.run(seconds=self.seconds)
+            if not self._stop.is_set():  # (a signal came while it started)
+                self.window.run(seconds=self.seconds)
         except KeyboardInterrupt:
             pass
         finally:

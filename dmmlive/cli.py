@@ -19,9 +19,8 @@ def cmd_types(a) -> int:
 
 
 def cmd_check(a) -> int:
-    from .patch.live import load
-    m = load(a.patch)
-    p = m.session.patch
+    from .patch.live import open_patch
+    p = open_patch(a.patch).patch
     n = len([x for x in p.neurons])
     print(f"{a.patch}: ok: {n} neurons, {sum(len(r) for r in p.rows.values())} weights, "
           f"schedule {p.settings['schedule']}, fade {p.settings['fade']:g} s")

@@ -52,7 +52,7 @@ class Controller:
 
     `session`: the PatchSession that `code` and `load` apply texts through (the same
     one the file watcher uses, so patch diffs agree); None = the machine's own
-    (`dmmlive.load` sets `machine.session`) or a new one made on first use.
+    (`patch.live.open_patch` gives a machine with its session) or a new one made on first use.
     `fade`: seconds over which `set`, `value` and `remove` glide; None = the `fade()`
     of the patch the session applied last, else 0.05.
     `load_root`: `load` reads only files under this folder (symlinks and `..`
@@ -82,14 +82,14 @@ class Controller:
         self._seq = itertools.count()
         self.executed = 0
         self.failed = 0
+        self.on_applied: list = []  # fn(op, args as received) for each command that took effect
 
     # ---- settings ---------------------------------------------------------------------
     @property
     def fade(self) -> float:
         if self._fade is not None:
             return self._fade
-        session = self._session or getattr(self.machine, "session", None)
-        patch = getattr(session, "patch", None)
+        patch = getattr(self._session, "patch", None)
         settings = getattr(patch, "settings", None)
         if isinstance(settings, dict) and isinstance(settings.get("fade"), (int, float)):
             return float(settings["fade"])
@@ -101,8 +101,6 @@ class Controller:
 
     @property
     def session(self):
-        if self._session is None:
-            self._session = getattr(self.machine, "session", None)
         if self._session is None:
             from .patch.live import PatchSession
             self._session = PatchSession(self.machine)
@@ -124,7 +122,7 @@ class Controller:
         `[(address, args)]`."""
         address = commands.address_of(op, args)
         try:
-            args = list(args)
+            args = raw = list(args)
             cmd = commands.get(op)
             if cmd is None:
                 known = commands.names()
@@ -136,6 +134,8 @@ class Controller:
                 raise BadArgument(str(e) or f"wrong arguments {_show(args)}: expected {cmd.usage}") from None
             out = getattr(self, cmd.method)(*args)
             self.executed += 1
+            for fn in self.on_applied:
+                fn(op, raw)
             return out or []
         except DmmError as e:
             self.failed += 1

@@ -45,9 +45,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import commands
 from .core.errors import BadArgument, DmmError
 from .core.registry import STANDARD
+from .host import shader_sources
 
 __all__ = ["SUFFIX", "VERSION", "LogWriter", "SetLog", "start_log", "read_log", "machine_from_text",
            "machine_from_log", "render_log", "is_log"]
@@ -69,17 +69,6 @@ def _jsonable(x):
     if callable(item):
         return item()
     raise TypeError(f"{type(x).__name__} is not JSON")
-
-
-def shader_sources(type_names, types) -> dict:
-    """{name: source} of the shader-file types among `type_names`, in the table `types`."""
-    out = {}
-    for name in type_names:
-        t = types.get(name)
-        d = getattr(getattr(t, "fn", None), "shader", None)
-        if d is not None:
-            out[name] = d.src.body
-    return out
 
 
 # ---- writing (engine process) ------------------------------------------------------------
@@ -131,11 +120,17 @@ class LogWriter:
         self._write({"tick": int(tick), "kind": kind, **fields})
         self.poll()
 
-    def new_shaders(self, type_names) -> dict:
-        """The shader types among `type_names` not logged yet, with their sources."""
-        new = shader_sources((n for n in type_names if n not in self._shaders), self.types)
+    def record(self, rec: dict) -> None:
+        """Write a journal record (dmmlive.host.Journal): its shader sources only for the
+        shader types not logged yet."""
+        rec = dict(rec)
+        shaders = rec.pop("shaders", None) or {}
+        new = {n: src for n, src in shaders.items() if n not in self._shaders}
         self._shaders.update(new)
-        return new
+        if new:
+            rec["shaders"] = new
+        self._write(rec)
+        self.poll()
 
     def poll(self) -> None:
         if self._dirty and time.monotonic() - self._last >= FLUSH_EVERY:
@@ -165,9 +160,9 @@ class LogWriter:
                 self._f.close()
 
 
-def header_for(m, patch_path: str, text: str) -> dict:
+def header_for(m, session, patch_path: str, text: str) -> dict:
     from . import __version__
-    decls = m.session.patch.neurons if m.session.patch is not None else {}
+    decls = session.patch.neurons if session.patch is not None else {}
     return {"rate": m.rate, "block": m.block, "seed": m.seed, "schedule": m.schedule, "fps": m.fps,
             "size": list(m.size), "limiter": m.limiter, "patch": str(patch_path), "text": text,
             "shaders": shader_sources({d.type for d in decls.values()}, m.types),
@@ -175,41 +170,19 @@ def header_for(m, patch_path: str, text: str) -> dict:
             "dmmlive": __version__}
 
 
-def start_log(m, ctl, path, patch_path: str, text: str, at_exit: bool = True) -> LogWriter:
-    """Log every change applied to `m` from now on (engine side); returns the writer (`m.log`).
+def start_log(host, path, patch_path: str, text: str, at_exit: bool = True) -> LogWriter:
+    """Write every change the host's journal publishes from now on (engine side) to the
+    log `path`; returns the writer (`host.log`).
 
-    `m` was built from `text` (see `machine_from_text`) and has `m.session`; `ctl` is
-    the Controller running its OSC commands. `at_exit`: write the "end" line (at the
-    tick the machine stopped at) and close when this process exits.
+    `host` (dmmlive.host.Host) holds the machine built from `text` (see
+    `machine_from_text`). `at_exit`: write the "end" line (at the tick the machine stopped
+    at) and close when this process exits.
     """
-    from .control import ERROR
-    log = LogWriter(path, header_for(m, patch_path, text), on_error=lambda msg: m._report("log", msg),
-                    types=m.types)
-    session = m.session
-    session_apply, execute = session.apply, ctl.execute
-
-    def apply(text, path=None, now=False, parsed=None):
-        new = session_apply(text, path, now, parsed=parsed)
-        extra = log.new_shaders(d.type for d in new.neurons.values())
-        log.event(m.t, "code", path=path or session.path or "<patch>", text=text,
-                  **({"shaders": extra} if extra else {}))
-        return new
-
-    def logged_execute(op, args=()):
-        args = list(args)
-        out = execute(op, args)
-        if op in commands.journaled("osc", "knob") and not any(r[0] == ERROR for r in out):
-            if op == "knob":
-                log.event(m.t, "knob", address=args[0], values=args[1:])
-            else:
-                extra = log.new_shaders([args[1]]) if op == "neuron" and len(args) > 1 else {}
-                log.event(m.t, "osc", op=op, args=args, **({"shaders": extra} if extra else {}))
-        return out
-
-    session.apply = apply
-    ctl.execute = logged_execute
-    m.before_tick.append(lambda m: log.poll())
-    m.log = log
+    m = host.machine
+    log = LogWriter(path, header_for(m, host.session, patch_path, text),
+                    on_error=lambda msg: m.report("log", msg), types=m.types)
+    host.journal.subscribe(log.record)
+    host.log = log
     if at_exit:
         atexit.register(lambda: log.close(m.t))
     return log
@@ -335,6 +308,13 @@ def _check_event(e: dict, path: str, i: int, log: SetLog) -> None:
 def machine_from_text(text: str, path: str, rate: int = 48000, block: int = 128, size=None, fps=None,
                       seed=None, **machine_args):
     """As `dmmlive.load`, from a patch text already read (`path` names it in errors)."""
+    return session_from_text(text, path, rate, block, size, fps, seed, **machine_args).machine
+
+
+def session_from_text(text: str, path: str, rate: int = 48000, block: int = 128, size=None, fps=None,
+                      seed=None, **machine_args):
+    """As `patch.live.open_patch`, from a patch text already read: the PatchSession that
+    applied it to a new machine (`session.machine`)."""
     from .core.machine import Machine
     from .patch.live import PatchSession
     from .patch.parse import parse
@@ -344,17 +324,17 @@ def machine_from_text(text: str, path: str, rate: int = 48000, block: int = 128,
                 seed=s["seed"] if seed is None else seed, size=tuple(size or s["size"]), **machine_args)
     session = PatchSession(m, path)
     session.apply(text, path, now=True)
-    m.session = session
-    return m
+    return session
 
 
 class Replayer:
-    """A before_tick hook: applies the logged changes due at `m.t`, in logged order."""
+    """A before_tick hook: applies the logged changes due at `m.t`, in logged order, through
+    the session that applied the log's first patch (and a Controller of its own)."""
 
-    def __init__(self, m, log: SetLog):
+    def __init__(self, session, log: SetLog):
         from .control import Controller
-        self.m, self.log, self.i = m, log, 0
-        self.ctl = Controller(m, m.session, allow_load_anywhere=True)
+        self.session, self.m, self.log, self.i = session, session.machine, log, 0
+        self.ctl = Controller(self.m, session, allow_load_anywhere=True)
 
     def __call__(self, m) -> None:
         ev = self.log.events
@@ -371,7 +351,7 @@ class Replayer:
         from .control import ERROR
         kind = e["kind"]
         if kind == "code":
-            self.m.session.apply(e["text"], e["path"])
+            self.session.apply(e["text"], e["path"])
             return
         if kind == "knob":
             op, args = "knob", [e["address"], *e["values"]]
@@ -392,18 +372,17 @@ def machine_from_log(source, size=None, fps=None, log: SetLog | None = None, typ
     """
     log = log or read_log(source)
     h = log.header
-    m = machine_from_text(h["text"], h["patch"], rate=h["rate"], block=h["block"], seed=h["seed"],
-                          size=size or h["size"], fps=fps or h["fps"], limiter=h["limiter"], types=types)
+    session = session_from_text(h["text"], h["patch"], rate=h["rate"], block=h["block"], seed=h["seed"],
+                                size=size or h["size"], fps=fps or h["fps"], limiter=h["limiter"], types=types)
+    m = session.machine
     m.set_schedule(h["schedule"])
-    m.replay = Replayer(m, log)
-    m.before_tick.append(m.replay)
+    m.before_tick.append(Replayer(session, log))
     return m
 
 
 def logged_types(shaders: dict):
     """A table of neuron types of its own: the standard one, with the shader types a log
     recorded ({name: source}) in place of the files' sources now (nothing global changes)."""
-    from .core.registry import STANDARD
     from .gfx import shaders as glsl
     from .gfx import types as gt
     types = STANDARD.copy()

@@ -1,4 +1,5 @@
-"""Shared fixtures: `jack`, a JACK server on the dummy back end (a real clocked sound card, headless)."""
+"""Shared fixtures: `jack`, a JACK server on the dummy back end (a real clocked sound card,
+headless), and a check that no test leaves a type in the standard table."""
 from __future__ import annotations
 
 import os
@@ -13,6 +14,25 @@ import pytest
 
 JACK_RATE = 48000
 JACK_PERIOD = 256
+
+TEST_PREFIXES = ("test_", "bench_", "gfxtest_")  # the names tests and benchmarks give their types
+
+
+@pytest.fixture(scope="session", autouse=True)
+def standard_types_untouched():
+    """Tests register their types in tables of their own (`STANDARD.copy()`): at the end of
+    the session the standard table holds no test type, and the very types it held when the
+    tests started (those the collected modules' imports registered), none added or replaced."""
+    from dmmlive.core.registry import STANDARD
+    before = dict(STANDARD)
+    yield
+    leaked = sorted(n for n in STANDARD if n.startswith(TEST_PREFIXES))
+    assert leaked == [], f"test types left in the standard table: {leaked}"
+    added = sorted(set(STANDARD) - set(before))
+    gone = sorted(set(before) - set(STANDARD))
+    replaced = sorted(n for n in before if n in STANDARD and STANDARD[n] is not before[n])
+    assert (added, gone, replaced) == ([], [], []), (
+        f"the standard table changed during the tests: added {added}, removed {gone}, replaced {replaced}")
 
 
 @dataclass

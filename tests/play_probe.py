@@ -2,7 +2,8 @@
 
 `engine.call` pickles a function by reference, so these live in an importable module (the
 spawned engine process imports `tests.play_probe`). Each takes the machine first; what it
-returns is pickled back. `m.controller` is the Controller that `dmmlive.app.build` attached.
+returns is pickled back. They get the engine's Host (`dmmlive.app.build`): `host.machine`,
+`host.controller`.
 """
 from __future__ import annotations
 
@@ -14,28 +15,35 @@ import numpy as np
 from dmmlive import vv
 
 
-def pid(m) -> int:
+def pid(host) -> int:
     import os
     return os.getpid()
 
 
-def counters(m) -> dict:
+def counters(host) -> dict:
     """The machine's tick and the Controller's counters and clock."""
-    c = m.controller
+    m = host.machine
+    c = host.controller
     return {"t": m.t, "executed": c.executed, "failed": c.failed, "waiting": c.waiting,
             "clock": c.clock, "rate": m.rate, "block": m.block, "lead": c.lead,
             "schedule": m.schedule}
 
 
-def matrix(m) -> dict:
+def matrix(host) -> dict:
+    m = host.machine
     return m.matrix
 
 
-def neurons(m) -> dict:
+def neurons(host) -> dict:
+    m = host.machine
     return m.neurons
 
 
-def weight(m, dst: str, dport: str, src: str, sport: str) -> float:
+def weight(host, dst: str, dport: str, src: str, sport: str) -> float:
+    return _weight(host.machine, dst, dport, src, sport)
+
+
+def _weight(m, dst: str, dport: str, src: str, sport: str) -> float:
     x = vv.path(m._W, dst, dport, src, sport)
     return float(x) if vv.is_number(x) else 0.0
 
@@ -48,13 +56,15 @@ def _reading(v) -> float:
     return float(v)
 
 
-def read(m, name: str, port: str, output: bool = True) -> float:
+def read(host, name: str, port: str, output: bool = True) -> float:
     """A port's current value (audio: the block's mean)."""
+    m = host.machine
     return _reading(m.output(name, port) if output else m.input(name, port))
 
 
-def settled(m) -> bool:
+def settled(host) -> bool:
     """No edit queued or in flight, no glide running: W and the outputs are at rest."""
+    m = host.machine
     return not (m._queue or m._inflight or m._fades)
 
 
@@ -62,7 +72,7 @@ def settled(m) -> bool:
 def _probe(m, spec) -> float:
     kind = spec[0]
     if kind == "w":
-        return weight(m, *spec[1:])
+        return _weight(m, *spec[1:])
     name, port, how = spec[1:]
     v = m.output(name, port) if kind == "out" else m.input(name, port)
     if how == "peak" and isinstance(v, np.ndarray):
@@ -70,7 +80,7 @@ def _probe(m, spec) -> float:
     return _reading(v)
 
 
-def install_recorder(m, specs, maxlen: int = 30000) -> None:
+def install_recorder(host, specs, maxlen: int = 30000) -> None:
     """Record, at the start of every tick, (t, wall time, controller clock, [values]).
 
     `specs`: ("in" | "out", name, port, "mean" | "peak") for a port's value (audio: the
@@ -79,9 +89,10 @@ def install_recorder(m, specs, maxlen: int = 30000) -> None:
     clock), so a record made with m.t == k holds what tick k computed and the clock
     mapping for tick k + 1. Replaces a recorder installed before.
     """
-    uninstall_recorder(m)
+    m = host.machine
+    uninstall_recorder(host)
     log: deque = deque(maxlen=maxlen)
-    ctl = m.controller
+    ctl = host.controller
     specs = [tuple(s) for s in specs]
 
     def hook(m):
@@ -98,11 +109,13 @@ def install_recorder(m, specs, maxlen: int = 30000) -> None:
     m.before_tick.append(hook)
 
 
-def uninstall_recorder(m) -> None:
+def uninstall_recorder(host) -> None:
+    m = host.machine
     m.before_tick[:] = [h for h in m.before_tick if not getattr(h, "dmm_probe", False)]
     m.probe_log = deque()
 
 
-def records(m, since_tick: int = -1) -> list:
+def records(host, since_tick: int = -1) -> list:
     """The records made since tick `since_tick` (exclusive), oldest first."""
+    m = host.machine
     return [r for r in getattr(m, "probe_log", ()) if r[0] > since_tick]

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from dmmlive import TYPES
 from dmmlive.cli import main
+from dmmlive.core.registry import STANDARD
 from dmmlive.patch.live import load
 
 BIN = Path(sys.executable).with_name("dmmlive")
@@ -77,7 +77,7 @@ def test_types_lists_every_type_with_ports_and_doc(capsys):
     out = capsys.readouterr().out
     for name in ("identity", "accum", "max_norm", "dot", "compare", "const", "timer", "self", "one", "edits", "out"):
         assert f"\n{name} " in "\n" + out, name
-        assert TYPES[name].doc.splitlines()[0] in out
+        assert STANDARD[name].doc.splitlines()[0] in out
     assert "accum (accum:vvalue, delta:vvalue) -> (single:vvalue)" in out
 
 

@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from dmmlive import Machine, PatchSession, neuron_type, vv
+from dmmlive import Machine, PatchSession, vv
 from dmmlive.control import Controller
 from dmmlive.core.plan import entries
+from dmmlive.core.registry import STANDARD
 
 ROOT = Path(__file__).resolve().parents[1]
 SOUND = ["bass", "drone", "drums", "schedules", "bell", "wave"]  # the example patches without images
@@ -28,9 +29,10 @@ MIXED = [n for n in SOUND if n != "wave"]
 TEXTS = {n: (ROOT / "patches" / f"{n}.dmm").read_text() for n in SOUND}
 QUEUES: dict = {}
 DYADIC = [k / 8 for k in range(-16, 17)]  # additive changes of these commute to the bit
+TYPES = STANDARD.copy()  # the standard types and test_net (the machines here are made with it)
 
 
-@neuron_type("test_net", outputs={"delta": "vvalue"}, args={"key": ""})
+@TYPES.neuron_type("test_net", outputs={"delta": "vvalue"}, args={"key": ""})
 def _net(inputs, state):
     """Test type: emits, once each, the ΔW a test queued for it (a network-written delta)."""
     q = QUEUES.get(state["args"]["key"])
@@ -38,7 +40,7 @@ def _net(inputs, state):
 
 
 def machine(schedule, key):
-    m = Machine(schedule=schedule, block=64)
+    m = Machine(schedule=schedule, block=64, types=TYPES)
     session = PatchSession(m, "patch.dmm")
     ctl = Controller(m, session=session)
     m.add("z", "sine")                 # rows no patch owns: OSC `add` and the network write them

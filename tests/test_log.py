@@ -15,11 +15,12 @@ from pythonosc.udp_client import SimpleUDPClient
 from scipy.io import wavfile
 
 import dmmlive
-from dmmlive import TYPES, BadArgument
-from dmmlive.app import App, apply_text, build, osc_commands
+from dmmlive import BadArgument
+from dmmlive.app import App, build
 from dmmlive.cli import main
+from dmmlive.core.registry import STANDARD
 from dmmlive.gfx import LIBRARY
-from dmmlive.log import TAIL_SECONDS, machine_from_log, read_log
+from dmmlive.log import TAIL_SECONDS, Replayer, machine_from_log, read_log
 
 RATE, B = 48000, 128
 
@@ -36,8 +37,8 @@ OTHER = SAVED + "d = sine(freq=880)\nout.left = 0.1*a + 0.1*d\n"          # /dmm
 
 
 # ---- in the engine process --------------------------------------------------------------
-def logged_lines(m) -> int:
-    return m.log.lines
+def logged_lines(host) -> int:
+    return host.log.lines
 
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -137,7 +138,7 @@ def check_live_set(log, tick0, data, n):
     np.testing.assert_array_equal(again, data)
     assert np.abs(data).max() > 0.1
     m = machine_from_log(log)  # the changes matter: without them the sound differs after the first
-    m.before_tick.remove(m.replay)
+    m.before_tick[:] = [h for h in m.before_tick if not isinstance(h, Replayer)]
     without = sound_of(m, tick0, n_blocks)
     k = (ticks[0] - tick0 + 1) * B   # the first tick the first change reached
     np.testing.assert_array_equal(without[:k], data[:k])
@@ -167,22 +168,23 @@ def offline_set(tmp_path, patch_text=PATCH, ticks=300, end=True):
     """A log written by `build` in this process, driven by hand; returns (log, sound of ticks 1..)."""
     patch, log = tmp_path / "set.dmm", tmp_path / "set.dmmlog"
     patch.write_text(patch_text)
-    m = build(str(patch), RATE, B, True, 0.05, None, False, str(log))
+    host = build(str(patch), RATE, B, True, 0.05, None, False, str(log))
+    m = host.machine
     sound = []
     for t in range(ticks):
         if t == 40:
-            assert osc_commands(m, [("set", ["out.left", "b", 0.3], None, None)]) == []
+            assert host.osc([("set", ["out.left", "b", 0.3], None, None)]) == []
         if t == 80:
-            apply_text(m, patch_text.replace("110", "147"), str(patch))
+            host.apply_text(patch_text.replace("110", "147"), str(patch))
         if t == 120:
-            osc_commands(m, [("knob", ["/k", 0.8], None, None), ("get", ["a"], None, ("h", 1))])
+            host.osc([("knob", ["/k", 0.8], None, None), ("get", ["a"], None, ("h", 1))])
         if t == 121:  # timed: kept, then run by the before_tick hook at its tick
-            assert osc_commands(m, [("value", ["a.amp", 0.4], time.time() + 0.1, None)]) == []
+            assert host.osc([("value", ["a.amp", 0.4], time.time() + 0.1, None)]) == []
         if t == 200:
-            assert osc_commands(m, [("set", ["out.left", "zz", 1.0], None, None)])[0][0] == "/dmm/error"
-        m.tick()
+            assert host.osc([("set", ["out.left", "zz", 1.0], None, None)])[0][0] == "/dmm/error"
+        host.tick()  # as the engine: the host hears of the tick (timed commands), then it runs
         sound.append(m.sound().copy())
-    m.log.close(m.t if end else None)
+    host.log.close(m.t if end else None)
     return log, np.concatenate(sound)
 
 
@@ -272,7 +274,7 @@ def test_the_replay_draws_with_the_shader_sources_the_log_recorded(tmp_path):
     log, _ = offline_set(tmp_path, PATCH + "glow = plasma(speed=0.5)\nscreen = glow\n", ticks=40)
     lines = log.read_text().splitlines()
     header = json.loads(lines[0])
-    plasma = TYPES["plasma"]
+    plasma = STANDARD["plasma"]
     # as if shaders/plasma.frag was red (and had one more port) when the set was played
     header["shaders"]["plasma"] = ("// red\nuniform float speed;\nuniform float extra; // default 0.0\n"
                                    "vec4 effect(vec2 uv) { return vec4(1.0, 0.0, 0.0, 1.0); }\n")
@@ -281,5 +283,5 @@ def test_the_replay_draws_with_the_shader_sources_the_log_recorded(tmp_path):
     with av.open(str(tmp_path / "f_00000.png")) as c:
         pic = next(c.decode(video=0)).to_ndarray(format="rgb24")
     assert (pic == [255, 0, 0]).all()
-    assert TYPES["plasma"] is plasma and list(plasma.inputs) == ["speed"]  # the file's again
+    assert STANDARD["plasma"] is plasma and list(plasma.inputs) == ["speed"]  # the standard type untouched
     assert plasma.fn.shader.src.body == (LIBRARY / "plasma.frag").read_text()

@@ -13,7 +13,7 @@ from scipy.io import wavfile
 
 import dmmlive  # noqa: F401  (fills the type table)
 from dmmlive.cli import main
-from dmmlive.patch.live import load
+from dmmlive.patch.live import load, open_patch
 from dmmlive.patch.parse import parse
 from dmmlive.render import render
 
@@ -131,8 +131,8 @@ def test_schedules_sounds_different_ordered_and_synchronous(tmp_path):
     b = tmp_path / "s.dmm"
     a.write_text(schedules_text("ordered"))
     b.write_text(schedules_text("synchronous"))
-    assert load(a).session.patch.settings["schedule"] == "ordered"
-    assert load(b).session.patch.settings["schedule"] == "synchronous"
+    assert open_patch(a).patch.settings["schedule"] == "ordered"
+    assert open_patch(b).patch.settings["schedule"] == "synchronous"
     x, y = sound(a), sound(b)
     assert np.abs(x - y).max() > 0.1
     assert np.sqrt(((x - y) ** 2).mean()) > 0.2 * np.sqrt((x ** 2).mean())

@@ -37,19 +37,19 @@ out = 0.2*a
 
 
 # ---- probes, run in the engine process ------------------------------------------------------
-def out_rows(m):
+def out_rows(host):
     """W's rows of `out.left` and `out.right`: {src: weight}."""
-    W = m.matrix.get("out", {})
+    W = host.machine.matrix.get("out", {})
     return {port: {src: outs["out"] for src, outs in W.get(port, {}).items()} for port in ("left", "right")}
 
 
-def declared(m):
+def declared(host):
     """{neuron: type name} of the running machine, built-ins left out."""
-    return {n: t for n, t in m.neurons.items() if n not in ("self", "one", "edits", "out", "screen")}
+    return {n: t for n, t in host.machine.neurons.items() if n not in ("self", "one", "edits", "out", "screen")}
 
 
-def ticks(m):
-    return m.t
+def ticks(host):
+    return host.machine.t
 
 
 # ---- helpers --------------------------------------------------------------------------------
@@ -352,8 +352,9 @@ SELFMOD = 'drift = const(value={"s0": {"freq": {"one": {"out": 0.01}}}})\nself.d
     'screen = plasma(speed=0.5)\n'
 
 
-def engine_w(m):
+def engine_w(host):
     """(compiles, tick, s0's frequency weight): what the self-modifying patch changes."""
+    m = host.machine
     return m.compiles, m.t, m.matrix["s0"]["freq"]["one"]["out"]
 
 

@@ -1,8 +1,13 @@
 """The README's examples run, and say what they do (docs that cannot rot)."""
+import builtins
+import types
 from pathlib import Path
 
 import pytest
 
+import dmmlive
+from dmmlive import Machine
+from dmmlive.core.registry import STANDARD
 from dmmlive.patch import PatchError, parse
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -24,6 +29,24 @@ def blocks(lang):
     return out
 
 
+def run_against(code, table) -> dict:
+    """Exec README `code` as written, but with `from dmmlive import neuron_type` giving the
+    decorator of `table`: the types it defines go there, not into the standard table."""
+    shown = types.ModuleType("dmmlive")
+    shown.__dict__.update(vars(dmmlive))
+    shown.neuron_type = table.neuron_type
+    real = builtins.__import__
+
+    def import_(name, globals=None, locals=None, fromlist=(), level=0):
+        if name == "dmmlive" and level == 0:
+            return shown
+        return real(name, globals, locals, fromlist, level)
+
+    ns = {"__builtins__": {**vars(builtins), "__import__": import_}}
+    exec(compile(code, "README.md", "exec"), ns)
+    return ns
+
+
 def test_python_examples_run_and_their_comments_hold():
     code = next(b for b in blocks("python") if "Machine(schedule=\"synchronous\")" in b)
     ns = {}
@@ -33,7 +56,18 @@ def test_python_examples_run_and_their_comments_hold():
     assert m.output("c", "timer") == {":number": 1.0}
     assert ns["vv"].path(m.matrix, "c", "timer") == {"c": {"timer": 1.0}}
     typed = next(b for b in blocks("python") if "@neuron_type(\"timer2\"" in b)
-    exec(compile(typed, "README.md", "exec"), {})
+    table = STANDARD.copy()
+    run_against(typed, table)
+    assert "timer2" in table and "timer2" not in STANDARD
+    # "timer = timer + 2 each tick (with a weight-1 self-loop)"
+    m = Machine(types=table)
+    m.add("t", "timer2")
+    m.connect("t.timer", "t.timer", 1.0)
+    seen = []
+    for _ in range(4):
+        m.tick()
+        seen.append(m.output("t", "timer").get(":number", 0.0))
+    assert [b - a for a, b in zip(seen, seen[1:])] == [2.0, 2.0, 2.0], seen
 
 
 def test_the_first_patch_parses_and_its_mistake_reads_as_shown():

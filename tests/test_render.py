@@ -8,12 +8,16 @@ import pytest
 from scipy.io import wavfile
 
 import dmmlive  # noqa: F401  (fills the type table)
-from dmmlive import BadArgument, Machine, neuron_type
+from dmmlive import BadArgument, Machine
+from dmmlive.core.registry import STANDARD
 from dmmlive.render import render
 
 
-@neuron_type("test_sine_render", kind="audio", inputs={"freq": 220.0, "amp": 0.1}, batched=True,
-             state={"phase": 0.0})
+TYPES = STANDARD.copy()  # this module's types (its test type stays out of the standard table)
+
+
+@TYPES.neuron_type("test_sine_render", kind="audio", inputs={"freq": 220.0, "amp": 0.1}, batched=True,
+                   state={"phase": 0.0})
 def _test_sine(state, rate, freq, amp):
     """A test-only sine oscillator."""
     ph = state.phase[:, None] + np.cumsum(freq, axis=1, dtype=np.float64) * (2 * np.pi / rate)
@@ -22,7 +26,7 @@ def _test_sine(state, rate, freq, amp):
 
 
 def build(block=128, rate=48000):
-    m = Machine(rate=rate, block=block)
+    m = Machine(rate=rate, block=block, types=TYPES)
     m.add("a", "test_sine_render")
     m.add("b", "test_sine_render")
     m.connect("a.freq", "one", 330.0)

@@ -3,11 +3,13 @@
 import numpy as np
 
 import dmmlive
-from dmmlive import neuron_type
+from dmmlive.core.registry import STANDARD
 from dmmlive.patch.live import PatchSession
 
+TYPES = STANDARD.copy()  # the standard types and this module's test type (the patches' machines)
 
-@neuron_type("test_nan_after", kind="audio", inputs={"level": 1.0}, batched=True, state={"t": 0.0})
+
+@TYPES.neuron_type("test_nan_after", kind="audio", inputs={"level": 1.0}, batched=True, state={"t": 0.0})
 def _nan_after(state, rate, level):
     """Test type: outputs `level` for 10 blocks, then NaN."""
     state.t += 1
@@ -17,7 +19,7 @@ def _nan_after(state, rate, level):
 
 
 def play(text, ticks=40, **kw):
-    m = dmmlive.Machine(block=128, **kw)
+    m = dmmlive.Machine(block=128, types=TYPES, **kw)
     PatchSession(m, "safety.dmm").apply(text, now=True)
     blocks = []
     for _ in range(ticks):

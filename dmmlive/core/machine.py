@@ -391,7 +391,7 @@ class Machine(Edits, Glides, Frames):
         try:
             out = s.decl.type.fn(inputs, st)
         except Exception as e:  # a failing neuron is muted, reported, never fatal
-            self._report(s.name, f"{s.name} ({s.decl.type.name}) failed: {type(e).__name__}: {e}")
+            self.report(s.name, f"{s.name} ({s.decl.type.name}) failed: {type(e).__name__}: {e}")
             out = {}
         if not isinstance(out, dict):
             out = {}
@@ -421,7 +421,7 @@ class Machine(Edits, Glides, Frames):
         try:
             out = g.type.fn(state, self.rate, **ins)
         except Exception as e:
-            self._report(g.key, f"{g.type.name} group failed: {type(e).__name__}: {e}")
+            self.report(g.key, f"{g.type.name} group failed: {type(e).__name__}: {e}")
             out = None
         for k, a in gs["arrays"].items():  # a function may rebind rather than write in place
             v = getattr(state, k)
@@ -454,9 +454,11 @@ class Machine(Edits, Glides, Frames):
         block[bad] = 0.0
         for i in np.flatnonzero(bad):
             n = g.names[i]
-            self._report(n, f"{n} ({g.type.name}) output {port} went non-finite: muted and reset")
+            self.report(n, f"{n} ({g.type.name}) output {port} went non-finite: muted and reset")
 
-    def _report(self, key, msg) -> None:
+    def report(self, key, msg) -> None:
+        """Tell `msg` once per `key` (in `reports`, and to `on_report`): a neuron muted, an
+        entry ignored, a log that cannot be written."""
         if key in self._reported:
             return
         self._reported.add(key)
@@ -559,7 +561,7 @@ class Machine(Edits, Glides, Frames):
             new_gstate[key] = {"names": list(names), "arrays": arrays}
         self._gstate = new_gstate
         for msg in plan.ignored:
-            self._report(("ignored",) + msg[0], f"W entry {'.'.join(msg[0])} ignored: {msg[1]}")
+            self.report(("ignored",) + msg[0], f"W entry {'.'.join(msg[0])} ignored: {msg[1]}")
         self._plan = plan
         self._active = set(plan.active)
         self._dirty = False
@@ -597,7 +599,7 @@ class Machine(Edits, Glides, Frames):
         Y[row] = value
         if not np.isfinite(Y[row]).all():
             Y[row] = 0.0
-            self._report(key[0], f"{key[0]} output {key[1]} went non-finite: muted")
+            self.report(key[0], f"{key[0]} output {key[1]} went non-finite: muted")
 
     @staticmethod
     def _clean_v(v, last):

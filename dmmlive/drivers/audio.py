@@ -136,7 +136,9 @@ ENGINE_RT_PRIORITY = 1
 class AudioEngine:
     """Plays a machine on a sound device: an engine process computes, an audio process plays.
 
-    `factory(*args, **kwargs)` must return a Machine and be picklable by reference
+    `factory(*args, **kwargs)` must return a Machine, or a Host (dmmlive.host: the
+    machine and what runs around it; told before each tick when it will be heard, and
+    the object `call`s run on), and be picklable by reference
     (a top-level function of an importable module); it runs in the engine process.
     `device`: a sounddevice name (a unique part of it) or index; None = the system
     default output. `rate` and `block`, when given, must match the machine's
@@ -289,7 +291,8 @@ class AudioEngine:
         return tick
 
     def call(self, fn: Callable, *args, wait: bool = True, timeout: float = 10.0):
-        """Run `fn(machine, *args)` in the engine between two ticks and return its result.
+        """Run `fn(made, *args)` in the engine between two ticks and return its result
+        (`made`: what the factory made, the Host or the Machine).
 
         `fn` must be picklable by reference (a top-level function); its result must
         pickle. A DmmError it raises is raised here (wait=True) or added to `reports`
@@ -519,7 +522,16 @@ class _Ring:
 
 
 def _child_setup(priority: bool) -> int:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    # Stopping is the parent's to do, in order (the device, then the engine): Ctrl-C and a
+    # closed terminal's SIGHUP reach the whole process group, a service manager's SIGTERM
+    # the whole cgroup. (So `_shutdown`'s terminate() of a child stuck past its timeout
+    # does nothing: its kill() 2 s later ends it.) `dmmlive play` starts children with
+    # these blocked (app.StopSignals), so none comes before this: unblocked once ignored.
+    sigs = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    for s in sigs:
+        signal.signal(s, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, sigs)
     return _raise_priority() if priority else os.nice(0)
 
 
@@ -530,16 +542,17 @@ def _engine_main(factory, args, kwargs, config, cmds, replies, shared):
     try:
         import dmmlive  # noqa: F401  (fills the type table)
         from ..core.machine import Machine
-        m = factory(*args, **kwargs)
+        made = factory(*args, **kwargs)
+        m = getattr(made, "machine", made)  # a Host (dmmlive.host), or a bare Machine
         if not isinstance(m, Machine):
             raise BadArgument(f"the factory {getattr(factory, '__name__', factory)!r} returned "
-                              f"{type(m).__name__}, not a Machine")
+                              f"{type(made).__name__}, not a Machine or a Host")
         for key in ("rate", "block"):
             want = config[key]
             if want is not None and int(want) != getattr(m, key):
                 raise BadArgument(f"{key} {want} was asked for but the machine's {key} is "
                                   f"{getattr(m, key)}: build the machine with {key}={want}")
-        engine = _Engine(m, config, cmds, replies, status, _Ring(shared[1], shared[2]))
+        engine = _Engine(made, config, cmds, replies, status, _Ring(shared[1], shared[2]))
         engine.info["nice"] = nice
         status[_I["rate"]], status[_I["block"]] = m.rate, m.block  # the audio process waits for these
         engine.prefill()
@@ -583,7 +596,11 @@ class _Engine:
     takes, instead of as a gap; a small one (under ~8 ms) is not delayed at all.
     """
 
-    def __init__(self, m, config, cmds, replies, status, ring):
+    def __init__(self, made, config, cmds, replies, status, ring):
+        m = getattr(made, "machine", made)
+        # calls run as functions of what the factory made (a Host, or the Machine); a Host
+        # hears before each tick when that tick will be played (`will_tick`)
+        self.target_of_calls, self.host = made, (made if made is not m else None)
         self.m, self.config, self.cmds, self.replies, self.S, self.ring = m, config, cmds, replies, status, ring
         self.B, self.rate = m.block, m.rate
         self.period = self.B / self.rate
@@ -721,7 +738,8 @@ class _Engine:
         t0 = time.perf_counter()
         m = self.m
         compiles = m.compiles
-        m.heard_in = self.ring.fill() / self.rate  # s until this tick's sound is played (for clocks)
+        if self.host is not None:  # s until this tick's sound is played (the timed commands' clock)
+            self.host.will_tick(self.ring.fill() / self.rate)
         m.tick()
         s = m.sound()
         self.ring.write(s)
@@ -805,7 +823,7 @@ class _Engine:
                 _, seq, fn, args = cmd
                 t_call = time.perf_counter()
                 try:
-                    result, err = fn(self.m, *args), None
+                    result, err = fn(self.target_of_calls, *args), None
                 except Exception as e:  # noqa: BLE001  (a failed command never stops the music)
                     result, err = None, _error_message(e)
                 took = time.perf_counter() - t_call

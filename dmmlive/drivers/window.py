@@ -85,35 +85,31 @@ def _pyglet(headless: bool):
 def mirror(path, *, rate: int = 48000, block: int = 128, size=None, fps=None,
            limiter: bool = True, load_root=None, allow_load_anywhere: bool = False,
            types=None) -> Callable:
-    """The factory of a mirror machine for the window: `factory(ctx) -> Machine`, the patch
-    at `path` loaded with its render size and fps (or `size`, `fps`) and a Gpu on `ctx`,
-    with a Controller (`m.controller`) that runs the OSC commands the engine ran
-    (`load_root`, `allow_load_anywhere`: as the engine's, for `/dmm/load`).
+    """The factory of a mirror for the window: `factory(ctx) -> Host` (dmmlive.host), the
+    patch at `path` loaded with its render size and fps (or `size`, `fps`) and a Gpu on
+    `ctx`, with the session that applies the texts and the Controller that runs the OSC
+    commands the engine ran (`load_root`, `allow_load_anywhere`: as the engine's).
 
     `rate` and `block` should be the engine's, so the mirror's clock is the sound's.
     """
     def make(ctx):
         from pathlib import Path
 
-        from ..control import Controller
         from ..gfx.gpu import Gpu
-        from ..patch.live import load
+        from ..host import Host
+        from ..patch.live import open_patch
         from ..patch.parse import parse
         p = str(path)
         # the size is read first, so the Gpu and the machine are made at the same one
         # (load reads the file again: a save in between is applied by the watcher)
         wh = tuple(size or parse(Path(p).read_text(encoding="utf-8"), p, types=types).settings["size"])
-        m = load(p, rate=rate, block=block, size=wh, fps=fps, limiter=limiter, gpu=Gpu(ctx=ctx, size=wh),
-                 types=types)
-        ctl = Controller(m, m.session, load_root=load_root or str(Path(p).resolve().parent),
-                         allow_load_anywhere=allow_load_anywhere)
-        m.controller = ctl
-
-        def before_tick(m):  # timed commands: the mirror's tick about to be computed is shown now
-            ctl.clock = (m.t + 1, time.time())
-            ctl.run_due()
-        m.before_tick.append(before_tick)
-        return m
+        session = open_patch(p, rate=rate, block=block, size=wh, fps=fps, limiter=limiter,
+                             gpu=Gpu(ctx=ctx, size=wh), types=types)
+        host = Host(session.machine, session, load_root=load_root or str(Path(p).resolve().parent),
+                    allow_load_anywhere=allow_load_anywhere)
+        # timed commands: the mirror's tick about to be computed is shown now
+        session.machine.before_tick.append(lambda m: host.will_tick(0.0))
+        return host
     return make
 
 
@@ -130,7 +126,7 @@ def letterbox(render: tuple, frame: tuple) -> tuple:
 class Window:
     """A window showing a mirror machine's `screen`; see the module docstring.
 
-    `machine_factory(ctx) -> Machine`: called once, on this thread, with the window's
+    `machine_factory(ctx) -> Host or Machine`: called once, on this thread, with the window's
     moderngl context; the machine must draw with a Gpu on that context (`mirror(...)`
     makes such a factory). `size`: the window's size in pixels (None: the render size,
     scaled down to fit 1280x720; a headless window cannot be resized and stays 640x360). `status() -> dict` (xruns, load, latency, reloads...)
@@ -176,7 +172,9 @@ class Window:
                 self.ctx = moderngl.get_context()
             except Exception as e:  # noqa: BLE001
                 raise WindowError(f"cannot use the window's OpenGL context: {type(e).__name__}: {e}") from e
-            self.machine = machine_factory(self.ctx)
+            made = machine_factory(self.ctx)
+            self.host = made if hasattr(made, "machine") else None  # a Host, or a bare Machine
+            self.machine = made.machine if self.host is not None else made
             self.gpu = self.machine.gpu
             if self.gpu is None or getattr(self.gpu, "ctx", None) is not self.ctx:
                 raise ValueError("the machine factory must give the machine a Gpu on the window's context "
@@ -348,13 +346,14 @@ class Window:
         while self._texts:
             text, path, parsed = self._texts.popleft()
             try:
-                self.machine.session.apply(text, path, parsed=parsed)
+                if self.host is not None:
+                    self.host.session.apply(text, path, parsed=parsed)
             except DmmError as e:
                 self._own_errors.append(f"window: {e}")
             except Exception as e:  # noqa: BLE001  (a bad text must never take the window down)
                 self._own_errors.append(f"window: {type(e).__name__}: {e}")
             self._dirty = True
-        ctl = getattr(self.machine, "controller", None)
+        ctl = self.host.controller if self.host is not None else None
         while self._osc:
             cmds = self._osc.popleft()
             if ctl is None:

@@ -47,7 +47,8 @@ class PatchSession:
     send one edit (with the patch's fade) through `edits` to `self`.
 
     `apply(text)` raises PatchError (file, line, column) or another DmmError and then
-    leaves the machine exactly as it was; the old network goes on playing.
+    leaves the machine exactly as it was; the old network goes on playing. A text applied
+    is told to each `on_applied` listener: `fn(path, text, patch)` (the journal's source).
     """
 
     def __init__(self, machine: Machine, path: str | None = None):
@@ -56,6 +57,7 @@ class PatchSession:
         self.patch = None
         self.applied = 0
         self._seen = None  # diff.Seen: the network as the last apply left it
+        self.on_applied: list = []  # fn(path, text, patch) for each text applied
 
     def apply(self, text: str, path: str | None = None, now: bool = False, parsed=None):
         """Apply `text`; `parsed`: its Patch, when it was parsed already (the App parses a save
@@ -92,11 +94,14 @@ class PatchSession:
         self.applied += 1
         # what this save left running: the next one walks only what changes since (diff.Seen)
         self._seen = Seen(new._serial, m.pending_matrix(), m.pending_decls(), set(delta), set(declare))
+        for fn in self.on_applied:
+            fn(path, text, new)
         return new
 
 
-def load(path, rate: int = 48000, block: int = 128, size=None, fps=None, **machine_args) -> Machine:
-    """A Machine built from a patch file, its network in place before the first tick.
+def open_patch(path, rate: int = 48000, block: int = 128, size=None, fps=None, **machine_args) -> PatchSession:
+    """The PatchSession of a patch file: a Machine built from it (`session.machine`), its
+    network in place before the first tick, and the session that applies its next texts.
     `size` (w, h) and `fps` override the patch's settings; `types` (among `machine_args`):
     the machine's table of neuron types (default: the standard one)."""
     path = str(path)
@@ -110,5 +115,10 @@ def load(path, rate: int = 48000, block: int = 128, size=None, fps=None, **machi
                 size=tuple(size or s["size"]), **machine_args)
     session = PatchSession(m, path)
     session.apply(text, path, now=True, parsed=patch)
-    m.session = session
-    return m
+    return session
+
+
+def load(path, rate: int = 48000, block: int = 128, size=None, fps=None, **machine_args) -> Machine:
+    """A Machine built from a patch file, its network in place before the first tick
+    (`open_patch(...).machine`; `open_patch` keeps the session that applies later texts)."""
+    return open_patch(path, rate, block, size, fps, **machine_args).machine

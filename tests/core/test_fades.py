@@ -2,10 +2,13 @@
 import numpy as np
 import pytest
 
-from dmmlive import Machine, neuron_type, vv
+from dmmlive import Machine, vv
+from dmmlive.core.registry import STANDARD
+
+TYPES = STANDARD.copy()  # the standard types and this module's test types (every machine here uses it)
 
 
-@neuron_type("test_ramp", kind="audio", inputs={"slope": 1.0}, batched=True, state={"x": 0.0})
+@TYPES.neuron_type("test_ramp", kind="audio", inputs={"slope": 1.0}, batched=True, state={"x": 0.0})
 def _ramp(state, rate, slope):
     """Test type: a ramp that counts samples (times slope): its state shows continuity."""
     out = state.x[:, None] + np.cumsum(slope, axis=1, dtype=np.float64)
@@ -13,7 +16,7 @@ def _ramp(state, rate, slope):
     return out.astype(np.float32)
 
 
-@neuron_type("test_dc", kind="audio", inputs={"level": 1.0}, batched=True)
+@TYPES.neuron_type("test_dc", kind="audio", inputs={"level": 1.0}, batched=True)
 def _dc(state, rate, level):
     """Test type: outputs its level."""
     return level.copy()
@@ -30,7 +33,7 @@ def left_input(m):
 
 @pytest.mark.parametrize("schedule", ["ordered", "synchronous"])
 def test_a_weight_change_glides_per_sample(schedule):
-    m = Machine(schedule=schedule, block=64)
+    m = Machine(schedule=schedule, block=64, types=TYPES)
     m.add("d", "test_dc")
     m.connect("out.left", "d", 0.2)
     m.tick(3)
@@ -50,7 +53,7 @@ def test_a_weight_change_glides_per_sample(schedule):
 
 
 def test_a_number_to_audio_weight_glides_too():
-    m = Machine(block=32)
+    m = Machine(block=32, types=TYPES)
     m.add("d", "test_dc")
     m.connect("out.left", "d")
     m.tick()
@@ -68,7 +71,7 @@ def test_a_number_to_audio_weight_glides_too():
 
 
 def test_removed_neuron_fades_out_then_retires():
-    m = Machine(block=64)
+    m = Machine(block=64, types=TYPES)
     m.add("d", "test_dc")
     m.connect("out.left", "d", 0.5)
     m.tick(2)
@@ -82,7 +85,7 @@ def test_removed_neuron_fades_out_then_retires():
 
 
 def test_replaced_neuron_crossfades_and_the_old_one_retires():
-    m = Machine(block=64)
+    m = Machine(block=64, types=TYPES)
     m.add("x", "test_ramp")
     m.connect("out.left", "x", 1.0)
     m.tick(2)  # x's ramp is at 128
@@ -102,7 +105,7 @@ def test_replaced_neuron_crossfades_and_the_old_one_retires():
 
 
 def test_replace_with_the_same_type_keeps_the_neuron_and_its_state():
-    m = Machine(block=64)
+    m = Machine(block=64, types=TYPES)
     m.add("x", "test_ramp")
     m.connect("out.left", "x")
     m.tick(3)
@@ -113,7 +116,7 @@ def test_replace_with_the_same_type_keeps_the_neuron_and_its_state():
 
 
 def test_replace_without_fade_swaps_at_once():
-    m = Machine(block=16)
+    m = Machine(block=16, types=TYPES)
     m.add("x", "test_ramp")
     m.connect("out.left", "x")
     m.tick(2)
@@ -124,6 +127,6 @@ def test_replace_without_fade_swaps_at_once():
 
 
 def test_fade_argument_is_checked():
-    m = Machine()
+    m = Machine(types=TYPES)
     with pytest.raises(Exception, match="fade must be"):
         m.edit({}, fade=-1)

@@ -6,12 +6,14 @@ import pytest
 
 import dmmlive
 from dmmlive import (DmmError, DuplicateName, KindMismatch, Machine, MalformedDelta, UnknownNeuron,
-                     UnknownPort, UnknownType, neuron_type, vv)
+                     UnknownPort, UnknownType, vv)
+from dmmlive.core.registry import STANDARD
 
+TYPES = STANDARD.copy()  # the standard types and this module's test types (their machines use it)
 CALLS = []
 
 
-@neuron_type("test_gain", kind="audio", inputs={"in": 0.0, "g": 1.0}, batched=True, state={"calls": 0.0})
+@TYPES.neuron_type("test_gain", kind="audio", inputs={"in": 0.0, "g": 1.0}, batched=True, state={"calls": 0.0})
 def _gain(state, rate, **x):
     """Test type: out = g * in; counts its calls."""
     CALLS.append(state.n)
@@ -19,7 +21,7 @@ def _gain(state, rate, **x):
     return x["g"] * x["in"]
 
 
-@neuron_type("test_count", kind="number", inputs={"in": 0.0}, batched=True, state={"c": 0.0})
+@TYPES.neuron_type("test_count", kind="number", inputs={"in": 0.0}, batched=True, state={"c": 0.0})
 def _count(state, rate, **x):
     """Test type: a number neuron that outputs in + how many times it fired."""
     state.c += 1
@@ -65,7 +67,7 @@ def test_a_cycle_adds_exactly_one_tick(schedule, first):
 
 
 def test_ordered_two_neuron_cycle_reads_the_previous_tick():
-    m = Machine(schedule="ordered")
+    m = Machine(schedule="ordered", types=TYPES)
     m.add("a", "test_count")
     m.add("b", "test_count")
     m.connect("b.in", "a")
@@ -84,7 +86,7 @@ def test_ordered_two_neuron_cycle_reads_the_previous_tick():
 
 
 def test_up_movement_is_one_call_per_type_and_level():
-    m = Machine(schedule="synchronous", block=16)
+    m = Machine(schedule="synchronous", block=16, types=TYPES)
     for i in range(10):
         m.add(f"g{i}", "test_gain")
         m.connect(f"g{i}.in", "one.out", float(i))
@@ -92,7 +94,7 @@ def test_up_movement_is_one_call_per_type_and_level():
     m.tick(5)
     assert len(CALLS) == 5
     np.testing.assert_allclose(m.output("g7"), np.full(16, 7.0))
-    m = Machine(schedule="ordered", block=16)
+    m = Machine(schedule="ordered", block=16, types=TYPES)
     for i in range(10):
         m.add(f"g{i}", "test_gain")
         m.connect(f"g{i}.in", "one.out" if i < 5 else f"g{i - 5}", 2.0)
@@ -122,7 +124,7 @@ def test_plan_compiles_only_when_w_changes():
 
 def test_down_movement_matches_a_dense_numpy_reference():
     rng = np.random.default_rng(3)
-    m = Machine(schedule="synchronous", block=8)
+    m = Machine(schedule="synchronous", block=8, types=TYPES)
     n = 40
     names = [f"g{i}" for i in range(n)]
     for nm in names:
@@ -144,7 +146,7 @@ def test_down_movement_matches_a_dense_numpy_reference():
 
 
 def test_number_feeds_audio_by_broadcast():
-    m = Machine(block=4)
+    m = Machine(block=4, types=TYPES)
     m.add("n", "test_count")
     m.add("g", "test_gain")
     m.connect("g.in", "n", 2.0)
@@ -168,7 +170,7 @@ def test_retired_neuron_frees_its_state_and_comes_back_fresh():
 
 
 def test_kept_neurons_keep_their_state_across_recompiles():
-    m = Machine(block=4)
+    m = Machine(block=4, types=TYPES)
     m.add("a", "test_count")
     m.add("b", "test_count")
     m.connect("b.in", "a")
@@ -181,7 +183,7 @@ def test_kept_neurons_keep_their_state_across_recompiles():
 
 def test_nan_from_a_neuron_is_muted_and_reported():
     # a neuron producing NaN at run time: inf * 0 inside the function
-    m = Machine(block=4)
+    m = Machine(block=4, types=TYPES)
     m.add("a", "test_gain")
     m.add("b", "test_gain")
     m.connect("a.in", "one.out", 1e38)
@@ -198,7 +200,7 @@ def snapshot(m):
 
 
 def test_errors_name_what_is_wrong():
-    m = Machine()
+    m = Machine(types=TYPES)
     m.add("acc", "accum")
     m.add("g", "test_gain")
     with pytest.raises(UnknownType, match=r"unknown neuron type 'identiti' \(did you mean 'identity'\?\)"):

@@ -8,16 +8,21 @@ import numpy as np
 import pytest
 
 import dmmlive  # noqa: F401  (fills the type table)
-from dmmlive import Machine, UnknownNeuron, neuron_type
+from dmmlive import Machine, UnknownNeuron
+from dmmlive.core.registry import STANDARD
 from dmmlive.drivers.audio import AudioDeviceError, AudioEngine, EngineError, NullOutput
 
 from ..conftest import host_xruns_allowed
 
 RATE, BLOCK = 48000, 128
 
+# This module's neuron types: the factories below build their machines with this table (an
+# engine process imports the module afresh, so its table has the same types).
+TYPES = STANDARD.copy()
 
-@neuron_type("test_sine_drv", kind="audio", inputs={"freq": 220.0, "amp": 0.1}, batched=True,
-             state={"phase": 0.0})
+
+@TYPES.neuron_type("test_sine_drv", kind="audio", inputs={"freq": 220.0, "amp": 0.1}, batched=True,
+                   state={"phase": 0.0})
 def _test_sine(state, rate, freq, amp):
     """A test-only sine oscillator (float64 phase, every sine of the group at once)."""
     ph = state.phase[:, None] + np.cumsum(freq, axis=1, dtype=np.float64) * (2 * np.pi / rate)
@@ -27,7 +32,7 @@ def _test_sine(state, rate, freq, amp):
 
 def make_sines(n: int, gain: float = 0.5) -> Machine:
     """n test sines at spread frequencies, mixed into both channels of `out` (n + 1 neurons)."""
-    m = Machine(rate=RATE, block=BLOCK)
+    m = Machine(rate=RATE, block=BLOCK, types=TYPES)
     for i in range(n):
         m.add(f"s{i}", "test_sine_drv")
         m.connect(f"s{i}.freq", "one", 110.0 + 7.0 * i)
@@ -40,7 +45,7 @@ def not_a_machine():
     return 42
 
 
-@neuron_type("test_slow_drv", kind="audio", inputs={"in": 0.0})
+@TYPES.neuron_type("test_slow_drv", kind="audio", inputs={"in": 0.0})
 def _test_slow(inputs, state):
     """Takes twice a block's time: a machine heavier than real time."""
     x = inputs["in"]

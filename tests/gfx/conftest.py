@@ -1,7 +1,7 @@
-"""Fixtures the GPU tests share: a small EGL context and a type table restored after."""
+"""Fixtures the GPU tests share: a small EGL context and a type table of a test's own."""
 import pytest
 
-from dmmlive import TYPES
+from dmmlive.core.registry import STANDARD
 from dmmlive.gfx import Gpu
 
 N = 32  # render size: llvmpipe is quick at 32x32
@@ -18,9 +18,7 @@ def gpu():
 
 
 @pytest.fixture
-def types_restored():
-    """Shader types a test registers leave the type table with it."""
-    before = dict(TYPES)
-    yield
-    TYPES.clear()
-    TYPES.update(before)
+def table():
+    """A table of neuron types of the test's own (the standard ones to start): the shader
+    types a test loads go there, and the standard table never sees them."""
+    return STANDARD.copy()

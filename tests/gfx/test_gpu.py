@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import dmmlive  # noqa: F401  (fills the type table)
-from dmmlive.core.registry import TYPES
+from dmmlive.core.registry import STANDARD
 from dmmlive.gfx import load_shader_types
 from dmmlive.gfx.gpu import CHUNK
 from dmmlive.gfx.shaders import parse
@@ -120,18 +120,18 @@ def test_release_and_dropped_keys_free_textures(gpu):
     assert ident not in gpu._slots
 
 
-def test_number_for_an_image_input_is_a_flat_image(gpu, types_restored):
-    load_shader_types(LIBRARY, gpu)
+def test_number_for_an_image_input_is_a_flat_image(gpu, table):
+    load_shader_types(LIBRARY, gpu, types=table)
     st = state(gpu)
-    out = TYPES["contrast"].fn({"src": 0.25, "amount": 1.0}, st)["out"]
+    out = table["contrast"].fn({"src": 0.25, "amount": 1.0}, st)["out"]
     np.testing.assert_allclose(gpu.read(out)[..., :3], 0.25, **TOL)
 
 
-def test_matmul_equals_numpy(gpu, types_restored):
-    load_shader_types(LIBRARY, gpu)
+def test_matmul_equals_numpy(gpu, table):
+    load_shader_types(LIBRARY, gpu, types=table)
     rng = np.random.default_rng(5)
     a, b = rng.uniform(-1, 1, (N, N)), rng.uniform(-1, 1, (N, N))
-    out = TYPES["matmul"].fn({"a": gpu.upload(a), "b": gpu.upload(b)}, state(gpu))["out"]
+    out = table["matmul"].fn({"a": gpu.upload(a), "b": gpu.upload(b)}, state(gpu))["out"]
     got = gpu.read(out)
     want = f16(a) @ f16(b) / N  # normalised by the size: images in [0, 1] stay in [0, 1]
     for c in range(3):  # monochrome in, the product in every colour channel
@@ -139,11 +139,11 @@ def test_matmul_equals_numpy(gpu, types_restored):
     np.testing.assert_array_equal(got[..., 3], 1.0)
 
 
-def test_matmul_per_channel(gpu, types_restored):
-    load_shader_types(LIBRARY, gpu)
+def test_matmul_per_channel(gpu, table):
+    load_shader_types(LIBRARY, gpu, types=table)
     rng = np.random.default_rng(6)
     a, b = rng.uniform(0, 1, (N, N, 3)), rng.uniform(0, 1, (N, N, 3))
-    got = gpu.read(TYPES["matmul"].fn({"a": gpu.upload(a), "b": gpu.upload(b)}, state(gpu))["out"])
+    got = gpu.read(table["matmul"].fn({"a": gpu.upload(a), "b": gpu.upload(b)}, state(gpu))["out"])
     for c in range(3):
         np.testing.assert_allclose(got[..., c], f16(a[..., c]) @ f16(b[..., c]) / N, rtol=2e-3, atol=1e-3)
 
@@ -152,7 +152,7 @@ def test_matmul_per_channel(gpu, types_restored):
 def test_softmax_along_each_axis_equals_numpy(gpu, axis):
     rng = np.random.default_rng(7 + axis)
     a = rng.normal(0, 3, (N, N, 3)).astype(np.float32) + 40.0  # large values: needs the max subtracted
-    t = TYPES["softmax"]
+    t = STANDARD["softmax"]
     st = state(gpu, args=t.check_args({"axis": axis}, "test"))
     got = gpu.read(t.fn({"a": gpu.upload(a)}, st)["out"])
     x = f16(a)
@@ -164,7 +164,7 @@ def test_softmax_along_each_axis_equals_numpy(gpu, axis):
 
 def test_softmax_rejects_a_bad_axis():
     with pytest.raises(dmmlive.BadArgument, match="axis must be 0"):
-        TYPES["softmax"].check_args({"axis": 2}, "test")
+        STANDARD["softmax"].check_args({"axis": 2}, "test")
 
 
 PASS = """// Pass the input through.
@@ -179,11 +179,11 @@ vec4 effect(vec2 uv) { return 0.5 * texture(prev, uv) + 0.5 * c; }
 """
 
 
-def test_feedback_loop_through_w_converges_per_closed_form(gpu, types_restored, tmp_path):
+def test_feedback_loop_through_w_converges_per_closed_form(gpu, table, tmp_path):
     # x_n = pass(0.5 x_{n-1} + 0.5 c): a cycle in W, read one frame late; x_n = c (1 - 0.5^n)
     (tmp_path / "gfxtest_pass.frag").write_text(PASS)
-    load_shader_types(tmp_path, gpu)
-    t = TYPES["gfxtest_pass"]
+    load_shader_types(tmp_path, gpu, types=table)
+    t = table["gfxtest_pass"]
     st = state(gpu)
     c = 0.8
     x = gpu.black()
@@ -194,10 +194,10 @@ def test_feedback_loop_through_w_converges_per_closed_form(gpu, types_restored, 
         np.testing.assert_allclose(gpu.read(x), c * (1 - 0.5 ** n), **TOL)
 
 
-def test_feedback_through_prev_converges_per_closed_form(gpu, types_restored, tmp_path):
+def test_feedback_through_prev_converges_per_closed_form(gpu, table, tmp_path):
     (tmp_path / "gfxtest_blend.frag").write_text(BLEND)
-    load_shader_types(tmp_path, gpu)
-    t = TYPES["gfxtest_blend"]
+    load_shader_types(tmp_path, gpu, types=table)
+    t = table["gfxtest_blend"]
     assert t.frame and t.inputs["c"].default == 0.8
     st = state(gpu)
     for n in range(1, 9):
@@ -223,7 +223,7 @@ def test_column_ranges_cover_every_sample():
 
 
 def test_waveform_draws_the_level_it_reads(gpu):
-    t = TYPES["waveform"]
+    t = STANDARD["waveform"]
     args = t.check_args({"samples": 256}, "test")
     st = {**t.state(args), **state(gpu), "args": args}
     asked = []
@@ -242,7 +242,7 @@ def test_waveform_draws_the_level_it_reads(gpu):
 
 
 def test_waveform_without_the_audio_callable_keeps_its_own_history(gpu):
-    t = TYPES["waveform"]
+    t = STANDARD["waveform"]
     args = t.check_args({"samples": 64}, "test")
     st = {**t.state(args), **state(gpu), "args": args}
     for _ in range(3):
@@ -252,7 +252,7 @@ def test_waveform_without_the_audio_callable_keeps_its_own_history(gpu):
 
 
 def test_spectrum_peaks_at_the_sines_column(gpu):
-    t = TYPES["spectrum"]
+    t = STANDARD["spectrum"]
     args = t.check_args({}, "test")
     st = {**t.state(args), **state(gpu), "args": args}
     assert st["history"] == 2048

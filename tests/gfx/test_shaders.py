@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 import dmmlive  # noqa: F401  (fills the type table)
-from dmmlive.core.registry import TYPES
 from dmmlive.gfx import ShaderError, load_shader_types, parse, reload_shader
 from dmmlive.gfx.shaders import ShaderSource, map_errors
 from dmmlive.gfx.types import LIBRARY
@@ -17,9 +16,10 @@ TOL = dict(rtol=2e-3, atol=2e-3)
 
 
 @pytest.fixture
-def library(gpu, types_restored):
+def library(gpu, table):
+    """The library's shader types, compiled on `gpu`, loaded into the test's table; their names."""
     errors = []
-    names = load_shader_types(LIBRARY, gpu, errors)
+    names = load_shader_types(LIBRARY, gpu, errors, types=table)
     assert errors == []
     return names
 
@@ -28,8 +28,8 @@ def state(g, **kw):
     return {"gpu": g, "time": 0.0, "frame": 0, **kw}
 
 
-def run(gpu, name, /, **inputs):
-    t = TYPES[name]
+def run(gpu, table, name, /, **inputs):
+    t = table[name]
     ins = {k: p.default if p.kind == "number" else None for k, p in t.inputs.items()}
     ins.update(inputs)
     return gpu.read(t.fn(ins, state(gpu))["out"])
@@ -99,21 +99,21 @@ def test_compiler_logs_map_to_file_lines_for_each_driver_format():
 
 # --- compiling --------------------------------------------------------------------------------
 
-def test_compile_error_is_reported_at_the_files_line(gpu, types_restored, tmp_path, monkeypatch):
+def test_compile_error_is_reported_at_the_files_line(gpu, table, tmp_path, monkeypatch):
     (tmp_path / "shaders").mkdir()
     (tmp_path / "shaders" / "gfxtest_broken.frag").write_text(
         "// Broken on line 4.\nuniform float a;  // default 1\nvec4 effect(vec2 uv) {\n"
         "    return vec4(a * nothing_here);\n}\n")
     monkeypatch.chdir(tmp_path)
     errors = []
-    assert load_shader_types("shaders", gpu, errors) == ["gfxtest_broken"]  # registered all the same
+    assert load_shader_types("shaders", gpu, errors, types=table) == ["gfxtest_broken"]  # registered all the same
     assert len(errors) == 1
     msg = str(errors[0])
     assert msg.startswith("shaders/gfxtest_broken.frag:4: ") and "nothing_here" in msg  # + the driver's text
     with pytest.raises(ShaderError, match=r"^shaders/gfxtest_broken.frag:4: "):
-        TYPES["gfxtest_broken"].fn({"a": 1.0}, state(gpu))  # its neurons fail with the same text
+        table["gfxtest_broken"].fn({"a": 1.0}, state(gpu))  # its neurons fail with the same text
     with pytest.raises(ShaderError, match=r"^shaders/gfxtest_broken.frag:4: "):
-        load_shader_types("shaders", gpu)  # without a list, the first error is raised
+        load_shader_types("shaders", gpu, types=table)  # without a list, the first error is raised
 
 
 def test_errors_in_renamed_ports_use_the_port_name(gpu):
@@ -123,11 +123,11 @@ def test_errors_in_renamed_ports_use_the_port_name(gpu):
     assert e.value.line == 3 and "smooth_" not in str(e.value)
 
 
-def test_a_shader_cannot_take_the_name_of_another_type(types_restored, tmp_path):
+def test_a_shader_cannot_take_the_name_of_another_type(table, tmp_path):
     (tmp_path / "lowpass.frag").write_text("vec4 effect(vec2 uv) { return vec4(1.0); }\n")
     with pytest.raises(ShaderError, match="a neuron type 'lowpass' exists already"):
-        load_shader_types(tmp_path)
-    assert TYPES["lowpass"].outputs == {"out": "audio"}
+        load_shader_types(tmp_path, types=table)
+    assert table["lowpass"].outputs == {"out": "audio"}
 
 
 GOOD = """// Flat gray at level.
@@ -136,31 +136,31 @@ vec4 effect(vec2 uv) { return vec4(vec3(level), 1.0); }
 """
 
 
-def test_reload_keeps_the_old_program_on_error_and_takes_the_fixed_one(gpu, types_restored, tmp_path):
+def test_reload_keeps_the_old_program_on_error_and_takes_the_fixed_one(gpu, table, tmp_path):
     f = tmp_path / "gfxtest_live.frag"
     f.write_text(GOOD)
-    assert load_shader_types(tmp_path, gpu) == ["gfxtest_live"]
-    t = TYPES["gfxtest_live"]
+    assert load_shader_types(tmp_path, gpu, types=table) == ["gfxtest_live"]
+    t = table["gfxtest_live"]
     st = state(gpu)
     np.testing.assert_allclose(gpu.read(t.fn({"level": 0.25}, st)["out"])[..., 0], 0.25)
 
     f.write_text(GOOD.replace("vec3(level)", "vec3(level * 2.0 +)"))
     with pytest.raises(ShaderError, match=r"gfxtest_live.frag:3: "):
-        reload_shader(f)
+        reload_shader(f, types=table)
     np.testing.assert_allclose(gpu.read(t.fn({"level": 0.25}, st)["out"])[..., 0], 0.25)  # old one runs
 
     f.write_text(GOOD.replace("uniform float level", "uniform vec2 level"))
     with pytest.raises(ShaderError, match=r"gfxtest_live.frag:2: uniform vec2 level"):
-        reload_shader(f)
+        reload_shader(f, types=table)
 
     f.write_text(GOOD.replace("vec3(level)", "vec3(level * 2.0)"))
-    assert reload_shader(f) is t  # same ports: the same type
+    assert reload_shader(f, types=table) is t  # same ports: the same type
     np.testing.assert_allclose(gpu.read(t.fn({"level": 0.25}, st)["out"])[..., 0], 0.5)
 
     f.write_text(GOOD.replace("vec3(level)", "vec3(level + gain)").replace(
         "vec4 effect", "uniform float gain;  // default 1\nvec4 effect"))
-    t2 = reload_shader(f)
-    assert t2 is TYPES["gfxtest_live"] and list(t2.inputs) == ["level", "gain"]
+    t2 = reload_shader(f, types=table)
+    assert t2 is table["gfxtest_live"] and list(t2.inputs) == ["level", "gain"]
     np.testing.assert_allclose(gpu.read(t2.fn({"level": 0.25, "gain": 1.0}, st)["out"])[..., 0], 1.25)
 
 
@@ -169,13 +169,13 @@ def test_reload_keeps_the_old_program_on_error_and_takes_the_fixed_one(gpu, type
 IMAGE_TYPES = ["softmax", "waveform", "spectrum"]
 
 
-def test_every_library_type_compiles_and_renders_finite_values(gpu, library):
+def test_every_library_type_compiles_and_renders_finite_values(gpu, table, library):
     assert {"plasma", "snoise", "gradient", "shape", "osc", "zoom", "rotate", "translate", "kaleid",
             "blur", "displace", "hue", "contrast", "threshold", "colorize", "matmul"} <= set(library)
     rng = np.random.default_rng(0)
     src = gpu.upload(rng.uniform(0, 1, (N, N, 4)))
     for name in library + IMAGE_TYPES:
-        t = TYPES[name]
+        t = table[name]
         assert t.frame and t.outputs == {"out": "image"} and t.doc, name
         args = t.check_args({}, name)
         st = {**(t.state(args) if callable(t.state) else {}), **state(gpu, time=1.5), "args": args}
@@ -187,51 +187,51 @@ def test_every_library_type_compiles_and_renders_finite_values(gpu, library):
         assert out.std() > 0, name  # something is drawn
 
 
-def test_gradient_ramps(gpu, library):
-    img = run(gpu, "gradient")
+def test_gradient_ramps(gpu, table, library):
+    img = run(gpu, table, "gradient")
     ramp = (np.arange(N) + 0.5) / N
     np.testing.assert_allclose(img[..., 0], np.broadcast_to(ramp, (N, N)), **TOL)          # left to right
     np.testing.assert_allclose(img[..., 1], np.broadcast_to(ramp[::-1, None], (N, N)), **TOL)  # bottom up
     np.testing.assert_allclose(img[..., 2], 0.5, **TOL)
 
 
-def test_threshold_is_binary_at_smooth_zero(gpu, library):
+def test_threshold_is_binary_at_smooth_zero(gpu, table, library):
     gray = np.linspace(0, 1, N * N).reshape(N, N)
-    img = run(gpu, "threshold", src=gpu.upload(gray), level=0.5, smooth=0.0)
+    img = run(gpu, table, "threshold", src=gpu.upload(gray), level=0.5, smooth=0.0)
     np.testing.assert_array_equal(img[..., 0], (np.float16(gray) >= 0.5).astype(np.float32))
-    soft = run(gpu, "threshold", src=gpu.upload(gray), level=0.5, smooth=0.2)
+    soft = run(gpu, table, "threshold", src=gpu.upload(gray), level=0.5, smooth=0.2)
     assert 0 < soft[..., 0][(gray > 0.45) & (gray < 0.55)].mean() < 1  # a ramp across the edge
 
 
-def test_colorize_tints_the_luma(gpu, library):
+def test_colorize_tints_the_luma(gpu, table, library):
     rng = np.random.default_rng(3)
     a = rng.uniform(0, 1, (N, N, 3))
-    img = run(gpu, "colorize", src=gpu.upload(a), r=1.0, g=0.5, b=0.25)
+    img = run(gpu, table, "colorize", src=gpu.upload(a), r=1.0, g=0.5, b=0.25)
     luma = np.float16(a).astype(np.float32) @ np.array([0.2126, 0.7152, 0.0722])
     np.testing.assert_allclose(img[..., :3], luma[..., None] * [1.0, 0.5, 0.25], **TOL)
     np.testing.assert_array_equal(img[..., 3], 1.0)
 
 
-def test_translate_shifts_pixels_by_the_right_amount(gpu, library):
+def test_translate_shifts_pixels_by_the_right_amount(gpu, table, library):
     rng = np.random.default_rng(4)
     a = rng.uniform(0, 1, (N, N, 4))
-    img = run(gpu, "translate", src=gpu.upload(a), x=0.25, y=0.125)
+    img = run(gpu, table, "translate", src=gpu.upload(a), x=0.25, y=0.125)
     # x right by N/4 columns, y up by N/8 rows (rows count from the top), wrapping
     want = np.roll(np.roll(np.float16(a).astype(np.float32), N // 4, axis=1), -N // 8, axis=0)
     np.testing.assert_allclose(img, want, **TOL)
 
 
-def test_contrast_one_and_zoom_one_leave_the_image(gpu, library):
+def test_contrast_one_and_zoom_one_leave_the_image(gpu, table, library):
     rng = np.random.default_rng(5)
     a = np.float16(rng.uniform(0, 1, (N, N, 4))).astype(np.float32)
-    np.testing.assert_allclose(run(gpu, "contrast", src=gpu.upload(a), amount=1.0), a, **TOL)
-    np.testing.assert_allclose(run(gpu, "zoom", src=gpu.upload(a), amount=1.0), a, **TOL)
-    np.testing.assert_allclose(run(gpu, "rotate", src=gpu.upload(a), angle=np.pi / 2)[..., 0],
+    np.testing.assert_allclose(run(gpu, table, "contrast", src=gpu.upload(a), amount=1.0), a, **TOL)
+    np.testing.assert_allclose(run(gpu, table, "zoom", src=gpu.upload(a), amount=1.0), a, **TOL)
+    np.testing.assert_allclose(run(gpu, table, "rotate", src=gpu.upload(a), angle=np.pi / 2)[..., 0],
                                np.rot90(a[..., 0]), **TOL)  # a quarter turn counter-clockwise
 
 
-def test_shader_types_take_time_from_the_state(gpu, library):
-    t = TYPES["gradient"]
+def test_shader_types_take_time_from_the_state(gpu, table, library):
+    t = table["gradient"]
     st = state(gpu, time=np.pi / 2)
     img = gpu.read(t.fn({"speed": 1.0}, st)["out"])
     np.testing.assert_allclose(img[..., 2], 1.0, **TOL)  # 0.5 + 0.5 sin(time * speed)

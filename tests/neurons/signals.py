@@ -1,12 +1,17 @@
 """The test source the neuron tests share: `test_signal` plays a numpy array block by block."""
 import numpy as np
 
-from dmmlive import neuron_type
+import dmmlive  # noqa: F401  (fills the standard table first)
+from dmmlive.core.registry import STANDARD
+
+# The neuron tests' table: the standard types and `test_signal` (a machine that plays a
+# test signal is made with `types=TYPES`; the standard table never sees it).
+TYPES = STANDARD.copy()
 
 SIGNALS = {}  # name -> float32 array played by a test_signal neuron whose `signal` arg names it
 
 
-@neuron_type("test_signal", kind="audio", inputs={}, args={"signal": ""}, batched=True, state={"pos": 0.0})
+@TYPES.neuron_type("test_signal", kind="audio", inputs={}, args={"signal": ""}, batched=True, state={"pos": 0.0})
 def _signal(state, rate):
     """Test source: plays SIGNALS[signal] block by block, then silence."""
     out = np.zeros((state.n, state.block), np.float32)

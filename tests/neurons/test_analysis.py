@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 import dmmlive
-from dmmlive import Machine, neuron_type
+from dmmlive import Machine
 from dmmlive.neurons.analysis import band_edges, band_plan
-from .signals import SIGNALS, signal  # noqa: F401  (the shared test source)
+from .signals import SIGNALS, TYPES, signal  # noqa: F401  (the shared test source)
 
 RATE, B = 48000, 128
 
@@ -18,7 +18,7 @@ def sine(name, freq, amp, seconds=0.25, phase=0.0, rate=RATE):
 
 def machine(signals, type_, block=B, rate=RATE):
     """A machine with one `type_` analyser per signal, analyser k reading source k."""
-    m = Machine(rate=rate, block=block)
+    m = Machine(rate=rate, block=block, types=TYPES)
     for k, s in enumerate(signals):
         m.add(f"src{k}", "test_signal", signal=s)
         m.add(f"a{k}", type_)
@@ -51,7 +51,7 @@ def test_rms_and_peak_follow_each_block():
     x = (rng.standard_normal(10 * B) * np.repeat(rng.uniform(0, 1, 10), B)).astype(np.float32)
     x[3 * B + 17] = -3.0  # a negative peak counts by its size
     SIGNALS["noise"] = x
-    m = Machine(rate=RATE, block=B)
+    m = Machine(rate=RATE, block=B, types=TYPES)
     m.add("src", "test_signal", signal="noise")
     m.add("r", "rms")
     m.add("p", "peak")

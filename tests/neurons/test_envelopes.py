@@ -5,15 +5,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dmmlive
-from dmmlive import BadArgument, Machine, neuron_type
-from .signals import SIGNALS, signal  # noqa: F401  (the shared test source)
+from dmmlive import BadArgument, Machine
+from .signals import SIGNALS, TYPES, signal  # noqa: F401  (the shared test source)
 
 RATE = 48000
 
 
 def build(kind, block=128, rate=RATE, args=None, **ports):
     """A machine with `e = kind(**ports)`; a port given an array is fed from a source."""
-    m = Machine(rate=rate, block=block)
+    m = Machine(rate=rate, block=block, types=TYPES)
     m.add("e", kind, **(args or {}))
     for port, v in ports.items():
         if np.ndim(v):

@@ -5,16 +5,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dmmlive
-from dmmlive import BadArgument, Machine, neuron_type
+from dmmlive import BadArgument, Machine
 from dmmlive.neurons import filters
-from .signals import SIGNALS, signal  # noqa: F401  (the shared test source)
+from .signals import SIGNALS, TYPES, signal  # noqa: F401  (the shared test source)
 
 RATE = 48000
 
 
 def build(kind, x, block=128, rate=RATE, args=None, **ports):
     """A machine with `f = kind(x, **ports)`; a port given an array is fed from a source."""
-    m = Machine(rate=rate, block=block)
+    m = Machine(rate=rate, block=block, types=TYPES)
     m.add("src", "test_signal", signal=signal(x))
     m.add("f", kind, **(args or {}))
     m.connect("f.in", "src")
@@ -126,7 +126,7 @@ def test_a_group_computes_each_filter_as_if_alone():
     x = np.random.default_rng(3).uniform(-1, 1, 512)
     t = np.arange(512) / RATE
     cutoffs = [100.0 * 1.15 ** k for k in range(37)]
-    m = Machine(rate=RATE, block=512)
+    m = Machine(rate=RATE, block=512, types=TYPES)
     m.add("src", "test_signal", signal=signal(x))
     mod = 300 * np.sin(2 * np.pi * 200 * t)
     m.add("mod", "test_signal", signal=signal(mod))

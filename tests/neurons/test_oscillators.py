@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import dmmlive
 from dmmlive import BadArgument, Machine
 from dmmlive.neurons import oscillators
-from .signals import wire  # the shared test source and its wiring
+from .signals import TYPES, wire  # the shared test source (and its table) and its wiring
 
 RATE = 48000
 DELAY = oscillators.BLEP_DELAY
@@ -17,7 +17,7 @@ DELAY = oscillators.BLEP_DELAY
 def build(kind, block=128, rate=RATE, seed=0, name="x", args=None, **ports):
     """A machine with `name = kind(**ports)`: a number port is a weight from `one`, an
     array is played by a source neuron (and replaces the port's default)."""
-    m = Machine(rate=rate, block=block, seed=seed)
+    m = Machine(rate=rate, block=block, seed=seed, types=TYPES)
     m.add(name, kind, **(args or {}))
     wire(m, name, ports)
     return m

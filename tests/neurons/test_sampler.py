@@ -8,9 +8,9 @@ from scipy.io import wavfile
 from scipy.signal import resample_poly
 
 import dmmlive
-from dmmlive import BadArgument, Machine, neuron_type
+from dmmlive import BadArgument, Machine
 from dmmlive.neurons import sampler
-from .signals import SIGNALS, signal  # noqa: F401  (the shared test source)
+from .signals import SIGNALS, TYPES, signal  # noqa: F401  (the shared test source)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ASSETS = ROOT / "assets"
@@ -41,7 +41,7 @@ def run(m, name, ticks):
 
 
 def machine(trig, block=B, **args):
-    m = Machine(rate=RATE, block=block)
+    m = Machine(rate=RATE, block=block, types=TYPES)
     m.add("src", "test_signal", signal=trig)
     m.add("s", "sample", **args)
     m.connect("s.trig", "src")
@@ -116,7 +116,7 @@ def test_amp_scales():
 
 def test_a_group_plays_each_neuron_from_its_own_trigger():
     kick = wav("kick.wav")
-    m = Machine(rate=RATE, block=B)
+    m = Machine(rate=RATE, block=B, types=TYPES)
     for k, at in enumerate([0, 129, 1000]):
         m.add(f"src{k}", "test_signal", signal=pulses(f"at{at}", 30000, [at]))
         m.add(f"s{k}", "sample", file="kick.wav")

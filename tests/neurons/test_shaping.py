@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 import dmmlive
 from dmmlive import Machine
-from .signals import wire  # the shared test source and its wiring
+from .signals import TYPES, wire  # the shared test source (and its table) and its wiring
 
 RATE = 48000
 
@@ -14,7 +14,7 @@ RATE = 48000
 def build(kind, block=128, **ports):
     """A machine with `x = kind(**ports)`: a number port is a weight from `one`, an array
     is played by a source neuron (and replaces the port's default)."""
-    m = Machine(rate=RATE, block=block)
+    m = Machine(rate=RATE, block=block, types=TYPES)
     m.add("x", kind)
     wire(m, "x", ports)
     return m

@@ -5,7 +5,7 @@ import pytest
 
 import dmmlive  # noqa: F401  (fills the type table)
 from dmmlive.core.errors import DmmError
-from dmmlive.core.registry import TYPES, neuron_type
+from dmmlive.core.registry import STANDARD
 from dmmlive.neurons import control  # noqa: F401  (knob)
 from dmmlive.patch import PatchError, parse
 
@@ -15,24 +15,21 @@ def _fn(state, rate, **inputs):
     return 0.0
 
 
-@pytest.fixture(scope="module", autouse=True)
-def types():
-    stand_in = "sine" not in TYPES
-    if stand_in:
-        neuron_type("sine", kind="audio", inputs={"freq": 220.0, "amp": 1.0}, batched=True)(_fn)
-    neuron_type("test_perr_osc", kind="audio", inputs={"freq": 220.0, "amp": 0.5}, batched=True)(_fn)
-    neuron_type("test_perr_dly", kind="audio", inputs={"in": "audio", "time": 0.25}, args={"max": 2.0},
-                batched=True)(_fn)
-    neuron_type("test_perr_vec", inputs={"v": "vvalue"}, outputs={"out": "vvalue"})(_fn)
-    neuron_type("test_perr_num", kind="number", inputs={"x": 0.0}, batched=True)(_fn)
-    yield
-    for n in ["test_perr_osc", "test_perr_dly", "test_perr_vec", "test_perr_num"] + (["sine"] if stand_in else []):
-        TYPES.pop(n, None)
+# This module's table: the standard types (a stand-in sine where it is missing) and the
+# test types. Every patch here is parsed against it.
+TYPES = STANDARD.copy()
+if "sine" not in TYPES:
+    TYPES.neuron_type("sine", kind="audio", inputs={"freq": 220.0, "amp": 1.0}, batched=True)(_fn)
+TYPES.neuron_type("test_perr_osc", kind="audio", inputs={"freq": 220.0, "amp": 0.5}, batched=True)(_fn)
+TYPES.neuron_type("test_perr_dly", kind="audio", inputs={"in": "audio", "time": 0.25}, args={"max": 2.0},
+                  batched=True)(_fn)
+TYPES.neuron_type("test_perr_vec", inputs={"v": "vvalue"}, outputs={"out": "vvalue"})(_fn)
+TYPES.neuron_type("test_perr_num", kind="number", inputs={"x": 0.0}, batched=True)(_fn)
 
 
-def error(text, path="<patch>") -> PatchError:
+def error(text, path="<patch>", types=TYPES) -> PatchError:
     with pytest.raises(PatchError) as e:
-        parse(text, path)
+        parse(text, path, types=types)
     return e.value
 
 
@@ -186,9 +183,9 @@ def test_error_text_and_position(text, line, col, message):
 
 
 def test_an_unknown_sink_is_named():
-    if "screen" in TYPES:
-        pytest.skip("screen is loaded")
-    e = error("a = test_perr_osc()\nscreen = a")
+    no_screen = TYPES.copy()  # as where the image layer is not loaded
+    no_screen.pop("screen", None)
+    e = error("a = test_perr_osc()\nscreen = a", types=no_screen)
     assert (e.line, e.col, e.message) == (2, 1, "unknown sink 'screen': no 'screen' type is loaded")
 
 
@@ -209,5 +206,5 @@ def test_huge_and_deep_input_is_an_error_not_a_crash():
     assert e.message.startswith("seed must be a whole number from 0 to 2**63-1, got an integer of about")
     e = error("a = test_perr_osc(freq=" + "-" * 5000 + "1)")
     assert e.line == 1
-    p = parse("a = test_perr_osc(freq=" + " + ".join(["1"] * 500) + ")")  # long sums are fine
+    p = parse("a = test_perr_osc(freq=" + " + ".join(["1"] * 500) + ")", types=TYPES)  # long sums are fine
     assert p.rows[("a", "freq")] == {("one", "out"): 500.0}

@@ -6,7 +6,7 @@ import pytest
 
 import dmmlive  # noqa: F401  (fills the type table)
 from dmmlive.core.machine import Machine
-from dmmlive.core.registry import TYPES, neuron_type
+from dmmlive.core.registry import STANDARD
 from dmmlive.neurons import control
 from dmmlive.patch import Declared, Patch, PatchError, parse
 
@@ -40,19 +40,16 @@ def _fn(state, rate, **inputs):
     return 0.0
 
 
-@pytest.fixture(scope="module", autouse=True)
-def types():
-    added = [n for n in STAND_INS if n not in TYPES]
-    for n in added:
-        neuron_type(n, batched=True, **STAND_INS[n])(_fn)
-    # test types with known defaults, for exact values
-    neuron_type("test_patch_osc", kind="audio", inputs={"freq": 220.0, "amp": 0.5, "fm": "audio"},
-                batched=True)(_fn)
-    neuron_type("test_patch_num", kind="number", inputs={"x": 2.0}, batched=True,
-                args={"mode": "a", "n": 3, "k": 1.5, "on": False, "v": [0.0]})(_fn)
-    yield
-    for n in added + ["test_patch_osc", "test_patch_num"]:
-        TYPES.pop(n, None)
+# This module's table: the standard types, the stand-ins of any missing, and two test
+# types with known defaults, for exact values. Every parse and machine here uses it.
+TYPES = STANDARD.copy()
+for _n in STAND_INS:
+    if _n not in TYPES:
+        TYPES.neuron_type(_n, batched=True, **STAND_INS[_n])(_fn)
+TYPES.neuron_type("test_patch_osc", kind="audio", inputs={"freq": 220.0, "amp": 0.5, "fm": "audio"},
+                  batched=True)(_fn)
+TYPES.neuron_type("test_patch_num", kind="number", inputs={"x": 2.0}, batched=True,
+                  args={"mode": "a", "n": 3, "k": 1.5, "on": False, "v": [0.0]})(_fn)
 
 
 def default(t, port):
@@ -106,8 +103,8 @@ def test_to_matrix_is_the_full_w_with_defaults_and_the_declarations():
 
 def test_the_matrix_loads_into_a_machine_and_runs():
     W, declare = parse("a = test_patch_osc(fm=b)\nb = test_patch_osc(freq=3 + 2*a)\n"
-                       "n = test_patch_num(x=n + 1, mode='z')\nout = 0.5*a + n\n").to_matrix()
-    m = Machine(rate=48000, block=64)
+                       "n = test_patch_num(x=n + 1, mode='z')\nout = 0.5*a + n\n", types=TYPES).to_matrix()
+    m = Machine(rate=48000, block=64, types=TYPES)
     m.apply(W, declare, defaults=False)
     m.tick(3)
     assert m.matrix == {"self": {"delta": {"edits": {"delta": 1.0}}}, **W}
@@ -121,7 +118,8 @@ def test_defaults_come_from_one_unless_the_port_is_mentioned():
               "c = test_patch_osc()\n"
               "c.amp = 0\n"           # mentioned, even if it cancels: no default
               "d = test_patch_osc()\n"
-              "d.freq += 5\n")        # += mentions the port too
+              "d.freq += 5\n",       # += mentions the port too
+              types=TYPES)
     assert p.defaults == {("a", "freq"): 220.0, ("a", "amp"): 0.5, ("b", "amp"): 0.5,
                           ("c", "freq"): 220.0, ("d", "amp"): 0.5}
     assert p.rows == {("b", "freq"): {("one", "out"): 330.0}, ("c", "amp"): {},
@@ -133,10 +131,11 @@ def test_defaults_come_from_one_unless_the_port_is_mentioned():
 
 def test_linear_expressions_fold_constants_and_merge_refs():
     p = parse("a = test_patch_osc()\n"
-              "b = test_patch_osc(freq=2*0.5 + 1/4 - -3 + a/4 + (a + 2)*3 - a.out + 0*a, fm=-a)\n")
+              "b = test_patch_osc(freq=2*0.5 + 1/4 - -3 + a/4 + (a + 2)*3 - a.out + 0*a, fm=-a)\n",
+              types=TYPES)
     assert p.rows[("b", "freq")] == {("one", "out"): 1 + 0.25 + 3 + 6, ("a", "out"): 0.25 + 3 - 1}
     assert p.rows[("b", "fm")] == {("a", "out"): -1.0}
-    p = parse("a = test_patch_osc()\nb = test_patch_osc(freq=a - a, fm=3 - 3)\n")
+    p = parse("a = test_patch_osc()\nb = test_patch_osc(freq=a - a, fm=3 - 3)\n", types=TYPES)
     assert p.rows[("b", "freq")] == {} and p.rows[("b", "fm")] == {}
 
 
@@ -145,25 +144,25 @@ def test_port_statements_set_and_add_rows():
               "a.freq = 200 + a\n"      # replaces the declaration's row
               "a.freq += 10\n"
               "a.fm += a\n"
-              "a.fm -= 0.5*a\n")
+              "a.fm -= 0.5*a\n", types=TYPES)
     assert p.rows[("a", "freq")] == {("one", "out"): 210.0, ("a", "out"): 1.0}
     assert p.rows[("a", "fm")] == {("a", "out"): 0.5}
 
 
 def test_a_port_statement_wins_over_the_declaration_wherever_it_stands():
-    p = parse("a.freq = 7\na = test_patch_osc(freq=100)\n")
+    p = parse("a.freq = 7\na = test_patch_osc(freq=100)\n", types=TYPES)
     assert p.rows[("a", "freq")] == {("one", "out"): 7.0}
 
 
 def test_out_sets_both_channels_and_out_port_one():
-    p = parse("a = test_patch_osc()\nout = 0.5*a\nout.left = a\nout += 0.25")
+    p = parse("a = test_patch_osc()\nout = 0.5*a\nout.left = a\nout += 0.25", types=TYPES)
     assert p.rows[("out", "left")] == {("a", "out"): 1.0, ("one", "out"): 0.25}
     assert p.rows[("out", "right")] == {("a", "out"): 0.5, ("one", "out"): 0.25}
     assert "out" not in p.neurons
 
 
 def test_references_may_come_before_declarations_and_cycles_are_fine():
-    p = parse("a = test_patch_osc(fm=b)\nb = test_patch_osc(fm=a + b)\n")
+    p = parse("a = test_patch_osc(fm=b)\nb = test_patch_osc(fm=a + b)\n", types=TYPES)
     assert p.rows[("a", "fm")] == {("b", "out"): 1.0}
     assert p.rows[("b", "fm")] == {("a", "out"): 1.0, ("b", "out"): 1.0}
     assert list(p.neurons) == ["a", "b"]
@@ -173,7 +172,7 @@ def test_nested_calls_are_anonymous_neurons_named_by_where_they_stand():
     p = parse("x = test_patch_osc(fm=test_patch_osc(freq=3) + 2*test_patch_osc(fm=test_patch_osc()))\n"
               "out = 0.1*test_patch_osc(freq=5)\n"
               "out.left += test_patch_osc()\n"
-              "x.fm += test_patch_osc()\n")
+              "x.fm += test_patch_osc()\n", types=TYPES)
     assert list(p.neurons) == ["x", "x/test_patch_osc#1", "x/test_patch_osc#2", "x/test_patch_osc#3",
                                "out/test_patch_osc#1", "out:left/test_patch_osc#1", "x:fm/test_patch_osc#1"]
     assert p.neurons["x/test_patch_osc#2"] == Declared("test_patch_osc", {}, 1, 50)
@@ -187,11 +186,11 @@ def test_nested_calls_are_anonymous_neurons_named_by_where_they_stand():
 
 def test_anonymous_names_survive_edits_of_other_lines():
     v1 = parse("a = test_patch_osc(fm=test_patch_osc(freq=2))\n"
-               "out = test_patch_osc(fm=a) + 0.5*test_patch_osc()\n")
+               "out = test_patch_osc(fm=a) + 0.5*test_patch_osc()\n", types=TYPES)
     v2 = parse("# a comment moves everything down\n"
                "z = test_patch_osc(fm=test_patch_osc() + test_patch_osc())\n"
                "a = test_patch_osc(fm=test_patch_osc(freq=3))\n"
-               "out = test_patch_osc(fm=a) + 0.5*test_patch_osc()\n")
+               "out = test_patch_osc(fm=a) + 0.5*test_patch_osc()\n", types=TYPES)
     for name in ("a/test_patch_osc#1", "out/test_patch_osc#1", "out/test_patch_osc#2"):
         assert name in v1.neurons and name in v2.neurons
     assert v1.rows[("out/test_patch_osc#1", "fm")] == v2.rows[("out/test_patch_osc#1", "fm")]
@@ -201,19 +200,20 @@ def test_anonymous_names_survive_edits_of_other_lines():
 
 def test_construction_arguments_are_literals_checked_against_their_defaults():
     p = parse("a = test_patch_num(mode='b', n=4, k=2, on=True, v=[1, 2.5])\n"
-              "b = test_patch_num(k=1/4, v=(1, -2))\n")
+              "b = test_patch_num(k=1/4, v=(1, -2))\n", types=TYPES)
     assert p.neurons["a"].args == {"mode": "b", "n": 4, "k": 2.0, "on": True, "v": [1, 2.5]}
     assert p.neurons["b"].args == {"mode": "a", "n": 3, "k": 0.25, "on": False, "v": (1, -2)}
     assert p.defaults == {("a", "x"): 2.0, ("b", "x"): 2.0}
 
 
 def test_keyword_ports_may_be_written_with_a_trailing_underscore():
-    p = parse("a = test_patch_osc()\nf = lowpass(in_=a)\nf.in_ += 0.5*a\n")
+    p = parse("a = test_patch_osc()\nf = lowpass(in_=a)\nf.in_ += 0.5*a\n", types=TYPES)
     assert p.rows[("f", "in")] == {("a", "out"): 1.5}
 
 
 def test_builtins_are_sources_and_self_delta_a_destination():
-    p = parse("t = timer(timer=t)\nself.delta = 0.5*t.timer\na = test_patch_osc(freq=220*one)\n")
+    p = parse("t = timer(timer=t)\nself.delta = 0.5*t.timer\na = test_patch_osc(freq=220*one)\n",
+              types=TYPES)
     assert p.rows[("self", "delta")] == {("t", "timer"): 0.5}
     assert p.rows[("a", "freq")] == {("one", "out"): 220.0}
     p = parse("u = identity(x=u.x, y=self.matrix)\n")
@@ -221,7 +221,7 @@ def test_builtins_are_sources_and_self_delta_a_destination():
 
 
 def test_a_number_may_feed_audio():
-    p = parse("n = test_patch_num()\na = test_patch_osc(fm=n)\nout = n\n")
+    p = parse("n = test_patch_num()\na = test_patch_osc(fm=n)\nout = n\n", types=TYPES)
     assert p.rows[("a", "fm")] == {("n", "out"): 1.0}
     assert p.rows[("out", "left")] == {("n", "out"): 1.0}
 
@@ -237,14 +237,15 @@ def test_settings_and_their_defaults():
 
 
 def test_comments_blank_lines_and_line_endings():
-    p = parse("\ufeff# a patch\r\n\r\na = test_patch_osc()  # a comment\rb = test_patch_osc(fm=a)\n\n")
+    p = parse("\ufeff# a patch\r\n\r\na = test_patch_osc()  # a comment\rb = test_patch_osc(fm=a)\n\n",
+              types=TYPES)
     assert p.neurons["b"].line == 4 and p.rows[("b", "fm")] == {("a", "out"): 1.0}
     assert parse("").neurons == {} and parse("# only a comment\n").rows == {}
 
 
 def test_knobs_are_collected_anonymous_ones_too():
     p = parse('vol = knob("/1/fader1")\n'
-              'a = test_patch_osc(freq=200 + 100*knob("/1/fader2", default=0.25, lag=0))\n')
+              'a = test_patch_osc(freq=200 + 100*knob("/1/fader2", default=0.25, lag=0))\n', types=TYPES)
     assert p.knobs == {"/1/fader1": "vol", "/1/fader2": "a/knob#1"}
     assert p.neurons["vol"].args == {"address": "/1/fader1", "default": 0.5, "lag": 0.02}
     assert p.neurons["a/knob#1"].args == {"address": "/1/fader2", "default": 0.25, "lag": 0.0}
@@ -256,15 +257,15 @@ def test_parse_never_executes_the_text(tmp_path):
     with pytest.raises(PatchError):
         parse(f"import os\nos.mkdir({str(target)!r})\n")
     with pytest.raises(PatchError):
-        parse(f"a = test_patch_osc(freq=__import__('os').mkdir({str(target)!r}))\n")
+        parse(f"a = test_patch_osc(freq=__import__('os').mkdir({str(target)!r}))\n", types=TYPES)
     assert not target.exists()
 
 
 # ---- the knob type --------------------------------------------------------------------------
 
 def knob_machine(text, rate=48000, block=64):
-    W, declare = parse(text).to_matrix()
-    m = Machine(rate=rate, block=block)
+    W, declare = parse(text, types=TYPES).to_matrix()
+    m = Machine(rate=rate, block=block, types=TYPES)
     m.apply(W, declare, defaults=False)
     return m
 
