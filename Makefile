@@ -28,6 +28,7 @@ demo: system $(STAMP)
 	@echo "demo: $$(pwd)/demo.mp4 (H.264 + AAC: any video player)"
 
 test: system $(STAMP)
+	$(VENV)/bin/ruff check dmmlive
 	$(PY) -m pytest -q
 
 bench: system $(STAMP)

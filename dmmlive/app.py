@@ -22,7 +22,7 @@ from .core.errors import BadArgument, DmmError
 from .core.registry import STANDARD
 from .host import Host
 from .drivers.audio import xrun_detail
-from .patch.incremental import PatchChange, change_of
+from .patch.incremental import change_of
 from .patch.live import EMPTY_PATCH, load, open_patch
 from .patch.parse import parse
 

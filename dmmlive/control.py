@@ -332,7 +332,7 @@ class Controller:
         dw = x if relative else x - self._target_weight(dn, dp, sn, sp)
         if dw == 0.0:
             # nothing to change, but a mistake is still a mistake: check the link
-            self.machine._check_link(dn, dp, sn, sp, decls)
+            self.machine.check_link(dn, dp, sn, sp, decls)
             return
         self.machine.edit({dn: {dp: {sn: {sp: dw}}}}, fade=fade)
 

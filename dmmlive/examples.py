@@ -9,14 +9,17 @@ from collections import deque
 
 from . import vv
 from .core.machine import Machine
-from .core.registry import neuron_type
+from .core.registry import STANDARD
+
+# the authors' helper types (a monitor, cons, a reader) live in a table of their own
+TYPES = STANDARD.copy()
 
 
 def wave(n: int = 3) -> Machine:
     """The wave in the matrix (arXiv 1706.00648 App. B.2): n identity neurons `update-k`,
     each a register (weight-1 self-loop) holding a ΔW that passes the weight-1 link into
     `self.delta` from itself to the next; the link goes round with period n."""
-    m = Machine(schedule="synchronous")
+    m = Machine(schedule="synchronous", types=TYPES)
     for k in range(1, n + 1):
         name, nxt = f"update-{k}", f"update-{k % n + 1}"
         m.add(name, "identity")
@@ -32,7 +35,7 @@ def wave_row(m: Machine) -> list:
     return sorted((k, v["x"]) for k, v in row.items() if k.startswith("update-"))
 
 
-@neuron_type("monitor", inputs={}, outputs={"out": "vvalue"}, state=lambda args: {"queue": deque()})
+@TYPES.neuron_type("monitor", inputs={}, outputs={"out": "vvalue"}, state=lambda args: {"queue": deque()})
 def monitor(inputs, state):
     """Emits {x, y, flag: 1} on the tick a click is queued on it (state["queue"]), {} otherwise."""
     q = state["queue"]
@@ -42,7 +45,7 @@ def monitor(inputs, state):
     return {"out": {}}
 
 
-@neuron_type("cons", inputs={"signal": "vvalue", "old": "vvalue"}, outputs={"list": "vvalue"})
+@TYPES.neuron_type("cons", inputs={"signal": "vvalue", "old": "vvalue"}, outputs={"list": "vvalue"})
 def cons(inputs, state):
     """When `signal` has a flag, list = {this: signal, rest: old}; otherwise list = old."""
     s = inputs["signal"]
@@ -54,7 +57,7 @@ def cons(inputs, state):
 def clicks() -> Machine:
     """The list of clicks (arXiv 1712.07447 §6.3): a monitor feeds a cons neuron whose
     weight-1 self-loop keeps the list; the list starts as {end-list: 1}."""
-    m = Machine(schedule="synchronous")
+    m = Machine(schedule="synchronous", types=TYPES)
     m.add("monitor", "monitor")
     m.add("cons", "cons")
     m.connect("cons.signal", "monitor.out", 1.0)
@@ -65,10 +68,10 @@ def clicks() -> Machine:
 
 def click(m: Machine, x: float, y: float) -> None:
     """Queue a click on the monitor: it is emitted at the next up movement."""
-    m._state_of("monitor")["queue"].append((x, y))
+    m.state_of("monitor")["queue"].append((x, y))
 
 
-@neuron_type("reader", inputs={}, outputs={"signal": "vvalue"}, state=lambda args: {"queue": deque()})
+@TYPES.neuron_type("reader", inputs={}, outputs={"signal": "vvalue"}, state=lambda args: {"queue": deque()})
 def reader(inputs, state):
     """Emits {step: 1} each tick, or instead the V-value written into it (oct_28_2016)."""
     q = state["queue"]
@@ -78,7 +81,7 @@ def reader(inputs, state):
 def accumulator() -> Machine:
     """The asynchronous accumulator (jsa-aerial/DMM oct_28_2016): an accum with a weight-1
     self-loop sums what a reader emits: {step: 1} per tick, or a V-value written to it."""
-    m = Machine(schedule="synchronous")
+    m = Machine(schedule="synchronous", types=TYPES)
     m.add("reader", "reader")
     m.add("acc", "accum")
     m.connect("acc.accum", "acc.single", 1.0)
@@ -87,7 +90,7 @@ def accumulator() -> Machine:
 
 
 def write(m: Machine, value: dict) -> None:
-    m._state_of("reader")["queue"].append(value)
+    m.state_of("reader")["queue"].append(value)
 
 
 def main(argv=None) -> int:

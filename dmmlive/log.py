@@ -27,7 +27,7 @@ wraps the machine's PatchSession.apply and its Controller.execute, so it sees ev
 change where and when it is applied. Lines are buffered and flushed at least every
 FLUSH_EVERY seconds (checked before each tick), so a crash loses at most that much.
 
-The replay (`machine_from_log`, `render_log`, or `dmmlive.render("set.dmmlog", ...)`)
+The replay (`machine_from_log`, `render.render_log`, or `dmmlive.render("set.dmmlog", ...)`)
 builds the machine from the header and, before each tick, applies the logged
 changes whose tick equals `m.t` through the same code paths (PatchSession.apply,
 Controller.execute): the sound is the one played live, sample for sample.
@@ -50,7 +50,7 @@ from .core.registry import STANDARD
 from .host import shader_sources
 
 __all__ = ["SUFFIX", "VERSION", "LogWriter", "SetLog", "start_log", "read_log", "machine_from_text",
-           "machine_from_log", "render_log", "is_log"]
+           "machine_from_log", "is_log"]
 
 SUFFIX = ".dmmlog"
 VERSION = 1
@@ -368,7 +368,7 @@ def machine_from_log(source, size=None, fps=None, log: SetLog | None = None, typ
     Sound (rate, block, seed, limiter) as played; `size` and `fps` may differ for images.
     `types`: its neuron types (default: the standard table, whose shader files are the
     ones installed now; `logged_types(log.shaders)` gives the ones the log recorded, as
-    `render_log` uses).
+    `render.render_log` uses).
     """
     log = log or read_log(source)
     h = log.header
@@ -397,16 +397,3 @@ def logged_types(shaders: dict):
         file = d.file if d is not None else Path(f"<log>/{name}.frag")
         gt.register_shader(gt.ShaderDef(file, where, glsl.parse(source, where, name)), types)
     return types
-
-
-def render_log(source, path, seconds=None, progress=None, *, sample_format="float32", size=None, fps=None):
-    """Replay a log offline into `path` (.wav, .mp4, .png), as `dmmlive.render` does a patch.
-
-    `seconds`: None = to the log's "end" line, or its last change plus TAIL_SECONDS.
-    """
-    from .render import render
-    log = read_log(source)
-    if seconds is None:
-        seconds = log.seconds
-    m = machine_from_log(source, size=size, fps=fps, log=log, types=logged_types(log.shaders))
-    return render(m, path, seconds, progress, sample_format=sample_format)

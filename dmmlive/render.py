@@ -38,7 +38,7 @@ def render(machine, path, seconds: float | None = None, progress: Callable[[int,
     done == total. The file appears only when complete.
     """
     if isinstance(machine, (str, os.PathLike)) and str(machine).lower().endswith(".dmmlog"):
-        from .log import render_log  # a performance log: replayed (seconds=None: to its end)
+        # a performance log: replayed (seconds=None: to its end)
         return render_log(machine, path, seconds, progress, sample_format=sample_format, size=size, fps=fps)
     if isinstance(machine, (str, os.PathLike)) and not isinstance(machine, Machine):
         from .patch.live import load
@@ -158,3 +158,17 @@ def render_video(machine: Machine, path: Path, seconds: float, progress=None) ->
     if progress is not None:
         progress(n_frames, n_frames)
     return path
+
+
+def render_log(source, path, seconds=None, progress=None, *, sample_format="float32", size=None, fps=None):
+    """Replay a performance log offline into `path` (.wav, .mp4, .png), as `render` does a
+    patch, with the shader sources the log recorded (dmmlive.log).
+
+    `seconds`: None = to the log's "end" line, or its last change plus TAIL_SECONDS.
+    """
+    from .log import logged_types, machine_from_log, read_log
+    log = read_log(source)
+    if seconds is None:
+        seconds = log.seconds
+    m = machine_from_log(source, size=size, fps=fps, log=log, types=logged_types(log.shaders))
+    return render(m, path, seconds, progress, sample_format=sample_format)

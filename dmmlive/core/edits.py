@@ -301,12 +301,14 @@ class Edits:
                 raise MalformedDelta(f"ΔW weight at [{where}] is {x!r}, not a finite number")
             dst, inp, src, out = path
             try:
-                self._check_link(dst, inp, src, out, decls)
+                self.check_link(dst, inp, src, out, decls)
             except DmmError:
                 if current is None or vv.path(current(), dst, inp, src, out) != -x:
                     raise
 
-    def _check_link(self, dst, inp, src, out, decls) -> None:
+    def check_link(self, dst, inp, src, out, decls) -> None:
+        """Raise the DmmError a weight on this link would get (unknown neuron or port, kinds
+        that cannot meet) against the declarations `decls`; nothing when it may exist."""
         for n in (dst, src):
             if n not in decls:
                 raise UnknownNeuron(f"unknown neuron {n!r}{did_you_mean(n, decls)}")
@@ -329,7 +331,7 @@ class Edits:
                 raise UnknownNeuron(f"unknown neuron {n!r}{did_you_mean(n, decls)}")
         dp = dp or decls[dn].type.default_input
         sp_ = sp_ or decls[sn].type.default_output
-        self._check_link(dn, dp, sn, sp_, decls)
+        self.check_link(dn, dp, sn, sp_, decls)
         return dn, dp, sn, sp_
 
 

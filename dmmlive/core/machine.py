@@ -227,7 +227,26 @@ class Machine(Edits, Glides, Frames):
         v = self._X[kind][row]
         return float(v) if kind == "number" else v.copy()
 
-    def _state_of(self, name: str) -> dict:
+    @property
+    def context(self):
+        """What batched types' state initialisers get (`rate`, `block`, `seed`, `tempo`,
+        and what the control layer keeps there, e.g. knob values)."""
+        return self._ctx
+
+    def declaration(self, name: str):
+        """The running declaration of `name` (its type and arguments), or None."""
+        return self._decls.get(name)
+
+    def group_row(self, name: str):
+        """(the state arrays of the group batched neuron `name` runs in, its row), or None
+        while it is not running."""
+        d = self._decls.get(name)
+        gs = self._gstate.get(d.key) if d is not None else None
+        if gs is None or name not in gs["names"]:
+            return None
+        return gs["arrays"], gs["names"].index(name)
+
+    def state_of(self, name: str) -> dict:
         """The state dict of a non-batched neuron (created if it has not fired yet)."""
         d = self._decls.get(name)
         if d is None:

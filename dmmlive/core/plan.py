@@ -74,7 +74,7 @@ class Level:
     dyn_runs: list = field(default_factory=list)
     filled: bool = False
     stale: set = field(default_factory=set)      # constant audio rows to fill again (relative)
-    _dyn_starts: list = field(default_factory=list)
+    dyn_starts: list = field(default_factory=list)
     _row_at: dict = field(default_factory=dict)   # "vvalue"/"image" -> {input key: index in vrows/irows}
     vrows: list = field(default_factory=list)    # [(input key, [(output key, w), ...])]
     irows: list = field(default_factory=list)    # image inputs: [(input key, [(output key, w, kind), ...])]
@@ -103,7 +103,7 @@ class Level:
     def is_dynamic(self, r) -> bool:
         """Whether audio row r (relative to the level) is in a dynamic run."""
         runs = self.dyn_runs
-        i = bisect.bisect_right(self._dyn_starts, r) - 1 if runs else -1
+        i = bisect.bisect_right(self.dyn_starts, r) - 1 if runs else -1
         return i >= 0 and r < runs[i][1]
 
 

@@ -993,7 +993,9 @@ class _Player:
             self.stream = None
         if self.sd is not None:
             try:
-                self.sd._terminate()  # let go of the host (a JACK client) before the process exits
+                # let go of the host (a JACK client) before the process exits: sounddevice
+                # has no public way to end PortAudio, only its own atexit
+                self.sd._terminate()  # noqa: SLF001
             except Exception:  # noqa: BLE001
                 pass
 

@@ -258,13 +258,13 @@ class _UDPServer(BlockingOSCUDPServer):
         self.max_packet_size = owner.max_packet + 1   # one byte more: to see it was too long
 
     def verify_request(self, request, client_address) -> bool:
-        return self._owner._verify(client_address)
+        return self._owner.verify(client_address)
 
     def finish_request(self, request, client_address) -> None:
-        self._owner._datagram(request[0], client_address)
+        self._owner.on_datagram(request[0], client_address)
 
     def handle_error(self, request, client_address) -> None:
-        self._owner._internal_error()
+        self._owner.internal_error()
 
 
 class OscServer:
@@ -389,16 +389,18 @@ class OscServer:
                 self._server.serve_forever(poll_interval=0.05)
                 return
             except Exception:  # noqa: BLE001  (keep serving whatever happened)
-                self._internal_error()
+                self.internal_error()
 
-    def _verify(self, client) -> bool:
+    def verify(self, client) -> bool:
+        """Whether a datagram from `client` is taken (the socket server asks, then
+        hands it to `on_datagram`; `internal_error` counts what escaped)."""
         self._n["received"] += 1
         if self.allow is not None and not sender_allowed(client[0], self.allow):
             self._n["denied"] += 1
             return False
         return True
 
-    def _datagram(self, data: bytes, client) -> None:
+    def on_datagram(self, data: bytes, client) -> None:
         if len(data) > self.max_packet:
             self._reject(client, _guess_address(data) or "?",
                          f"packet larger than {self.max_packet} bytes: refused")
@@ -419,7 +421,7 @@ class OscServer:
                 for h in handlers:
                     h.invoke(client, msg)
             except Exception as e:  # noqa: BLE001
-                self._internal_error()
+                self.internal_error()
                 self._reject(client, msg.address, f"internal error: {type(e).__name__}: {e}")
 
     def _on_dmm(self, client, address, fixed, *args) -> None:
@@ -473,7 +475,7 @@ class OscServer:
         self._n["rejected"] += 1
         self._send(self._reply_addr(client), ERROR, [address, reason], limited=True)
 
-    def _internal_error(self) -> None:
+    def internal_error(self) -> None:
         self._n["internal_errors"] += 1
 
     def _reply_addr(self, client) -> tuple:

@@ -73,7 +73,7 @@ class _Handler(FileSystemEventHandler):
         self.watcher = watcher
 
     def dispatch(self, event: FileSystemEvent) -> None:
-        self.watcher._on_event(event)
+        self.watcher.on_event(event)
 
 
 class PatchWatcher:
@@ -203,7 +203,8 @@ class PatchWatcher:
 
     # -- events (watchdog's thread) ---------------------------------------------------
 
-    def _on_event(self, event: FileSystemEvent) -> None:
+    def on_event(self, event: FileSystemEvent) -> None:
+        """A file event from watchdog (its thread)."""
         if event.is_directory:
             return
         kind = event.event_type

@@ -158,7 +158,7 @@ _ENTRY_MAIN = re.compile(r"\bvoid\s+main\s*\(")
 
 def strip_comments(text: str) -> tuple[str, list[str]]:
     """(code with comments blanked, keeping every newline; each line's `//` comment text)."""
-    code, comments = [], []
+    code = []
     i, n = 0, len(text)
     line_comment = [""]
     while i < n:

@@ -64,21 +64,22 @@ def set_knob(machine, name: str, value: float) -> bool:
     starts from it. Returns True when a running knob got it now. Does not compile the
     machine, so it may be called between ticks from another thread.
     """
-    decl = machine._decls.get(name)
+    decl = machine.declaration(name)
     if decl is None or decl.type.name != "knob":
-        knobs = [n for n, d in machine._decls.items() if d.type.name == "knob"]
+        knobs = [n for n, t in machine.neurons.items() if t == "knob"]
         if decl is None:
             raise UnknownNeuron(f"unknown knob {name!r}{did_you_mean(name, knobs)}")
         raise UnknownNeuron(f"{name!r} is a {decl.type.name}, not a knob")
     if not _is_number(value):
         raise BadArgument(f"knob {name!r}: value must be a finite number, got {value!r}")
     value = float(value)
-    ctx = machine._ctx
+    ctx = machine.context
     if getattr(ctx, "knobs", None) is None:
         ctx.knobs = {}
     ctx.knobs[name] = value
-    gs = machine._gstate.get(decl.key)
-    if gs is None or name not in gs["names"]:
+    row = machine.group_row(name)
+    if row is None:
         return False
-    gs["arrays"]["target"][gs["names"].index(name)] = value
+    arrays, i = row
+    arrays["target"][i] = value
     return True

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from ..core import vv
 from ..core.plan import freeze
-from .parse import _full_matrix
+from .grammar import full_matrix
 
 
 EDITS_LINK = {"edits": {"delta": 1.0}}
@@ -34,9 +34,9 @@ def _rows(W):
 
 def diff_full(running_W: dict, running, old, new) -> tuple[dict, dict]:
     """The reference: every row of both patches walked (what `diff` must equal)."""
-    w_new = _full_matrix(new.rows, new.defaults)
+    w_new = full_matrix(new.rows, new.defaults)
     decl_new = {n: (d.type, dict(d.args)) for n, d in new.neurons.items()}
-    w_old = _full_matrix(old.rows, old.defaults) if old is not None else {}
+    w_old = full_matrix(old.rows, old.defaults) if old is not None else {}
     delta: dict = {}
     for d, p in _rows(w_new) | _rows(w_old):
         _row(delta, running_W, w_new, d, p)
@@ -74,7 +74,7 @@ class Seen:
 
 def _still(seen, old, running_W, running) -> bool:
     """Whether the running network is as `seen` left it, `old` being the patch it applied."""
-    if seen is None or old is None or seen.serial != old._serial:
+    if seen is None or old is None or seen.serial != old.serial:
         return False
     decls = getattr(running, "_decls", None)
     try:
@@ -92,10 +92,10 @@ def diff(running_W: dict, running, old, new, seen: Seen | None = None) -> tuple[
     """
     w_old = old.matrix() if old is not None else {}
     w_new = new.matrix(old)
-    based = old is not None and new._base == old._serial and new._changes is not None
+    based = old is not None and new.base_serial == old.serial and new.changes is not None
     if based:
-        changed = new._changes.keys()
-        entries = new._entries or {}
+        changed = new.changes.keys()
+        entries = new.entry_changes or {}
     else:
         changed = {d for d in w_new.keys() | w_old.keys()
                    if w_old.get(d) is not w_new.get(d) and w_old.get(d) != w_new.get(d)}
@@ -131,8 +131,8 @@ def diff(running_W: dict, running, old, new, seen: Seen | None = None) -> tuple[
                 _row(delta, running_W, w_new, d, p)
     declare = {}
     names = new.neurons
-    if still and new._decl is not None:
-        names = {n: names[n] for n in (*new._decl, *seen.declared) if n in names}
+    if still and new.decl_changes is not None:
+        names = {n: names[n] for n in (*new.decl_changes, *seen.declared) if n in names}
     for name, decl in names.items():
         have = running.get(name)
         tname, args = decl.type, decl.args

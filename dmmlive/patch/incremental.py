@@ -16,7 +16,7 @@ A statement of `previous` is reused when its text is the same and all of these s
 any other statement is parsed and checked alone (`_ChunkParser`, the same code as a full
 parse, told the rest of the patch). Lines and columns are kept relative to the
 statement, so a line inserted above shifts them without a re-parse. Then the pieces are
-put together as `_Parser.finish` does (rows in the same order; duplicate names, settings
+put together as `Parser.finish` does (rows in the same order; duplicate names, settings
 and knob addresses across statements are found here).
 
 Anything unusual, and every error, makes `parse` parse the whole text afresh: an error
@@ -31,7 +31,7 @@ parse's sum with the same target did not have.
 
 The result also records, against `previous` (its `_base`), which rows of its W changed
 (`_changes` {dst: W[dst] or None}), which entries of rows both have changed (`_entries`),
-which neurons are new or changed (`_decl`) or dropped, computed here in the app's process;
+which neurons are new or changed (`decl_changes`) or dropped, computed here in the app's process;
 `diff` (diff.py) uses it to build the new W and to diff only those entries. The app sends
 the engine a `PatchChange` (`change_of`): the changes against the base the engine holds,
 from which `PatchChange.patch(base)` rebuilds the Patch there.
@@ -45,7 +45,7 @@ import sys
 import warnings
 
 from ..core.registry import compatible
-from .parse import BUILTIN, ONE, SETTINGS, SINKS, Declared, Patch, _Parser
+from .grammar import BUILTIN, ONE, SETTINGS, SINKS, Declared, Parser, Patch
 
 _START = re.compile(r"^(?=[^\s#])", re.M)        # where a statement may begin
 _PREAMBLE = re.compile(r"(?:[ \t\f]*(?:#[^\n]*)?\r?\n)*")  # blank and comment lines only
@@ -93,7 +93,7 @@ def _is_sink(name: str, types) -> bool:
 
 
 def _resolve(name: str, sites: dict, types):
-    """The type `_Parser.type_of_ref` gives `name` in a patch whose declarations are `sites`
+    """The type `Parser.type_of_ref` gives `name` in a patch whose declarations are `sites`
     {name: type name}, or None where it raises."""
     tn = sites.get(name)
     if tn is not None:
@@ -119,7 +119,7 @@ def _final(row: dict) -> dict:
     return {k: float(w) for k, w in row.items() if w != 0.0}
 
 
-class _ChunkParser(_Parser):
+class _ChunkParser(Parser):
     """Parses one statement with the whole patch's declarations (`sites`) and anonymous
     counts given, recording every answer it got from outside the statement."""
 
@@ -218,7 +218,7 @@ def _sum_unit(t: str):
 def _evaluate_sum(text: str, line: int, unit, sites: dict, old, types, same: bool = False) -> _Stmt:
     """A flat sum statement, each term reused from `old` (the previous patch's sum with the
     same target, its terms checked unless `same`) or read alone by the same code as a full
-    parse; the terms are then added up exactly as `_Parser.linear` adds up the chain (same
+    parse; the terms are then added up exactly as `Parser.linear` adds up the chain (same
     order, same overflow checks)."""
     target, op, pairs = unit
     p = _ChunkParser(text, sites, {}, types)
@@ -264,7 +264,7 @@ def _evaluate_sum(text: str, line: int, unit, sites: dict, old, types, same: boo
         results.append((sign, r))
         refs.update(r[3])
         sinks.update(r[4])
-    # the chain, added up as _Parser.linear adds it
+    # the chain, added up as Parser.linear adds it
     first = results[0][1]
     acc, const, has_const = dict(first[0]), first[1], first[2]
     for sign, r in results[1:]:
@@ -277,7 +277,7 @@ def _evaluate_sum(text: str, line: int, unit, sites: dict, old, types, same: boo
         has_const = has_const or r[2]
         if not math.isfinite(const):
             raise _Fail("overflow")
-    if has_const:  # _Parser.expr: a constant feeds every destination as a number
+    if has_const:  # Parser.expr: a constant feeds every destination as a number
         for dst, port, dk in dsts:
             if not compatible(dk, "number"):
                 raise _Fail("kind")
@@ -355,8 +355,8 @@ def _parse(text: str, path: str, prev: Patch, table) -> Patch | None:
     pieces = _pieces(text)
     if pieces is None:
         return None
-    cache = prev._cache or {}
-    sums = prev._sums or {}
+    cache = prev.stmt_cache or {}
+    sums = prev.sums or {}
     # 1. statements: a piece, or pieces joined until they parse
     units = []  # (line, text, cached results or None, tree, _SUM_UNIT's parts, or None)
     i, n = 0, len(pieces)
@@ -379,7 +379,7 @@ def _parse(text: str, path: str, prev: Patch, table) -> Patch | None:
             cands = cache.get(t)
         units.append((line, t, cands, tree))
         i = j + 1
-    # 2. the declarations, as _Parser.find_site finds them
+    # 2. the declarations, as Parser.find_site finds them
     sites: dict = {}
     site_lists = []
     for line, t, cands, tree in units:
@@ -391,7 +391,7 @@ def _parse(text: str, path: str, prev: Patch, table) -> Patch | None:
     # what a statement's names resolve to is a function of the declarations and the types
     # loaded: where both are prev's, every result prev kept resolves as it did there
     types = dict(table)
-    pctx = prev._ctx
+    pctx = prev.context
     same = (pctx is not None and pctx[0] == sites and len(pctx[1]) == len(types)
             and all(pctx[1].get(k) is v for k, v in types.items()))
     # 3. each statement reused or parsed, in source order
@@ -423,13 +423,13 @@ def _parse(text: str, path: str, prev: Patch, table) -> Patch | None:
         new_cache.setdefault(s.text, []).append(s)
         if s.sum is not None:
             new_sums.setdefault(s.sum[0], s.sum)
-    patch._stmts, patch._cache, patch._sums, patch._ctx = stmts, new_cache, new_sums, (sites, types)
+    patch.stmts, patch.stmt_cache, patch.sums, patch.context = stmts, new_cache, new_sums, (sites, types)
     _record_changes(patch, prev)
     return patch
 
 
 def _assemble(stmts: list, path: str, types) -> Patch:
-    """The Patch, as _Parser.finish builds it from the statements' results."""
+    """The Patch, as Parser.finish builds it from the statements' results."""
     neurons: dict = {}
     rows: dict = {}   # (dst, port) -> (row, final row or None)
     settings = dict(SETTINGS)
@@ -501,7 +501,7 @@ def _record_changes(patch: Patch, prev: Patch) -> None:
     """What changed against prev (found by identity where a statement was reused, by value
     elsewhere): rows set whole or removed, rows whose entries changed (`edits` {key: {(src,
     out): w or None}}, for rows both patches have), defaults, declarations; patch's W from
-    prev's with those rows (`_build_w`). Kept as patch._record, for `PatchChange`."""
+    prev's with those rows (`_build_w`). Kept as patch.record, for `PatchChange`."""
     rows, dflt = patch.rows, patch.defaults
     prows, pdflt = prev.rows, prev.defaults
     if not prows and not pdflt:  # a first parse (previous=Patch()): no base worth sending
@@ -546,9 +546,9 @@ def _record_changes(patch: Patch, prev: Patch) -> None:
     else:
         order, dropped = list(nn), [n for n in pn if n not in nn]
     _build_w(patch, prev, set_rows, edits, set_dflt)
-    patch._decl = decl
-    patch._dropped = dropped
-    patch._record = (decl, moved, order, set_rows, edits, set_dflt)
+    patch.decl_changes = decl
+    patch.dropped = dropped
+    patch.record = (decl, moved, order, set_rows, edits, set_dflt)
 
 
 def _same_args(a: dict, b: dict) -> bool:
@@ -600,10 +600,10 @@ def _build_w(patch: Patch, prev: Patch, set_rows: dict, edits: dict, set_dflt: d
         else:
             w.pop(d, None)
             changes[d] = None
-    patch._w = w
-    patch._changes = changes
-    patch._entries = entries
-    patch._base = prev._serial
+    patch.w_built = w
+    patch.changes = changes
+    patch.entry_changes = entries
+    patch.base_serial = prev.serial
 
 
 class PatchChange:
@@ -615,10 +615,10 @@ class PatchChange:
                  "dropped", "set_rows", "edits", "set_dflt")
 
     def __init__(self, patch: Patch):
-        self.base, self.serial = patch._base, patch._serial
+        self.base, self.serial = patch.base_serial, patch.serial
         self.path, self.settings, self.knobs = patch.path, patch.settings, patch.knobs
-        self.decl, self.moved, self.order, self.set_rows, self.edits, self.set_dflt = patch._record
-        self.dropped = patch._dropped
+        self.decl, self.moved, self.order, self.set_rows, self.edits, self.set_dflt = patch.record
+        self.dropped = patch.dropped
 
     def __getstate__(self):
         return tuple(getattr(self, k) for k in PatchChange.__slots__)
@@ -628,7 +628,7 @@ class PatchChange:
             setattr(self, k, v)
 
     def fits(self, base) -> bool:
-        return isinstance(base, Patch) and base._serial == self.base
+        return isinstance(base, Patch) and base.serial == self.base
 
     @property
     def call_size(self) -> int:
@@ -675,13 +675,13 @@ class PatchChange:
                 defaults[key] = x
         p = Patch(neurons=neurons, rows=rows, settings=dict(self.settings), knobs=dict(self.knobs),
                   path=self.path, defaults=defaults)
-        p._serial = self.serial
+        p.serial = self.serial
         _build_w(p, base, self.set_rows, self.edits, self.set_dflt)
-        p._decl, p._dropped = decl, self.dropped
+        p.decl_changes, p.dropped = decl, self.dropped
         return p
 
 
 def change_of(patch: Patch):
     """What to send the engine for `patch`: its PatchChange when it was parsed against a base
     (the engine's session holds it when it applied the base last), else the Patch itself."""
-    return PatchChange(patch) if patch._record is not None else patch
+    return PatchChange(patch) if patch.record is not None else patch

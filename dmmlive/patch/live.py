@@ -83,8 +83,8 @@ class PatchSession:
             old = self.patch
             if old is None:
                 dropped = ()
-            elif new._base == old._serial and new._dropped is not None:
-                dropped = new._dropped
+            elif new.base_serial == old.serial and new.dropped is not None:
+                dropped = new.dropped
             else:
                 dropped = [n for n in old.neurons if n not in new.neurons]
             m.edit(delta, declare, fade=s["fade"], replace=True, defaults=False, retire=dropped)
@@ -93,7 +93,7 @@ class PatchSession:
         self.patch = new
         self.applied += 1
         # what this save left running: the next one walks only what changes since (diff.Seen)
-        self._seen = Seen(new._serial, m.pending_matrix(), m.pending_decls(), set(delta), set(declare))
+        self._seen = Seen(new.serial, m.pending_matrix(), m.pending_decls(), set(delta), set(declare))
         for fn in self.on_applied:
             fn(path, text, new)
         return new

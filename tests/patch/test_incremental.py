@@ -21,7 +21,7 @@ from dmmlive.core.errors import DmmError
 from dmmlive.patch.diff import diff, diff_full
 from dmmlive.patch.incremental import PatchChange, change_of
 from dmmlive.patch.live import EMPTY_PATCH, PatchSession, running_decls
-from dmmlive.patch.parse import _full_matrix
+from dmmlive.patch.grammar import full_matrix
 
 from .test_fuzz import SEEDS, expr, identifier, mutate, statement, type_names
 
@@ -57,7 +57,7 @@ def assert_same(text, previous, reused=False):
     must have come from the incremental path (not the full parse it falls back on)."""
     fresh, inc = outcome(text), outcome(text, previous)
     if reused:
-        assert not isinstance(inc, PatchError) and inc._stmts is not None and inc._base == previous._serial
+        assert not isinstance(inc, PatchError) and inc.stmts is not None and inc.base_serial == previous.serial
     if isinstance(fresh, PatchError):
         assert isinstance(inc, PatchError), text
         assert (str(inc), inc.line, inc.col, inc.message) == (str(fresh), fresh.line, fresh.col, fresh.message)
@@ -65,16 +65,16 @@ def assert_same(text, previous, reused=False):
     assert not isinstance(inc, PatchError), (str(inc), text)
     assert snapshot(inc) == snapshot(fresh)
     assert inc == fresh
-    full = _full_matrix(fresh.rows, fresh.defaults)
+    full = full_matrix(fresh.rows, fresh.defaults)
     assert inc.matrix() == full and inc.to_matrix() == fresh.to_matrix()
-    if inc._changes is not None:  # the W built from the base's and the rows that changed
+    if inc.changes is not None:  # the W built from the base's and the rows that changed
         base = previous.matrix()
-        rebuilt = {**base, **{d: s for d, s in inc._changes.items() if s}}
-        for d, s in inc._changes.items():
+        rebuilt = {**base, **{d: s for d, s in inc.changes.items() if s}}
+        for d, s in inc.changes.items():
             if not s:
                 rebuilt.pop(d, None)
         assert rebuilt == full
-        for (d, p), edits in inc._entries.items():  # entries told apart from the rest of the row
+        for (d, p), edits in inc.entry_changes.items():  # entries told apart from the rest of the row
             assert edits and all(vv.path(full, d, p, src, o) == (w or {}) for (src, o), w in edits.items())
             assert all(vv.path(base, d, p, src, o) != (w or {}) for (src, o), w in edits.items())
             assert {k for k, w in fresh.rows[(d, p)].items() if previous.rows[(d, p)].get(k) != w} | \
@@ -92,10 +92,10 @@ def assert_change_rebuilds(inc, previous, fresh, full):
     engine_base = pickle.loads(pickle.dumps(previous))
     engine_base.matrix()
     got = sent.patch(engine_base)
-    assert got == fresh and got._serial == inc._serial and got._base == previous._serial
-    assert got.matrix() == full and got._changes == inc._changes and got._entries == inc._entries
-    assert got._decl == inc._decl and got._dropped == inc._dropped
-    assert got._dropped == [n for n in previous.neurons if n not in fresh.neurons]
+    assert got == fresh and got.serial == inc.serial and got.base_serial == previous.serial
+    assert got.matrix() == full and got.changes == inc.changes and got.entry_changes == inc.entry_changes
+    assert got.decl_changes == inc.decl_changes and got.dropped == inc.dropped
+    assert got.dropped == [n for n in previous.neurons if n not in fresh.neurons]
     assert sent.patch(pickle.loads(pickle.dumps(inc))) is None  # another base: nothing
 
 
@@ -208,7 +208,7 @@ def test_statements_that_did_not_change_are_reused_and_positions_shift():
     assert p2.rows[("s7", "freq")] == {("one", "out"): 160.0}
     assert (p1.neurons["s3"].line, p2.neurons["s3"].line) == (5, 7)  # two lines inserted above
     assert (p2.neurons["out:left/sine#1"].line, p2.neurons["out:left/sine#1"].col) == (35, 17)
-    assert p2._base == p1._serial and p2._changes == {"s7": {"freq": {"one": {"out": 160.0}}, "amp": {"one": {"out": 0.5}}}}
+    assert p2.base_serial == p1.serial and p2.changes == {"s7": {"freq": {"one": {"out": 160.0}}, "amp": {"one": {"out": 0.5}}}}
 
 
 def test_anonymous_names_follow_the_order_of_calls_under_a_target():
@@ -295,7 +295,7 @@ def test_the_diff_resets_a_row_osc_wrote_even_when_the_save_leaves_it():
     m.apply({"a": {"freq": {"one": {"out": 170.0}}}})           # as /dmm/set: a.freq = 500
     old = s.patch
     new = parse(text.replace("0.1*b", "0.2*b"), "x.dmm", previous=old)
-    assert new._changes.keys() == {"out"}
+    assert new.changes.keys() == {"out"}
     delta, declare = diff(m.pending_matrix(), running_decls(m), old, new)
     assert delta == {"a": {"freq": {"one": {"out": -170.0}}},
                      "out": {"left": {"b": {"out": 0.1}}, "right": {"b": {"out": 0.1}}}}
@@ -334,14 +334,14 @@ def test_a_gain_changed_in_a_long_sum_reuses_the_other_terms_and_records_the_ent
     p1 = parse(LONG, "l.dmm", previous=EMPTY_PATCH)
     text = LONG.replace("0.05*s4 +", "0.07*s4 +").replace(" + s1/4", "")
     p2 = assert_same(text, p1, reused=True)
-    t1, t2 = p1._sums["out.left"][2], p2._sums["out.left"][2]
+    t1, t2 = p1.sums["out.left"][2], p2.sums["out.left"][2]
     assert t2.keys() == t1.keys() - {"s1/4", "0.05*s4"} | {"0.07*s4"}
     assert all(t2[k] is t1[k] for k in t2 if k != "0.07*s4")  # read once, in p1
     assert p2.rows[("out", "left")][("s4", "out")] == 0.07 + 0.5  # and `s4.out*0.5`
     assert p2.rows[("out", "left")][("s1", "out")] == 0.02 + 1.0  # `0.02*s1` and `s1` remain
     assert p1.rows[("out", "left")][("s1", "out")] == 0.02 + 0.25 + 1.0
-    assert p2._entries == {("out", "left"): {("s4", "out"): 0.07 + 0.5, ("s1", "out"): 0.02 + 1.0}}
-    assert p2._changes.keys() == {"out"} and p2._record[3] == {} and p2._decl == {}
+    assert p2.entry_changes == {("out", "left"): {("s4", "out"): 0.07 + 0.5, ("s1", "out"): 0.02 + 1.0}}
+    assert p2.changes.keys() == {"out"} and p2.record[3] == {} and p2.decl_changes == {}
 
 
 def test_a_sum_edit_with_an_error_gives_the_fresh_parse_s_error():
@@ -365,11 +365,11 @@ def test_a_patch_change_is_what_the_engine_unpickles():
     engine = PatchSession(dmmlive.Machine(block=64), "g.dmm")
     engine.apply(GENERATED, now=True, parsed=pickle.loads(pickle.dumps(p1)))
     got = engine.apply("", parsed=pickle.loads(pickle.dumps(sent)))  # the text is not read
-    assert got == p2 and got._serial == p2._serial
+    assert got == p2 and got.serial == p2.serial
     p3 = parse(GENERATED.replace("0.03*s5", "0.05*s5"), "g.dmm", previous=p1)  # not what it holds
     text3 = GENERATED.replace("0.03*s5", "0.05*s5")
     got = engine.apply(text3, parsed=pickle.loads(pickle.dumps(change_of(p3))))  # parsed there
-    assert got == parse(text3, "g.dmm") and got._base == p2._serial
+    assert got == parse(text3, "g.dmm") and got.base_serial == p2.serial
 
 
 def _session_with_edits(text):
