@@ -39,16 +39,57 @@ class Frames:
         audio = [p for p, (k, _) in s.inputs.items() if k == "audio"]
         if audio and "audio" not in st:
             for p in audio:
-                self._rings.setdefault((s.name, p), _Ring(max(16384, int(st.get("history", 0)))))
+                self._rings.setdefault((s.name, p), Ring(max(16384, int(st.get("history", 0)))))
             st["audio"] = lambda port, n, _name=s.name: self._rings[(_name, port)].last(n)
 
 
-class _Ring:
+    def _publish(self, lv, frame: bool) -> None:
+        """A sound-only machine publishing frames (`publish_frames`): after level `lv`'s
+        tick, keep its frame neurons' audio inputs; at a frame tick, add to the frame's
+        record what each frame neuron of the level would get, in firing order: numbers,
+        image rows as their terms (the image sources and weights, and the sum of the
+        number terms), and the audio samples its inputs took since the last frame."""
+        X, Yn = self._X, self._Y["number"]
+        for s in lv.singles:
+            if not s.decl.type.frame:
+                continue
+            audio = [p for p, (k, _) in s.inputs.items() if k == "audio"]
+            for p in audio:
+                if (s.name, p) not in self._rings:  # (as a neuron that fires makes its ring)
+                    st = self._initial_state(s.decl)
+                    self._rings[(s.name, p)] = Ring(max(16384, int(st.get("history", 0))))
+            if not frame:
+                continue
+            idx = self._plan.out_index["number"]
+            irows = dict(lv.irows)
+            ins = {}
+            for port, (kind, where) in s.inputs.items():
+                if kind == "number":
+                    ins[port] = float(X["number"][where])
+                elif kind == "image":
+                    terms = irows.get((s.name, port), ())
+                    const = sum(w * float(Yn[idx[src]]) for src, w, k in terms if k != "image")
+                    ins[port] = ([(src, w) for src, w, k in terms if k == "image"], const)
+                elif kind == "audio":
+                    ins[port] = (self._rings[(s.name, port)].since_last(), X["audio"][where].copy())
+                else:
+                    ins[port] = self._Xv.get(where, {})
+            self._frame_rec.append((s.name, s.decl.type.name, s.decl.args, ins))
+
+
+class Ring:
     """The last `size` samples of an audio input (for frame neurons that draw sound)."""
 
     def __init__(self, size: int):
         self.buf = np.zeros(size, np.float32)
         self.pos = 0
+        self.sent = 0  # pos at the last since_last()
+
+    def since_last(self) -> np.ndarray:
+        """The samples pushed since the last call (at most the ring's size)."""
+        n = self.pos - self.sent
+        self.sent = self.pos
+        return self.last(n).copy() if n > 0 else np.zeros(0, np.float32)
 
     def push(self, block) -> None:
         if block is None:

@@ -50,7 +50,7 @@ class Machine(Edits, Glides, Frames):
     def __init__(self, schedule: str = "ordered", rate: int = 48000, block: int = 128,
                  fps: float = 30.0, seed: int = 0, limiter: bool = True,
                  size: tuple = (640, 360), gpu=None, images: bool = True,
-                 types: Types | None = None):
+                 types: Types | None = None, publish_frames: bool = False):
         self.types = STANDARD if types is None else types
         if schedule not in SCHEDULES:
             raise BadArgument(f"schedule must be one of {SCHEDULES}, not {schedule!r}")
@@ -63,6 +63,10 @@ class Machine(Edits, Glides, Frames):
             raise BadArgument(f"fps must be > 0, got {fps!r}")
         self.size = (int(size[0]), int(size[1]))
         self.images = bool(images)  # False: frame neurons never fire (a sound-only engine)
+        # a sound-only engine may publish what its frame neurons would get at each frame
+        # tick instead (`frames_out`, see core/frames.py): a picture is drawn from them elsewhere
+        self.publish_frames = bool(publish_frames) and not self.images
+        self.frames_out: collections.deque = collections.deque(maxlen=64)
         self.gpu = gpu            # the image backend (made on first need from BACKENDS["image"])
         self.frame = -1           # the last frame computed (frame k falls at time k / fps)
         self.frame_tick = False   # whether the last tick computed a frame
@@ -286,9 +290,17 @@ class Machine(Edits, Glides, Frames):
                 self.frame_tick = self.images and k > self._frame_at(self.t - 1)
                 if self.frame_tick:
                     self.frame = k
+                publishing = self.publish_frames and k > self._frame_at(self.t - 1)
+                if publishing:
+                    self.frame = k
+                    self._frame_rec = []
                 for lv in self._plan.levels:
                     self._down(lv)
                     self._up(lv)
+                    if self.publish_frames:
+                        self._publish(lv, publishing)
+                if publishing:
+                    self.frames_out.append({"tick": self.t, "frame": self.frame, "neurons": self._frame_rec})
                 if self._fades:
                     self._advance_fades()
 
