@@ -43,6 +43,20 @@ def _edits(inputs, state):
     raise AssertionError("computed by the machine")
 
 
+def initial_state(t, args, rate: int, block: int, limiter: bool = True) -> dict:
+    """A new state dict of a non-batched neuron of type `t` with construction arguments
+    `args`, in a machine at `rate` Hz and `block` samples a tick."""
+    spec = t.state
+    st = copy.deepcopy(spec(args) if callable(spec) else dict(spec or {}))
+    st.setdefault("args", args)
+    if "rate" in st:
+        st["rate"] = rate
+    if "limiter" in st:
+        st["limiter"] = limiter
+    st.setdefault("ticks_per_second", rate / block)
+    return st
+
+
 class Machine(Edits, Glides, Frames):
     """A dataflow matrix machine. `tick()` runs one two-stroke cycle. `types`: the table
     of neuron types it can declare (default: the standard one, `registry.STANDARD`)."""
@@ -610,15 +624,7 @@ class Machine(Edits, Glides, Frames):
         return out
 
     def _initial_state(self, decl) -> dict:
-        spec = decl.type.state
-        st = copy.deepcopy(spec(decl.args) if callable(spec) else dict(spec or {}))
-        st.setdefault("args", decl.args)
-        if "rate" in st:
-            st["rate"] = self.rate
-        if "limiter" in st:
-            st["limiter"] = self.limiter
-        st.setdefault("ticks_per_second", self.rate / self.block)
-        return st
+        return initial_state(decl.type, decl.args, self.rate, self.block, self.limiter)
 
     # ---- helpers ------------------------------------------------------------------------
     def _set_dense(self, kind, key, value, row=None) -> None:

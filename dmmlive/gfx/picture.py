@@ -9,11 +9,10 @@ the sound it came with, and nothing of the sound is computed again.
 """
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 
 from ..core.frames import Ring
+from ..core.machine import initial_state
 from ..core.registry import STANDARD, Types
 
 
@@ -43,7 +42,7 @@ class Picture:
             cur = self.states.get(name)
             if cur is None or cur[0] != tname or cur[1] != args:
                 self._drop(name)
-                cur = self.states[name] = (tname, args, self._initial_state(t, args))
+                cur = self.states[name] = (tname, args, initial_state(t, args, self.rate, self.block))
             st = cur[2]
             inputs = {}
             for port, v in ins.items():
@@ -85,13 +84,3 @@ class Picture:
             del self.outputs[key]
         for key in [k for k in self.rings if k[0] == name]:
             del self.rings[key]
-
-    def _initial_state(self, t, args) -> dict:
-        """As the machine makes a neuron's state (Machine._initial_state)."""
-        spec = t.state
-        st = copy.deepcopy(spec(args) if callable(spec) else dict(spec or {}))
-        st.setdefault("args", args)
-        if "rate" in st:
-            st["rate"] = self.rate
-        st.setdefault("ticks_per_second", self.rate / self.block)
-        return st
