@@ -2,7 +2,7 @@
 
 The machine lives in the audio engine's process (drivers/audio.py); this process
 watches the patch file, listens for OSC, shows status and the window (drivers/window.py:
-a mirror machine fed the same texts), and sends texts and commands to the engine,
+it draws the frames the engine's machine publishes), and sends texts and commands to the engine,
 where they are applied between ticks. Nothing here can stop the sound: a bad save is
 reported and the old network goes on playing.
 """
@@ -115,11 +115,13 @@ class StopSignals:
 # ---- run in the engine process (picklable by reference) ----------------------------------
 def build(path: str, rate: int, block: int, limiter: bool, ahead: float = 0.01,
           load_root: str | None = None, allow_load_anywhere: bool = False, log: str | None = None,
-          shaders: str | None = None) -> Host:
+          shaders: str | None = None, frames: bool = False) -> Host:
     """The engine's factory: the Host of the patch at `path` (its machine, the session
     that applies saves, the Controller that runs OSC commands between its ticks).
     `log`: write a performance log there (dmmlive.log). `shaders`: a folder of more
-    shader types (loaded as in the App's process). `/dmm/record` requests are checked
+    shader types (loaded as in the App's process). `frames`: publish what the frame
+    neurons get at each frame tick, for the window (`Machine(publish_frames=True)`).
+    `/dmm/record` requests are checked
     here and kept for the App (`Host.forward_osc` hands them over)."""
     types = None
     if shaders:
@@ -130,9 +132,10 @@ def build(path: str, rate: int, block: int, limiter: bool, ahead: float = 0.01,
     if log:
         from .log import session_from_text
         session = session_from_text(text, path, rate=rate, block=block, limiter=limiter, images=False,
-                                    types=types)
-    else:  # the engine makes sound only: pictures are the window's (its mirror machine)
-        session = open_patch(path, rate=rate, block=block, limiter=limiter, images=False, types=types)
+                                    types=types, publish_frames=frames)
+    else:  # the engine makes sound only: pictures are drawn by the window, from its frames
+        session = open_patch(path, rate=rate, block=block, limiter=limiter, images=False, types=types,
+                             publish_frames=frames)
     host = Host(session.machine, session, load_root=load_root or str(Path(path).resolve().parent),
                 allow_load_anywhere=allow_load_anywhere, ahead=ahead)
     if log:
@@ -218,8 +221,7 @@ class App:
             self.reloads += 1
             if self.server is not None:
                 self.server.set_knobs(self._knobs_or_none())
-            if self.window is not None:  # the window's mirror machine follows the engine's
-                self.window.apply_text(text, str(path), patch)
+            if self.window is not None:  # (the window draws the engine's frames: the new network's)
                 self._watch_shaders(patch)
         except DmmError as e:
             self.say(f"{e}\n(the previous network goes on playing)", err=True)
@@ -390,7 +392,8 @@ class App:
             if server.warning:
                 self.say(server.warning, err=True)
         self.engine = cls(build, (self.path, self.rate, self.block, self.limiter, self.ahead, None,
-                                  self.allow_load_anywhere, self.log, self.shaders), **kw).start()
+                                  self.allow_load_anywhere, self.log, self.shaders, self.window_on),
+                          **kw).start()
         if server is not None:
             server.set_knobs(self._knobs_or_none())
             self.server = server.start()
@@ -418,10 +421,10 @@ class App:
         return self
 
     def _open_window(self) -> None:
-        from .drivers.window import Window, WindowError, mirror
+        from .drivers.window import Window, WindowError, fed
         try:
-            self.window = Window(mirror(self.path, rate=self.rate, block=self.block, limiter=self.limiter,
-                                        allow_load_anywhere=self.allow_load_anywhere, types=self.types),
+            self.window = Window(fed(self.path, self.engine.frames, rate=self.rate, block=self.block,
+                                     types=self.types),
                                  size=self.window_size, errors=lambda: list(self.errors),
                                  status=lambda: {**self.engine.status(), "reloads": self.reloads},
                                  on_close=self._stop.set, title=f"dmmlive: {Path(self.path).name}")
@@ -448,8 +451,6 @@ class App:
                     return
                 self.say(f"dmmlive: OSC: {e}", err=True)
                 continue
-            if self.window is not None and cmds:  # the picture follows OSC as the sound does
-                self.window.osc([tuple(c) for c in cmds])
             if replies:
                 self.server.send_replies(replies)
             for cmd, path in requests:

@@ -180,6 +180,9 @@ class AudioEngine:
         self.start_timeout = float(start_timeout)
         self.info: dict = {}
         self.reports: deque = deque(maxlen=256)  # machine reports and rejected edits, newest last
+        # the frames a machine publishing them made (Machine(publish_frames=True)), each
+        # with "at": the wall-clock time its tick is heard; the oldest drop past 64
+        self.frames: deque = deque(maxlen=64)
         self._engine = self._audio = self._finalizer = None
         self._seq = itertools.count(1)
         self._results: dict = {}
@@ -415,6 +418,8 @@ class AudioEngine:
                 self._fail(_rebuild_error(msg[1], msg[2]))
             elif kind == "report":
                 self.reports.append(msg[1])
+            elif kind == "frame":
+                self.frames.append(msg[1])
             elif kind in ("edit", "capture", "call"):
                 seq = msg[1]
                 with self._cv:
@@ -738,9 +743,14 @@ class _Engine:
         t0 = time.perf_counter()
         m = self.m
         compiles = m.compiles
-        if self.host is not None:  # s until this tick's sound is played (the timed commands' clock)
-            self.host.will_tick(self.ring.fill() / self.rate)
+        heard_in = self.ring.fill() / self.rate  # s until this tick's sound is played
+        if self.host is not None:  # (the timed commands' clock)
+            self.host.will_tick(heard_in)
         m.tick()
+        while m.frames_out:  # a frame goes to the window, with when its tick is heard
+            rec = m.frames_out.popleft()
+            rec["at"] = time.time() + heard_in
+            self.replies.put(("frame", rec))
         s = m.sound()
         self.ring.write(s)
         dt = time.perf_counter() - t0

@@ -1,6 +1,13 @@
 """The window: shows what reaches `screen`, live, with keys and a status overlay (pyglet + moderngl).
 
-Design, v1: the window runs a **mirror machine**. The sound's machine lives in the
+Design, v2 (`dmmlive play`): the window draws the **engine's frames**. The engine's
+machine publishes, at each frame tick, what its frame neurons get (`Machine(images=False,
+publish_frames=True)`); they reach this process with the time their tick is heard
+(`AudioEngine.frames`), and `fed(path, frames)` makes the window's `Fed`, whose `tick`
+draws those due with a `gfx.picture.Picture` on the window's GL context. The picture is
+the sound's network's, whatever rewrites it, and nothing of the sound runs here.
+
+Design, v1 (`mirror`, still there for a Window used on its own): a **mirror machine**. The sound's machine lives in the
 engine process (drivers/audio.py), where no window can reach it, so this process
 loads the same patch again (`mirror(path, ...)`: `load(path, size=..., fps=...)` with
 `Machine(gpu=Gpu(ctx=<the window's moderngl context>, size=<render size>))`) and is
@@ -111,6 +118,60 @@ def mirror(path, *, rate: int = 48000, block: int = 128, size=None, fps=None,
         session.machine.before_tick.append(lambda m: host.will_tick(0.0))
         return host
     return make
+
+
+def fed(path, frames, *, rate: int = 48000, block: int = 128, size=None, fps=None, types=None) -> Callable:
+    """The factory of a window drawing the engine's own frames: `factory(ctx) -> Fed`.
+    `frames`: the deque the engine's frames arrive in (`AudioEngine.frames`: records of a
+    machine built with `publish_frames=True`, each with "at", when its tick is heard).
+    The patch at `path` gives the render size and fps (or `size`, `fps`)."""
+    def make(ctx):
+        from pathlib import Path
+
+        from ..gfx.gpu import Gpu
+        from ..gfx.picture import Picture
+        from ..patch.parse import parse
+        p = str(path)
+        st = parse(Path(p).read_text(encoding="utf-8"), p, types=types).settings
+        wh = tuple(size or st["size"])
+        gpu = Gpu(ctx=ctx, size=wh)
+        return Fed(Picture(gpu, rate=rate, block=block, fps=fps or st["fps"], types=types), frames)
+    return make
+
+
+class Fed:
+    """What the window draws when the engine sends its frames (`fed`): it stands where the
+    mirror machine stood (`frame`, `t`, `image()`, `fps`, `rate`, `block`, `size`, `gpu`,
+    `types`, `reports`, `tick`), and each `tick` draws the frames whose sound is heard by now, so
+    the picture shows what the sound it goes with computed, when that sound is heard."""
+
+    def __init__(self, picture, frames):
+        self.picture, self.frames = picture, frames
+        self.gpu, self.types, self.fps = picture.gpu, picture.types, picture.fps
+        self.rate, self.block, self.size = picture.rate, picture.block, picture.gpu.size
+        self.frame = -1
+        self.t = 0  # the engine's tick of the frame shown
+        self.reports: deque = deque()
+        self._image = None
+
+    def tick(self, n: int = 1) -> None:
+        now = time.time()
+        while self.frames and self.frames[0].get("at", 0.0) <= now:
+            rec = self.frames.popleft()
+            try:
+                self._image = self.picture.draw(rec)
+            except Exception as e:  # noqa: BLE001  (a bad frame never takes the window down)
+                self.reports.append(f"window: frame {rec['frame']}: {type(e).__name__}: {e}")
+            self.frame, self.t = rec["frame"], rec["tick"]
+        self.reports.extend(self.picture.errors)
+        self.picture.errors.clear()
+
+    def wait(self) -> float:
+        """Seconds until the next frame waiting is due (a few ms when none has come yet)."""
+        return max(0.0, self.frames[0].get("at", 0.0) - time.time()) if self.frames else 0.004
+
+    def image(self):
+        return self._image
 
 
 def letterbox(render: tuple, frame: tuple) -> tuple:
@@ -418,6 +479,13 @@ class Window:
     def _sleep(self, tps: float, stop_at) -> None:
         """Until the tick of the mirror's next frame is due (at most one frame)."""
         m = self.machine
+        if isinstance(m, Fed):  # the engine's frames: until the next is heard
+            dt = min(m.wait(), 1.0 / m.fps)
+            if stop_at is not None:
+                dt = min(dt, stop_at - time.perf_counter())
+            if dt > 0:
+                time.sleep(dt)
+            return
         nxt = (m.frame + 1) / m.fps                      # the next frame's time (s)
         tick = int(nxt * tps) + 1                        # the tick it falls in
         wake = self._t0 + tick / tps

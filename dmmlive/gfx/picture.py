@@ -31,6 +31,8 @@ class Picture:
         self.frame = -1
         self.tick = 0
         self.inputs: dict = {}   # name -> {port: what the record gave} (the last frame's)
+        self.errors: list = []   # a frame neuron's failure, told once per neuron (it draws nothing)
+        self._failed: set = set()
 
     def draw(self, record: dict):
         """Fire the record's frame neurons in order; returns the image reaching `screen`."""
@@ -67,8 +69,14 @@ class Picture:
             audio = [p for p in ins if t.input_kind(p) == "audio"]
             if audio and "audio" not in st:
                 st["audio"] = lambda port, n, _name=name: self.rings[(_name, port)].last(n)
-            out = t.fn(inputs, st)
-            for port, img in (out or {}).items():
+            try:
+                out = t.fn(inputs, st)
+            except Exception as e:  # noqa: BLE001  (as in the machine: muted and told, never fatal)
+                if name not in self._failed:
+                    self._failed.add(name)
+                    self.errors.append(f"{name} ({tname}) failed: {type(e).__name__}: {e}")
+                out = {}
+            for port, img in (out if isinstance(out, dict) else {}).items():
                 self.outputs[(name, port)] = img
         for name in [n for n in self.states if n not in seen]:
             self._drop(name)
