@@ -187,9 +187,13 @@ TABLE: tuple[Op, ...] = (
        "Glide an input's constant (its weight from one.out) to x.",
        "_op_value", journal="osc", changes_picture=True),
     Op("neuron", ((Arg("name", "name"), Arg("type", "name"), Arg("[key value]...", "pairs")),),
-       "Declare a neuron (one declared already crossfades to a new type or arguments); "
-       "keys: the type's arguments and its inputs' constants.",
+       "Declare a neuron (a name taken by another type or other arguments is refused: "
+       "see replace); keys: the type's arguments and its inputs' constants.",
        "_op_neuron", journal="osc", changes_picture=True),
+    Op("replace", ((Arg("name", "name"), Arg("type", "name"), Arg("[key value]...", "pairs")),),
+       "Crossfade a declared neuron to a new type or arguments (its input rows stay); "
+       "/dmm/neuron refuses a name that is taken.",
+       "_op_replace", journal="osc", changes_picture=True),
     Op("remove", ((Arg("name", "name"),),),
        "Fade out every weight to and from a neuron; it then retires.",
        "_op_remove", journal="osc", changes_picture=True),
@@ -202,8 +206,9 @@ TABLE: tuple[Op, ...] = (
     Op("record", ((Arg("start", "word"), Arg("path", "string", optional=True)), (Arg("stop", "word"),)),
        "Start recording the window and the sound to an .mp4 (by default beside the patch), or stop.",
        "_op_record"),
-    Op("get", ((REF,),),
-       "Reply /dmm/value name.port x: the port's value now (audio: the block's mean).",
+    Op("get", ((REF,), (DST, SRC)),
+       "Reply /dmm/value name.port x: the port's value now (audio: the block's mean); "
+       "with two refs, /dmm/value dst.port src.port w: that weight of W.",
        "_op_get"),
     Op("knob", ((Arg("address", "string"), Arg("x [y]", "values")),),
        "Set the knob declared at this address (an xy pad: the knobs at address/x and address/y).",

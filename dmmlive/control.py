@@ -27,7 +27,7 @@ import numpy as np
 from . import commands
 from .checks import ERROR, VALUE, did_you_mean, number, split_ref
 from .core import vv
-from .core.errors import BadArgument, DmmError, UnknownNeuron, UnknownPort
+from .core.errors import BadArgument, DmmError, DuplicateName, UnknownNeuron, UnknownPort
 from .core.plan import entries
 
 __all__ = ["Controller", "tick_for_time", "ERROR", "VALUE"]
@@ -203,7 +203,10 @@ class Controller:
     def _op_value(self, ref, x):
         self._edit_weight(ref, "one.out", x, relative=False, fade=self.fade)
 
-    def _op_neuron(self, name, tname, *pairs):
+    def _op_replace(self, name, tname, *pairs):
+        self._op_neuron(name, tname, *pairs, replace=True)
+
+    def _op_neuron(self, name, tname, *pairs, replace=False):
         t = self.machine.types.get_type(tname)
         cargs, ports = {}, {}
         for k, v in zip(pairs[::2], pairs[1::2]):
@@ -214,6 +217,13 @@ class Controller:
             else:
                 raise BadArgument(f"type {t.name!r} has no argument or input {k!r}"
                                   f"{did_you_mean(k, list(t.args) + list(t.inputs))}")
+        have = self._decls().get(name)
+        if have is not None and not replace and (have.type.name != t.name
+                                                 or have.args != t.check_args(cargs, f"neuron {name!r}")):
+            shown = "".join(f" {k}={v!r}" for k, v in have.args.items())
+            raise DuplicateName(f"a neuron {name!r} exists already ({have.type.name}{shown}); "
+                                f"/dmm/replace {name} {tname} ... crossfades it to the new one, "
+                                f"or /dmm/remove {name} first")
         W = self._target_matrix()
         delta = {}
         for port, p in ({} if t.variadic else t.inputs).items():
@@ -266,8 +276,14 @@ class Controller:
             raise BadArgument("recording is not available here (no recorder attached)")
         self.on_record(cmd, path)
 
-    def _op_get(self, ref):
+    def _op_get(self, ref, src=None):
         m = self.machine
+        if src is not None:  # a weight of W, as it will be once the queued edits are in
+            decls = self._decls()
+            dn, dp = self._port(ref, decls, output=False)
+            sn, sp = self._port(src, decls, output=True)
+            m.check_link(dn, dp, sn, sp, decls)
+            return [(VALUE, [ref, src, self._target_weight(dn, dp, sn, sp)])]
         name, port = split_ref(ref)
         decls = self._decls()
         d = decls.get(name)

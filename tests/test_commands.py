@@ -74,19 +74,20 @@ def test_usage_texts():
         "add": "dst.port src.port dw (string string float)",
         "value": "name.port x (string float)",
         "neuron": "name type [key value]... (string string [string float/string]...)",
+        "replace": "name type [key value]... (string string [string float/string]...)",
         "remove": "name (string)",
         "code": "patch text (string)",
         "load": "path (string)",
         "record": "'start' [path] or 'stop'",
-        "get": "name.port (string)",
+        "get": "name.port or dst.port src.port",
         "knob": "address x [y] (string float [float])",
     }
     assert commands.get("knob").synopsis == "<knob address> x [y] (float [float])"
 
 
 def test_who_journals_and_mirrors_what():
-    assert commands.mirrored() == ("set", "add", "value", "neuron", "remove", "code", "load", "knob")
-    assert commands.journaled("osc", "knob") == ("set", "add", "value", "neuron", "remove", "knob")
+    assert commands.mirrored() == ("set", "add", "value", "neuron", "replace", "remove", "code", "load", "knob")
+    assert commands.journaled("osc", "knob") == ("set", "add", "value", "neuron", "replace", "remove", "knob")
     assert commands.journaled("code") == ("code", "load")
 
 

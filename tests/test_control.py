@@ -222,12 +222,39 @@ def test_neuron_with_a_new_type_crossfades_and_keeps_the_rows():
     c = Controller(m, fade=128 / RATE)
     c.execute("value", ["d.level", 0.5])
     m.tick(5)
-    assert c.execute("neuron", ["d", "test_tagged_ctl", "scale", 3.0]) == []
+    assert c.execute("replace", ["d", "test_tagged_ctl", "scale", 3.0]) == []
     m.tick(10)
     assert m.neurons["d"] == "test_tagged_ctl"
     assert w(m, "d", "level", "one", "out") == pytest.approx(0.5)   # not doubled by a default
     assert left(m)[-1] == pytest.approx(0.2 * 0.5 * 3.0)
     assert not any(n.startswith("d~") for n in m.neurons)           # the old one is retired
+
+
+def test_neuron_refuses_a_taken_name_and_replace_takes_it():
+    m = machine()  # `d` is a test_dc_ctl
+    c = Controller(m, fade=0.0)
+    before = m.matrix
+    (addr, (where, why)), = c.execute("neuron", ["d", "test_tagged_ctl", "scale", 3.0])
+    assert (addr, where) == (ERROR, "/dmm/neuron")
+    assert "a neuron 'd' exists already (test_dc_ctl)" in why and "/dmm/replace d test_tagged_ctl" in why
+    m.tick(3)
+    assert m.neurons["d"] == "test_dc_ctl" and m.matrix == before  # nothing changed
+    assert c.execute("neuron", ["d", "test_dc_ctl"]) == []            # the same again: kept
+    assert c.execute("replace", ["d", "test_tagged_ctl", "scale", 3.0]) == []
+    m.tick(3)
+    assert m.neurons["d"] == "test_tagged_ctl"
+
+
+def test_get_with_two_refs_reads_a_weight():
+    m = machine()
+    c = Controller(m, fade=0.0)
+    assert c.execute("get", ["out.left", "d"]) == [(VALUE, ["out.left", "d", pytest.approx(0.2)])]
+    assert c.execute("set", ["out.left", "d", 0.35]) == []
+    # as it will be once the queued edit is in: the value just set, before a tick
+    assert c.execute("get", ["out.left", "d.out"]) == [(VALUE, ["out.left", "d.out", 0.35])]
+    assert c.execute("get", ["out.right", "d"]) == [(VALUE, ["out.right", "d", 0.0])]
+    (addr, (where, why)), = c.execute("get", ["out.left", "nope"])
+    assert addr == ERROR and "unknown neuron 'nope'" in why
 
 
 def test_remove_fades_a_neuron_out_and_retires_it():
