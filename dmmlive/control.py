@@ -345,11 +345,19 @@ class Controller:
         decls = self._decls()
         dn, dp = self._port(dst, decls, output=False)
         sn, sp = self._port(src, decls, output=True)
-        dw = x if relative else x - self._target_weight(dn, dp, sn, sp)
+        cur = self._target_weight(dn, dp, sn, sp)
+        dw = x if relative else x - cur
         if dw == 0.0:
             # nothing to change, but a mistake is still a mistake: check the link
             self.machine.check_link(dn, dp, sn, sp, decls)
             return
+        if not relative and cur + dw != x:
+            # W is changed by additions, and this one would not land on x in floats (1e17
+            # then 2: 2 - 1e17 cancels to -1e17, the entry to 0): the weight is taken
+            # out, then x put in, two edits that the machine adds one after the other. With
+            # a fade the two glides together are the one glide from cur to x.
+            self.machine.edit({dn: {dp: {sn: {sp: -cur}}}}, fade=fade)
+            dw = x
         self.machine.edit({dn: {dp: {sn: {sp: dw}}}}, fade=fade)
 
     @staticmethod

@@ -245,6 +245,20 @@ def test_neuron_refuses_a_taken_name_and_replace_takes_it():
     assert m.neurons["d"] == "test_tagged_ctl"
 
 
+@pytest.mark.parametrize("fade", [0.0, 256 / RATE])
+def test_set_and_value_land_exactly_on_the_value_whatever_came_before(fade):
+    m = machine()
+    c = Controller(m, fade=fade)
+    for x in (1e17, 2.0, -3e-9, 1e300, 0.25):
+        assert c.execute("value", ["d.level", x]) == []
+        assert c.execute("set", ["out.left", "d", -x]) == []
+        m.tick(3)
+        assert w(m, "d", "level", "one", "out") == x
+        assert w(m, "out", "left", "d", "out") == -x
+    m.tick(10)  # the glides end where they were going
+    assert c.execute("get", ["d.level", "one"]) == [(VALUE, ["d.level", "one", 0.25])]
+
+
 def test_get_with_two_refs_reads_a_weight():
     m = machine()
     c = Controller(m, fade=0.0)
