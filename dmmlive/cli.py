@@ -8,13 +8,27 @@ from .core.errors import DmmError
 
 
 def cmd_types(a) -> int:
+    """The standard types, grouped by the kind of their first output (vvalue, number,
+    audio, image, then sinks), or those whose names contain one of `a.names`."""
+    from .core.errors import UnknownType, did_you_mean
     from .core.registry import STANDARD, first_line
     import dmmlive  # noqa: F401  (fills the table)
-    for name in sorted(STANDARD):
-        t = STANDARD[name]
-        print(t.summary())
-        if t.doc:
-            print(f"    {first_line(t.doc)}")
+    names = sorted(n for n in STANDARD if not a.names or any(w in n for w in a.names))
+    if not names:
+        raise UnknownType(f"no neuron type matches {' '.join(a.names)!r}"
+                          f"{did_you_mean(a.names[0], STANDARD)}")
+    groups: dict = {}
+    for n in names:
+        t = STANDARD[n]
+        kind = t.variadic or next(iter(t.outputs.values()), None) or "sink"
+        groups.setdefault(kind, []).append(t)
+    order = [k for k in ("vvalue", "number", "audio", "image", "sink") if k in groups]
+    for k in order + sorted(set(groups) - set(order)):
+        print(f"{k} neurons:" if k != "sink" else "sinks:")
+        for t in groups[k]:
+            print(f"  {t.summary()}")
+            if t.doc:
+                print(f"      {first_line(t.doc)}")
     return 0
 
 
@@ -102,8 +116,12 @@ def _size(text):
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dmmlive", description="Live coding of sound and image with "
                                 "dataflow matrix machines.")
+    from . import __version__
+    p.add_argument("--version", action="version", version=f"dmmlive {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("types", help="every neuron type with its ports and one line of doc")
+    t = sub.add_parser("types", help="the neuron types with their ports and one line of doc, grouped by "
+                       "the kind of what they output")
+    t.add_argument("names", nargs="*", metavar="NAME", help="only the types whose names contain one of these")
     t.set_defaults(fn=cmd_types)
     c = sub.add_parser("check", help="parse and validate a patch, print the network; exit 1 on error")
     c.add_argument("patch")

@@ -76,9 +76,29 @@ def test_types_lists_every_type_with_ports_and_doc(capsys):
     assert main(["types"]) == 0
     out = capsys.readouterr().out
     for name in ("identity", "accum", "max_norm", "dot", "compare", "const", "timer", "self", "one", "edits", "out"):
-        assert f"\n{name} " in "\n" + out, name
+        assert f"\n  {name} " in "\n" + out, name
         assert STANDARD[name].doc.splitlines()[0] in out
     assert "accum (accum:vvalue, delta:vvalue) -> (single:vvalue)" in out
+    # grouped by the kind of what they output, sinks last
+    heads = [line for line in out.splitlines() if not line.startswith(" ")]
+    assert heads == ["vvalue neurons:", "number neurons:", "audio neurons:", "image neurons:", "sinks:"]
+    assert out.index("\n  sine ") > out.index("audio neurons:") > out.index("\n  rms ")
+
+
+def test_types_filters_by_name(capsys):
+    assert main(["types", "sine", "plasm"]) == 0
+    out = capsys.readouterr().out
+    listed = [line.split()[0] for line in out.splitlines() if line.startswith("  ") and not line.startswith("    ")]
+    assert listed == ["sine", "plasma"]
+    assert main(["types", "sinne"]) == 1
+    assert "no neuron type matches 'sinne' (did you mean 'sine'?)" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    from dmmlive import __version__
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out == f"dmmlive {__version__}\n"
 
 
 def test_console_script_runs():
