@@ -315,8 +315,9 @@ def _delay_check(args):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _delay(x, time, buf, pos, rate, dmax, out):
-    """Write each sample, then read it back `time` seconds ago (cubic Hermite)."""
+def _delay(x, time, fb, buf, pos, rate, dmax, out):
+    """Write each sample, then read it back `time` seconds ago (cubic Hermite); `fb` times
+    what is read goes back into the line with the sample (feedback inside the line)."""
     n, B = x.shape
     L = buf.shape[1]
     for j in range(n):
@@ -356,28 +357,33 @@ def _delay(x, time, buf, pos, rate, dmax, out):
                     c2 = ym - 2.5 * y0 + 2.0 * y1 - 0.5 * y2
                     c3 = 0.5 * (y2 - ym) + 1.5 * (y0 - y1)
                     out[j, i] = y0 + f * (c1 + f * (c2 + f * c3))
+            g = fb[j, i]
+            if g != 0.0:
+                buf[j, p] = np.float32(x[j, i] + g * out[j, i])
             p += 1
             if p == L:
                 p = 0
         pos[j] = p
 
 
-@neuron_type("delay", kind="audio", inputs={"in": 0.0, "time": 0.25}, batched=True,
+@neuron_type("delay", kind="audio", inputs={"in": 0.0, "time": 0.25, "feedback": 0.0}, batched=True,
              state=_delay_init, args={"max": 2.0}, check=_delay_check)
 def delay(state, rate, **inputs):
     """Delay line: time in seconds (fractional, per sample, cubic interpolation), up to `max` seconds.
 
     `max` (seconds, default 2) sizes the buffer; longer times are clamped to it.
-    Feedback is a cycle in W: `echo = delay(x + 0.45*echo, time=T)`. In the ordered
-    schedule a cycle adds one block, so the echoes repeat every T + block/rate seconds
-    (T + 128/48000 by default) and each is 0.45 times the last; for a loop of exactly
-    L seconds use time = L - block/rate.
+    `feedback` (default 0): that much of what comes out goes back in, inside the line, so
+    the echoes of `delay(x, time=0.375, feedback=0.45)` repeat at exactly k * 0.375 s,
+    each 0.45 times the last. A feedback made as a cycle in W instead,
+    `echo = delay(x + 0.45*echo, time=T)`, passes through W once per round trip, and in
+    the ordered schedule a cycle adds one block: its echoes repeat every T + block/rate
+    seconds (T + 128/48000 by default); that is the way to put a filter in the loop.
 
-    Example: `echo = delay(filt + 0.45*echo, time=0.375)`
+    Example: `echo = delay(filt, time=0.375, feedback=0.45)`
     """
     x = inputs["in"]
     out = np.empty(x.shape, np.float32)
-    _delay(x, inputs["time"], state.buf, state.pos, float(rate),
+    _delay(x, inputs["time"], inputs["feedback"], state.buf, state.pos, float(rate),
            float(state.args["max"]) * rate, out)
     return out
 

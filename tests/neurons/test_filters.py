@@ -243,6 +243,29 @@ def test_bad_max_is_rejected(bad):
     assert str(e.value) == f"delay: max must be a number of seconds in (0, 60], got {bad!r}"
 
 
+def test_feedback_inside_the_line_echoes_at_exact_multiples_of_the_time():
+    # a dotted eighth at 120 bpm: echoes at k * 0.375 s to the sample, each half the last
+    # (a feedback cycle through W would add a block per round trip: 0.3750, 0.7527 s...)
+    d = int(0.375 * RATE)
+    y = run(build("delay", impulse(), time=0.375, feedback=0.5), 5 * d + 10)
+    hits = np.flatnonzero(y)
+    assert list(hits) == [d, 2 * d, 3 * d, 4 * d, 5 * d]
+    np.testing.assert_array_equal(y[hits], np.float32([1.0, 0.5, 0.25, 0.125, 0.0625]))
+
+
+def test_feedback_follows_its_input_per_sample():
+    # no feedback until 1 s, then 0.5: the echo of an impulse at 0 comes once, the echo
+    # of one at 1 s repeats
+    n = 3 * RATE
+    x = np.zeros(n)
+    x[0] = x[RATE] = 1.0
+    fb = np.where(np.arange(n) >= RATE, 0.5, 0.0)
+    y = run(build("delay", x, time=0.25, feedback=fb), n)
+    q = RATE // 4
+    assert list(np.flatnonzero(y)) == [q, RATE + q, RATE + 2 * q, RATE + 3 * q, RATE + 4 * q,
+                                       RATE + 5 * q, RATE + 6 * q, RATE + 7 * q]
+
+
 def test_delay_blocks_agree():
     n = 4096
     t = np.arange(n) / RATE
