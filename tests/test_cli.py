@@ -89,7 +89,7 @@ def test_types_filters_by_name(capsys):
     assert main(["types", "sine", "plasm"]) == 0
     out = capsys.readouterr().out
     listed = [line.split()[0] for line in out.splitlines() if line.startswith("  ") and not line.startswith("    ")]
-    assert listed == ["sine", "plasma"]
+    assert listed == ["sine_kr", "sine", "plasma"]  # by kind: number, audio, image
     assert main(["types", "sinne"]) == 1
     assert "no neuron type matches 'sinne' (did you mean 'sine'?)" in capsys.readouterr().err
 

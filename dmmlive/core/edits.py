@@ -9,7 +9,7 @@ import numpy as np
 
 from . import vv
 from .errors import (BadArgument, DmmError, DuplicateName, KindMismatch, MalformedDelta,
-                     UnknownNeuron, UnknownPort, did_you_mean)
+                     UnknownNeuron, UnknownPort, did_you_mean, kind_hint)
 from .glides import _Fade
 from .plan import BUILTIN, Decl, entries, glide_mats
 from .registry import compatible
@@ -321,7 +321,7 @@ class Edits:
             raise UnknownPort(f"{src!r} ({st.name}) has no output port {out!r}{did_you_mean(out, dt.outputs)}; "
                               f"outputs: {', '.join(st.outputs) or 'none'}")
         if not compatible(dk, sk):
-            raise KindMismatch(f"kind mismatch: {dst}.{inp} is {dk} but {src}.{out} is {sk}")
+            raise KindMismatch(f"kind mismatch: {dst}.{inp} is {dk} but {src}.{out} is {sk}{kind_hint(dk, sk)}")
 
     def _resolve_link(self, dst, src, decls):
         dn, dp = split_port(dst, "destination")

@@ -476,7 +476,8 @@ def _uniform(z):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _white(amp, rng, out):
+def white(amp, rng, out):
+    """out = amp * uniform [-1, 1) samples, each row from its own generator state rng[i]."""
     n, B = amp.shape
     for i in range(n):
         s = rng[i]
@@ -519,7 +520,8 @@ def noise_seed(machine_seed: int, seed: int, name: str) -> int:
     return (hi << 32) | lo
 
 
-def _noise_state(names, args, ctx):
+def noise_state(names, args, ctx):
+    """The generators of noise neurons: seeded from the machine seed, `seed` and each name."""
     n = len(names)
     rng = np.array([noise_seed(ctx.seed, args["seed"], nm) for nm in names], np.uint64)
     return {"rng": rng, "pink": np.zeros((n, 7))}
@@ -533,7 +535,7 @@ def _check_noise(args):
         raise BadArgument(f"noise: seed must be an integer, not {s!r}")
 
 
-@neuron_type("noise", kind="audio", inputs={"amp": 1.0}, batched=True, state=_noise_state,
+@neuron_type("noise", kind="audio", inputs={"amp": 1.0}, batched=True, state=noise_state,
              args={"color": "white", "seed": 0}, check=_check_noise)
 def noise(state, rate, amp):
     """Noise times amp: color='white' (uniform in [-1, 1), flat) or 'pink' (-3 dB/octave, RMS 0.2); seed=int.
@@ -547,5 +549,5 @@ def noise(state, rate, amp):
     if state.args["color"] == "pink":
         _pink(amp, state.rng, state.pink, out)
     else:
-        _white(amp, state.rng, out)
+        white(amp, state.rng, out)
     return out

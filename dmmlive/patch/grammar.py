@@ -30,7 +30,7 @@ import re
 import warnings
 from dataclasses import dataclass, field
 
-from ..core.errors import DmmError, did_you_mean
+from ..core.errors import DmmError, did_you_mean, kind_hint
 from ..core.registry import NeuronType, Types, compatible
 from ..neurons import control  # noqa: F401  (the knob type must exist for patches)
 from .errors import PatchError
@@ -622,7 +622,8 @@ class Parser:
     def check_kind(self, dsts, src: str, out: str, sk: str, node) -> None:
         for dst, port, dk in dsts:
             if not compatible(dk, sk):
-                raise self.error(f"kind mismatch: {dst}.{port} is {dk} but {src}.{out} is {sk}", node)
+                raise self.error(f"kind mismatch: {dst}.{port} is {dk} but {src}.{out} is {sk}"
+                                 f"{kind_hint(dk, sk)}", node)
 
     def ref(self, name: str, port: str | None, node, pnode, dsts) -> _Lin:
         if self.is_sink_name(name):

@@ -92,7 +92,9 @@ CASES = [
     ("a = test_perr_osc()\nv = test_perr_vec(v=2*a)", 2, 23, "kind mismatch: v.v is vvalue but a.out is audio"),
     ("v = test_perr_vec(v=1)", 1, 21, "kind mismatch: v.v is vvalue but a constant (one.out) is number"),
     ("n = test_perr_num(x=test_perr_osc())", 1, 21,
-     "kind mismatch: n.x is number but n/test_perr_osc#1.out is audio"),
+     "kind mismatch: n.x is number but n/test_perr_osc#1.out is audio; an audio stream gives a number "
+     "through rms(...) or peak(...), and the control-rate oscillators sine_kr, saw_kr, tri_kr, "
+     "square_kr and noise_kr are numbers to begin with"),
     ("u = identity(x=1)", 1, 16, "kind mismatch: u.x is vvalue but a constant (one.out) is number"),
     # bad constants
     ("a = test_perr_osc(freq=1e999)", 1, 24, "not a finite number: inf"),
