@@ -167,8 +167,11 @@ class Fed:
         self.picture.errors.clear()
 
     def wait(self) -> float:
-        """Seconds until the next frame waiting is due (a few ms when none has come yet)."""
-        return max(0.0, self.frames[0].get("at", 0.0) - time.time()) if self.frames else 0.004
+        """Seconds until the next frame waiting is due (a quarter of a frame when none has
+        come yet: they come a margin ahead of their time, so that is soon enough)."""
+        if self.frames:
+            return max(0.0, self.frames[0].get("at", 0.0) - time.time())
+        return 0.25 / self.fps
 
     def image(self):
         return self._image
