@@ -11,15 +11,17 @@ def cmd_types(a) -> int:
     """The standard types, grouped by the kind of their first output (vvalue, number,
     audio, image, then sinks), or those whose names contain one of `a.names`."""
     from .core.errors import UnknownType, did_you_mean
-    from .core.registry import STANDARD, first_line
+    from .core.registry import first_line
+    from .gfx.types import patch_types
     import dmmlive  # noqa: F401  (fills the table)
-    names = sorted(n for n in STANDARD if not a.names or any(w in n for w in a.names))
+    table = patch_types(None, a.shaders)  # the standard types, and --shaders FOLDER's
+    names = sorted(n for n in table if not a.names or any(w in n for w in a.names))
     if not names:
         raise UnknownType(f"no neuron type matches {' '.join(a.names)!r}"
-                          f"{did_you_mean(a.names[0], STANDARD)}")
+                          f"{did_you_mean(a.names[0], table)}")
     groups: dict = {}
     for n in names:
-        t = STANDARD[n]
+        t = table[n]
         kind = t.variadic or next(iter(t.outputs.values()), None) or "sink"
         groups.setdefault(kind, []).append(t)
     order = [k for k in ("vvalue", "number", "audio", "image", "sink") if k in groups]
@@ -33,8 +35,9 @@ def cmd_types(a) -> int:
 
 
 def cmd_check(a) -> int:
+    from .gfx.types import patch_types
     from .patch.live import open_patch
-    p = open_patch(a.patch).patch
+    p = open_patch(a.patch, types=patch_types(a.patch, a.shaders)).patch
     n = len([x for x in p.neurons])
     print(f"{a.patch}: ok: {n} neurons, {sum(len(r) for r in p.rows.values())} weights, "
           f"schedule {p.settings['schedule']}, fade {p.settings['fade']:g} s")
@@ -64,7 +67,8 @@ def cmd_render(a) -> int:
     seconds = a.seconds
     if seconds is None and not a.patch.lower().endswith(".dmmlog"):
         seconds = 10.0  # a log's default: to its end (see dmmlive.log)
-    path = render(a.patch, a.output, seconds=seconds, progress=progress, size=a.size, fps=a.fps)
+    path = render(a.patch, a.output, seconds=seconds, progress=progress, size=a.size, fps=a.fps,
+                  shaders=a.shaders)
     if path.suffix.lower() == ".png":
         frames = sorted(path.parent.glob(f"{path.stem}_[0-9][0-9][0-9][0-9][0-9].png"))
         print(f"wrote {len(frames)} frames: {path.with_name(path.stem + '_00000.png')} ...")
@@ -122,9 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("types", help="the neuron types with their ports and one line of doc, grouped by "
                        "the kind of what they output")
     t.add_argument("names", nargs="*", metavar="NAME", help="only the types whose names contain one of these")
+    t.add_argument("--shaders", default=None, metavar="FOLDER", help="list FOLDER/NAME.frag's types too")
     t.set_defaults(fn=cmd_types)
     c = sub.add_parser("check", help="parse and validate a patch, print the network; exit 1 on error")
     c.add_argument("patch")
+    c.add_argument("--shaders", default=None, metavar="FOLDER",
+                   help="more shader types: FOLDER/NAME.frag is the type NAME (default: a shaders/ "
+                        "folder beside the patch, if there is one)")
     c.set_defaults(fn=cmd_check)
     r = sub.add_parser("render", help="render a patch or a performance log (.dmmlog) offline to .wav (sound), "
                        ".mp4 (video + sound) or .png frames")
@@ -135,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--size", type=_size, default=None, help="WxH (images; default: the patch's size)")
     r.add_argument("--fps", type=float, default=None, help="frames per second (default: the patch's)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--shaders", default=None, metavar="FOLDER",
+                   help="more shader types: FOLDER/NAME.frag is the type NAME (default: a shaders/ "
+                        "folder beside the patch, if there is one)")
     r.set_defaults(fn=cmd_render)
     pl = sub.add_parser("play", help="play a patch live; saving the file changes the network")
     pl.add_argument("patch")

@@ -20,7 +20,7 @@ VIDEO = (".mp4", ".png")
 
 
 def render(machine, path, seconds: float | None = None, progress: Callable[[int, int], None] | None = None, *,
-           sample_format: str = "float32", size=None, fps=None) -> Path:
+           sample_format: str = "float32", size=None, fps=None, shaders=None) -> Path:
     """Render `seconds` of a machine or a patch file to `path`; returns the path.
 
     `.wav`: the sound. `.mp4`: H.264 pictures of `screen` and AAC sound
@@ -35,14 +35,16 @@ def render(machine, path, seconds: float | None = None, progress: Callable[[int,
     Deterministic: machines built alike give byte-identical files. The machine is
     ticked in place (edits queued on it are applied as it goes). `progress(done,
     total)` is called now and then with frame counts, and once at the end with
-    done == total. The file appears only when complete.
+    done == total. The file appears only when complete. A patch file is read with the
+    shader types of `shaders` (a folder), or of a `shaders/` folder beside it.
     """
     if isinstance(machine, (str, os.PathLike)) and str(machine).lower().endswith(".dmmlog"):
         # a performance log: replayed (seconds=None: to its end)
         return render_log(machine, path, seconds, progress, sample_format=sample_format, size=size, fps=fps)
     if isinstance(machine, (str, os.PathLike)) and not isinstance(machine, Machine):
+        from .gfx.types import patch_types
         from .patch.live import load
-        machine = load(machine, size=size, fps=fps)
+        machine = load(machine, size=size, fps=fps, types=patch_types(machine, shaders))
     if not isinstance(machine, Machine):
         raise BadArgument(f"render needs a Machine, got {type(machine).__name__}")
     if not isinstance(path, (str, os.PathLike)):

@@ -346,3 +346,35 @@ def test_play_ahead_sets_the_engines_margin(tmp_path):
             assert app.engine.status()["ahead"] == pytest.approx(ahead, abs=0.01)  # kept computed
         finally:
             app.stop()
+
+
+RINGS = ("// Rings, for the --shaders tests.\nuniform float speed;  // default 1\n"
+         "vec4 effect(vec2 uv) { return vec4(vec3(0.25 * speed), 1.0); }\n")
+
+
+def test_a_shaders_folder_beside_the_patch_or_given_serves_check_render_and_types(tmp_path, capsys):
+    (tmp_path / "shaders").mkdir()
+    (tmp_path / "shaders" / "test_rings_cli.frag").write_text(RINGS)
+    patch = tmp_path / "p.dmm"
+    patch.write_text("size(16, 8)\nr = test_rings_cli(speed=2)\nscreen = r\n")
+    assert main(["check", str(patch)]) == 0                      # found beside the patch
+    assert "r = test_rings_cli" in capsys.readouterr().out
+    out = tmp_path / "f.png"
+    assert main(["render", str(patch), "-o", str(out), "--seconds", "0.04", "-q"]) == 0
+    with av.open(str(tmp_path / "f_00000.png")) as c:
+        pic = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    assert (np.abs(pic.astype(int) - 128) <= 1).all()              # 0.25 * speed 2, drawn
+    # elsewhere, named with --shaders; without it the type is unknown
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    moved = other / "p.dmm"
+    moved.write_text(patch.read_text())
+    capsys.readouterr()
+    assert main(["check", str(moved)]) == 1
+    assert "test_rings_cli" in capsys.readouterr().err
+    assert main(["check", str(moved), "--shaders", str(tmp_path / "shaders")]) == 0
+    assert main(["types", "test_rings", "--shaders", str(tmp_path / "shaders")]) == 0
+    assert "test_rings_cli (speed:number=1) -> (out:image)" in capsys.readouterr().out
+    assert main(["check", str(moved), "--shaders", str(tmp_path / "nope")]) == 1
+    err = capsys.readouterr().err
+    assert "--shaders" in err and "no such folder" in err

@@ -407,3 +407,22 @@ def screen(inputs, state):
     """The window and the video: shows what reaches `in` at each frame."""
     state["image"] = inputs.get("in")
     return {}
+
+
+def patch_types(patch_path=None, shaders=None, errors: list | None = None) -> Types:
+    """The neuron types a patch is read with: the standard table, plus the shader files of
+    `shaders` (a folder), or else of a `shaders/` folder beside the patch when there is
+    one (not dmmlive's own library). The ShaderErrors of files that do not parse go to
+    `errors` when given, else the first is raised."""
+    folder = Path(shaders) if shaders is not None else None
+    if folder is None and patch_path is not None and not str(patch_path).lower().endswith(".dmmlog"):
+        beside = Path(patch_path).resolve().parent / "shaders"
+        if beside.is_dir() and beside != LIBRARY:
+            folder = beside
+    if folder is None:
+        return STANDARD
+    if not folder.is_dir():
+        raise BadArgument(f"--shaders {shaders}: no such folder")
+    types = STANDARD.copy()
+    load_shader_types(folder, errors=errors, types=types)
+    return types
