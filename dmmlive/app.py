@@ -160,11 +160,9 @@ class App:
                  allow_load_anywhere=False, log=None, record=None, shaders=None, ahead=0.01):
         self.path = str(Path(patch))
         self.record_to = None if record is None else str(record)  # --record: from the start
-        if shaders is None:  # a shaders/ folder beside the patch, as render and check take it
-            from .gfx.types import LIBRARY
-            beside = Path(self.path).resolve().parent / "shaders"
-            shaders = beside if beside.is_dir() and beside != LIBRARY else None
-        self.shaders = None if shaders is None else str(shaders)  # --shaders: more shader types
+        from .gfx.types import shader_folder  # --shaders, or a shaders/ folder beside the patch
+        shaders = shader_folder(self.path, shaders)
+        self.shaders = None if shaders is None else str(shaders)
         self.types = STANDARD.copy()  # this session's neuron types (+ --shaders, at start)
         self.log = None if log is None else str(log)
         self.audio, self.device, self.rate, self.block = audio, device, rate, block

@@ -409,16 +409,23 @@ def screen(inputs, state):
     return {}
 
 
-def patch_types(patch_path=None, shaders=None, errors: list | None = None) -> Types:
-    """The neuron types a patch is read with: the standard table, plus the shader files of
-    `shaders` (a folder), or else of a `shaders/` folder beside the patch when there is
-    one (not dmmlive's own library). The ShaderErrors of files that do not parse go to
-    `errors` when given, else the first is raised."""
-    folder = Path(shaders) if shaders is not None else None
-    if folder is None and patch_path is not None and not str(patch_path).lower().endswith(".dmmlog"):
+def shader_folder(patch_path=None, shaders=None):
+    """The folder of more shader types for a patch: `shaders` when given, else a
+    `shaders/` folder beside the patch when there is one (not dmmlive's own library)."""
+    if shaders is not None:
+        return Path(shaders)
+    if patch_path is not None and not str(patch_path).lower().endswith(".dmmlog"):
         beside = Path(patch_path).resolve().parent / "shaders"
         if beside.is_dir() and beside != LIBRARY:
-            folder = beside
+            return beside
+    return None
+
+
+def patch_types(patch_path=None, shaders=None, errors: list | None = None) -> Types:
+    """The neuron types a patch is read with: the standard table, plus the shader files of
+    its `shader_folder`. The ShaderErrors of files that do not parse go to `errors` when
+    given, else the first is raised."""
+    folder = shader_folder(patch_path, shaders)
     if folder is None:
         return STANDARD
     if not folder.is_dir():
