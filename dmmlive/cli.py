@@ -63,10 +63,24 @@ def _linear(terms) -> str:
 
 def cmd_render(a) -> int:
     from .render import render
-    progress = None if a.quiet else _progress_bar(sys.stderr)
+    # the bar redraws itself with \r: only where someone watches it (a terminal)
+    progress = None if a.quiet or not sys.stderr.isatty() else _progress_bar(sys.stderr)
     seconds = a.seconds
     if seconds is None and not a.patch.lower().endswith(".dmmlog"):
         seconds = 10.0  # a log's default: to its end (see dmmlive.log)
+    if a.output.lower().endswith((".mp4", ".png")) and not a.patch.lower().endswith(".dmmlog"):
+        from pathlib import Path
+
+        from .gfx.types import patch_types
+        from .patch.parse import parse
+        try:
+            text = Path(a.patch).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = None  # (render says what is wrong with the file)
+        p = None if text is None else parse(text, a.patch, types=patch_types(a.patch, a.shaders))
+        if p is not None and not any(k[0] == "screen" for k in p.rows):
+            print(f"dmmlive: {a.patch} draws nothing on `screen`: the pictures will be black "
+                  "(render to .wav for the sound alone)", file=sys.stderr)
     path = render(a.patch, a.output, seconds=seconds, progress=progress, size=a.size, fps=a.fps,
                   shaders=a.shaders)
     if path.suffix.lower() == ".png":

@@ -198,7 +198,8 @@ def test_render_wav_twice_is_byte_identical(good, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "b.wav", "good.dmm"]  # no .part left
 
 
-def test_render_progress_bar_goes_to_stderr(good, tmp_path, capsys):
+def test_render_progress_bar_goes_to_stderr(good, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # as on a terminal
     assert main(["render", str(good), "-o", str(tmp_path / "a.wav"), "--seconds", "0.2"]) == 0
     out, err = capsys.readouterr()
     assert out == f"wrote {tmp_path / 'a.wav'}\n"
@@ -378,3 +379,14 @@ def test_a_shaders_folder_beside_the_patch_or_given_serves_check_render_and_type
     assert main(["check", str(moved), "--shaders", str(tmp_path / "nope")]) == 1
     err = capsys.readouterr().err
     assert "--shaders" in err and "no such folder" in err
+
+
+def test_render_without_a_terminal_draws_no_progress_bar_and_warns_of_a_black_video(tmp_path, capsys):
+    patch = tmp_path / "p.dmm"
+    patch.write_text("out = 0.1*sine(freq=220)\n")
+    assert main(["render", str(patch), "-o", str(tmp_path / "a.mp4"), "--seconds", "0.1"]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and "[###" not in err        # stderr is not a terminal here
+    assert "draws nothing on `screen`: the pictures will be black" in err
+    assert main(["render", str(patch), "-o", str(tmp_path / "a.wav"), "--seconds", "0.1"]) == 0
+    assert "screen" not in capsys.readouterr().err     # sound alone: nothing to warn of
