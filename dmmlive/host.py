@@ -10,7 +10,7 @@ machine, and nobody wraps anybody's methods.
 The journal: the patch session and the Controller say what they applied
 (`PatchSession.on_applied`, `Controller.on_applied`); the host turns each into a record
 stamped with its tick, the record `--log` writes (dmmlive/log.py), and publishes it to
-every subscriber (the log writer; `Journal.since` for a reader that polls).
+every subscriber (the log writer). With no subscriber no record is made.
 """
 from __future__ import annotations
 
@@ -32,28 +32,16 @@ class Journal:
     `kind` "code" (a patch text: `path`, `text`, `shaders` {name: source} of the shader
     types it declares), "osc" (`op`, `args`) or "knob" (`address`, `values`)."""
 
-    def __init__(self, keep: int = 4096):
+    def __init__(self):
         self.subscribers: list = []
-        self.records: list = []   # the last `keep` records, for readers that poll
-        self.count = 0            # records published so far (the index of the next)
-        self.keep = keep
 
     def subscribe(self, fn) -> None:
         """Call `fn(record)` for every record published from now on."""
         self.subscribers.append(fn)
 
     def publish(self, record: dict) -> None:
-        self.records.append(record)
-        self.count += 1
-        if len(self.records) > self.keep:
-            del self.records[: len(self.records) - self.keep]
         for fn in self.subscribers:
             fn(record)
-
-    def since(self, n: int) -> tuple[list, int]:
-        """(the records published since the `n`-th, the count now): a poller's cursor."""
-        first = self.count - len(self.records)
-        return self.records[max(0, n - first):], self.count
 
 
 class Host:
@@ -165,14 +153,16 @@ class Host:
 
     # ---- the journal --------------------------------------------------------------------------
     def _code_applied(self, path: str, text: str, patch) -> None:
+        if not self.journal.subscribers:  # (a save's shader sources are looked up for a reader only)
+            return
         self.journal.publish({"tick": self.machine.t, "kind": "code", "path": path, "text": text,
                               "shaders": shader_sources({d.type for d in patch.neurons.values()},
                                                         self.machine.types)})
 
     def _command_applied(self, op: str, args: list) -> None:
         cmd = commands.get(op)
-        if cmd is None or cmd.journal not in ("osc", "knob"):  # texts: as the session applies them
-            return
+        if not self.journal.subscribers or cmd is None or cmd.journal not in ("osc", "knob"):
+            return  # (texts are journaled as the session applies them)
         if cmd.journal == "knob":
             self.journal.publish({"tick": self.machine.t, "kind": "knob", "address": args[0],
                                   "values": list(args[1:])})
