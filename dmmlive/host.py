@@ -168,7 +168,7 @@ class Host:
                                   "values": list(args[1:])})
             return
         rec = {"tick": self.machine.t, "kind": "osc", "op": op, "args": list(args)}
-        if op == "neuron" and len(args) > 1:
+        if op in ("neuron", "replace") and len(args) > 1:  # (they declare a type)
             rec["shaders"] = shader_sources([args[1]], self.machine.types)
         self.journal.publish(rec)
 

@@ -285,3 +285,18 @@ def test_the_replay_draws_with_the_shader_sources_the_log_recorded(tmp_path):
     assert (pic == [255, 0, 0]).all()
     assert STANDARD["plasma"] is plasma and list(plasma.inputs) == ["speed"]  # the standard type untouched
     assert plasma.fn.shader.src.body == (LIBRARY / "plasma.frag").read_text()
+
+
+def test_a_shader_type_a_command_declares_is_logged_with_its_source(tmp_path):
+    patch, log = tmp_path / "set.dmm", tmp_path / "set.dmmlog"
+    patch.write_text(PATCH)
+    host = build(str(patch), RATE, B, True, 0.05, None, False, str(log))
+    assert host.osc([("neuron", ["g", "plasma"], None, None)]) == []
+    host.tick(2)
+    assert host.osc([("replace", ["g", "kaleid"], None, None)]) == []
+    host.tick(2)
+    host.log.close(host.machine.t)
+    _, evs = events(log)
+    assert [(e["op"], sorted(e["shaders"])) for e in evs if e["kind"] == "osc"] == \
+        [("neuron", ["plasma"]), ("replace", ["kaleid"])]
+    assert evs[1]["shaders"]["kaleid"] == (LIBRARY / "kaleid.frag").read_text()
