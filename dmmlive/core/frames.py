@@ -31,16 +31,12 @@ class Frames:
         return self.gpu
 
     def _frame_state(self, s, st) -> None:
-        """What a frame neuron reads besides its inputs: the backend, the clock, its audio."""
-        if s.name != "screen":
-            st["gpu"] = self._gpu()
-        st["time"] = self.frame / float(self._fps)
-        st["frame"] = self.frame
-        audio = [p for p, (k, _) in s.inputs.items() if k == "audio"]
-        if audio and "audio" not in st:
-            for p in audio:
-                self._rings.setdefault((s.name, p), Ring(max(16384, int(st.get("history", 0)))))
-            st["audio"] = lambda port, n, _name=s.name: self._rings[(_name, port)].last(n)
+        frame_state(st, s.name, self._gpu() if s.name != "screen" else None, self._frame_time(),
+                    self.frame, self._rings, [p for p, (k, _) in s.inputs.items() if k == "audio"])
+
+    def _frame_time(self) -> float:
+        """Seconds of the current frame."""
+        return self.frame / float(self._fps)
 
 
     def _publish(self, lv, frame: bool) -> None:
@@ -56,8 +52,7 @@ class Frames:
             audio = [p for p, (k, _) in s.inputs.items() if k == "audio"]
             for p in audio:
                 if (s.name, p) not in self._rings:  # (as a neuron that fires makes its ring)
-                    st = self._initial_state(s.decl)
-                    self._rings[(s.name, p)] = Ring(max(16384, int(st.get("history", 0))))
+                    self._rings[(s.name, p)] = ring_for(self._initial_state(s.decl))
             if not frame:
                 continue
             idx = self._plan.out_index["number"]
@@ -75,6 +70,27 @@ class Frames:
                 else:
                     ins[port] = self._Xv.get(where, {})
             self._frame_rec.append((s.name, s.decl.type.name, s.decl.args, ins))
+
+
+def ring_for(st) -> "Ring":
+    """The ring of an audio input of a frame neuron whose state is `st`: its `history`
+    samples, 16384 at least."""
+    return Ring(max(16384, int(st.get("history", 0))))
+
+
+def frame_state(st, name, gpu, time, frame, rings, audio_ports) -> None:
+    """What a frame neuron reads besides its inputs, put in its state `st`: the backend
+    (`gpu`, none for `screen`), the frame's `time` and number, and `audio(port, n)` over
+    its audio inputs' rings in `rings` ({(name, port): Ring}, made here if missing)."""
+    if gpu is not None:
+        st["gpu"] = gpu
+    st["time"] = time
+    st["frame"] = frame
+    if audio_ports and "audio" not in st:
+        for p in audio_ports:
+            if (name, p) not in rings:
+                rings[(name, p)] = ring_for(st)
+        st["audio"] = lambda port, n, _name=name: rings[(_name, port)].last(n)
 
 
 class Ring:

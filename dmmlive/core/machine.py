@@ -314,7 +314,8 @@ class Machine(Edits, Glides, Frames):
                     if self.publish_frames:
                         self._publish(lv, publishing)
                 if publishing:
-                    self.frames_out.append({"tick": self.t, "frame": self.frame, "neurons": self._frame_rec})
+                    self.frames_out.append({"tick": self.t, "frame": self.frame, "time": self._frame_time(),
+                                            "neurons": self._frame_rec})
                 if self._fades:
                     self._advance_fades()
 

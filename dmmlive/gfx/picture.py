@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.frames import Ring
+from ..core.frames import frame_state, ring_for
 from ..core.machine import initial_state
 from ..core.registry import STANDARD, Types
 
@@ -28,15 +28,11 @@ class Picture:
         self.states: dict = {}   # name -> (type name, args, state dict)
         self.outputs: dict = {}  # (name, port) -> Image
         self.rings: dict = {}    # (name, port) -> Ring of an audio input
-        self.frame = -1
-        self.tick = 0
-        self.inputs: dict = {}   # name -> {port: what the record gave} (the last frame's)
         self.errors: list = []   # a frame neuron's failure, told once per neuron (it draws nothing)
         self._failed: set = set()
 
     def draw(self, record: dict):
         """Fire the record's frame neurons in order; returns the image reaching `screen`."""
-        self.frame, self.tick = record["frame"], record["tick"]
         seen = set()
         for name, tname, args, ins in record["neurons"]:
             seen.add(name)
@@ -56,19 +52,13 @@ class Picture:
                 elif kind == "audio":
                     ring = self.rings.get((name, port))
                     if ring is None:
-                        ring = self.rings[(name, port)] = Ring(max(16384, int(st.get("history", 0))))
+                        ring = self.rings[(name, port)] = ring_for(st)
                     ring.push(np.asarray(v[0], np.float32))
                     inputs[port] = np.asarray(v[1], np.float32)  # the tick's block, as the machine gives it
                 else:
                     inputs[port] = v
-            self.inputs[name] = ins
-            if name != "screen":
-                st["gpu"] = self.gpu
-            st["time"] = self.frame / self.fps
-            st["frame"] = self.frame
-            audio = [p for p in ins if t.input_kind(p) == "audio"]
-            if audio and "audio" not in st:
-                st["audio"] = lambda port, n, _name=name: self.rings[(_name, port)].last(n)
+            frame_state(st, name, self.gpu if name != "screen" else None, record["time"], record["frame"],
+                        self.rings, [p for p in ins if t.input_kind(p) == "audio"])
             try:
                 out = t.fn(inputs, st)
             except Exception as e:  # noqa: BLE001  (as in the machine: muted and told, never fatal)
