@@ -68,21 +68,15 @@ def cmd_render(a) -> int:
     seconds = a.seconds
     if seconds is None and not a.patch.lower().endswith(".dmmlog"):
         seconds = 10.0  # a log's default: to its end (see dmmlive.log)
-    if a.output.lower().endswith((".mp4", ".png")) and not a.patch.lower().endswith(".dmmlog"):
-        from pathlib import Path
-
+    source = a.patch
+    if not a.patch.lower().endswith(".dmmlog"):  # the patch's machine, made here to look at it
         from .gfx.types import patch_types
-        from .patch.parse import parse
-        try:
-            text = Path(a.patch).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            text = None  # (render says what is wrong with the file)
-        p = None if text is None else parse(text, a.patch, types=patch_types(a.patch, a.shaders))
-        if p is not None and not any(k[0] == "screen" for k in p.rows):
+        from .patch.live import load
+        source = load(a.patch, size=a.size, fps=a.fps, types=patch_types(a.patch, a.shaders))
+        if a.output.lower().endswith((".mp4", ".png")) and "screen" not in source.matrix:
             print(f"dmmlive: {a.patch} draws nothing on `screen`: the pictures will be black "
                   "(render to .wav for the sound alone)", file=sys.stderr)
-    path = render(a.patch, a.output, seconds=seconds, progress=progress, size=a.size, fps=a.fps,
-                  shaders=a.shaders)
+    path = render(source, a.output, seconds=seconds, progress=progress, size=a.size, fps=a.fps)
     if path.suffix.lower() == ".png":
         frames = sorted(path.parent.glob(f"{path.stem}_[0-9][0-9][0-9][0-9][0-9].png"))
         print(f"wrote {len(frames)} frames: {path.with_name(path.stem + '_00000.png')} ...")
