@@ -39,24 +39,22 @@ class Frames:
         return self.frame / float(self._fps)
 
 
-    def _publish(self, lv, frame: bool) -> None:
-        """A sound-only machine publishing frames (`publish_frames`): after level `lv`'s
-        tick, keep its frame neurons' audio inputs; at a frame tick, add to the frame's
-        record what each frame neuron of the level would get, in firing order: numbers,
-        image rows as their terms (the image sources and weights, and the sum of the
-        number terms), and the audio samples its inputs took since the last frame."""
+    def _publish(self, lv) -> None:
+        """A sound-only machine publishing frames (`publish_frames`), at a frame tick after
+        level `lv`'s down movement: add to the frame's record what each frame neuron of the
+        level would get, in firing order: numbers, image rows as their terms (the image
+        sources and weights, and the sum of the number terms), and the audio samples its
+        inputs took since the last frame (its rings are made now, as a neuron that fires
+        makes them, and filled every tick by the down movement)."""
         X, Yn = self._X, self._Y["number"]
+        idx = self._plan.out_index["number"]
+        irows = dict(lv.irows)
         for s in lv.singles:
             if not s.decl.type.frame:
                 continue
-            audio = [p for p, (k, _) in s.inputs.items() if k == "audio"]
-            for p in audio:
-                if (s.name, p) not in self._rings:  # (as a neuron that fires makes its ring)
+            for p, (k, _) in s.inputs.items():
+                if k == "audio" and (s.name, p) not in self._rings:
                     self._rings[(s.name, p)] = ring_for(self._initial_state(s.decl))
-            if not frame:
-                continue
-            idx = self._plan.out_index["number"]
-            irows = dict(lv.irows)
             ins = {}
             for port, (kind, where) in s.inputs.items():
                 if kind == "number":

@@ -311,8 +311,8 @@ class Machine(Edits, Glides, Frames):
                 for lv in self._plan.levels:
                     self._down(lv)
                     self._up(lv)
-                    if self.publish_frames:
-                        self._publish(lv, publishing)
+                    if publishing:
+                        self._publish(lv)
                 if publishing:
                     self.frames_out.append({"tick": self.t, "frame": self.frame, "time": self._frame_time(),
                                             "neurons": self._frame_rec})
