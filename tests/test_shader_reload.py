@@ -8,12 +8,13 @@ temporary folder handed to the App as `shaders=` (`dmmlive play --shaders FOLDER
 from __future__ import annotations
 
 import io
-import threading
 import time
 
 import numpy as np
 
 from dmmlive.app import App
+
+from .window_run import run_beside
 
 WAIT = 30.0
 NAME = "test_reload_tint"  # test_*: left out of `dmmlive types`
@@ -51,32 +52,25 @@ def test_a_saved_shader_changes_the_picture_and_a_broken_one_does_not(tmp_path, 
         return False
 
     def editor():
-        try:
-            w = lambda: app.window  # noqa: E731
-            if not until(lambda: w() is not None and w().frames_drawn >= 2, "first frames"):
-                return
-            seen["before"] = w().screenshot()[9, 16].copy()
-            frag.write_text(shader(0.6), encoding="utf-8")
-            if not until(lambda: grey(w().screenshot()[9, 16], 0.6), "the saved shader shown"):
-                return
-            # a broken save: reported with the file and its GLSL line; the picture stays
-            frag.write_text(shader(0.9, "    float x = nope;\n"), encoding="utf-8")
-            if not until(lambda: f"{NAME}.frag:4" in err.getvalue(), "the error reported"):
-                return
-            time.sleep(0.2)
-            seen["broken"] = w().screenshot()[9, 16].copy()
-            seen["overlay"] = w()._overlay_lines()  # what the overlay (H) shows
-            frag.write_text(shader(0.4), encoding="utf-8")  # fixed: applies
-            until(lambda: grey(w().screenshot()[9, 16], 0.4), "the fixed shader shown")
-            seen["fixed"] = True
-        finally:
-            if app.window is not None:
-                app.window.close()
+        w = lambda: app.window  # noqa: E731
+        if not until(lambda: w() is not None and w().frames_drawn >= 2, "first frames"):
+            return
+        seen["before"] = w().screenshot()[9, 16].copy()
+        frag.write_text(shader(0.6), encoding="utf-8")
+        if not until(lambda: grey(w().screenshot()[9, 16], 0.6), "the saved shader shown"):
+            return
+        # a broken save: reported with the file and its GLSL line; the picture stays
+        frag.write_text(shader(0.9, "    float x = nope;\n"), encoding="utf-8")
+        if not until(lambda: f"{NAME}.frag:4" in err.getvalue(), "the error reported"):
+            return
+        time.sleep(0.2)
+        seen["broken"] = w().screenshot()[9, 16].copy()
+        seen["overlay"] = w()._overlay_lines()  # what the overlay (H) shows
+        frag.write_text(shader(0.4), encoding="utf-8")  # fixed: applies
+        until(lambda: grey(w().screenshot()[9, 16], 0.4), "the fixed shader shown")
+        seen["fixed"] = True
 
-    t = threading.Thread(target=editor)
-    t.start()
-    assert app.run() == 0
-    t.join(WAIT)
+    assert run_beside(app, editor, WAIT) == 0
     assert "failed" not in seen and "fixed" in seen, (seen, out.getvalue(), err.getvalue())
     assert grey(seen["before"], 0.2) and grey(seen["broken"], 0.6) and seen["fixed"]
     e = err.getvalue()

@@ -6,12 +6,13 @@ process, the engine without a card (NullOutput)."""
 from __future__ import annotations
 
 import io
-import threading
 import time
 
 import numpy as np
 
 from dmmlive.app import App
+
+from .window_run import run_beside
 from dmmlive.gfx import Gpu
 from dmmlive.patch.live import open_patch
 
@@ -51,13 +52,8 @@ def test_the_window_shows_the_frames_the_engine_computed(tmp_path, monkeypatch):
             if app.window is not None:
                 app.window.on_frame = on_frame
             time.sleep(0.02)
-        if app.window is not None:
-            app.window.close()
 
-    t = threading.Thread(target=watcher)
-    t.start()
-    assert app.run() == 0
-    t.join(WAIT)
+    assert run_beside(app, watcher, WAIT) == 0
     assert len(shots) == 12
     frames = [f for f, _, _ in shots]
     assert frames == sorted(frames) and len(set(frames)) == 12

@@ -7,12 +7,13 @@ card (NullOutput), real UDP on loopback.
 from __future__ import annotations
 
 import io
-import threading
 import time
 
 import numpy as np
 
 from dmmlive.app import App
+
+from .window_run import run_beside
 from dmmlive.drivers import osc
 
 WAIT = 30.0
@@ -58,29 +59,22 @@ def test_osc_commands_and_knobs_change_the_window_picture(tmp_path, monkeypatch)
         return False
 
     def controller():
-        try:
-            while app.window is None or app.window.frames_drawn < 2 or app.server is None:
-                time.sleep(0.02)
-            port = app.server.port
-            steps = [
-                (None, 0.2, "start"),                                   # 0.2 * k, k = 1
-                (("/dmm/set", "t.gain", "k", 2.0), 0.4, "set"),         # 0.2 * 2k
-                (("/1/fader1", 1.5), 0.6, "knob"),                      # 0.2 * 2 * 1.5
-                (("/dmm/value", "t.gain", 0.5), 0.7, "value"),          # + 0.2 * 0.5 from one
-            ]
-            for msg, want, what in steps:
-                if msg is not None:
-                    osc.send("127.0.0.1", port, *msg)
-                if not until(want, what):
-                    return
-        finally:
-            if app.window is not None:
-                app.window.close()
+        while app.window is None or app.window.frames_drawn < 2 or app.server is None:
+            time.sleep(0.02)
+        port = app.server.port
+        steps = [
+            (None, 0.2, "start"),                                   # 0.2 * k, k = 1
+            (("/dmm/set", "t.gain", "k", 2.0), 0.4, "set"),         # 0.2 * 2k
+            (("/1/fader1", 1.5), 0.6, "knob"),                      # 0.2 * 2 * 1.5
+            (("/dmm/value", "t.gain", 0.5), 0.7, "value"),          # + 0.2 * 0.5 from one
+        ]
+        for msg, want, what in steps:
+            if msg is not None:
+                osc.send("127.0.0.1", port, *msg)
+            if not until(want, what):
+                return
 
-    t = threading.Thread(target=controller)
-    t.start()
-    assert app.run() == 0
-    t.join(WAIT)
+    assert run_beside(app, controller, WAIT) == 0
     assert "failed" not in seen, (seen, out.getvalue(), err.getvalue())
     assert set(seen) == {"start", "set", "knob", "value"}
     assert err.getvalue() == ""
