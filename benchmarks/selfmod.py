@@ -16,6 +16,10 @@ network static, (b) one-weight edits (changed, added, removed) at 50,000 weights
     existing weight changed, a new link added and that link removed. Printed: the median over
     --edits repeats, the same ticks with no edit (the baseline), their difference, and how
     many of the edits recompiled the plan (`m.compiles`). Goal: <= 1 ms.
+(c) structural edits in the network of (a) (static) at N = 100, 1,000, 4,000: a new link
+    between two sines (FM: one moves down a level; removed again, untimed), and a neuron declared and linked (a sine fed by `one`,
+    mixed into `out.left`); each timed as the edit plus the two ticks that take it in, less two
+    plain ticks. Printed: medians over --edits repeats; what is left is the O(N) layout.
 
 Only the public Machine API (add, connect, edit, tick, compiles, matrix): runs on any engine.
 Figures are medians; this 2-core machine is shared and noisy (measurements of (a) alternate
@@ -201,6 +205,37 @@ def part_b(edits: int, seed: int = 7):
         print(f"    (!) W has {n1:,} entries after the edits, not {nw:,}")
 
 
+def part_c(sizes, edits: int):
+    print("(c) structural edits, N sines mixed into out, ordered: edit + 2 ticks - 2 ticks, ms")
+    print(f"{'N':>6} | {'new link':>9} {'new neuron':>11} | compiles per round (3 edits)")
+    for n in sizes:
+        m = sines(n, False)
+        cost = {"link": [], "neuron": []}
+        before = m.compiles
+        for k in range(edits):
+            t0 = time.perf_counter()
+            m.tick(2)
+            base = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            a, b = f"s{(k * 7919) % n}", f"s{(k * 104729 + 1) % n}"
+            if a == b:
+                b = f"s{((k * 104729 + 1) % n + 1) % n}"
+            m.connect(f"{a}.freq", b, 0.001)  # a new link between two neurons: FM, a moves a level
+            m.tick(2)
+            cost["link"].append(time.perf_counter() - t0 - base)
+            m.edit(delta={a: {"freq": {b: {"out": -0.001}}}})
+            m.tick(2)
+            t0 = time.perf_counter()
+            m.add(f"x{k}", "sine")
+            m.connect(f"x{k}.freq", "one", 300.0 + k)
+            m.connect("out.left", f"x{k}", 0.001)
+            m.tick(2)
+            cost["neuron"].append(time.perf_counter() - t0 - base)
+        per = (m.compiles - before) / edits
+        print(f"{n:>6} | {1e3 * statistics.median(cost['link']):>9.2f} {1e3 * statistics.median(cost['neuron']):>11.2f} |"
+              f" {per:.2f}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -208,12 +243,14 @@ def main():
     ap.add_argument("--seconds", type=float, default=1.5, help="(a) length of one window")
     ap.add_argument("--repeat", type=int, default=5, help="(a) windows per network")
     ap.add_argument("--edits", type=int, default=41, help="(b) repeats of each kind of edit")
-    ap.add_argument("--only", choices=["a", "b"])
+    ap.add_argument("--only", choices=["a", "b", "c"])
     a = ap.parse_args()
-    if a.only != "b":
+    if a.only in (None, "a"):
         part_a([int(x) for x in a.sizes.split(",")], a.seconds, a.repeat)
-    if a.only != "a":
+    if a.only in (None, "b"):
         part_b(a.edits)
+    if a.only in (None, "c"):
+        part_c([100, 1000, 4000], a.edits)
 
 
 if __name__ == "__main__":

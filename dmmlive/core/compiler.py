@@ -35,6 +35,7 @@ class Entries:
         self.touch: dict = {}     # neuron -> runnable entries naming it + its non-empty rows
         self.vkeys: set = set()   # the rows of vvalue and image inputs (not in the matrices)
         self.links_changed = True  # a link (dst, src) appeared or vanished since `build`
+        self.link_changes: set = set()  # which: {(dst, src)}
 
     def read(self, W, decls) -> set:
         """Read every row of W; returns the rows read."""
@@ -45,16 +46,20 @@ class Entries:
 
     def update_names(self, W, decls, names) -> set:
         """Read again every row of, or naming, a neuron in `names` (its declaration changed)."""
-        keys = set()
+        own, naming = set(), {}
         for n in names:
             ins = W.get(n) if isinstance(W, dict) else None
             if isinstance(ins, dict):
-                keys.update((n, i) for i in ins)
-            keys.update((n, i) for i in self.by_dst.get(n, ()))
-            keys.update(self.by_src.get(n, ()))
-        for key in keys:
+                own.update((n, i) for i in ins)
+            own.update((n, i) for i in self.by_dst.get(n, ()))
+            for key in self.by_src.get(n, ()):
+                naming.setdefault(key, set()).add(n)
+        for key in own:  # its own rows: whole (their kinds may have changed)
             self.update(W, decls, key)
-        return keys
+        for key, srcs in naming.items():  # rows naming it: its entries (a mixer is not read whole)
+            if key not in own:
+                self.update(W, decls, key, srcs)
+        return own | set(naming)
 
     def update(self, W, decls, key, srcs=None) -> None:
         """Read row `key` of W again: all of it, or (`srcs`: the neurons a change wrote in
@@ -159,6 +164,7 @@ class Entries:
                 del e[src]
             if not had or not had + c:
                 self.links_changed = True
+                self.link_changes.add((dst, src))
         if not e:
             del self.edges[dst]
 
@@ -201,12 +207,20 @@ def build(ent: Entries, decls, pinned, synchronous, fades=(), prev: Plan | None 
     if prev is None or changed is None:
         prev, changed = None, set(ent.rows)
     if synchronous:
-        names_by_level = [active]
+        names_by_level, back = [active], None
     elif prev is not None and not ent.links_changed and active == prev.active:
-        names_by_level = prev.names
+        names_by_level, back = prev.names, prev.back
     else:
-        names_by_level = order_levels(active, ent.edges, {"self"}, False)
+        names_by_level = back = None
+        if prev is not None and prev.back is not None:
+            got = _reorder(prev, active, ent, names)
+            if got is not None:
+                names_by_level, back = got
+        if names_by_level is None:
+            back = set()
+            names_by_level = order_levels(active, ent.edges, {"self"}, False, back)
     ent.links_changed = False
+    ent.link_changes = set()
     vports = {n: sorted(i for i in ent.by_dst.get(n, ()) if (n, i) in ent.rows)
               for n in active if decls[n].type.variadic}
     same = (prev is not None and names_by_level == prev.names and vports == prev.vinputs
@@ -216,6 +230,7 @@ def build(ent: Entries, decls, pinned, synchronous, fades=(), prev: Plan | None 
     else:
         plan = _layout(names_by_level, decls, vports)
     plan.active = active
+    plan.back = back
     plan.ignored = [b for bad in ent.bad.values() for b in bad]
     _matrices(plan, ent, decls, prev, changed, same)
     for lv in plan.levels:
@@ -224,6 +239,117 @@ def build(ent: Entries, decls, pinned, synchronous, fades=(), prev: Plan | None 
         for lv, m in zip(plan.levels, glide_mats(plan, decls, D)):
             lv.fade_mats.append(m)
     return plan
+
+
+LOCAL = 256  # the most neurons a local re-levelling walks before it orders them all again
+
+
+def _reorder(prev: Plan, active, ent: Entries, names):
+    """The ordered levels after the links in `ent.link_changes` appeared or vanished, found
+    from the running plan's by walking only what those links reach, and the links cut to
+    break cycles; None where the full ordering (`order_levels`) must run instead.
+
+    The full ordering is a depth-first walk up the links from each neuron in declaration
+    order, cutting a link where it closes a cycle. A link from `p` changes that walk only
+    inside the neurons `p` depends on (its ancestry U): when U holds no cycle and no cut
+    link, the walk through U cuts nothing whenever it happens, and the walk outside U is the
+    same step for step, so the cuts are the running plan's. Then the levels (the longest
+    path to each neuron over the links not cut) change only downstream of the changed
+    links, and are worked out there. Otherwise (a cycle near the change, a neuron moved in
+    declaration order, a walk longer than LOCAL) the full ordering runs."""
+    P = ("self",)  # pinned last: its links to others are always cut
+    back = prev.back
+    edges, old_level = ent.edges, prev.level_of
+    aset = set(active)
+    gone = [n for n in old_level if n not in aset]
+    new = [n for n in active if n not in old_level]
+    moved_names = [n for n in names if n in aset and n in old_level]
+    if moved_names and [n for n in active if n in old_level] != [n for n in prev.active if n in aset]:
+        return None  # a neuron moved in declaration order: the walk's roots come in another order
+    # U: everything the changed links' sources depend on; acyclic, bounded, no cut link in it
+    U, todo = set(), []
+    for n, p in ent.link_changes:
+        if p != n and p not in P and p not in U:
+            U.add(p)
+            todo.append(p)
+    color: dict = {}
+    while todo:
+        v = todo.pop()
+        for q in edges.get(v, ()):
+            if q != v and q not in P and q not in U:
+                if len(U) >= LOCAL:
+                    return None
+                U.add(q)
+                todo.append(q)
+    for a, b in back:
+        if a in U or b in U or (a, b) in ent.link_changes or a not in aset or b not in aset:
+            return None
+    for v in U:  # a cycle inside U (iterative three-colour walk)
+        if v in color:
+            continue
+        color[v] = 1
+        stack = [(v, iter(edges.get(v, ())))]
+        while stack:
+            x, it = stack[-1]
+            for q in it:
+                if q == x or q in P:
+                    continue
+                c = color.get(q)
+                if c == 1:
+                    return None
+                if c is None:
+                    color[q] = 1
+                    stack.append((q, iter(edges.get(q, ()))))
+                    break
+            else:
+                color[x] = 2
+                stack.pop()
+    # the levels downstream of the changed links
+    level = {n: lv for n, lv in old_level.items() if n not in P and n in aset}
+    work = [n for n, _ in ent.link_changes if n in aset and n not in P] + [n for n in new if n not in P]
+    queued = set(work)
+    moved = set()
+    steps = 0
+    while work:
+        steps += 1
+        if steps > 4 * LOCAL:
+            return None
+        n = work.pop()
+        queued.discard(n)
+        lv = 0
+        for p in edges.get(n, ()):
+            if p != n and p not in P and (n, p) not in back:
+                lp = level.get(p)
+                if lp is not None and lp + 1 > lv:
+                    lv = lp + 1
+        if level.get(n) == lv:
+            continue
+        level[n] = lv
+        moved.add(n)
+        for d, _ in ent.by_src.get(n, ()):
+            if d != n and d not in P and d in aset and d not in queued and n in edges.get(d, ()) \
+                    and (d, n) not in back:
+                queued.add(d)
+                work.append(d)
+    tail = prev.names[-1] if "self" in old_level else None
+    prev_levels = prev.names[:-1] if tail is not None else prev.names
+    depth = max(level.values(), default=-1) + 1
+    dirty = {level[n] for n in moved} | {old_level[n] for n in moved if n in old_level and n not in P}
+    dirty |= {old_level[n] for n in gone if n not in P}
+    pos = None
+    out = []
+    for L in range(depth):
+        if L < len(prev_levels) and L not in dirty:
+            out.append(prev_levels[L])
+            continue
+        if pos is None:
+            pos = {n: i for i, n in enumerate(active)}
+        have = [n for n in (prev_levels[L] if L < len(prev_levels) else ()) if level.get(n) == L]
+        have += [n for n in moved if level[n] == L and old_level.get(n) != L]
+        out.append(sorted(have, key=pos.__getitem__))
+    if "self" in aset:
+        out.append(["self"])
+    return out, back
 
 
 def _same_outputs(prev: Plan, decls, names) -> bool:
@@ -372,6 +498,7 @@ def _matrices(plan, ent, decls, prev, changed, same) -> None:
         for kind in DENSE:
             maps["in", kind] = _index_map(prev.in_index[kind], in_index[kind], prev.n_in[kind], same)
             maps["out", kind] = _index_map(prev.out_index[kind], out_index[kind], len(prev.out_index[kind]), same)
+        plan.out_map = {kind: maps["out", kind] for kind in DENSE}
     starts = {k: np.array([lv.rows[k].start for lv in plan.levels], np.int64) for k in DENSE}
     per_level = [{} for _ in plan.levels]
     pairs = set(coo)

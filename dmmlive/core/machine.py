@@ -563,6 +563,7 @@ class Machine(Edits, Glides, Frames):
             plan = build(ent, self._decls, pinned, sync, fades, prev=old, changed=changed, names=names)
         # Retire neurons that were active and are touched by no weight now, and idle ones
         # an edit asked to retire.
+        out_map = None if fresh else plan.out_map  # old output row -> new (-1: gone)
         if old is not None:
             gone = (set(old.active) | {n for n in self._idle if n in self._decls}) - set(plan.active) - pinned
             self._idle = set()
@@ -570,13 +571,23 @@ class Machine(Edits, Glides, Frames):
                 self._forget(gone)
                 changed = self._ent.update_names(self._W, self._decls, gone)
                 plan = build(self._ent, self._decls, pinned, sync, fades, prev=plan, changed=changed, names=gone)
+                if out_map is not None:  # old -> first plan -> this one
+                    for k, r in out_map.items():
+                        r = r.copy()
+                        ok = r >= 0
+                        r[ok] = plan.out_map[k][r[ok]]
+                        out_map[k] = r
         # Carry dense outputs of kept neurons into the new row order.
         for kind in DENSE:
             if old is not None and plan.out_index[kind] is old.out_index[kind] and plan.n_in is old.n_in:
                 continue  # the same rows
             shape = (len(plan.out_index[kind]),) + ((self.block,) if kind == "audio" else ())
             Y = np.zeros(shape, np.float32 if kind == "audio" else np.float64)
-            if old is not None:
+            if out_map is not None:
+                r = out_map[kind]
+                keep = np.flatnonzero(r >= 0)
+                Y[r[keep]] = self._Y[kind][keep]
+            elif old is not None:
                 src, dst = [], []
                 for key, r in plan.out_index[kind].items():
                     o = old.out_index[kind].get(key)

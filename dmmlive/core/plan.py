@@ -120,6 +120,8 @@ class Plan:
     level_of: dict = field(default_factory=dict)  # active neuron -> index of its level
     names: list = field(default_factory=list)     # the active neurons, level by level
     dyn: np.ndarray = None                        # audio input rows fed by more than `one`
+    out_map: dict = None  # kind -> the running plan's output row -> this plan's (-1: gone)
+    back: set = None  # ordered: the links cut to break cycles {(dst, src)} (not self or pinned)
     _slots: dict = field(default_factory=dict)    # entry -> where its weight sits (set_weights)
 
     def set_weights(self, decls, changes) -> bool:
@@ -212,9 +214,11 @@ def check_entry(decls, dst, inp, src, out, w):
     return None
 
 
-def order_levels(active, edges, pinned_last, synchronous):
+def order_levels(active, edges, pinned_last, synchronous, cut=None):
     """Levels of neurons: one level (synchronous), or dependency order with back
-    edges of cycles cut (ordered). `edges`: dst -> set of srcs."""
+    edges of cycles cut (ordered). `edges`: dst -> set of srcs. `cut`: a set that gets the
+    links cut to break cycles (dst, src), but for a neuron's link to itself or to a pinned
+    one (always cut)."""
     if synchronous:
         return [list(active)]
     pos = {n: i for i, n in enumerate(active)}
@@ -231,6 +235,8 @@ def order_levels(active, edges, pinned_last, synchronous):
                     back.add((n, p))
                 elif state.get(p) == 1:
                     back.add((n, p))  # p is on the stack: a cycle, cut here
+                    if cut is not None:
+                        cut.add((n, p))
                 elif p not in state:
                     state[p] = 1
                     stack.append((p, iter(sorted(edges.get(p, ()), key=pos.get))))

@@ -38,6 +38,7 @@ def same(m, twin):
     np.testing.assert_array_equal(m.sound(), twin.sound())
     assert m.neurons == twin.neurons
     assert sorted(m.active) == sorted(twin.active)
+    assert m._plan.names == twin._plan.names  # the levels found locally are the full ordering's
     assert m.matrix == twin.matrix
     a, b = outputs(m), outputs(twin)
     assert a.keys() == b.keys()
