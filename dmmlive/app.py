@@ -436,6 +436,10 @@ class App:
         except BaseException:
             self.stop()
             raise
+        from .gfx.types import compile_shaders  # the shader files compiled now: errors shown at start
+        for e in compile_shaders(self.types, self.window.gpu):
+            self.say(f"dmmlive: {e}\n(its neurons draw black until the file is fixed and saved; "
+                     "the rest plays on)", err=True)
         if self.window.headless:
             self.say("no display: the window runs headless (nothing is shown)")
         self.say("window: F fullscreen, H overlay, Esc quits")

@@ -34,10 +34,21 @@ def cmd_types(a) -> int:
     return 0
 
 
+def checked_types(patch, shaders):
+    """The types a patch is read with (`patch_types`), its shader files parsed and compiled
+    (on a headless GPU): ShadersBroken names every file that does not, line and caret."""
+    from .gfx.types import ShadersBroken, compile_shaders, patch_types
+    problems: list = []
+    types = patch_types(patch, shaders, errors=problems)
+    problems += compile_shaders(types)
+    if problems:
+        raise ShadersBroken(problems)
+    return types
+
+
 def cmd_check(a) -> int:
-    from .gfx.types import patch_types
     from .patch.live import open_patch
-    p = open_patch(a.patch, types=patch_types(a.patch, a.shaders)).patch
+    p = open_patch(a.patch, types=checked_types(a.patch, a.shaders)).patch
     n = len([x for x in p.neurons])
     print(f"{a.patch}: ok: {n} neurons, {sum(len(r) for r in p.rows.values())} weights, "
           f"schedule {p.settings['schedule']}, fade {p.settings['fade']:g} s")
@@ -70,9 +81,12 @@ def cmd_render(a) -> int:
         seconds = 10.0  # a log's default: to its end (see dmmlive.log)
     source = a.patch
     if not a.patch.lower().endswith(".dmmlog"):  # the patch's machine, made here to look at it
-        from .gfx.types import patch_types
         from .patch.live import load
-        source = load(a.patch, size=a.size, fps=a.fps, types=patch_types(a.patch, a.shaders))
+        types = checked_types(a.patch, a.shaders) if a.output.lower().endswith((".mp4", ".png")) else None
+        if types is None:
+            from .gfx.types import patch_types
+            types = patch_types(a.patch, a.shaders)
+        source = load(a.patch, size=a.size, fps=a.fps, types=types)
         if a.output.lower().endswith((".mp4", ".png")) and "screen" not in source.matrix:
             print(f"dmmlive: {a.patch} draws nothing on `screen`: the pictures will be black "
                   "(render to .wav for the sound alone)", file=sys.stderr)

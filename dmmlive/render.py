@@ -125,6 +125,10 @@ def render_video(machine: Machine, path: Path, seconds: float, progress=None) ->
     Audio and frame ticks interleave as the machine's clock says, so the result is the
     same on every run (pictures from the GPU, sound from the engine)."""
     from .drivers.recorder import Recorder, write_png
+    from .gfx.types import ShadersBroken, compile_shaders
+    problems = compile_shaders(machine.types)  # its own shader files: broken ones are an error, not black
+    if problems:
+        raise ShadersBroken(problems)
     n_frames = int(round(seconds * machine.fps))
     total = int(round(seconds * machine.rate))
     w, h = machine.size

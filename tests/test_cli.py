@@ -390,3 +390,30 @@ def test_render_without_a_terminal_draws_no_progress_bar_and_warns_of_a_black_vi
     assert "draws nothing on `screen`: the pictures will be black" in err
     assert main(["render", str(patch), "-o", str(tmp_path / "a.wav"), "--seconds", "0.1"]) == 0
     assert "screen" not in capsys.readouterr().err     # sound alone: nothing to warn of
+
+
+def test_a_shader_that_does_not_compile_fails_check_and_render_with_its_line(tmp_path, capsys):
+    (tmp_path / "shaders").mkdir()
+    body = RINGS.replace("{ return", "{\n    float k = 2.0\n    return")  # ';' missing on line 4
+    (tmp_path / "shaders" / "test_rings_bad.frag").write_text(body)
+    patch = tmp_path / "p.dmm"
+    patch.write_text("size(16, 8)\nr = test_rings_bad(speed=2)\nscreen = r\nout = 0.1*sine(freq=220)\n")
+    want = ("shaders/test_rings_bad.frag:4:18: error: syntax error, unexpected 'return', expecting ',' or ';'"
+            " (a ';' missing at the end of line 4?)\n        float k = 2.0\n                     ^")
+    assert main(["check", str(patch)]) == 1
+    cap = capsys.readouterr()
+    assert want in cap.err and cap.out == ""
+    out = tmp_path / "bad.mp4"
+    assert main(["render", str(patch), "-o", str(out), "--seconds", "0.1", "-q"]) == 1
+    assert want in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.glob("bad*"))   # no black video written
+    # the sound alone does not need it
+    assert main(["render", str(patch), "-o", str(tmp_path / "s.wav"), "--seconds", "0.1", "-q"]) == 0
+    # a log that holds the broken source: its render fails the same way
+    from dmmlive.render import render
+    from dmmlive.gfx.types import ShadersBroken
+    from dmmlive.log import logged_types
+    from dmmlive.patch.live import load as load_patch
+    types = logged_types({"test_rings_bad": body})
+    with pytest.raises(ShadersBroken, match=r"test_rings_bad.frag.*:4:18: error: syntax error"):
+        render(load_patch(str(patch), types=types), tmp_path / "log.mp4", seconds=0.1)

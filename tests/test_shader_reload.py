@@ -78,3 +78,42 @@ def test_a_saved_shader_changes_the_picture_and_a_broken_one_does_not(tmp_path, 
     assert any(f"{NAME}.frag:4" in line for line in seen["overlay"])
     assert app.shader_reloads == 2 and app.reloads == 0
     assert f"{NAME}.frag: shader applied" in out.getvalue()
+
+
+def test_a_shader_broken_at_start_is_shown_and_its_fix_applies(tmp_path, monkeypatch):
+    """A shader file that does not compile when `play` starts is reported at once, like a
+    patch error (file:line:col, the line, a caret; console and overlay); the rest plays
+    on, and saving the fixed file brings the picture."""
+    monkeypatch.delenv("DISPLAY", raising=False)
+    folder = tmp_path / "shaders"
+    folder.mkdir()
+    frag = folder / f"{NAME}.frag"
+    broken = shader(0.3).replace("    return", "    float x = 1.0\n    return")  # ';' missing, line 4
+    frag.write_text(broken, encoding="utf-8")
+    p = tmp_path / "p.dmm"
+    p.write_text(f"size(32, 18)\nfps(30)\nt = {NAME}()\nscreen = t\nout = 0.1*sine(freq=440)\n", encoding="utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    app = App(p, audio=False, osc=False, seconds=WAIT, out=out, err=err, window_size=(32, 18), shaders=folder)
+    seen = {}
+
+    def editor():
+        deadline = time.monotonic() + WAIT
+        w = lambda: app.window  # noqa: E731
+        while time.monotonic() < deadline and not (w() is not None and w().frames_drawn >= 2):
+            time.sleep(0.02)
+        seen["overlay"] = w()._overlay_lines()
+        seen["black"] = w().screenshot()[9, 16].copy()
+        frag.write_text(shader(0.3), encoding="utf-8")
+        while time.monotonic() < deadline and not grey(w().screenshot()[9, 16], 0.3):
+            time.sleep(0.02)
+        seen["fixed"] = grey(w().screenshot()[9, 16], 0.3)
+
+    assert run_beside(app, editor, WAIT) == 0
+    e = err.getvalue()
+    head = f"{NAME}.frag:4:18: error: syntax error"
+    assert head in e and "(a ';' missing at the end of line 4?)" in e, e
+    assert "\n        float x = 1.0\n                     ^\n" in e, e  # the line and a caret after it
+    assert "the rest plays on" in e
+    assert e.count(head) == 1  # once
+    assert any(head in line for line in seen["overlay"]), seen["overlay"]
+    assert grey(seen["black"], 0.0) and seen["fixed"], seen

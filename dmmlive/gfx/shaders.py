@@ -107,13 +107,46 @@ vec4 _clean(vec4 c) { return clamp(mix(c, vec4(0.0), isnan(c)), -65504.0, 65504.
 
 
 class ShaderError(DmmError):
-    """A shader file that does not parse or compile: `shaders/NAME.frag:LINE: message`."""
+    """A shader file that does not parse or compile, shown as a patch error is:
+    `shaders/NAME.frag:LINE:COL: message`, then the file's line and a caret under the
+    column (without them where the line is not known)."""
 
-    def __init__(self, path: str, line: int | None, message: str, errors=None):
+    def __init__(self, path: str, line: int | None, message: str, errors=None, col: int | None = None,
+                 source_line: str = ""):
         self.path, self.line, self.message = path, line, message
+        self.col, self.source_line = col, source_line
         self.errors = list(errors or [(line, message)])  # [(line, message)], every error found
-        where = f"{path}:{line}" if line is not None else path
-        super().__init__(f"{where}: {message}")
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        if self.line is not None and self.col:
+            where += f":{self.col}"
+        head = f"{where}: {self.message}"
+        src = self.source_line.rstrip("\r\n")
+        if not src.strip() or not self.col:
+            return head
+        pad = "".join(c if c == "\t" else " " for c in src[:self.col - 1])
+        return f"{head}\n    {src}\n    {pad}^"
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.line, self.message, self.errors, self.col, self.source_line))
+
+    def at(self, text: str, col: int | None = None, word: str | None = None) -> "ShaderError":
+        """This error with its line of `text` (the file) and a column: `col`, else where
+        `word` starts in the line, else its first character that is not a space."""
+        lines = text.splitlines()
+        if self.line is None or not 1 <= self.line <= len(lines):
+            return self
+        src = lines[self.line - 1]
+        if col is None and word:
+            m = re.search(r"\b" + re.escape(word) + r"\b", src)
+            col = m.start() + 1 if m else None
+        if col is None:
+            col = len(src) - len(src.lstrip()) + 1
+        self.col, self.source_line = max(1, min(col, len(src) + 1)), src
+        self.args = (self.__str__(),)
+        return self
 
 
 @dataclass(frozen=True)
@@ -194,7 +227,15 @@ def first_comment(text: str) -> str:
 
 
 def parse(text: str, path: str, name: str | None = None) -> ShaderSource:
-    """Parse a shader body: ports, defaults, entry point; ShaderError names the file and line."""
+    """Parse a shader body: ports, defaults, entry point; ShaderError names the file, line
+    and column, and shows the line."""
+    try:
+        return _parse(text, path, name)
+    except ShaderError as e:
+        raise e.at(text) from None
+
+
+def _parse(text: str, path: str, name: str | None) -> ShaderSource:
     if name is None:
         name = re.sub(r"\.frag$", "", path.replace("\\", "/").rsplit("/", 1)[-1])
     code, comments = strip_comments(text)
@@ -285,38 +326,87 @@ CLEAN = "_clean({})"  # _clean is defined with the helpers
 
 # Compiler log lines: Mesa "0:12(5): error: ...", ANGLE/AMD "ERROR: 0:12: ...",
 # NVIDIA "0(12) : error C1008: ...".
-_LOG = [re.compile(r"^\s*(?:ERROR:\s*)?\d+:(\d+)(?:\(\d+\))?:\s*(.*)$"),
-        re.compile(r"^\s*\d+\((\d+)\)\s*:\s*(.*)$")]
+_LOG = [re.compile(r"^\s*(?:ERROR:\s*)?\d+:(\d+)(?:\((\d+)\))?:\s*(.*)$"),
+        re.compile(r"^\s*\d+\((\d+)\)()\s*:\s*(.*)$")]
+# Mesa's names of the tokens a syntax error names, in words
+_TOKENS = {"BASIC_TYPE_TOK": "type name", "IDENTIFIER": "name", "NEW_IDENTIFIER": "name",
+           "FLOATCONSTANT": "number", "INTCONSTANT": "number", "UINTCONSTANT": "number",
+           "BOOLCONSTANT": "true or false", "FIELD_SELECTION": "field name", "TYPE_IDENTIFIER": "type name"}
+_ENDS_STATEMENT = (";", "{", "}", ",", "(", "&&", "||", "+", "-", "*", "/", "=", "?", ":")
+
+
+def _words(msg: str) -> str:
+    """A syntax error's token in words: `unexpected BASIC_TYPE_TOK` -> `unexpected type
+    name`, `unexpected RETURN` -> `unexpected 'return'`."""
+    def word(m):
+        tok = m.group(1)
+        said = _TOKENS.get(tok) or f"'{tok.removesuffix('_TOK').lower()}'"
+        return f"unexpected {said}"
+    return re.sub(r"\bunexpected ([A-Z][A-Z_]+)\b", word, msg)
+
+
+def _missing_semicolon(lines, line, msg):
+    """(line, column) just after the end of the statement before `line` where a syntax
+    error expecting ';' most likely means one is missing there; None otherwise."""
+    if "syntax error" not in msg or "';'" not in msg:
+        return None
+    code, _ = strip_comments("\n".join(lines))
+    code_lines = code.split("\n")
+    k = line - 2
+    while k >= 0 and not code_lines[k].strip():
+        k -= 1
+    if k < 0:
+        return None
+    before = code_lines[k].rstrip()
+    if before.endswith(_ENDS_STATEMENT) or before.lstrip().startswith("#"):
+        return None
+    return k + 1, len(before) + 1
 
 
 def map_errors(log: str, src: ShaderSource) -> ShaderError:
-    """Turn a GLSL compiler log into a ShaderError whose lines are the file's own."""
+    """Turn a GLSL compiler log into a ShaderError whose lines (and columns, where the
+    compiler gives them) are the file's own, showing the file's line under it."""
     found = []
     for raw in log.splitlines():
         for pat in _LOG:
             m = pat.match(raw)
             if m:
-                found.append((int(m.group(1)), m.group(2).strip()))
+                found.append((int(m.group(1)), int(m.group(2)) if m.group(2) else None, m.group(3).strip()))
                 break
-    errors = [(ln, msg) for ln, msg in found if "warning" not in msg.lower()[:12]] or found
+    errors = [e for e in found if "warning" not in e[2].lower()[:12]] or found
     if not errors:
         text = " ".join(s.strip() for s in log.splitlines() if s.strip() and not set(s.strip()) <= {"="})
         return ShaderError(src.path, None, text or "shader failed to compile")
-    mapped = []
-    for ln, msg in errors:
+    lines = src.body.splitlines()
+    mapped, first = [], None
+    for ln, col, msg in errors:
+        fix = None
         for var, glsl in src.renames.items():
             msg = re.sub(r"\b" + re.escape(glsl) + r"\b", var, msg)
+        msg = _words(msg)
         local = ln - src.offset
         if 1 <= local <= src.lines:
+            fix = _missing_semicolon(lines, local, msg)
+            if fix is not None:
+                local, col = fix
+                msg += f" (a ';' missing at the end of line {local}?)"
             mapped.append((local, msg))
         elif local > src.lines:  # in the generated footer: the entry point is wrong
-            mapped.append((src.lines, f"{msg} (in the generated main(), which calls "
-                                      "'vec4 effect(vec2 uv)')"))
+            local, col = src.lines, None
+            mapped.append((local, f"{msg} (in the generated main(), which calls "
+                                  "'vec4 effect(vec2 uv)')"))
         else:  # in the generated header: a clash with a helper's name, most likely
+            local, col = 1, None
             mapped.append((1, f"{msg} (in the generated header: helpers PI, TAU, luma, rgb2hsv, "
                               "hsv2rgb, hash, vnoise, snoise, rot; uniforms time, resolution)"))
+        if first is None:
+            named = re.search(r"[`'](\w+)'", msg)  # a name the message quotes: point at it
+            first = (col, named.group(1) if named and fix is None else None)
     line, msg = mapped[0]
-    return ShaderError(src.path, line, msg, mapped)
+    col, word = first
+    e = ShaderError(src.path, line, msg, mapped)
+    return e.at(src.body, word=word) if word and word in (lines[line - 1] if line <= len(lines) else "") \
+        else e.at(src.body, col=col)
 
 
 def combine_source(n: int) -> str:

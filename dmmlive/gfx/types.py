@@ -152,6 +152,45 @@ def load_shader_types(folder=LIBRARY, gpu_factory=None, errors: list | None = No
     return names
 
 
+def compile_shaders(types: Types, gpu=None, library: bool = False) -> list[ShaderError]:
+    """Compile the shader types of `types` on `gpu` (default: a headless one, made here and
+    closed): those of shader folders and logs, and dmmlive's own library too with
+    `library`. Returns the ShaderErrors, file by file (each with its line and caret); a
+    type that compiles is cached on `gpu` for its first use. GL missing is a BadArgument."""
+    defs = [d for d in types.shaders.values() if library or d.file.parent != LIBRARY]
+    if not defs:
+        return []
+    own = gpu is None
+    if own:
+        from .gpu import Gpu
+        try:
+            gpu = Gpu(size=(16, 16))
+        except Exception as e:  # no EGL / OpenGL 3.3 here
+            raise BadArgument(f"cannot compile shaders here: no OpenGL 3.3 ({e})") from None
+    problems = []
+    try:
+        for d in sorted(defs, key=lambda d: d.path):
+            try:
+                gpu.compile(d.src)
+            except ShaderError as e:
+                problems.append(e)
+    finally:
+        if own:
+            gpu.close()
+    return problems
+
+
+class ShadersBroken(BadArgument):
+    """Shader files that do not parse or compile, every one of them in the message."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(e) for e in self.problems))
+
+    def __reduce__(self):
+        return (type(self), (self.problems,))
+
+
 def reload_shader(path, gpu=None, types: Types | None = None):
     """Re-read a shader file and swap it in, in `types` (default: the standard table);
     returns its NeuronType.

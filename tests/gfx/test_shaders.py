@@ -66,16 +66,17 @@ def test_unsupported_uniform_type_names_file_and_line():
     text = "// x\nuniform sampler2D src;\n\nuniform vec2 center;  // default 0.5\nvec4 effect(vec2 uv) { return vec4(0); }\n"
     with pytest.raises(ShaderError) as e:
         parse(text, "shaders/bad.frag")
-    assert str(e.value).startswith("shaders/bad.frag:4: uniform vec2 center: unsupported uniform type 'vec2'")
+    assert str(e.value).startswith("shaders/bad.frag:4:1: uniform vec2 center: unsupported uniform type 'vec2'")
+    assert str(e.value).endswith("\n    uniform vec2 center;  // default 0.5\n    ^")  # the line, a caret
     assert e.value.line == 4
-    with pytest.raises(ShaderError, match=r"^shaders/t.frag:1: uniform vec3 time: 'time' is supplied as a float"):
+    with pytest.raises(ShaderError, match=r"^shaders/t.frag:1:1: uniform vec3 time: 'time' is supplied as a float"):
         parse("uniform vec3 time;\nvec4 effect(vec2 uv) { return vec4(0); }", "shaders/t.frag")
-    with pytest.raises(ShaderError, match=r"^shaders/arr.frag:2: uniform float w\[4\]: arrays are not ports"):
+    with pytest.raises(ShaderError, match=r"^shaders/arr.frag:2:1: uniform float w\[4\]: arrays are not ports"):
         parse("\nuniform float w[4];\nvec4 effect(vec2 uv) { return vec4(0); }", "shaders/arr.frag")
 
 
 def test_missing_entry_point_is_an_error():
-    with pytest.raises(ShaderError, match=r"^shaders/e.frag:2: defines no entry point"):
+    with pytest.raises(ShaderError, match=r"^shaders/e.frag:2:1: defines no entry point"):
         parse("uniform float a;\nfloat f() { return 1.0; }\n", "shaders/e.frag")
     assert parse("void main() { fragColor = vec4(uv, 0, 1); }", "m.frag").style == "main"
 
@@ -90,11 +91,12 @@ def test_compiler_logs_map_to_file_lines_for_each_driver_format():
     src = parse("uniform float a;\nvec4 effect(vec2 uv) {\n    return vec4(a);\n}\n", "shaders/x.frag")
     o = src.offset
     mesa = f"GLSL Compiler failed\n\nfragment_shader\n===============\n0:{o + 3}(12): error: `q' undeclared\n"
-    assert str(map_errors(mesa, src)) == "shaders/x.frag:3: error: `q' undeclared"
+    assert str(map_errors(mesa, src)) == "shaders/x.frag:3:12: error: `q' undeclared\n        return vec4(a);\n               ^"
     nvidia = f"0({o + 2}) : error C1008: undefined variable \"q\"\n"
-    assert str(map_errors(nvidia, src)) == "shaders/x.frag:2: error C1008: undefined variable \"q\""
+    assert str(map_errors(nvidia, src)) == ("shaders/x.frag:2:1: error C1008: undefined variable \"q\""
+                                            "\n    vec4 effect(vec2 uv) {\n    ^")  # no column: the line's start
     angle = f"ERROR: 0:{o + 1}: 'q' : undeclared identifier\n"
-    assert str(map_errors(angle, src)) == "shaders/x.frag:1: 'q' : undeclared identifier"
+    assert str(map_errors(angle, src)) == "shaders/x.frag:1:1: 'q' : undeclared identifier\n    uniform float a;\n    ^"
 
 
 # --- compiling --------------------------------------------------------------------------------
@@ -109,10 +111,11 @@ def test_compile_error_is_reported_at_the_files_line(gpu, table, tmp_path, monke
     assert load_shader_types("shaders", gpu, errors, types=table) == ["gfxtest_broken"]  # registered all the same
     assert len(errors) == 1
     msg = str(errors[0])
-    assert msg.startswith("shaders/gfxtest_broken.frag:4: ") and "nothing_here" in msg  # + the driver's text
-    with pytest.raises(ShaderError, match=r"^shaders/gfxtest_broken.frag:4: "):
+    assert msg.startswith("shaders/gfxtest_broken.frag:4:21: ") and "nothing_here" in msg  # + the driver's text
+    assert msg.endswith("\n        return vec4(a * nothing_here);\n                        ^")  # the name it quotes
+    with pytest.raises(ShaderError, match=r"^shaders/gfxtest_broken.frag:4:21: "):
         table["gfxtest_broken"].fn({"a": 1.0}, state(gpu))  # its neurons fail with the same text
-    with pytest.raises(ShaderError, match=r"^shaders/gfxtest_broken.frag:4: "):
+    with pytest.raises(ShaderError, match=r"^shaders/gfxtest_broken.frag:4:21: "):
         load_shader_types("shaders", gpu, types=table)  # without a list, the first error is raised
 
 
@@ -145,12 +148,12 @@ def test_reload_keeps_the_old_program_on_error_and_takes_the_fixed_one(gpu, tabl
     np.testing.assert_allclose(gpu.read(t.fn({"level": 0.25}, st)["out"])[..., 0], 0.25)
 
     f.write_text(GOOD.replace("vec3(level)", "vec3(level * 2.0 +)"))
-    with pytest.raises(ShaderError, match=r"gfxtest_live.frag:3: "):
+    with pytest.raises(ShaderError, match=r"gfxtest_live.frag:3:54: error: syntax error, unexpected '\)'\n"):
         reload_shader(f, types=table)
     np.testing.assert_allclose(gpu.read(t.fn({"level": 0.25}, st)["out"])[..., 0], 0.25)  # old one runs
 
     f.write_text(GOOD.replace("uniform float level", "uniform vec2 level"))
-    with pytest.raises(ShaderError, match=r"gfxtest_live.frag:2: uniform vec2 level"):
+    with pytest.raises(ShaderError, match=r"gfxtest_live.frag:2:1: uniform vec2 level"):
         reload_shader(f, types=table)
 
     f.write_text(GOOD.replace("vec3(level)", "vec3(level * 2.0)"))
