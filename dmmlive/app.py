@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checks import ERROR
 from .core.errors import BadArgument, DmmError
 from .core.registry import STANDARD
 from .host import Host
@@ -27,6 +28,7 @@ from .patch.live import EMPTY_PATCH, load, open_patch
 from .patch.parse import parse
 
 
+OSC_QUIET = 5.0  # s an OSC error already shown is not shown again (counted; see App.osc_error)
 WATCH_DEBOUNCE = 0.0  # s the watcher waits after a save: none, it reacts once the file is closed or moved
 
 
@@ -194,11 +196,30 @@ class App:
         self._rec_pump = None
         self._rec_t0 = 0.0  # perf_counter time the recording's first sample is heard
         self._stop = threading.Event()
+        self._osc_said: dict = {}  # OSC error text -> (when shown, times refused since)
+        self._osc_lock = threading.Lock()
 
     def say(self, msg: str, err: bool = False) -> None:
         print(msg, file=self.err if err else self.out, flush=True)
         if err:
             self.errors.append(msg)
+
+    def osc_error(self, address, reason) -> None:
+        """An OSC message refused (by the listener or the engine): shown on the console and
+        the overlay as well as sent back, once: the same error again within OSC_QUIET
+        seconds is counted, and the count said with its next showing."""
+        text = f"dmmlive: OSC {address}: {reason}"
+        now = time.monotonic()
+        with self._osc_lock:
+            last, more = self._osc_said.get(text, (-1e9, 0))
+            if now - last < OSC_QUIET:
+                self._osc_said[text] = (last, more + 1)
+                return
+            self._osc_said[text] = (now, 0)
+            if len(self._osc_said) > 256:  # forget the oldest
+                for k in sorted(self._osc_said, key=lambda k: self._osc_said[k][0])[:128]:
+                    del self._osc_said[k]
+        self.say(text + (f" (and {more} more like it)" if more else ""), err=True)
 
     def _knobs_or_none(self):
         """The knob addresses for the listener; None (pass every address on) if there are none."""
@@ -390,7 +411,7 @@ class App:
         server = None
         if self.osc:  # bind first: a port in use is reported before anything starts
             from .drivers.osc import OscServer
-            server = OscServer(self.osc_host, self.osc_port, allow=self.osc_allow)
+            server = OscServer(self.osc_host, self.osc_port, allow=self.osc_allow, on_error=self.osc_error)
             if server.warning:
                 self.say(server.warning, err=True)
         self.engine = cls(build, (self.path, self.rate, self.block, self.limiter, self.ahead, None,
@@ -459,6 +480,9 @@ class App:
                 continue
             if replies:
                 self.server.send_replies(replies)
+                for address, args, _ in replies:
+                    if address == ERROR and len(args) >= 2:
+                        self.osc_error(args[0], args[1])
             for cmd, path in requests:
                 self._on_record(cmd, path)
 

@@ -9,11 +9,12 @@ import numbers
 
 from .core.errors import BadArgument, did_you_mean
 
-__all__ = ["ERROR", "VALUE", "is_number", "number", "is_text", "text", "split_ref", "did_you_mean",
+__all__ = ["ERROR", "OK", "VALUE", "is_number", "number", "is_text", "text", "split_ref", "did_you_mean",
            "did_you_mean_address"]
 
 ERROR = "/dmm/error"   # the reply to a command that failed: [address, reason]
 VALUE = "/dmm/value"   # the reply to /dmm/get: [name.port, x]
+OK = "/dmm/ok"         # the reply to any other command that succeeded: [address, its arguments...]
 
 
 def is_number(x) -> bool:

@@ -9,8 +9,10 @@ calls, between ticks:
     m.tick()
 
 and sends each reply `(address, args, tag)` back to where `tag` says (the OSC
-listener's reply address). A reply is `("/dmm/value", [ref, x])` for `get`, and
-`("/dmm/error", [address, reason])` for any command that failed; a failed command
+listener's reply address). A reply is `("/dmm/value", [ref, x])` for `get`,
+`("/dmm/ok", [address, args...])` for any other command that succeeded (the arguments
+it ran with; none for `/dmm/code`; a knob is not answered: it moves at a fader's rate),
+and `("/dmm/error", [address, reason])` for any command that failed; a failed command
 changes nothing.
 """
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from . import commands
-from .checks import ERROR, VALUE, did_you_mean, number, split_ref
+from .checks import ERROR, OK, VALUE, did_you_mean, number, split_ref
 from .core import vv
 from .core.errors import BadArgument, DmmError, DuplicateName, UnknownNeuron, UnknownPort
 from .core.plan import entries
@@ -136,6 +138,8 @@ class Controller:
             self.executed += 1
             for fn in self.on_applied:
                 fn(op, raw)
+            if not out and op != "knob":  # acknowledged (a knob moves at a fader's rate: not)
+                out = [(OK, [address] + ([] if op == "code" else list(raw)))]
             return out or []
         except DmmError as e:
             self.failed += 1

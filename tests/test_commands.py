@@ -139,7 +139,7 @@ def test_adding_a_command_is_the_record_and_its_method(monkeypatch, capsys):
     exec("class Ctl(Controller):\n" + method_src, ns)
 
     c = ns["Ctl"](Machine(), fade=0.0)
-    assert c.execute("fade", [0.25]) == [] and c.fade == 0.25
+    assert c.execute("fade", [0.25]) == ok("fade", [0.25]) and c.fade == 0.25
     [(_, (where, reason))] = c.execute("fade", [-1])
     assert (where, reason) == ("/dmm/fade", "a fade is 0 seconds or more, got -1")
     assert osc.check_message("fade", [1]) == [1.0]
@@ -154,3 +154,12 @@ def test_adding_a_command_is_the_record_and_its_method(monkeypatch, capsys):
     assert "fade" in commands.mirrored() and "fade" in commands.journaled("osc")
     assert cli.main(["send", "--help"]) == 0
     assert f"  {op.synopsis}\n" in capsys.readouterr().out
+
+
+def ok(op, args):
+    """The reply to a command that succeeded: /dmm/ok with its address and arguments (none
+    for code); a knob is not answered."""
+    from dmmlive import commands
+    if op == "knob":
+        return []
+    return [("/dmm/ok", [commands.address_of(op, args)] + ([] if op == "code" else list(args)))]

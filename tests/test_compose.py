@@ -55,11 +55,11 @@ def apply(m, session, ctl, change, key):
     if kind == "text":
         session.apply(arg)
     elif kind == "code":
-        assert ctl.execute("code", [arg]) == []
+        assert ctl.execute("code", [arg]) == ok("code", [arg])
     elif kind == "net":
         QUEUES[key].append(arg)
     else:
-        assert ctl.execute(kind, arg) == [], (kind, arg)
+        assert ctl.execute(kind, arg) == ok(kind, arg), (kind, arg)
 
 
 def final(m):
@@ -176,3 +176,12 @@ def test_a_set_and_a_save_in_one_tick_compose():
     assert vv.path(m.matrix, "a", "phase", "one", "out") == 0.5
     assert vv.path(m.matrix, "a", "freq", "one", "out") == 110.0
     assert np.isfinite(m.sound()).all()
+
+
+def ok(op, args):
+    """The reply to a command that succeeded: /dmm/ok with its address and arguments (none
+    for code); a knob is not answered."""
+    from dmmlive import commands
+    if op == "knob":
+        return []
+    return [("/dmm/ok", [commands.address_of(op, args)] + ([] if op == "code" else list(args)))]

@@ -62,7 +62,7 @@ def errors(replies):
 def test_set_glides_over_the_fade_to_the_new_weight():
     m = machine()
     c = Controller(m, fade=200 / RATE)  # 200 samples: a glide over 3+ blocks
-    assert c.execute("set", ["out.left", "d.out", 0.8]) == []
+    assert c.execute("set", ["out.left", "d.out", 0.8]) == ok("set", ["out.left", "d.out", 0.8])
     seen = []
     for _ in range(8):
         m.tick()
@@ -88,9 +88,9 @@ def test_set_twice_before_a_tick_ends_at_the_last_value_not_the_sum():
 def test_set_with_default_ports_and_to_the_same_value_is_no_edit():
     m = machine()
     c = Controller(m, fade=0.0)
-    assert c.execute("set", ["out", "d", 0.2]) == []   # out's first input is left, d's output out
+    assert c.execute("set", ["out", "d", 0.2]) == ok("set", ["out", "d", 0.2])   # out's first input is left, d's output out
     assert m._queue == []
-    assert c.execute("set", ["out", "d", 0.6]) == []
+    assert c.execute("set", ["out", "d", 0.6]) == ok("set", ["out", "d", 0.6])
     m.tick(2)
     assert w(m, "out", "left", "d", "out") == pytest.approx(0.6)
 
@@ -195,8 +195,8 @@ def test_any_arguments_give_replies_never_an_exception(op, args):
 def test_a_declared_neuron_plays_once_a_weight_reaches_out():
     m = Machine(types=TYPES, block=BLOCK)
     c = Controller(m, fade=0.0)
-    assert c.execute("neuron", ["s", "test_tagged_ctl", "label", "bass", "scale", 2.0, "level", 0.25]) == []
-    assert c.execute("set", ["out.left", "s.out", 1.0]) == []   # before the declaration is absorbed
+    assert c.execute("neuron", ["s", "test_tagged_ctl", "label", "bass", "scale", 2.0, "level", 0.25]) == ok("neuron", ["s", "test_tagged_ctl", "label", "bass", "scale", 2.0, "level", 0.25])
+    assert c.execute("set", ["out.left", "s.out", 1.0]) == ok("set", ["out.left", "s.out", 1.0])   # before the declaration is absorbed
     m.tick(3)
     assert m.neurons["s"] == "test_tagged_ctl"
     assert m._decls["s"].args == {"label": "bass", "scale": 2.0}
@@ -212,7 +212,7 @@ def test_a_declared_neuron_gets_its_defaults_where_nothing_is_written():
     m.tick(3)
     assert w(m, "s", "level", "one", "out") == pytest.approx(1.0)
     # declaring it again changes nothing (same type and arguments: kept with its state)
-    assert c.execute("neuron", ["s", "test_dc_ctl"]) == []
+    assert c.execute("neuron", ["s", "test_dc_ctl"]) == ok("neuron", ["s", "test_dc_ctl"])
     m.tick(2)
     assert w(m, "s", "level", "one", "out") == pytest.approx(1.0)
 
@@ -222,7 +222,7 @@ def test_neuron_with_a_new_type_crossfades_and_keeps_the_rows():
     c = Controller(m, fade=128 / RATE)
     c.execute("value", ["d.level", 0.5])
     m.tick(5)
-    assert c.execute("replace", ["d", "test_tagged_ctl", "scale", 3.0]) == []
+    assert c.execute("replace", ["d", "test_tagged_ctl", "scale", 3.0]) == ok("replace", ["d", "test_tagged_ctl", "scale", 3.0])
     m.tick(10)
     assert m.neurons["d"] == "test_tagged_ctl"
     assert w(m, "d", "level", "one", "out") == pytest.approx(0.5)   # not doubled by a default
@@ -239,8 +239,8 @@ def test_neuron_refuses_a_taken_name_and_replace_takes_it():
     assert "a neuron 'd' exists already (test_dc_ctl)" in why and "/dmm/replace d test_tagged_ctl" in why
     m.tick(3)
     assert m.neurons["d"] == "test_dc_ctl" and m.matrix == before  # nothing changed
-    assert c.execute("neuron", ["d", "test_dc_ctl"]) == []            # the same again: kept
-    assert c.execute("replace", ["d", "test_tagged_ctl", "scale", 3.0]) == []
+    assert c.execute("neuron", ["d", "test_dc_ctl"]) == ok("neuron", ["d", "test_dc_ctl"])            # the same again: kept
+    assert c.execute("replace", ["d", "test_tagged_ctl", "scale", 3.0]) == ok("replace", ["d", "test_tagged_ctl", "scale", 3.0])
     m.tick(3)
     assert m.neurons["d"] == "test_tagged_ctl"
 
@@ -250,8 +250,8 @@ def test_set_and_value_land_exactly_on_the_value_whatever_came_before(fade):
     m = machine()
     c = Controller(m, fade=fade)
     for x in (1e17, 2.0, -3e-9, 1e300, 0.25):
-        assert c.execute("value", ["d.level", x]) == []
-        assert c.execute("set", ["out.left", "d", -x]) == []
+        assert c.execute("value", ["d.level", x]) == ok("value", ["d.level", x])
+        assert c.execute("set", ["out.left", "d", -x]) == ok("set", ["out.left", "d", -x])
         m.tick(3)
         assert w(m, "d", "level", "one", "out") == x
         assert w(m, "out", "left", "d", "out") == -x
@@ -263,7 +263,7 @@ def test_get_with_two_refs_reads_a_weight():
     m = machine()
     c = Controller(m, fade=0.0)
     assert c.execute("get", ["out.left", "d"]) == [(VALUE, ["out.left", "d", pytest.approx(0.2)])]
-    assert c.execute("set", ["out.left", "d", 0.35]) == []
+    assert c.execute("set", ["out.left", "d", 0.35]) == ok("set", ["out.left", "d", 0.35])
     # as it will be once the queued edit is in: the value just set, before a tick
     assert c.execute("get", ["out.left", "d.out"]) == [(VALUE, ["out.left", "d.out", 0.35])]
     assert c.execute("get", ["out.right", "d"]) == [(VALUE, ["out.right", "d", 0.0])]
@@ -278,7 +278,7 @@ def test_remove_fades_a_neuron_out_and_retires_it():
     m.connect("d.level", "n.out", 1.0)
     m.tick(3)
     c = Controller(m, fade=256 / RATE)
-    assert c.execute("remove", ["d"]) == []
+    assert c.execute("remove", ["d"]) == ok("remove", ["d"])
     xs = []
     for _ in range(10):
         m.tick()
@@ -307,7 +307,7 @@ BAD = "fade(0)\nd = test_dc_ctl(level=0.5)\nout = 0.4*dd\n"
 def test_code_applies_a_patch_text():
     m = Machine(types=TYPES, block=BLOCK)
     c = Controller(m)
-    assert c.execute("code", [GOOD]) == []
+    assert c.execute("code", [GOOD]) == ok("code", [GOOD])
     m.tick(3)
     assert m.neurons["d"] == "test_dc_ctl"
     assert left(m)[-1] == pytest.approx(0.2)
@@ -348,10 +348,10 @@ def test_load_reads_a_patch_under_the_root(roots):
     root, _ = roots
     m = Machine(types=TYPES, block=BLOCK)
     c = Controller(m, load_root=root)
-    assert c.execute("load", ["good.dmm"]) == []
+    assert c.execute("load", ["good.dmm"]) == ok("load", ["good.dmm"])
     m.tick(3)
     assert left(m)[-1] == pytest.approx(0.2)
-    assert c.execute("load", [str(root / "good.dmm")]) == []   # absolute, but inside
+    assert c.execute("load", [str(root / "good.dmm")]) == ok("load", [str(root / "good.dmm")])   # absolute, but inside
 
 
 def test_load_reports_a_bad_file_with_its_path_line_and_column(roots):
@@ -382,7 +382,7 @@ def test_load_anywhere_when_allowed(roots):
     root, outside = roots
     m = Machine(types=TYPES, block=BLOCK)
     c = Controller(m, load_root=root, allow_load_anywhere=True)
-    assert c.execute("load", ["../outside.dmm"]) == []
+    assert c.execute("load", ["../outside.dmm"]) == ok("load", ["../outside.dmm"])
 
 
 @pytest.mark.parametrize("path,why", [("missing.dmm", "no such file"), ("sub", "is a folder")])
@@ -437,8 +437,8 @@ def test_knob_values_set_the_knob_neurons_listening_there():
     c = Controller(m)
     assert c.knob_addresses() == {"/1/fader1", "/1/xy1/x", "/1/xy1/y"}
     assert left(m)[-1] == pytest.approx(0.5)
-    assert c.execute("knob", ["/1/fader1", 0.8]) == []
-    assert c.execute("knob", ["/1/xy1", 0.25, 0.5]) == []
+    assert c.execute("knob", ["/1/fader1", 0.8]) == ok("knob", ["/1/fader1", 0.8])
+    assert c.execute("knob", ["/1/xy1", 0.25, 0.5]) == ok("knob", ["/1/xy1", 0.25, 0.5])
     m.tick(2)
     assert left(m)[-1] == pytest.approx(0.8)
     assert m.input("out", "right")[-1] == pytest.approx(0.25 + 5.0)
@@ -450,9 +450,9 @@ def test_knob_values_set_the_knob_neurons_listening_there():
 def test_record_calls_the_hook():
     calls = []
     c = Controller(Machine(types=TYPES, block=BLOCK), on_record=lambda cmd, path: calls.append((cmd, path)))
-    assert c.execute("record", ["start", "take1.mp4"]) == []
-    assert c.execute("record", ["stop"]) == []
-    assert c.execute("record", ["start"]) == []
+    assert c.execute("record", ["start", "take1.mp4"]) == ok("record", ["start", "take1.mp4"])
+    assert c.execute("record", ["stop"]) == ok("record", ["stop"])
+    assert c.execute("record", ["start"]) == ok("record", ["start"])
     assert calls == [("start", "take1.mp4"), ("stop", None), ("start", None)]
     [(address, (_, reason))] = c.execute("record", ["stop", "x.mp4"])
     assert address == ERROR and "takes no path" in reason
@@ -513,13 +513,15 @@ def test_a_timed_command_is_reflected_first_at_the_tick_of_its_time():
         target = m.t + 1 + 13
         assert c.submit("add", ["out.left", "d.out", 0.5], timetag=when, tag="x") == []
         assert c.waiting == 1
-        first = None
+        first, acks = None, []
         while m.t < target + 3:
-            assert c.run_due() == []
+            acks += [(m.t, r) for r in c.run_due()]
             m.tick()
             if first is None and left(m)[0] > 0.5:
                 first = m.t
         assert first == target, schedule
+        # acknowledged when it runs, to the tag it came with
+        assert acks == [(target - c.lead, ("/dmm/ok", ["/dmm/add", "out.left", "d.out", 0.5], "x"))]
 
 
 def test_a_past_or_immediate_timetag_runs_at_once():
@@ -542,3 +544,12 @@ def test_timed_commands_are_bounded_and_replies_carry_their_tag():
     assert address == ERROR and where == "/dmm/get" and "too many timed commands" in reason
     assert tag == ("h", 2)
     assert c.submit("get", ["d"], tag="now") == [(VALUE, ["d", pytest.approx(0.2 * 0 + 1.0)], "now")]
+
+
+def ok(op, args):
+    """The reply to a command that succeeded: /dmm/ok with its address and arguments (none
+    for code); a knob is not answered."""
+    from dmmlive import commands
+    if op == "knob":
+        return []
+    return [("/dmm/ok", [commands.address_of(op, args)] + ([] if op == "code" else list(args)))]

@@ -173,7 +173,7 @@ def offline_set(tmp_path, patch_text=PATCH, ticks=300, end=True):
     sound = []
     for t in range(ticks):
         if t == 40:
-            assert host.osc([("set", ["out.left", "b", 0.3], None, None)]) == []
+            assert host.osc([("set", ["out.left", "b", 0.3], None, None)]) == [("/dmm/ok", ["/dmm/set", "out.left", "b", 0.3], None)]
         if t == 80:
             host.apply_text(patch_text.replace("110", "147"), str(patch))
         if t == 120:
@@ -291,9 +291,9 @@ def test_a_shader_type_a_command_declares_is_logged_with_its_source(tmp_path):
     patch, log = tmp_path / "set.dmm", tmp_path / "set.dmmlog"
     patch.write_text(PATCH)
     host = build(str(patch), RATE, B, True, 0.05, None, False, str(log))
-    assert host.osc([("neuron", ["g", "plasma"], None, None)]) == []
+    assert host.osc([("neuron", ["g", "plasma"], None, None)]) == [("/dmm/ok", ["/dmm/neuron", "g", "plasma"], None)]
     host.tick(2)
-    assert host.osc([("replace", ["g", "kaleid"], None, None)]) == []
+    assert host.osc([("replace", ["g", "kaleid"], None, None)]) == [("/dmm/ok", ["/dmm/replace", "g", "kaleid"], None)]
     host.tick(2)
     host.log.close(host.machine.t)
     _, evs = events(log)

@@ -146,11 +146,19 @@ class Client:
 
 
 def exchange(app, *messages) -> list:
-    """Send (address, *args) messages from a fresh socket; the replies they got."""
+    """Send (address, *args) messages from a fresh socket; the replies they got but the
+    acknowledgements (/dmm/ok), once each command was answered exactly once (a knob is not
+    answered unless refused) and each acknowledgement named its command."""
     with Client(app.server.port) as c:
         for address, *args in messages:
             c.send(address, *args)
-        return c.barrier()
+        got = c.barrier()
+    commands = [m for m in messages if m[0].startswith("/dmm/")]
+    answers = [r for r in got if r[0] in ("/dmm/ok", "/dmm/error", "/dmm/value")]
+    assert len(commands) <= len(answers) <= len(messages), (messages, got)  # a knob: only if refused
+    assert [a[1][0] for a in got if a[0] == "/dmm/ok"] == [m[0] for m in commands][:len(
+        [a for a in got if a[0] == "/dmm/ok"])] or any(r[0] == "/dmm/error" for r in got)
+    return [r for r in got if r[0] != "/dmm/ok"]
 
 
 def E(app, fn, *args):
@@ -418,6 +426,24 @@ def test_bad_messages_are_answered_and_change_nothing(app, unchanged, address, a
     assert got == "/dmm/error" and where == address and why in reason
 
 
+def test_errors_reach_the_console_and_overlay_once_and_successes_are_acknowledged(app):
+    err = app.err.getvalue()
+    bad = ("/dmm/set", "probe.in", "nosuch_console.out", 1.0)
+    with Client(app.server.port) as c:
+        for _ in range(3):
+            c.send(*bad)
+        c.send("/nosuch/console/fader", 0.5)          # refused by the listener
+        c.send("/dmm/value", "probe.in", 0.0)          # done
+        got = c.barrier()
+    assert [r[0] for r in got] == ["/dmm/error"] * 4 + ["/dmm/ok"]  # each answered to its sender
+    assert got[-1] == ("/dmm/ok", ["/dmm/value", "probe.in", 0.0])
+    new = app.err.getvalue()[len(err):]
+    said = [line for line in new.splitlines() if "nosuch_console" in line]
+    assert said == ["dmmlive: OSC /dmm/set: unknown neuron 'nosuch_console'"], new  # once
+    assert "dmmlive: OSC /nosuch/console/fader: unknown address" in new
+    assert any("nosuch_console" in e for e in app.errors)  # the window's overlay shows these
+
+
 def test_a_knob_sent_a_string_is_told_what_a_knob_takes(app):
     [(got, (where, reason))] = exchange(app, ("/1/fader1", "loud"))
     assert got == "/dmm/error" and "a knob takes one number" in reason
@@ -511,7 +537,8 @@ def test_past_and_immediate_bundles_run_at_once(app):
     with Client(app.server.port) as cl:
         cl.raw(bundle(time.time() - 10.0, [("/dmm/add", ["probe.in", "one.out", 1.0])]))
         cl.raw(bundle(osc_types.IMMEDIATELY, [("/dmm/add", ["probe.in", "one.out", 2.0])]))
-        assert cl.barrier() == []
+        assert cl.barrier() == [("/dmm/ok", ["/dmm/add", "probe.in", "one.out", 1.0]),
+                                ("/dmm/ok", ["/dmm/add", "probe.in", "one.out", 2.0])]
     assert E(app, P.counters)["waiting"] == 0
     settle(app)
     assert E(app, P.weight, "probe", "in", "one", "out") == pytest.approx(base + 3.0)
@@ -637,7 +664,7 @@ def run_flood(app, per: int) -> dict:
         "per_datagram": per, "sent": N_FLOOD, "datagrams_sent": N_FLOOD // per, "send_s": send_s,
         "read_s": read_s, "done_s": done_s, "kernel_drops": udp_drops(port) - drops0, "markers_sent": markers,
         **{k: s1[k] - s0[k] for k in ("received", "messages", "accepted", "rejected", "dropped",
-                                      "internal_errors", "replies_suppressed")},
+                                      "internal_errors", "replies_suppressed", "acks", "acks_suppressed")},
         "max_depth": s1["max_depth"], "sampled_depth": depth["max"], "queue_size": s1["queue_size"],
         "executed": c1["executed"] - c0["executed"], "failed": c1["failed"] - c0["failed"],
         "w0": w0, "w1": E(app, P.weight, "probe", "in", "one", "out"),
@@ -675,6 +702,9 @@ def test_flood_is_all_accounted_for_and_the_network_matches(app, flood, how):
     assert f["applied"] == f["accepted"] - 1 > 0
     assert f["w1"] == pytest.approx(f["w0"] + f["applied"] * DW32, rel=1e-9, abs=1e-12)
     assert f["replies_suppressed"] == 0
+    # each command run acknowledged, or its acknowledgement past the reply rate (the flood's
+    # sender reads none of them), counted
+    assert f["acks"] + f["acks_suppressed"] == f["applied"]
     w = E(app, P.weight, "probe", "in", "one", "out")    # what the machine holds now, read over OSC
     assert exchange(app, ("/dmm/get", "probe.in")) == [("/dmm/value", ["probe.in", pytest.approx(w)])]
 
@@ -711,7 +741,7 @@ def test_cli_osc_host_warns_and_allow_load_anywhere_loads(jack, folder):
         assert port, "no 'OSC on' line"
         with Client(port) as c:
             c.send("/dmm/load", str(other / "outside.dmm"))
-            assert c.barrier() == []
+            assert c.barrier() == [("/dmm/ok", ["/dmm/load", str(other / "outside.dmm")])]
 
             def far_freq():   # 0.0 until the edit declaring `far` is absorbed
                 c.send("/dmm/get", "far.freq")

@@ -42,7 +42,7 @@ from pythonosc.osc_server import BlockingOSCUDPServer
 from pythonosc.parsing import osc_types
 
 from .. import commands
-from ..checks import ERROR, did_you_mean_address, is_number
+from ..checks import ERROR, OK, did_you_mean_address, is_number
 from ..core.errors import DmmError
 
 __all__ = ["OscServer", "Command", "OscError", "send", "main_send", "parse_packet", "check_message",
@@ -279,14 +279,17 @@ class OscServer:
     counted. `max_packet`: bytes; a longer datagram is refused. `reply_port`: send
     replies to the sender's host at this port instead of the port it sent from.
     `reply_rate`: most replies sent per second (a token bucket, burst as large), so a
-    flood of bad packets cannot turn the listener into a flood of replies.
+    flood of bad packets cannot turn the listener into a flood of replies: one bucket
+    for the errors the listener finds, one for acknowledgements (`acks_suppressed`
+    counts those a flood went past). `on_error(address, reason)`:
+    also told of each message the listener refuses (the App shows it).
     The socket is bound on construction; `start()` starts the threads.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, submit: Callable | None = None,
                  knob_addresses: Iterable[str] | None = None, allow: Iterable[str] | None = None,
                  queue_size: int = 4096, max_packet: int = MAX_UDP, reply_port: int | None = None,
-                 reply_rate: float = 2000.0):
+                 reply_rate: float = 2000.0, on_error: Callable | None = None):
         if not isinstance(queue_size, int) or queue_size < 1:
             raise OscError(f"queue_size must be a positive number of commands, got {queue_size!r}")
         if not isinstance(max_packet, int) or not 16 <= max_packet <= MAX_UDP:
@@ -296,16 +299,21 @@ class OscServer:
         except (ValueError, TypeError) as e:
             raise OscError(f"bad allow-list entry: {e}") from None
         self.submit = submit
+        self.on_error = on_error
         self.queue_size = queue_size
         self.max_packet = max_packet
         self.reply_port = reply_port
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._n = dict.fromkeys(("received", "messages", "accepted", "rejected", "dropped", "denied",
-                                 "replies", "replies_suppressed", "reply_failures", "submit_failures",
+                                 "replies", "replies_suppressed", "acks", "acks_suppressed",
+                                 "reply_failures", "submit_failures",
                                  "internal_errors", "max_depth"), 0)
         self._send_lock = threading.Lock()
         self._rate = float(reply_rate)
-        self._tokens, self._last = float(reply_rate), time.monotonic()
+        # one bucket for the errors the listener finds, one for acknowledgements: a flood's
+        # acknowledgements never crowd out an error's answer
+        self._tokens = {ERROR: float(reply_rate), OK: float(reply_rate)}
+        self._last = {ERROR: time.monotonic(), OK: time.monotonic()}
         self._knobs: frozenset | None = None
         self._timetag: float | None = None
         self.dispatcher = self._dispatcher_for(knob_addresses)
@@ -474,6 +482,11 @@ class OscServer:
     def _reject(self, client, address, reason) -> None:
         self._n["rejected"] += 1
         self._send(self._reply_addr(client), ERROR, [address, reason], limited=True)
+        if self.on_error is not None:
+            try:
+                self.on_error(address, reason)
+            except Exception:  # noqa: BLE001  (a failing owner never stops the listener)
+                self._n["internal_errors"] += 1
 
     def internal_error(self) -> None:
         self._n["internal_errors"] += 1
@@ -514,25 +527,28 @@ class OscServer:
     def send_replies(self, replies: Iterable) -> None:
         """Send each `(address, args, reply_addr)` (from the engine) from this socket."""
         for address, args, reply_addr in replies:
-            if reply_addr is not None:
-                self._send(tuple(reply_addr), address, list(args), limited=False)
+            if reply_addr is not None:  # acknowledgements within the reply rate (a flood's are many)
+                self._send(tuple(reply_addr), address, list(args), limited=address == OK)
 
     def _send(self, to, address, args, limited) -> None:
         with self._send_lock:
             if limited:
+                bucket = OK if address == OK else ERROR
                 now = time.monotonic()
-                self._tokens = min(self._rate, self._tokens + (now - self._last) * self._rate)
-                self._last = now
-                if self._tokens < 1.0:
-                    self._n["replies_suppressed"] += 1
+                self._tokens[bucket] = min(self._rate, self._tokens[bucket] + (now - self._last[bucket]) * self._rate)
+                self._last[bucket] = now
+                if self._tokens[bucket] < 1.0:
+                    self._n["acks_suppressed" if bucket == OK else "replies_suppressed"] += 1
                     return
-                self._tokens -= 1.0
+                self._tokens[bucket] -= 1.0
             try:  # a reply stays small whatever the engine said
                 args = [a[:MAX_REASON] + "…" if isinstance(a, str) and len(a) > MAX_REASON else a
                         for a in args]
                 dgram = build(address, args)
                 self._server.socket.sendto(dgram, to)
                 self._n["replies"] += 1
+                if address == OK:
+                    self._n["acks"] += 1
             except Exception:  # noqa: BLE001  (an unreachable sender is not our problem)
                 self._n["reply_failures"] += 1
 
@@ -582,8 +598,8 @@ def main_send(argv=None) -> int:
     message; `--wait` prints the reply. Options go before the address (everything after
     it is an argument, so `-0.5` is a number).
 
-    Exit status: 0 sent (or a reply that is not an error), 1 an /dmm/error reply,
-    2 bad usage, 3 no reply within the wait.
+    Exit status: 0 sent (with --wait: acknowledged, /dmm/ok, or answered, /dmm/value),
+    1 refused (/dmm/error), 2 bad usage, 3 no reply within the wait (no player there).
     """
     p = argparse.ArgumentParser(prog="dmmlive send", formatter_class=argparse.RawDescriptionHelpFormatter,
                                 description="Send one OSC message to a running dmmlive (numbers look like\n"
@@ -594,7 +610,8 @@ def main_send(argv=None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument("--wait", action="store_true",
-                   help="wait for one reply (/dmm/value, /dmm/error) and print it")
+                   help="wait for the reply (/dmm/ok, /dmm/value or /dmm/error) and print it; exit "
+                        "status 0 done, 1 refused, 3 no reply (no player listening there)")
     p.add_argument("--timeout", type=float, default=1.0, metavar="SECONDS",
                    help="how long --wait waits (default 1 s)")
     try:
@@ -615,7 +632,8 @@ def main_send(argv=None) -> int:
             try:
                 data, _ = s.recvfrom(MAX_UDP + 1)
             except (socket.timeout, ConnectionRefusedError):
-                print(f"dmmlive send: no reply from {a.host}:{a.port} within {a.timeout:g} s", file=sys.stderr)
+                print(f"dmmlive send: no reply from {a.host}:{a.port} within {a.timeout:g} s: is "
+                      f"`dmmlive play` running there with OSC on port {a.port}?", file=sys.stderr)
                 return 3
     except (OSError, ValueError) as e:
         print(f"dmmlive send: {e}", file=sys.stderr)

@@ -104,10 +104,13 @@ class Rig:
             self.m.tick()
             self.srv.send_replies(replies)
 
-    def reply(self):
-        data, _ = self.cli.recvfrom(1 << 16)
-        [(msg, _)] = parse_packet(data)
-        return msg.address, msg.params
+    def reply(self, acks=False):
+        """The next reply; the acknowledgements (/dmm/ok) passed over unless `acks`."""
+        while True:
+            data, _ = self.cli.recvfrom(1 << 16)
+            [(msg, _)] = parse_packet(data)
+            if acks or msg.address != "/dmm/ok":
+                return msg.address, msg.params
 
     def w(self, *path):
         x = vv.path(self.m.matrix, *path)
@@ -138,6 +141,7 @@ def roundtrip(rig, address, *args, ticks=3):
 def test_set_add_value(rig):
     roundtrip(rig, "/dmm/set", "out.left", "d.out", 0.5)
     assert rig.w("out", "left", "d", "out") == pytest.approx(0.5)
+    assert rig.reply(acks=True) == ("/dmm/ok", ["/dmm/set", "out.left", "d.out", 0.5])  # done, said
     roundtrip(rig, "/dmm/add", "out.left", "d.out", 0.25)
     assert rig.w("out", "left", "d", "out") == pytest.approx(0.75)
     roundtrip(rig, "/dmm/add", "out.left", "d.out", 1)   # an int is a number too
@@ -555,6 +559,8 @@ def test_main_send_waits_for_the_reply(rig, capsys):
 
     wait = ["--port", str(rig.srv.port), "--wait", "--timeout", "5"]
     for argv, rc, out in [(wait + ["/dmm/get", "d"], 0, "/dmm/value d 1.0"),
+                          (wait + ["/dmm/value", "d.level", "0.5"], 0, "/dmm/ok /dmm/value d.level 0.5\n"),
+                          (wait + ["/dmm/value", "d.level", "1"], 0, "/dmm/ok /dmm/value d.level 1.0\n"),
                           (wait + ["/dmm/set", "a", "b"], 1,
                            "/dmm/error /dmm/set expected dst.port src.port w")]:
         t = threading.Thread(target=run, args=(argv,))
@@ -565,10 +571,15 @@ def test_main_send_waits_for_the_reply(rig, capsys):
         assert result["rc"] == rc
         assert capsys.readouterr().out.startswith(out)
     assert osc.main_send(["--port", str(rig.srv.port), "/dmm/add", "out.left", "d.out", "-1"]) == 0
-    wait_for(lambda: rig.srv.stats()["accepted"] == 2, "the add")
+    wait_for(lambda: rig.srv.stats()["accepted"] == 4, "the add")
     rig.pump(2)
     assert rig.w("out", "left", "d", "out") == pytest.approx(-0.8)
     assert osc.main_send(["--port", str(rig.srv.port), "--wait", "--timeout", "0.05", "/dmm/add",
                           "out.left", "d.out", "1"]) == 3   # nobody pumps: no reply
-    assert "no reply" in capsys.readouterr().err
+    assert "no reply from 127.0.0.1:" in capsys.readouterr().err
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    assert osc.main_send(["--port", str(free), "--wait", "--timeout", "0.2", "/dmm/get", "d"]) == 3
+    assert f"is `dmmlive play` running there with OSC on port {free}?" in capsys.readouterr().err
     assert osc.main_send(["dmm/set"]) == 2
