@@ -22,6 +22,7 @@ import itertools
 import math
 import os
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -228,6 +229,9 @@ class Controller:
             raise DuplicateName(f"a neuron {name!r} exists already ({have.type.name}{shown}); "
                                 f"/dmm/replace {name} {tname} ... crossfades it to the new one, "
                                 f"or /dmm/remove {name} first")
+        args = t.check_args(cargs, f"neuron {name!r}")
+        for port, x in ports.items():
+            _in_range(SimpleNamespace(type=t, args=args), name, port, x)
         W = self._target_matrix()
         delta = {}
         for port, p in ({} if t.variadic else t.inputs).items():
@@ -351,6 +355,8 @@ class Controller:
         sn, sp = self._port(src, decls, output=True)
         cur = self._target_weight(dn, dp, sn, sp)
         dw = x if relative else x - cur
+        if (sn, sp) == ("one", "out"):  # an input's constant: within its port's range
+            _in_range(decls[dn], dn, dp, cur + dw if relative else x)
         if dw == 0.0:
             # nothing to change, but a mistake is still a mistake: check the link
             self.machine.check_link(dn, dp, sn, sp, decls)
@@ -405,3 +411,12 @@ def _reading(v, where: str) -> float:
 
 def _show(args) -> str:
     return "(" + ", ".join(repr(a) for a in args) + ")"
+
+
+def _in_range(decl, name: str, port: str, x: float) -> None:
+    """BadArgument where `x`, a constant for input `port` of `name` (declared as `decl`),
+    is out of the port's range."""
+    p = None if decl.type.variadic else decl.type.inputs.get(port)
+    why = p.out_of_range(x, decl.args) if p is not None else None
+    if why:
+        raise BadArgument(f"{name}.{port} = {x:g} is {why}")

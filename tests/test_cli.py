@@ -417,3 +417,14 @@ def test_a_shader_that_does_not_compile_fails_check_and_render_with_its_line(tmp
     types = logged_types({"test_rings_bad": body})
     with pytest.raises(ShadersBroken, match=r"test_rings_bad.frag.*:4:18: error: syntax error"):
         render(load_patch(str(patch), types=types), tmp_path / "log.mp4", seconds=0.1)
+
+
+def test_check_refuses_a_constant_out_of_range_at_its_place(tmp_path, capsys):
+    patch = tmp_path / "echo.dmm"
+    patch.write_text("click = clock(bpm=120)\necho = delay(click, time=5, feedback=0.5)\nout = 0.3*echo\n")
+    assert main(["check", str(patch)]) == 1
+    assert capsys.readouterr().err == (f"dmmlive: {patch}:2:26: delay time = 5 is out of range: 0 to 2 s (max=2.0)\n"
+                                       "    echo = delay(click, time=5, feedback=0.5)\n"
+                                       "                             ^\n")
+    assert main(["types", "delay"]) == 0
+    assert "time:audio=0.25 [0 to 2 s (max=2.0)], feedback:audio [-1 to 1]" in capsys.readouterr().out

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 from dmmlive import Machine, PatchSession, vv
 from dmmlive.control import Controller
 from dmmlive.core.plan import entries
 from dmmlive.core.registry import STANDARD
+from dmmlive.patch import PatchError, parse
 
 ROOT = Path(__file__).resolve().parents[1]
 SOUND = ["bass", "drone", "drums", "schedules", "bell", "wave"]  # the example patches without images
@@ -91,7 +92,12 @@ def mutate(text, data):
     """The text with one number replaced (a weight, a setting or a construction argument)."""
     spots = [m for m in re.finditer(r"(?<![\w.])\d+(\.\d+)?", text)]
     m = data.draw(st.sampled_from(spots), label="number")
-    return text[:m.start()] + repr(data.draw(st.sampled_from(DYADIC[17:]), label="to")) + text[m.end():]
+    out = text[:m.start()] + repr(data.draw(st.sampled_from(DYADIC[17:]), label="to")) + text[m.end():]
+    try:
+        parse(out, types=TYPES)
+    except PatchError:  # a constant out of its port's range (a reverb size past 1): not a patch
+        assume(False)
+    return out
 
 
 additive = st.one_of(

@@ -554,3 +554,26 @@ def ok(op, args):
     if op == "knob":
         return []
     return [("/dmm/ok", [commands.address_of(op, args)] + ([] if op == "code" else list(args)))]
+
+
+def test_a_constant_out_of_its_ports_range_is_refused_with_the_range():
+    m = machine()
+    c = Controller(m, fade=0.0)
+    assert c.execute("neuron", ["e", "delay", "time", 0.5]) == ok("neuron", ["e", "delay", "time", 0.5])
+    m.tick(2)
+    before = m.matrix
+    for op, args, why in [
+            ("value", ["e.time", 5.0], "e.time = 5 is out of range: 0 to 2 s (max=2.0)"),
+            ("value", ["e.time", -0.375], "e.time = -0.375 is out of range: 0 to 2 s (max=2.0)"),
+            ("set", ["e.feedback", "one", 1.5], "e.feedback = 1.5 is out of range: -1 to 1"),
+            ("add", ["e.time", "one.out", 1.75], "e.time = 2.25 is out of range: 0 to 2 s (max=2.0)"),
+            ("neuron", ["f", "lowpass", "cutoff", -100.0], "f.cutoff = -100 is out of range: 0 to 100000 Hz"),
+            ("neuron", ["g", "delay", "max", 1.0, "time", 1.5], "g.time = 1.5 is out of range: 0 to 1 s (max=1.0)")]:
+        assert c.execute(op, args) == [(ERROR, [f"/dmm/{op}", why])], (op, args)
+    m.tick(2)
+    assert m.matrix == before and "f" not in m.neurons and "g" not in m.neurons  # nothing changed
+    # at the edge, and a weight from another neuron (not a constant), pass
+    assert c.execute("value", ["e.time", 2.0]) == ok("value", ["e.time", 2.0])
+    assert c.execute("set", ["e.time", "d", 50.0]) == ok("set", ["e.time", "d", 50.0])
+    m.tick(2)
+    assert w(m, "e", "time", "one", "out") == 2.0 and w(m, "e", "time", "d", "out") == 50.0

@@ -31,8 +31,48 @@ def compatible(dst_kind: str, src_kind: str) -> bool:
 
 @dataclass(frozen=True)
 class Port:
+    """An input port: its kind, the constant it takes when a patch does not give it one,
+    and where a constant given to it makes sense: `lo`..`hi` (None: no bound; a string:
+    the construction argument of that name, e.g. a delay's `max`) in `unit`. Checked where
+    people type values (patches, OSC), not in the core (a network may go anywhere)."""
     kind: str
     default: float = 0.0
+    lo: float | str | None = None
+    hi: float | str | None = None
+    unit: str = ""
+
+    def bounds(self, args: dict | None = None) -> tuple:
+        """(lo, hi) as numbers (None: no bound), the named arguments read from `args`."""
+        def b(x):
+            if isinstance(x, str):
+                v = (args or {}).get(x)
+                return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+            return x
+        return b(self.lo), b(self.hi)
+
+    def range_text(self, args: dict | None = None) -> str:
+        """'0 to 2 s (max=2)', '>= 0 Hz', '' where the port has no range."""
+        lo, hi = self.bounds(args)
+        if lo is None and hi is None:
+            return ""
+        unit = f" {self.unit}" if self.unit else ""
+        text = f"{lo:g} to {hi:g}{unit}" if lo is not None and hi is not None else \
+            f">= {lo:g}{unit}" if lo is not None else f"<= {hi:g}{unit}"
+        named = [f"{x}={(args or {}).get(x)!r}" for x in (self.lo, self.hi) if isinstance(x, str)]
+        return text + (f" ({', '.join(named)})" if named else "")
+
+    def out_of_range(self, x: float, args: dict | None = None) -> str | None:
+        """None when the constant `x` is in range, else why not: 'out of range: 0 to 2 s'."""
+        lo, hi = self.bounds(args)
+        if (lo is not None and x < lo) or (hi is not None and x > hi):
+            return f"out of range: {self.range_text(args)}"
+        return None
+
+
+def ranged(default: float, lo=None, hi=None, unit: str = "", kind: str | None = None) -> Port:
+    """A port spec with a range (see Port), for `neuron_type(inputs=...)`: its kind is the
+    type's `kind=` unless given."""
+    return Port(kind or "", float(default), lo, hi, unit)
 
 
 @dataclass
@@ -94,7 +134,9 @@ class NeuronType:
         if self.variadic:
             ports = f"any {self.variadic} ports (each input feeds the output of the same name)"
         else:
-            ins = ", ".join(f"{k}:{p.kind}" + (f"={p.default:g}" if p.default else "") for k, p in self.inputs.items())
+            ins = ", ".join(f"{k}:{p.kind}" + (f"={p.default:g}" if p.default else "")
+                            + (f" [{p.range_text(self.args)}]" if p.range_text(self.args) else "")
+                            for k, p in self.inputs.items())
             outs = ", ".join(f"{k}:{v}" for k, v in self.outputs.items())
             ports = f"({ins}) -> ({outs})"
         args = "".join(f" [{k}={v!r}]" for k, v in self.args.items())
@@ -145,7 +187,11 @@ RESERVED_STATE = {"args", "block", "n", "names"}  # attributes of a batched grou
 def _ports(spec, kind: str | None) -> dict[str, Port]:
     out = {}
     for name, s in (spec or {}).items():
-        if isinstance(s, str):
+        if isinstance(s, Port):
+            if not s.kind and kind is None:
+                raise ValueError(f"port {name!r} gives a range but the type has no kind=")
+            out[name] = s if s.kind else Port(kind, s.default, s.lo, s.hi, s.unit)
+        elif isinstance(s, str):
             out[name] = Port(s)
         elif isinstance(s, tuple):
             out[name] = Port(s[0], float(s[1]))

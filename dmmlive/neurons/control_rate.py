@@ -12,8 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import BadArgument
-from ..core.registry import neuron_type
+from ..core.registry import neuron_type, ranged
 from .oscillators import noise_state, white
+
+KR_FREQ = ranged(1.0, -100000, 100000, "Hz")  # a control-rate oscillator's frequency
 
 
 def _advance(state, rate, freq):
@@ -23,7 +25,7 @@ def _advance(state, rate, freq):
     return out
 
 
-@neuron_type("sine_kr", kind="number", inputs={"freq": 1.0, "amp": 1.0, "offset": 0.0}, batched=True,
+@neuron_type("sine_kr", kind="number", inputs={"freq": KR_FREQ, "amp": 1.0, "offset": 0.0}, batched=True,
              state={"phase_acc": 0.0})
 def sine_kr(state, rate, freq, amp, offset):
     """Control-rate sine (a number a tick): offset + amp * sin(2π phase), freq in Hz; starts at 0.
@@ -33,7 +35,7 @@ def sine_kr(state, rate, freq, amp, offset):
     return offset + amp * np.sin(2.0 * np.pi * _advance(state, rate, freq))
 
 
-@neuron_type("saw_kr", kind="number", inputs={"freq": 1.0, "amp": 1.0, "offset": 0.0}, batched=True,
+@neuron_type("saw_kr", kind="number", inputs={"freq": KR_FREQ, "amp": 1.0, "offset": 0.0}, batched=True,
              state={"phase_acc": 0.0})
 def saw_kr(state, rate, freq, amp, offset):
     """Control-rate rising ramp from -1 to 1 (a number a tick), freq in Hz; amp, offset.
@@ -43,7 +45,7 @@ def saw_kr(state, rate, freq, amp, offset):
     return offset + amp * (2.0 * _advance(state, rate, freq) - 1.0)
 
 
-@neuron_type("tri_kr", kind="number", inputs={"freq": 1.0, "amp": 1.0, "offset": 0.0}, batched=True,
+@neuron_type("tri_kr", kind="number", inputs={"freq": KR_FREQ, "amp": 1.0, "offset": 0.0}, batched=True,
              state={"phase_acc": 0.0})
 def tri_kr(state, rate, freq, amp, offset):
     """Control-rate triangle between -1 and 1 (starts at 0, rising), freq in Hz; amp, offset.
@@ -54,7 +56,7 @@ def tri_kr(state, rate, freq, amp, offset):
     return offset + amp * (1.0 - np.abs(4.0 * ((p + 0.25) % 1.0) - 2.0))
 
 
-@neuron_type("square_kr", kind="number", inputs={"freq": 1.0, "amp": 1.0, "offset": 0.0, "width": 0.5},
+@neuron_type("square_kr", kind="number", inputs={"freq": KR_FREQ, "amp": 1.0, "offset": 0.0, "width": ranged(0.5, 0, 1)},
              batched=True, state={"phase_acc": 0.0})
 def square_kr(state, rate, freq, amp, offset, width):
     """Control-rate pulse: 1 for the first `width` of each cycle, then -1 (a number a tick); amp, offset.

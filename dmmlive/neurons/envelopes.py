@@ -7,7 +7,7 @@ import numba
 import numpy as np
 
 from ..core.errors import BadArgument
-from ..core.registry import neuron_type
+from ..core.registry import neuron_type, ranged
 
 IDLE, ATTACK, DECAY, SUSTAIN, RELEASE = 0.0, 1.0, 2.0, 3.0, 4.0
 # A ramp within half a step of its target has reached it: a segment of T seconds takes
@@ -57,7 +57,8 @@ def _adsr(gate, attack, decay, sustain, release, level, stage, top, rate, out):
 
 
 @neuron_type("adsr", kind="audio",
-             inputs={"gate": 0.0, "attack": 0.01, "decay": 0.1, "sustain": 0.7, "release": 0.3},
+             inputs={"gate": 0.0, "attack": ranged(0.01, 0, 60, "s"), "decay": ranged(0.1, 0, 60, "s"),
+                     "sustain": ranged(0.7, 0, 1), "release": ranged(0.3, 0, 60, "s")},
              batched=True, state={"level": 0.0, "stage": IDLE, "top": 0.0})
 def adsr(state, rate, gate, attack, decay, sustain, release):
     """ADSR envelope 0..1 while gate > 0: attack, decay, release in seconds, sustain a level 0..1.
@@ -104,7 +105,7 @@ def _ar(trig, attack, release, level, stage, prev, rate, out):
         prev[j] = pv
 
 
-@neuron_type("ar", kind="audio", inputs={"trig": 0.0, "attack": 0.01, "release": 0.3},
+@neuron_type("ar", kind="audio", inputs={"trig": 0.0, "attack": ranged(0.01, 0, 60, "s"), "release": ranged(0.3, 0, 60, "s")},
              batched=True, state={"level": 0.0, "stage": IDLE, "prev": 0.0})
 def ar(state, rate, trig, attack, release):
     """Attack-release envelope 0..1 started when trig rises through 0: attack, release in seconds.
@@ -143,7 +144,7 @@ def _clock_init(names, args, ctx):
     return {"acc": np.full(len(names), 60.0 * ctx.rate)}
 
 
-@neuron_type("clock", kind="audio", inputs={"bpm": 120.0, "div": 1.0}, batched=True, state=_clock_init)
+@neuron_type("clock", kind="audio", inputs={"bpm": ranged(120.0, 0, 1000, "bpm"), "div": ranged(1.0, 0, 1024)}, batched=True, state=_clock_init)
 def clock(state, rate, bpm, div):
     """Clock: a one-sample pulse of 1.0 `div` times per beat at `bpm` beats per minute, from the first sample.
 

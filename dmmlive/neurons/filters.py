@@ -11,7 +11,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from ..core.errors import BadArgument
-from ..core.registry import neuron_type
+from ..core.registry import neuron_type, ranged
 
 f32 = np.float32
 # FMA contraction only: no reassociation and no no-NaN/no-Inf assumptions, so every
@@ -246,7 +246,7 @@ def _svf(x, fc, q, ic1, ic2, m0, m1, m2, wscale, wmax, out):
 
 
 _SVF_STATE = {"ic1": 0.0, "ic2": 0.0}
-_SVF_INPUTS = {"in": 0.0, "cutoff": 1000.0, "q": 0.707}
+_SVF_INPUTS = {"in": 0.0, "cutoff": ranged(1000.0, 0, 100000, "Hz"), "q": ranged(0.707, 0.01, 1000)}
 
 
 def _run_svf(state, rate, inputs, m0, m1, m2):
@@ -366,7 +366,7 @@ def _delay(x, time, fb, buf, pos, rate, dmax, out):
         pos[j] = p
 
 
-@neuron_type("delay", kind="audio", inputs={"in": 0.0, "time": 0.25, "feedback": 0.0}, batched=True,
+@neuron_type("delay", kind="audio", inputs={"in": 0.0, "time": ranged(0.25, 0, "max", "s"), "feedback": ranged(0.0, -1, 1)}, batched=True,
              state=_delay_init, args={"max": 2.0}, check=_delay_check)
 def delay(state, rate, **inputs):
     """Delay line: time in seconds (fractional, per sample, cubic interpolation), up to `max` seconds.
@@ -452,7 +452,7 @@ def _reverb(x, size, damp, buf, idx, damped, lengths, out):
             out[j, i] = acc
 
 
-@neuron_type("reverb", kind="audio", inputs={"in": 0.0, "size": 0.8, "damp": 0.5}, batched=True,
+@neuron_type("reverb", kind="audio", inputs={"in": 0.0, "size": ranged(0.8, 0, 1), "damp": ranged(0.5, 0, 1)}, batched=True,
              state=_reverb_init)
 def reverb(state, rate, **inputs):
     """Reverb (Freeverb, mono wet only): size 0..1 (room, tail ~0.5..10 s), damp 0..1 (darker tail).

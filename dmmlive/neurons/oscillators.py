@@ -7,7 +7,7 @@ import numba
 import numpy as np
 
 from ..core.errors import BadArgument
-from ..core.registry import neuron_type
+from ..core.registry import neuron_type, ranged
 
 f32 = np.float32
 # Fast math without the no-NaN/no-Inf assumptions: the NaN guards below must survive.
@@ -31,6 +31,8 @@ MAX_INC = 0.5          # band-limited oscillators hold frequencies beyond rate/2
 BELOW_ONE = 1.0 - 2.0 ** -53  # a phase wrapped downwards stays below 1 (p + 1 may round up)
 
 TWO_POW_M24 = 2.0 ** -24
+
+FREQ = ranged(220.0, -100000, 100000, "Hz")  # an oscillator's frequency: negative runs it backwards
 
 
 def _blep_tables(taps=BLEP_TAPS, cutoff=_BLEP_CUTOFF, beta=_BLEP_BETA, phases=_BLEP_PHASES):
@@ -155,7 +157,7 @@ def _sine(freq, amp, phase, acc, out, k):
             out[i, j] = amp[i, j] * sin2pi(ph[0, j] + phase[i, j])
 
 
-@neuron_type("sine", kind="audio", inputs={"freq": 220.0, "amp": 1.0, "phase": 0.0}, batched=True,
+@neuron_type("sine", kind="audio", inputs={"freq": FREQ, "amp": 1.0, "phase": 0.0}, batched=True,
              state={"phase_acc": 0.0})
 def sine(state, rate, freq, amp, phase):
     """Sine oscillator: freq in Hz, read every sample (so FM is one weight); amp; phase offset in cycles.
@@ -377,7 +379,7 @@ def _square_state(names, args, ctx):
     return st
 
 
-@neuron_type("saw", kind="audio", inputs={"freq": 220.0, "amp": 1.0}, batched=True, state=_blep_state)
+@neuron_type("saw", kind="audio", inputs={"freq": FREQ, "amp": 1.0}, batched=True, state=_blep_state)
 def saw(state, rate, freq, amp):
     """Band-limited sawtooth rising from -1 to 1: freq in Hz, per sample (negative runs it down); amp.
 
@@ -392,7 +394,7 @@ def saw(state, rate, freq, amp):
     return out
 
 
-@neuron_type("square", kind="audio", inputs={"freq": 220.0, "amp": 1.0, "width": 0.5}, batched=True,
+@neuron_type("square", kind="audio", inputs={"freq": FREQ, "amp": 1.0, "width": ranged(0.5, 0, 1)}, batched=True,
              state=_square_state)
 def square(state, rate, freq, amp, width):
     """Band-limited pulse: +1 for the first `width` of each cycle (0..1, 0.5 square), then -1; freq in Hz.
@@ -408,7 +410,7 @@ def square(state, rate, freq, amp, width):
     return out
 
 
-@neuron_type("tri", kind="audio", inputs={"freq": 220.0, "amp": 1.0}, batched=True, state=_tri_state)
+@neuron_type("tri", kind="audio", inputs={"freq": FREQ, "amp": 1.0}, batched=True, state=_tri_state)
 def tri(state, rate, freq, amp):
     """Band-limited triangle between -1 and 1 (starts at 0, rising): freq in Hz, per sample; amp.
 
@@ -436,7 +438,7 @@ def _phasor(freq, amp, acc, out, k):
         acc[i] = p - np.floor(p)
 
 
-@neuron_type("phasor", kind="audio", inputs={"freq": 1.0, "amp": 1.0}, batched=True,
+@neuron_type("phasor", kind="audio", inputs={"freq": ranged(1.0, -100000, 100000, "Hz"), "amp": 1.0}, batched=True,
              state={"phase_acc": 0.0})
 def phasor(state, rate, freq, amp):
     """Ramp from 0 to 1 once per cycle, times amp: freq in Hz, per sample (naive: a control source).

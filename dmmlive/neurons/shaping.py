@@ -4,7 +4,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..core.registry import neuron_type
+from ..core.registry import neuron_type, ranged
 from .oscillators import FAST, JIT, sin2pi
 
 f32 = np.float32
@@ -95,7 +95,7 @@ def clip(state, rate, **ports):
     return out
 
 
-@neuron_type("pan", kind="audio", inputs={"in": 0.0, "pos": 0.0}, outputs=["left", "right"], batched=True)
+@neuron_type("pan", kind="audio", inputs={"in": 0.0, "pos": ranged(0.0, -1, 1)}, outputs=["left", "right"], batched=True)
 def pan(state, rate, **ports):
     """Equal-power pan: pos -1 (left) .. 0 (both at -3 dB) .. 1 (right); left^2 + right^2 = in^2.
 

@@ -44,6 +44,7 @@ SETTING_ARGS = {"fade": "seconds", "tempo": "bpm", "size": "w, h", "fps": "n", "
                 "schedule": "'ordered' or 'synchronous'"}
 SCHEDULES = ("ordered", "synchronous")
 MAX_SIZE = 8192
+MAX_FADE = 30.0  # s: the longest crossfade a save may ask for (`fade(50)` is a typo, not a wish)
 
 STATEMENT_HELP = ("a patch holds only `name = type(...)`, `name.port = expr`, "
                   "`name.port += expr` and settings such as `fade(0.05)`")
@@ -380,8 +381,8 @@ class Parser:
         values = [self.constant(a) for a in call.args]
         v, node = values[0], call.args[0]
         if name == "fade":
-            if not _number(v) or v < 0:
-                raise self.error(f"fade must be a number of seconds >= 0, got {_show(v)}", node)
+            if not _number(v) or not 0 <= v <= MAX_FADE:
+                raise self.error(f"fade must be a number of seconds from 0 to {MAX_FADE:g}, got {_show(v)}", node)
             v = float(v)
         elif name == "tempo":
             if not _number(v) or v <= 0:
@@ -846,3 +847,46 @@ def _describe(node) -> str:
     if hasattr(ast, "Match") and isinstance(node, ast.Match):
         return "a match"
     return f"a {type(node).__name__}"
+
+
+# ---- ranges -------------------------------------------------------------------------------------
+def check_ranges(patch: Patch, text: str, path: str, types: Types) -> None:
+    """PatchError at the first input constant out of its port's range (`Port.lo`..`hi`):
+    a `delay` time past its `max`, a negative cutoff. Only a row's constant (its weight
+    from `one`) is checked: what a stream adds to it is the network's business."""
+    lines = None
+    for (dst, port), row in patch.rows.items():
+        x = row.get(ONE)
+        if x is None:
+            continue
+        d = patch.neurons.get(dst)
+        t = types.get(d.type) if d is not None else None
+        p = t.inputs.get(port) if t is not None and not t.variadic else None
+        if p is None or (p.lo is None and p.hi is None):
+            continue
+        why = p.out_of_range(x, d.args)
+        if why is None:
+            continue
+        if lines is None:
+            lines = text.splitlines()
+        line, col = _constant_site(lines, d, dst, port)
+        raise PatchError(f"{t.name} {port} = {x:g} is {why}", path, line, col,
+                         lines[line - 1] if 0 < line <= len(lines) else "")
+
+
+def _constant_site(lines, d: Declared, dst: str, port: str) -> tuple[int, int]:
+    """Where a row's constant is written: the last `dst.port = ...` statement (the start of
+    its expression), else the `port=` keyword of the declaring call (its value), else the
+    declaration (a positional input)."""
+    py = re.escape(_py(port))
+    assign = re.compile(rf"^\s*{re.escape(dst)}\s*\.\s*{py}\s*(?:\+=|-=|=(?!=))\s*")
+    for i in range(len(lines) - 1, -1, -1):
+        m = assign.match(lines[i])
+        if m:
+            return i + 1, m.end() + 1
+    kw = re.compile(rf"\b{py}\s*=(?!=)\s*")
+    for i in range(d.line - 1, min(len(lines), d.line + 20)):
+        m = kw.search(lines[i], d.col - 1 if i == d.line - 1 else 0)
+        if m:
+            return i + 1, m.end() + 1
+    return d.line, d.col

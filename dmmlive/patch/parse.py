@@ -7,7 +7,7 @@ neither imports the other's caller.
 from __future__ import annotations
 
 from ..core.registry import STANDARD, Types
-from .grammar import BUILTIN, ONE, SETTINGS, SINKS, Declared, Parser, Patch
+from .grammar import BUILTIN, ONE, SETTINGS, SINKS, Declared, Parser, Patch, check_ranges
 from .incremental import parse_incremental
 
 __all__ = ["parse", "Patch", "Declared", "BUILTIN", "ONE", "SETTINGS", "SINKS"]
@@ -17,6 +17,9 @@ def parse(text: str, path: str = "<patch>", previous: Patch | None = None,
           types: Types | None = None) -> Patch:
     """Read a patch. Raises PatchError (path, line, col, message) on the first problem.
 
+    An input constant out of its port's range (a delay's time past its `max`, a negative
+    cutoff) is a PatchError at the constant.
+
     `previous`: a Patch parsed before (an empty `Patch()` to start): statements whose text
     and context did not change are reused from it, so a one-statement change to a large
     patch costs that statement (dmmlive/patch/incremental.py). The result, and any error,
@@ -24,8 +27,8 @@ def parse(text: str, path: str = "<patch>", previous: Patch | None = None,
     next call. `types`: the neuron types the patch may declare (default: the standard
     table; a machine's own, `Machine.types`, for a machine with shaders of its own)."""
     types = STANDARD if types is None else types
-    if previous is not None:
-        patch = parse_incremental(text, path, previous, types)
-        if patch is not None:
-            return patch
-    return Parser(text, path, types).run()
+    patch = parse_incremental(text, path, previous, types) if previous is not None else None
+    if patch is None:
+        patch = Parser(text, path, types).run()
+    check_ranges(patch, text, path, types)  # the values both readings give, checked alike
+    return patch

@@ -5,7 +5,7 @@ import pytest
 
 import dmmlive  # noqa: F401  (fills the type table)
 from dmmlive.core.errors import DmmError
-from dmmlive.core.registry import STANDARD
+from dmmlive.core.registry import STANDARD, ranged
 from dmmlive.neurons import control  # noqa: F401  (knob)
 from dmmlive.patch import PatchError, parse
 
@@ -25,6 +25,8 @@ TYPES.neuron_type("test_perr_dly", kind="audio", inputs={"in": "audio", "time": 
                   batched=True)(_fn)
 TYPES.neuron_type("test_perr_vec", inputs={"v": "vvalue"}, outputs={"out": "vvalue"})(_fn)
 TYPES.neuron_type("test_perr_num", kind="number", inputs={"x": 0.0}, batched=True)(_fn)
+TYPES.neuron_type("test_perr_rng", kind="audio", args={"max": 2.0}, batched=True,
+                  inputs={"in": 0.0, "time": ranged(0.25, 0, "max", "s"), "cutoff": ranged(1000.0, 0, 1e5, "Hz")})(_fn)
 
 
 def error(text, path="<patch>", types=TYPES) -> PatchError:
@@ -107,9 +109,21 @@ CASES = [
     ("a = test_perr_dly(max=x)", 1, 23,
      "argument 'max' of test_perr_dly must be a constant (a number, string, list or dict), not a name"),
     ("a = test_perr_dly(max=[1e999])", 1, 23, "argument 'max' of test_perr_dly: not a finite number: inf"),
+    # input constants out of their ports' ranges: at the constant that sets them
+    ("d = test_perr_rng(time=5)", 1, 24, "test_perr_rng time = 5 is out of range: 0 to 2 s (max=2.0)"),
+    ("d = test_perr_rng(max=4,\n    time=-0.375)", 2, 10,
+     "test_perr_rng time = -0.375 is out of range: 0 to 4 s (max=4.0)"),
+    ("d = test_perr_rng(cutoff=-100)", 1, 26, "test_perr_rng cutoff = -100 is out of range: 0 to 100000 Hz"),
+    ("d = test_perr_rng()\nd.cutoff = 900 - 1000 + 0*d", 2, 12,
+     "test_perr_rng cutoff = -100 is out of range: 0 to 100000 Hz"),
+    ("d = test_perr_rng(cutoff=50)\nd.cutoff -= 60", 2, 13,
+     "test_perr_rng cutoff = -10 is out of range: 0 to 100000 Hz"),
+    ("out = test_perr_rng(test_perr_osc(), time=3)", 1, 43,
+     "test_perr_rng time = 3 is out of range: 0 to 2 s (max=2.0)"),
     # settings out of range
-    ("fade(-1)", 1, 6, "fade must be a number of seconds >= 0, got -1"),
-    ("fade(\"slow\")", 1, 6, "fade must be a number of seconds >= 0, got 'slow'"),
+    ("fade(-1)", 1, 6, "fade must be a number of seconds from 0 to 30, got -1"),
+    ("fade(50)", 1, 6, "fade must be a number of seconds from 0 to 30, got 50"),
+    ("fade(\"slow\")", 1, 6, "fade must be a number of seconds from 0 to 30, got 'slow'"),
     ("fade(1e999)", 1, 6, "not a finite number: inf"),
     ("tempo(0)", 1, 7, "tempo must be a number of beats per minute > 0, got 0"),
     ("size(640)", 1, 1, "size takes 2 arguments (w, h), got 1"),
@@ -182,6 +196,18 @@ def test_error_text_and_position(text, line, col, message):
     e = error(text, "p.dmm")
     assert (e.message, e.line, e.col) == (message, line, col)
     assert str(e).startswith(f"p.dmm:{line}:{col}: {message}")
+
+
+def test_a_constant_out_of_range_is_the_same_error_read_afresh_or_by_change():
+    from dmmlive.patch.grammar import Patch
+    good = parse("d = test_perr_rng(time=1)\nout = d\n", "p.dmm", previous=Patch(), types=TYPES)
+    assert good.rows[("d", "time")] == {("one", "out"): 1.0}  # in range: read
+    bad = "d = test_perr_rng(time=2.5)\nout = d\n"
+    with pytest.raises(PatchError) as e:
+        parse(bad, "p.dmm", previous=good, types=TYPES)  # the incremental reading
+    assert (e.value.line, e.value.col) == (1, 24) and e.value.message == error(bad).message
+    ok = parse("d = test_perr_rng(max=3, time=2.5)\nout = d\n", "p.dmm", previous=good, types=TYPES)
+    assert ok.rows[("d", "time")] == {("one", "out"): 2.5}  # within its own max
 
 
 def test_an_unknown_sink_is_named():
