@@ -62,6 +62,26 @@ def _pan_kernel(x, pos, left, right):
             right[i, j] = x[i, j] * sin2pi((f32(1.0) + p) * eighth)
 
 
+@neuron_type("sum", kind="audio", inputs={"in": 0.0}, batched=True)
+def sum_(state, rate, **ports):
+    """A named sum of audio streams: its output is its input, the linear combination W
+    gives it. A patch declares one by naming a sum: `mix = 0.5*a + 0.5*b`.
+
+    Example: `bus = sum(0.3*kick + 0.3*snare)`, or just `bus = 0.3*kick + 0.3*snare`
+    """
+    return ports["in"].copy()
+
+
+@neuron_type("sum_kr", kind="number", inputs={"in": 0.0}, batched=True)
+def sum_kr(state, rate, **ports):
+    """A named sum of numbers (control rate): its output is its input. A patch declares one
+    by naming a sum of numbers: `depth = 0.5*lfo1 + 0.25*knob1`.
+
+    Example: `depth = sum_kr(0.5*sine_kr(freq=0.1) + 0.5)`
+    """
+    return ports["in"].copy()
+
+
 @neuron_type("mul", kind="audio", inputs={"a": 0.0, "b": 1.0}, batched=True)
 def mul(state, rate, a, b):
     """Product a*b per sample: ring modulation, or a VCA as mul(x, env); b defaults to 1.

@@ -201,13 +201,14 @@ class Parser:
         self.path = str(path)
         self.lines = re.split(r"\r\n|\r|\n", text)
         self.patch = Patch(path=self.path)
-        self.sites: dict[str, ast.Call] = {}  # top-level declarations, so later lines can be named
+        self.sites: dict = {}  # top-level declarations (ast.Call or SumSite), so later lines can be named
         self.decl_rows: dict = {}        # (dst, port) -> (_Lin, node) given by a declaration
         self.ops: list = []              # (dst, port, op, _Lin, statement) from `=` / `+=` / `-=`
         self.counters: dict = {}         # prefix -> {type: calls so far}
         self.prefix = ""
         self.setting_lines: dict = {}
         self.knob_nodes: dict = {}
+        self.sums_resolving: set = set()  # named sums whose type is being found (sum_type)
 
     # ---- positions and errors -------------------------------------------------------------
     def error_at(self, message: str, line, col) -> PatchError:
@@ -277,11 +278,17 @@ class Parser:
         return line, index - start + 1
 
     def find_site(self, st) -> None:
-        if (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)
-                and isinstance(st.value, ast.Call) and isinstance(st.value.func, ast.Name)):
+        if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name):
+            v = st.value
+            if not isinstance(v, ast.Call):
+                site = SumSite(v)  # a named sum
+            elif isinstance(v.func, ast.Name):
+                site = v
+            else:
+                return
             name = st.targets[0].id
             if name not in self.sites and not self.is_sink_name(name) and name not in BUILTIN:
-                self.sites[name] = st.value
+                self.sites[name] = site
 
     # ---- statements -----------------------------------------------------------------------
     def statement(self, st) -> None:
@@ -326,8 +333,7 @@ class Parser:
                 raise self.error(f"`{name} {op} ...` needs a port{hint}", target)
             if isinstance(value, ast.Call):
                 return self.declare(name, target, value)
-            raise self.error(f"`{name} = ...` must declare a neuron with a call, "
-                             f"such as `{name} = sine(freq=220)`", value)
+            return self.declare_sum(name, target, value)
         if isinstance(target, ast.Attribute):
             name, port, kind = self.destination(target)
             self.prefix = f"{name}:{port}"  # neuron names hold no "."
@@ -346,6 +352,56 @@ class Parser:
         self.prefix = name
         self.patch.neurons[name] = Declared(t.name, {}, line, col)
         self.patch.neurons[name].args = self.call_args(name, t, call)
+
+    def declare_sum(self, name: str, target: ast.Name, value) -> None:
+        """`mix = 0.5*a + 0.5*b`: a named sum, declared as `mix = sum(0.5*a + 0.5*b)` (audio)
+        or `sum_kr(...)` (numbers), its output the combination, in the level after its
+        terms (no delay in the ordered schedule)."""
+        t = self.sum_type(name, value)
+        call = ast.copy_location(ast.Call(func=ast.copy_location(ast.Name(id=t.name, ctx=ast.Load()), value),
+                                          args=[value], keywords=[]), value)
+        self.declare(name, target, call)
+
+    def sum_type(self, name: str, value) -> NeuronType:
+        """`sum` for a named sum with an audio stream in it, `sum_kr` for one of numbers."""
+        kinds = set()
+        resolving = self.sums_resolving
+        if name in resolving:  # sums naming each other round: audio
+            return self.registry["sum"]
+        resolving.add(name)
+        try:
+            for node in stream_leaves(value):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                    t = self.call_type(node)
+                    out = t.default_output
+                elif isinstance(node, ast.Name):
+                    if self.is_sink_name(node.id):
+                        continue  # reported as such where it is read
+                    t, out = self.type_of_ref(node.id, node), None
+                    out = t.default_output
+                elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                    if self.is_sink_name(node.value.id):
+                        continue
+                    t = self.type_of_ref(node.value.id, node.value)
+                    out = node.attr if t.output_kind(node.attr) else node.attr[:-1] if node.attr.endswith("_") else None
+                else:
+                    continue
+                k = t.output_kind(out) if out else None
+                if k:
+                    kinds.add(k)
+        finally:
+            resolving.discard(name)
+        if "audio" in kinds:
+            return self.registry["sum"]
+        if kinds == {"number"}:
+            return self.registry["sum_kr"]
+        if kinds:
+            k = sorted(kinds - {"number"})[0]
+            raise self.error(f"`{name} = ...` names a sum of {k} streams, which has no neuron type: "
+                             f"feed the sum straight into the input that takes it", value)
+        raise self.error(f"`{name} = ...` names no stream: declare a neuron with a call, such as "
+                         f"`{name} = sine(freq=220)`, or name a sum of streams, such as "
+                         f"`{name} = 0.5*a + 0.5*b`", value)
 
     def destination(self, target: ast.Attribute) -> tuple[str, str, str]:
         if not isinstance(target.value, ast.Name):
@@ -585,6 +641,8 @@ class Parser:
         if d is not None:
             return self.registry.get(d.type)
         site = self.sites.get(name)
+        if isinstance(site, SumSite):
+            return None
         return self.registry.get(site.func.id) if site else None
 
     def type_of_ref(self, name: str, node) -> NeuronType:
@@ -593,6 +651,8 @@ class Parser:
         if d is not None:
             return self.registry[d.type]
         site = self.sites.get(name)
+        if isinstance(site, SumSite):
+            return self.sum_type(name, site.value)
         if site is not None:
             return self.call_type(site)  # an unknown type is reported where it is written
         if name in BUILTIN:
@@ -736,9 +796,15 @@ class Parser:
         rows: dict = {}
         for key, (lin, _) in self.decl_rows.items():
             rows[key] = lin.row()
+        set_at: dict = {}  # the target of each `=` statement -> its line
         for dst, port, op, lin, st in self.ops:
             key = (dst, port)
             if op == "=":
+                target = set_target(st)
+                if set_at.setdefault(target, st.lineno) != st.lineno:
+                    what = target if isinstance(target, str) else f"{target[0]}.{_py(target[1])}"
+                    raise self.error(f"{what} is set twice (first on line {set_at[target]}): "
+                                     f"write `{what} += ...` to add to it", st)
                 rows[key] = lin.row()
                 continue
             row = dict(rows.get(key, {}))
@@ -810,6 +876,40 @@ def _bad_literal(v, depth: int = 0) -> str | None:
                 return bad
         return None
     return f"a {type(v).__name__} cannot be a construction argument"
+
+
+class SumSite:
+    """The declaration site of a named sum (`mix = 0.5*a + 0.5*b`): its expression."""
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+
+def stream_leaves(node):
+    """The stream leaves of a linear expression, left to right: names, `name.port` and calls
+    (a call's own arguments are its business)."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ast.BinOp):
+            stack += [n.right, n.left]
+        elif isinstance(n, ast.UnaryOp):
+            stack.append(n.operand)
+        elif isinstance(n, (ast.Name, ast.Attribute, ast.Call)):
+            yield n
+
+
+def set_target(st):
+    """What a `=` statement sets: a sink's name (`out = ...`, every port), or (name, port)
+    (`a.freq = ...`, `out.left = ...`): two statements setting the same one is an error (the
+    second would silently win); a port statement over a declaration's keyword, or over one
+    port of a sink set whole, is the documented override."""
+    t = st.targets[0]
+    if isinstance(t, ast.Name):
+        return t.id
+    name, port = t.value.id, t.attr
+    return name, port[:-1] if port.endswith("_") and keyword.iskeyword(port[:-1]) else port
 
 
 def _py(port: str) -> str:

@@ -45,7 +45,7 @@ import sys
 import warnings
 
 from ..core.registry import compatible
-from .grammar import BUILTIN, ONE, SETTINGS, SINKS, Declared, Parser, Patch
+from .grammar import BUILTIN, ONE, SETTINGS, SINKS, Declared, Parser, Patch, stream_leaves, set_target
 
 _START = re.compile(r"^(?=[^\s#])", re.M)        # where a statement may begin
 _PREAMBLE = re.compile(r"(?:[ \t\f]*(?:#[^\n]*)?\r?\n)*")  # blank and comment lines only
@@ -72,7 +72,7 @@ class _Fail(Exception):
 class _Stmt:
     """One statement's (or one line's `a; b`) result and what it read from the rest."""
     __slots__ = ("text", "line", "sites", "refs", "sinks", "types", "counts_in", "counts_out",
-                 "neurons", "decl_rows", "ops", "settings", "knobs", "sum")
+                 "neurons", "decl_rows", "ops", "settings", "knobs", "sum", "set_targets")
 
     def shifted(self, line: int) -> "_Stmt":
         """The same result starting on `line` (new Declared objects: the old ones are shared)."""
@@ -92,10 +92,12 @@ def _is_sink(name: str, types) -> bool:
     return name in SINKS
 
 
-def _resolve(name: str, sites: dict, types):
+def _resolve(name: str, sites: dict, types, _seen=None):
     """The type `Parser.type_of_ref` gives `name` in a patch whose declarations are `sites`
-    {name: type name}, or None where it raises."""
+    {name: type name, or "=" and the expression of a named sum}, or None where it raises."""
     tn = sites.get(name)
+    if tn is not None and tn.startswith("="):
+        return _sum_type(name, tn[1:], sites, types, _seen or set())
     if tn is not None:
         t = types.get(tn)
         return t if t is not None and not t.pinned else None
@@ -104,6 +106,58 @@ def _resolve(name: str, sites: dict, types):
     if _is_sink(name, types):
         return types.get(name)
     return None
+
+
+_SUM_EXPR: dict = {}  # a named sum's expression text -> its AST (as Parser.sum_type walks it)
+
+
+def _sum_type(name: str, expr: str, sites: dict, types, seen: set):
+    """`Parser.sum_type` from the declarations alone: `sum` where a stream in it is audio,
+    `sum_kr` where all are numbers; None where the parse raises (its error is the full
+    parse's to word)."""
+    if name in seen:
+        return types.get("sum")
+    node = _SUM_EXPR.get(expr)
+    if node is None:
+        tree = _ast(expr)
+        if tree is None or len(tree.body) != 1 or not isinstance(tree.body[0], ast.Expr):
+            return None
+        if len(_SUM_EXPR) > 4096:
+            _SUM_EXPR.clear()
+        node = _SUM_EXPR[expr] = tree.body[0].value
+    kinds = set()
+    seen = seen | {name}
+    for leaf in stream_leaves(node):
+        if isinstance(leaf, ast.Call):
+            if not isinstance(leaf.func, ast.Name):
+                continue
+            t = types.get(leaf.func.id)
+            if t is None:
+                return None
+            out = t.default_output
+        elif isinstance(leaf, ast.Name):
+            if _is_sink(leaf.id, types):
+                continue
+            t = _resolve(leaf.id, sites, types, seen)
+            if t is None:
+                return None
+            out = t.default_output
+        elif isinstance(leaf, ast.Attribute) and isinstance(leaf.value, ast.Name):
+            if _is_sink(leaf.value.id, types):
+                continue
+            t = _resolve(leaf.value.id, sites, types, seen)
+            if t is None:
+                return None
+            a = leaf.attr
+            out = a if t.output_kind(a) else a[:-1] if a.endswith("_") else None
+        else:
+            continue
+        k = t.output_kind(out) if out else None
+        if k:
+            kinds.add(k)
+    if "audio" in kinds:
+        return types.get("sum")
+    return types.get("sum_kr") if kinds == {"number"} else None
 
 
 def _ast(text: str):
@@ -167,9 +221,12 @@ class _ChunkParser(Parser):
 def _sites_of(tree) -> list:
     out = []
     for st in tree.body:
-        if (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)
-                and isinstance(st.value, ast.Call) and isinstance(st.value.func, ast.Name)):
-            out.append((st.targets[0].id, st.value.func.id))
+        if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name):
+            v = st.value
+            if not isinstance(v, ast.Call):  # a named sum: its expression, its type found on use
+                out.append((st.targets[0].id, "=" + ast.unparse(v)))
+            elif isinstance(v.func, ast.Name):
+                out.append((st.targets[0].id, v.func.id))
     return out
 
 
@@ -189,9 +246,12 @@ def _evaluate(text: str, line: int, tree, site_list: list, sites: dict, counters
         row = lin.row()
         s.decl_rows.append((key, row, _final(row)))
     s.ops = []
-    for dst, port, op, lin, _ in p.ops:
+    s.set_targets = []  # what its `=` statements set (Parser.finish: twice is an error)
+    for dst, port, op, lin, st in p.ops:
         row = lin.row()
         s.ops.append(((dst, port), op, row, _final(row) if op == "=" else None))
+        if op == "=" and set_target(st) not in s.set_targets:
+            s.set_targets.append(set_target(st))
     s.settings = [(k, p.patch.settings[k]) for k in p.setting_lines]
     s.knobs = list(p.patch.knobs.items())
     s.sum = None
@@ -209,6 +269,8 @@ def _sum_unit(t: str):
     m = _SUM.fullmatch(t)
     if m is None:
         return None
+    if "." not in m.group(1) and m.group(1) not in SINKS:
+        return None  # `mix = a + b`: a named sum declares a neuron (the whole-statement path)
     pairs = _TERMS.findall(m.group(3))
     if len(pairs) + max(len(tt) for _, tt in pairs) > 1.5 * sys.getrecursionlimit():
         return None
@@ -290,6 +352,7 @@ def _evaluate_sum(text: str, line: int, unit, sites: dict, old, types, same: boo
         acc[ONE] = acc.get(ONE, 0.0) + const
     fin = _final(acc) if op == "=" else None  # one row for every port of a sink (rows are not
     s.ops = [((dst, port), op, acc, fin) for dst, port, _ in dsts]  # changed in place)
+    s.set_targets = [] if op != "=" else [tnode.id if isinstance(tnode, ast.Name) else dsts[0][:2]]
     s.sum = (target, dsts, terms)
     return s
 
@@ -451,7 +514,12 @@ def _assemble(stmts: list, path: str, types) -> Patch:
             if a in knobs:
                 raise _Fail("knob address twice")
             knobs[a] = name
+    targets_seen: set = set()
     for s in stmts:
+        for target in s.set_targets:
+            if target in targets_seen:
+                raise _Fail("set twice")  # an error: the full parse words it
+            targets_seen.add(target)
         for key, op, row, fin in s.ops:
             if op == "=":
                 rows[key] = (row, fin)

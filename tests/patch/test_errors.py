@@ -174,7 +174,18 @@ CASES = [
     ("a.b.c = 1", 1, 1, "only `name.port` can be assigned: attribute chains go no deeper"),
     ("a[0] = 1", 1, 1, "cannot assign to a subscript: assign to `name` or `name.port`"),
     ("a = b = test_perr_osc()", 1, 5, "one target per statement: `a = b = ...` is not allowed"),
-    ("a = 2*b", 1, 5, "`a = ...` must declare a neuron with a call, such as `a = sine(freq=220)`"),
+    ("a = 2*b", 1, 7, "undeclared name 'b'"),   # a named sum: of streams that exist
+    ("a = 3", 1, 5, "`a = ...` names no stream: declare a neuron with a call, such as `a = sine(freq=220)`, "
+                    "or name a sum of streams, such as `a = 0.5*a + 0.5*b`"),
+    ("a = test_perr_vec()\nb = 2*a", 2, 5, "`b = ...` names a sum of vvalue streams, which has no neuron "
+                                         "type: feed the sum straight into the input that takes it"),
+    # a row given twice: the second `=` would silently win
+    ("a = test_perr_osc()\nout = 0.2*a\nout = 0.3*a", 3, 1,
+     "out is set twice (first on line 2): write `out += ...` to add to it"),
+    ("a = test_perr_osc(freq=3)\na.freq = 4\na.freq = 5", 3, 1,
+     "a.freq is set twice (first on line 2): write `a.freq += ...` to add to it"),
+    ("a = test_perr_osc()\nb = test_perr_dly()\nb.in_ = a\nb.in_ = 0.5*a", 4, 1,
+     "b.in_ is set twice (first on line 3): write `b.in_ += ...` to add to it"),
     ("a = test_perr_osc()\na += 1", 2, 1, "`a += ...` needs a port: write `a.freq += ...`"),
     ("a = test_perr_osc()\na *= 2", 2, 1, "*= is not allowed: a row is changed with `=`, `+=` or `-=`"),
     ("one = test_perr_osc()", 1, 1, "'one' is built in: it cannot be declared or assigned"),

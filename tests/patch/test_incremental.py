@@ -215,11 +215,13 @@ def test_anonymous_names_follow_the_order_of_calls_under_a_target():
     text = "a = sine()\nout.left = 0.1*sine(freq=1)\nout.left += 0.2*sine(freq=2)\n"
     p1 = parse(text, "x.dmm", previous=EMPTY_PATCH)
     assert p1.neurons["out:left/sine#2"].line == 3
-    text2 = "a = sine()\nout.left = 0.3*sine(freq=5)\n" + text.split("\n", 1)[1]
-    p2 = assert_same(text2, p1, reused=True)
+    # (a second `out.left =` is an error: the line that was first now adds)
+    text2 = "a = sine()\nout.left = 0.3*sine(freq=5)\n" + text.split("\n", 1)[1].replace("left = 0.1", "left += 0.1")
+    p2 = assert_same(text2, p1)
     assert [(n, d.line) for n, d in p2.neurons.items() if n.startswith("out:left/")] == [
         ("out:left/sine#1", 2), ("out:left/sine#2", 3), ("out:left/sine#3", 4)]
-    assert p2.rows[("out", "left")] == {("out:left/sine#2", "out"): 0.1, ("out:left/sine#3", "out"): 0.2}
+    assert p2.rows[("out", "left")] == {("out:left/sine#1", "out"): 0.3, ("out:left/sine#2", "out"): 0.1,
+                                        ("out:left/sine#3", "out"): 0.2}
     assert p2.neurons["out:left/sine#2"].args == p1.neurons["out:left/sine#1"].args
     p3 = assert_same(text.replace("out.left = 0.1*sine(freq=1)\n", ""), p1, reused=True)  # #2 becomes #1
     assert list(p3.neurons) == ["a", "out:left/sine#1"] and p3.neurons["out:left/sine#1"].line == 2
