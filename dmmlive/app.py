@@ -24,6 +24,7 @@ from .core.registry import STANDARD
 from .host import Host
 from .drivers.audio import xrun_detail
 from .patch.incremental import change_of
+from .patch.errors import PatchError
 from .patch.live import EMPTY_PATCH, load, open_patch
 from .patch.parse import parse
 
@@ -117,12 +118,14 @@ class StopSignals:
 # ---- run in the engine process (picklable by reference) ----------------------------------
 def build(path: str, rate: int, block: int, limiter: bool, ahead: float = 0.01,
           load_root: str | None = None, allow_load_anywhere: bool = False, log: str | None = None,
-          shaders: str | None = None, frames: bool = False) -> Host:
+          shaders: str | None = None, frames: bool = False, empty: bool = False) -> Host:
     """The engine's factory: the Host of the patch at `path` (its machine, the session
     that applies saves, the Controller that runs OSC commands between its ticks).
     `log`: write a performance log there (dmmlive.log). `shaders`: a folder of more
     shader types (loaded as in the App's process). `frames`: publish what the frame
     neurons get at each frame tick, for the window (`Machine(publish_frames=True)`).
+    `empty`: start from an empty network (the file has an error; its first good save
+    applies, as any save does).
     `/dmm/record` requests are checked
     here and kept for the App (`Host.forward_osc` hands them over)."""
     types = None
@@ -130,8 +133,8 @@ def build(path: str, rate: int, block: int, limiter: bool, ahead: float = 0.01,
         from .gfx.types import load_shader_types
         types = STANDARD.copy()
         load_shader_types(shaders, errors=[], types=types)  # the App reports them; the engine draws nothing
-    text = read_patch(path) if log else None
-    if log:
+    text = "" if empty else read_patch(path) if log else None
+    if log or empty:
         from .log import session_from_text
         session = session_from_text(text, path, rate=rate, block=block, limiter=limiter, images=False,
                                     types=types, publish_frames=frames)
@@ -198,11 +201,31 @@ class App:
         self._stop = threading.Event()
         self._osc_said: dict = {}  # OSC error text -> (when shown, times refused since)
         self._osc_lock = threading.Lock()
+        self.broken = None  # the PatchError of the file on disk while it has one (status: ERR)
+        # the status line is redrawn in place on a terminal (a new line each time elsewhere)
+        self._tty = bool(getattr(self.out, "isatty", lambda: False)())
+        self._status_up = False  # a status line stands unfinished on the terminal
+        self._say_lock = threading.Lock()
 
     def say(self, msg: str, err: bool = False) -> None:
-        print(msg, file=self.err if err else self.out, flush=True)
+        with self._say_lock:
+            if self._status_up:  # the message takes the status line's place; it comes back
+                self.out.write("\r\x1b[K")
+                self.out.flush()
+                self._status_up = False
+            print(msg, file=self.err if err else self.out, flush=True)
         if err:
             self.errors.append(msg)
+
+    def show_status(self, line: str) -> None:
+        """The status line: in place on a terminal (`\\r`, the rest of the line cleared), else
+        a line of its own."""
+        if not self._tty:
+            return self.say(line)
+        with self._say_lock:
+            self.out.write("\r\x1b[K" + line)
+            self.out.flush()
+            self._status_up = True
 
     def osc_error(self, address, reason) -> None:
         """An OSC message refused (by the listener or the engine): shown on the console and
@@ -241,12 +264,15 @@ class App:
                 said = self.engine.call(Host.apply_text, text, str(path), patch)
             self.say(said)
             self._parsed = patch
+            self.broken = None
             self.reloads += 1
             if self.server is not None:
                 self.server.set_knobs(self._knobs_or_none())
             if self.window is not None:  # (the window draws the engine's frames: the new network's)
                 self._watch_shaders(patch)
         except DmmError as e:
+            if isinstance(e, PatchError):
+                self.broken = e
             self.say(f"{e}\n(the previous network goes on playing)", err=True)
 
     # ---- shader files: hot reload on the window's GL thread ------------------------------------
@@ -400,7 +426,11 @@ class App:
             load_shader_types(self.shaders, errors=problems, types=self.types)
             for e in problems:
                 self.say(f"dmmlive: {e}", err=True)
-        load(self.path, types=self.types)  # check the patch here first: a bad one is reported before any process starts
+        try:  # the patch checked here first: an error is reported before any process starts
+            load(self.path, types=self.types)
+        except PatchError as e:  # ... and the set starts silent, for the first good save
+            self.broken = e
+            self.say(f"{e}\n(silent until {Path(self.path).name} is saved without errors)", err=True)
         if self.log is not None:  # and a log that cannot be written
             try:
                 open(self.log, "w").close()
@@ -415,7 +445,8 @@ class App:
             if server.warning:
                 self.say(server.warning, err=True)
         self.engine = cls(build, (self.path, self.rate, self.block, self.limiter, self.ahead, None,
-                                  self.allow_load_anywhere, self.log, self.shaders, self.window_on),
+                                  self.allow_load_anywhere, self.log, self.shaders, self.window_on,
+                                  self.broken is not None),
                           **kw).start()
         if server is not None:
             server.set_knobs(self._knobs_or_none())
@@ -488,8 +519,10 @@ class App:
 
     def status_line(self) -> str:
         s = self.engine.status()
+        b = self.broken
         return (f"t={s['ticks']:.0f} xruns={s['xruns']:.0f}{xrun_detail(s)} load={s['load']:.2f} "
-                f"margin={1000 * s['margin']:.0f}ms latency={1000 * s['latency']:.0f}ms reloads={self.reloads}")
+                f"margin={1000 * s['margin']:.0f}ms latency={1000 * s['latency']:.0f}ms reloads={self.reloads}"
+                + (f" ERR {Path(b.path).name}:{b.line}" if b is not None else ""))
 
     def report(self) -> None:
         """Print the engine's reports and the status line."""
@@ -497,7 +530,7 @@ class App:
             self.say(r, err=True)
         while self.engine.reports:
             self.say(self.engine.reports.popleft(), err=True)
-        self.say(self.status_line())
+        self.show_status(self.status_line())
 
     def run(self) -> int:
         """Play until --seconds pass, the window closes, or a stop signal comes; then stop.

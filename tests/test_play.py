@@ -395,3 +395,75 @@ def test_a_patch_rewriting_its_w_every_tick_plays_with_the_window_open(jack, tmp
     assert f1 - f0 == pytest.approx(0.01 * (t1 - t0), abs=0.0101)
     assert got["frames"] > 30             # the window drew all along
     assert_engine_kept_up(jack, got["st0"], got["st1"])
+
+
+BROKEN = "fade(0)\na = sine(freq=440\nout = 0.2*a\n"   # line 2: the call is never closed
+FIXED = "fade(0)\na = sine(freq=440)\nout = 0.2*a\n"
+
+
+def test_play_starts_silent_on_a_broken_patch_and_takes_its_first_good_save(tmp_path):
+    path = tmp_path / "live.dmm"
+    path.write_text(BROKEN)
+    out, err = Console(), Console()
+    app = App(str(path), audio=False, window=False, osc=False, out=out, err=err)
+    app.start()
+    try:
+        err.wait_for(r"live\.dmm:2:9: syntax error: '\(' was never closed")
+        assert "(silent until live.dmm is saved without errors)" in err.text
+        assert app.engine.call(declared) == {} and app.engine.call(out_rows) == {"left": {}, "right": {}}
+        assert app.status_line().endswith(" ERR live.dmm:2")
+        save(path, FIXED.replace("out = 0.2*a", "out = 0.2*a +"))   # still broken: line 3 now
+        err.wait_for(r"live\.dmm:3:\d+: syntax error")
+        assert app.status_line().endswith(" ERR live.dmm:3")
+        save(path, FIXED)
+        out.wait_for(r"^live\.dmm: applied")
+        wait_until(lambda: app.engine.call(out_rows), {"left": {"a": 0.2}, "right": {"a": 0.2}})
+        assert app.engine.call(declared) == {"a": "sine"}
+        assert "ERR" not in app.status_line()
+    finally:
+        app.stop()
+
+
+def test_the_status_line_is_redrawn_in_place_on_a_terminal(tmp_path):
+    """On a terminal (a real pty here) the status line is drawn over itself, a message
+    printed in its place and the status drawn again after it; a broken file on disk shows
+    as ERR in it until the fix is saved."""
+    import pty
+    path = tmp_path / "live.dmm"
+    path.write_text(BROKEN)
+    master, slave = pty.openpty()
+    p = subprocess.Popen(CLI + ["play", str(path), "--no-audio", "--no-window", "--no-osc", "--seconds", "5"],
+                         stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    seen = Console()
+
+    def pump():
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                return
+            if not data:
+                return
+            seen.write(data.decode("utf-8", "replace"))
+    t = threading.Thread(target=pump, daemon=True)
+    t.start()
+    try:
+        seen.wait_for(r"ERR live\.dmm:2")
+        save(path, FIXED)
+        at = seen.wait_for(r"live\.dmm: applied").end()
+        seen.wait_for(r"\x1b\[Kt=\d+ [^\r\n]*reloads=1", start=at)
+        assert p.wait(60) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+        t.join(5)
+        os.close(master)
+    text = seen.text
+    statuses = re.findall(r"\r\x1b\[K(t=\d+[^\r\n]*)", text)
+    assert len(statuses) >= 3 and all("margin=" in s for s in statuses)
+    assert not re.search(r"(^|\n)t=\d+ ", text)     # never a status on a line of its own
+    assert any(s.endswith("ERR live.dmm:2") for s in statuses)
+    assert not statuses[-1].endswith("ERR live.dmm:2") and "reloads=1" in statuses[-1]
+    # a message takes the status line's place: cleared first, then the message on its line
+    assert re.search(r"\r\x1b\[K(\r\n)?live\.dmm: applied", text)

@@ -124,15 +124,21 @@ def fed(path, frames, *, rate: int = 48000, block: int = 128, size=None, fps=Non
     """The factory of a window drawing the engine's own frames: `factory(ctx) -> Fed`.
     `frames`: the deque the engine's frames arrive in (`AudioEngine.frames`: records of a
     machine built with `publish_frames=True`, each with "at", when its tick is heard).
-    The patch at `path` gives the render size and fps (or `size`, `fps`)."""
+    The patch at `path` gives the render size and fps (or `size`, `fps`; the defaults
+    where it has an error)."""
     def make(ctx):
         from pathlib import Path
 
         from ..gfx.gpu import Gpu
         from ..gfx.picture import Picture
+        from ..core.errors import DmmError
+        from ..patch.grammar import SETTINGS
         from ..patch.parse import parse
         p = str(path)
-        st = parse(Path(p).read_text(encoding="utf-8"), p, types=types).settings
+        try:
+            st = parse(Path(p).read_text(encoding="utf-8"), p, types=types).settings
+        except (DmmError, OSError, UnicodeDecodeError):  # a file with an error: the defaults
+            st = SETTINGS  # (play starts silent on it: the engine's machine has them too)
         wh = tuple(size or st["size"])
         gpu = Gpu(ctx=ctx, size=wh)
         return Fed(Picture(gpu, rate=rate, block=block, fps=fps or st["fps"], types=types), frames)
