@@ -525,9 +525,9 @@ class App:
                 + (f" ERR {Path(b.path).name}:{b.line}" if b is not None else ""))
 
     def report(self) -> None:
-        """Print the engine's reports and the status line."""
-        for r in self.engine.call(Host.reports):
-            self.say(r, err=True)
+        """Print the engine's reports and the status line. (The engine forwards each report
+        the machine makes as it makes it, `Machine.on_report`; `Host.reports` holds the same
+        ones: reading both printed each twice.)"""
         while self.engine.reports:
             self.say(self.engine.reports.popleft(), err=True)
         self.show_status(self.status_line())

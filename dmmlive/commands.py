@@ -113,12 +113,23 @@ class Op:
         if len(fits) != 1:
             raise ArgError(_surplus(self.forms, args))
         form = fits[0]
-        try:
-            out = [a.check(x) for a, x in zip(form, args) if a.kind not in VARIADIC]
-            if form[-1].kind in VARIADIC:
+        out = []
+        for a, x in zip(form, args):
+            if a.kind in VARIADIC:
+                break
+            try:
+                out.append(a.check(x))
+            except BadArgument as e:
+                err = ArgError(str(e))
+                # of the right OSC type, a wrong value (a NaN float, an empty name): said alone
+                err.value = isinstance(x, str) if a.kind != "number" else \
+                    isinstance(x, (int, float)) and not isinstance(x, bool)
+                raise err from None
+        if form[-1].kind in VARIADIC:
+            try:
                 out += _rest(form[-1].kind, args[len(out):])
-        except BadArgument as e:
-            raise ArgError(str(e)) from None
+            except BadArgument as e:
+                raise ArgError(str(e)) from None
         return out
 
 

@@ -467,3 +467,22 @@ def test_the_status_line_is_redrawn_in_place_on_a_terminal(tmp_path):
     assert not statuses[-1].endswith("ERR live.dmm:2") and "reloads=1" in statuses[-1]
     # a message takes the status line's place: cleared first, then the message on its line
     assert re.search(r"\r\x1b\[K(\r\n)?live\.dmm: applied", text)
+
+
+def make_a_report(host, text):
+    """In the engine process: the machine reports `text` (as a muted neuron is reported)."""
+    host.machine.report(("test", text), text)
+
+
+def test_a_report_of_the_machine_is_printed_once(player):
+    app, path, out, err = player
+    start = len(err.text)
+    app.engine.call(make_a_report, "test report: printed once")
+    deadline = time.monotonic() + 10
+    while "test report: printed once" not in err.text[start:] and time.monotonic() < deadline:
+        app.report()
+        time.sleep(0.05)
+    app.report()
+    time.sleep(0.2)
+    app.report()
+    assert err.text[start:].count("test report: printed once") == 1

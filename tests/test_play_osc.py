@@ -391,7 +391,7 @@ BAD = [
     ("/dmm/remove", ["one"], "built in"),
     ("/dmm/code", [3], "expected patch text"),
     ("/dmm/code", ["x = sinee()\n"], "<osc>:1:"),
-    ("/dmm/load", [""], "expected path"),
+    ("/dmm/load", [""], "path must be a non-empty string, got '' (/dmm/load path)"),
     ("/dmm/load", ["missing.dmm"], "no such file"),
     ("/dmm/record", ["pause"], "'start' [path] or 'stop'"),
     ("/dmm/get", [1.0], "expected name.port"),

@@ -195,6 +195,8 @@ def check_message(op: str, args: list) -> list:
     try:
         return cmd.check(args)
     except commands.ArgError as e:
+        if getattr(e, "value", False):  # the types were right: the value is what is wrong
+            raise ValueError(f"{e} ({cmd.address} {cmd.usage})") from None
         why = f": {e}" if str(e) else ""
         raise ValueError(f"expected {cmd.typed_usage}, got {_describe(args)}{why}") from None
 

@@ -266,7 +266,10 @@ BAD = [
     ("/dmm/remove", [], "expected name"),
     ("/dmm/remove", ["a", "b"], "expected name"),
     ("/dmm/code", [3], "expected patch text"),
-    ("/dmm/load", [""], "expected path"),
+    ("/dmm/load", [""], "path must be a non-empty string, got '' (/dmm/load path)"),
+    # of the right types, a value that is not a number: said as such, not as a type mismatch
+    ("/dmm/value", ["d.level", float("nan")], "value must be a finite number, got nan (/dmm/value name.port x)"),
+    ("/dmm/set", ["out.left", "d.out", float("-inf")], "weight must be a finite number, got -inf (/dmm/set"),
     ("/dmm/record", ["pause"], "'start' [path] or 'stop'"),
     ("/dmm/record", ["stop", "x.mp4"], "'start' [path] or 'stop'"),
     ("/dmm/get", [1.0], "expected name.port"),
