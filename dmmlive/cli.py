@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .core.errors import DmmError
+from .core.errors import BadArgument, DmmError
 
 
 def cmd_types(a) -> int:
@@ -47,8 +47,13 @@ def checked_types(patch, shaders):
 
 
 def cmd_check(a) -> int:
+    if a.patch.lower().endswith(".dmmlog"):  # a set log: its texts and commands, not replayed
+        from .log import check_log
+        print(check_log(a.patch))
+        return 0
     from .patch.live import open_patch
-    p = open_patch(a.patch, types=checked_types(a.patch, a.shaders)).patch
+    types = checked_types(a.patch, a.shaders)
+    p = open_patch(a.patch, types=types).patch
     n = len([x for x in p.neurons])
     print(f"{a.patch}: ok: {n} neurons, {sum(len(r) for r in p.rows.values())} weights, "
           f"schedule {p.settings['schedule']}, fade {p.settings['fade']:g} s")
@@ -60,6 +65,11 @@ def cmd_check(a) -> int:
         print(f"  {dst}.{port} = {rhs}")
     for addr, name in p.knobs.items():
         print(f"  knob {addr} -> {name}")
+    from .patch.grammar import loud_loops
+    for names, gain in loud_loops(p, types):
+        loop = " -> ".join(names + [names[0]]) if len(names) > 1 else f"{names[0]} -> {names[0]}"
+        print(f"dmmlive: {a.patch}: warning: the feedback loop {loop} has a gain of {gain:.3g} (1 or more): "
+              "it grows until the limiter stops it (keep the loop's weights under 1)", file=sys.stderr)
     return 0
 
 
@@ -77,6 +87,12 @@ def cmd_render(a) -> int:
     # the bar redraws itself with \r: only where someone watches it (a terminal)
     progress = None if a.quiet or not sys.stderr.isatty() else _progress_bar(sys.stderr)
     seconds = a.seconds
+    if a.end is not None:
+        if seconds is not None:
+            raise BadArgument("give --seconds or --end, not both")
+        if a.end <= a.start:
+            raise BadArgument(f"--end {a.end:g} must come after --start {a.start:g}")
+        seconds = a.end - a.start
     if seconds is None and not a.patch.lower().endswith(".dmmlog"):
         seconds = 10.0  # a log's default: to its end (see dmmlive.log)
     source = a.patch
@@ -90,7 +106,12 @@ def cmd_render(a) -> int:
         if a.output.lower().endswith((".mp4", ".png")) and "screen" not in source.matrix:
             print(f"dmmlive: {a.patch} draws nothing on `screen`: the pictures will be black "
                   "(render to .wav for the sound alone)", file=sys.stderr)
-    path = render(source, a.output, seconds=seconds, progress=progress, size=a.size, fps=a.fps)
+    def report(text):  # what the machine reports, as play shows it (the bar's line ended first)
+        if progress is not None:
+            sys.stderr.write("\n")
+        print(f"dmmlive: {text}", file=sys.stderr)
+    path = render(source, a.output, seconds=seconds, progress=progress, size=a.size, fps=a.fps, start=a.start,
+                  report=report)
     if path.suffix.lower() == ".png":
         frames = sorted(path.parent.glob(f"{path.stem}_[0-9][0-9][0-9][0-9][0-9].png"))
         print(f"wrote {len(frames)} frames: {path.with_name(path.stem + '_00000.png')} ...")
@@ -112,6 +133,20 @@ def _progress_bar(stream, width=40):
             stream.write("\n")
         stream.flush()
     return show
+
+
+def cmd_devices(a) -> int:
+    """The sound outputs `play --device` can use."""
+    from .drivers.audio import output_devices
+    devs = output_devices()
+    if not devs:
+        print("no sound output device found (play --no-audio plays without one)")
+        return 0
+    for d in devs:
+        print(f"{d['index']:>3}{'*' if d['default'] else ' '} {d['name']}  ({d['api']}, {d['channels']} channels, "
+              f"{d['rate']:g} Hz)")
+    print("(* the default; play --device takes the index or a unique part of the name)")
+    return 0
 
 
 def cmd_play(a) -> int:
@@ -150,8 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("names", nargs="*", metavar="NAME", help="only the types whose names contain one of these")
     t.add_argument("--shaders", default=None, metavar="FOLDER", help="list FOLDER/NAME.frag's types too")
     t.set_defaults(fn=cmd_types)
-    c = sub.add_parser("check", help="parse and validate a patch, print the network; exit 1 on error")
-    c.add_argument("patch")
+    c = sub.add_parser("check", help="parse and validate a patch (or a set log), print the network; exit 1 on error")
+    c.add_argument("patch", help="a patch file, or a log written by play --log")
     c.add_argument("--shaders", default=None, metavar="FOLDER",
                    help="more shader types: FOLDER/NAME.frag is the type NAME (default: a shaders/ "
                         "folder beside the patch, if there is one)")
@@ -159,9 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("render", help="render a patch or a performance log (.dmmlog) offline to .wav (sound), "
                        ".mp4 (video + sound) or .png frames")
     r.add_argument("patch", help="a patch, or a log written by play --log (replayed)")
-    r.add_argument("-o", "--output", required=True)
+    r.add_argument("-o", "--output", required=True, help="the file to write: .wav, .mp4 or .png (NAME_00000.png ...)")
     r.add_argument("--seconds", type=float, default=None,
-                   help="default: 10 for a patch; for a log, to its end (its last change + 1 s if it was cut)")
+                   help="how long (default: 10 for a patch; for a log, to its end: its last change + 1 s "
+                        "if it was cut)")
+    r.add_argument("--start", type=float, default=0.0, metavar="SECONDS",
+                   help="an excerpt from this time on (default 0; what comes before is run, not written)")
+    r.add_argument("--end", type=float, default=None, metavar="SECONDS",
+                   help="an excerpt up to this time (instead of --seconds)")
     r.add_argument("--size", type=_size, default=None, help="WxH (images; default: the patch's size)")
     r.add_argument("--fps", type=float, default=None, help="frames per second (default: the patch's)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -169,31 +209,37 @@ def build_parser() -> argparse.ArgumentParser:
                    help="more shader types: FOLDER/NAME.frag is the type NAME (default: a shaders/ "
                         "folder beside the patch, if there is one)")
     r.set_defaults(fn=cmd_render)
+    dv = sub.add_parser("devices", help="list the sound outputs play --device can use")
+    dv.set_defaults(fn=cmd_devices)
     pl = sub.add_parser("play", help="play a patch live; saving the file changes the network")
-    pl.add_argument("patch")
+    pl.add_argument("patch", help="the patch file (watched: each save changes the running network)")
     pl.add_argument("--no-audio", action="store_true", help="run without a sound card (real-time pace)")
     pl.add_argument("--no-window", action="store_true", help="no window: sound, file watcher and OSC only")
-    pl.add_argument("--device", default=None, help="sound device name (a unique part of it) or index")
-    pl.add_argument("--rate", type=int, default=48000)
-    pl.add_argument("--block", type=int, default=128)
-    pl.add_argument("--no-limiter", action="store_true")
+    pl.add_argument("--device", default=None, help="sound output: a unique part of its name, or its index "
+                    "(dmmlive devices lists them; default: the system's default output)")
+    pl.add_argument("--rate", type=int, default=48000, help="sample rate in Hz (default 48000)")
+    pl.add_argument("--block", type=int, default=128, help="samples per tick (default 128)")
+    pl.add_argument("--no-limiter", action="store_true",
+                    help="no output limiter (by default a brickwall limiter keeps the output within ±1)")
     pl.add_argument("--ahead", type=float, default=0.01, metavar="SECONDS",
                     help="sound computed ahead of the card at least (default 0.01; it grows while "
                          "the card comes close to running dry and shrinks back): less answers saves "
                          "and OSC sooner, more is safer on a busy machine")
     pl.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
-    pl.add_argument("--osc-port", type=int, default=9000)
-    pl.add_argument("--osc-host", default="127.0.0.1", help="listen here (loopback unless you open it)")
+    pl.add_argument("--osc-port", type=int, default=9000, help="OSC port to listen on (default 9000; 0: any free)")
+    pl.add_argument("--osc-host", default="127.0.0.1",
+                    help="listen here (default 127.0.0.1, loopback; 0.0.0.0 opens it to the network)")
     pl.add_argument("--osc-allow", action="append", metavar="CIDR",
                     help="with --osc-host: accept only these senders (repeatable)")
-    pl.add_argument("--no-osc", action="store_true")
+    pl.add_argument("--no-osc", action="store_true", help="no OSC listener")
     pl.add_argument("--log", default=None, metavar="SET.dmmlog",
                     help="record the set (patch, saves, OSC, knobs, by tick) to replay with render")
     pl.add_argument("--record", default=None, metavar="OUT.mp4",
                     help="record the window's pictures and the sound while playing (fragmented mp4: "
                     "playable even if the process is killed); with --no-window, black frames")
     pl.add_argument("--shaders", default=None, metavar="FOLDER",
-                    help="more shader types: FOLDER/NAME.frag is the type NAME (watched while playing)")
+                    help="more shader types: FOLDER/NAME.frag is the type NAME, watched while playing "
+                         "(default: a shaders/ folder beside the patch, if there is one)")
     pl.add_argument("--allow-load-anywhere", action="store_true",
                     help="let /dmm/load read patches outside the patch's folder")
     pl.set_defaults(fn=cmd_play)

@@ -380,6 +380,49 @@ def machine_from_log(source, size=None, fps=None, log: SetLog | None = None, typ
     return m
 
 
+def check_log(source) -> str:
+    """Check a log without replaying it: its lines (`read_log`), the shader sources it
+    recorded (parsed and compiled), its first patch and every patch text saved in it
+    (each read as the replay reads it, after the one before), and every command's
+    arguments. Returns a one-line summary; a DmmError names the log line at fault."""
+    from . import commands
+    from .gfx.types import ShadersBroken, compile_shaders
+    from .patch.live import EMPTY_PATCH
+    from .patch.parse import parse
+    log = read_log(source)
+    path = log.path
+    types = logged_types(log.shaders)
+    problems = compile_shaders(types)
+    if problems:
+        raise ShadersBroken(problems)
+    h = log.header
+    try:
+        prev = parse(h["text"], h["patch"], previous=EMPTY_PATCH, types=types)
+    except DmmError as e:
+        raise BadArgument(f"{path}:1: the set's first patch does not read:\n{e}") from None
+    counts = dict.fromkeys(("code", "osc", "knob"), 0)
+    for line, e in log.events:
+        kind = e["kind"]
+        if kind == "end":
+            continue
+        counts[kind] += 1
+        try:
+            if kind == "code":
+                prev = parse(e["text"], e["path"], previous=prev, types=types)
+            else:
+                op, args = ("knob", [e["address"], *e["values"]]) if kind == "knob" else (e["op"], e["args"])
+                cmd = commands.get(op)
+                if cmd is None:
+                    raise BadArgument(f"unknown command {op!r}")
+                cmd.check(args)
+        except DmmError as err:
+            raise BadArgument(f"{path}:{line}: the {kind} change at tick {e['tick']} does not apply:\n{err}") from None
+    how = "ended cleanly" if log.end is not None else (log.warning or "not ended")
+    return (f"{path}: ok: a set of {log.seconds:.1f} s ({log.ticks} ticks at {h['rate']} Hz, block {h['block']}) "
+            f"from {h['patch']}: {counts['code']} saves, {counts['osc']} OSC commands, {counts['knob']} knob "
+            f"moves; {how}")
+
+
 def logged_types(shaders: dict):
     """A table of neuron types of its own: the standard one, with the shader types a log
     recorded ({name: source}) in place of the files' sources now (nothing global changes)."""

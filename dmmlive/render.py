@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 import os
 import struct
 from pathlib import Path
@@ -20,7 +21,8 @@ VIDEO = (".mp4", ".png")
 
 
 def render(machine, path, seconds: float | None = None, progress: Callable[[int, int], None] | None = None, *,
-           sample_format: str = "float32", size=None, fps=None, shaders=None) -> Path:
+           sample_format: str = "float32", size=None, fps=None, shaders=None, start: float = 0.0,
+           report: Callable[[str], None] | None = None) -> Path:
     """Render `seconds` of a machine or a patch file to `path`; returns the path.
 
     `.wav`: the sound. `.mp4`: H.264 pictures of `screen` and AAC sound
@@ -37,16 +39,28 @@ def render(machine, path, seconds: float | None = None, progress: Callable[[int,
     total)` is called now and then with frame counts, and once at the end with
     done == total. The file appears only when complete. A patch file is read with the
     shader types of `shaders` (a folder), or of a `shaders/` folder beside it.
+    `start`: an excerpt, from `start` seconds on (the machine runs up to there unrecorded,
+    so the excerpt is exactly that part of the whole; for pictures it starts on the frame
+    nearest `start`).
+    `report(text)`: told what the machine reports as it runs (a neuron muted after going
+    non-finite, an entry of W ignored), each once, as `play` shows them.
     """
+    if isinstance(start, bool) or not isinstance(start, (int, float)) or not math.isfinite(start) or start < 0:
+        raise BadArgument(f"start must be a finite number of seconds >= 0, got {start!r}")
     if isinstance(machine, (str, os.PathLike)) and str(machine).lower().endswith(".dmmlog"):
         # a performance log: replayed (seconds=None: to its end)
-        return render_log(machine, path, seconds, progress, sample_format=sample_format, size=size, fps=fps)
+        return render_log(machine, path, seconds, progress, sample_format=sample_format, size=size, fps=fps,
+                          start=start, report=report)
     if isinstance(machine, (str, os.PathLike)) and not isinstance(machine, Machine):
         from .gfx.types import patch_types
         from .patch.live import load
         machine = load(machine, size=size, fps=fps, types=patch_types(machine, shaders))
     if not isinstance(machine, Machine):
         raise BadArgument(f"render needs a Machine, got {type(machine).__name__}")
+    if report is not None:
+        for text in machine.reports:
+            report(text)
+        machine.on_report = report
     if not isinstance(path, (str, os.PathLike)):
         raise BadArgument(f"path must be a file name, got {path!r}")
     path = Path(path)
@@ -64,10 +78,11 @@ def render(machine, path, seconds: float | None = None, progress: Callable[[int,
         raise BadArgument(f"progress must be a function progress(done, total), got {progress!r}")
 
     if path.suffix.lower() in VIDEO:
-        return render_video(machine, path, seconds, progress)
+        return render_video(machine, path, seconds, progress, start=start)
+    trim = _skip(machine, int(round(start * machine.rate)))
     total = int(round(seconds * machine.rate))
     B = machine.block
-    n_blocks = -(-total // B)
+    n_blocks = -(-(total + trim) // B)
     every = max(1, n_blocks // 200)  # about 200 progress calls, however long the render
     part = path.with_name(path.name + ".part")
     with open(part, "wb") as f:
@@ -77,7 +92,8 @@ def render(machine, path, seconds: float | None = None, progress: Callable[[int,
             progress(0, total)
         for i in range(n_blocks):
             machine.tick()
-            s = machine.sound()[:total - done]
+            s = machine.sound()[trim:][:total - done]
+            trim = 0
             f.write(_encode(s, sample_format))
             done += len(s)
             if progress is not None and (i + 1) % every == 0 and done < total:
@@ -119,7 +135,16 @@ def _encode(block: np.ndarray, sample_format: str) -> bytes:
     return pcm.tobytes()
 
 
-def render_video(machine: Machine, path: Path, seconds: float, progress=None) -> Path:
+def _skip(machine: Machine, samples: int) -> int:
+    """Run the machine unrecorded up to the tick holding sample `samples`; returns how many
+    samples of that tick's block come before it (to cut)."""
+    n = samples // machine.block
+    for _ in range(n):
+        machine.tick()
+    return samples - n * machine.block
+
+
+def render_video(machine: Machine, path: Path, seconds: float, progress=None, start: float = 0.0) -> Path:
     """Exactly round(seconds * fps) frames of what reaches `screen` (black where nothing
     does), and for .mp4 exactly round(seconds * rate) frames of sound muxed beside them.
     Audio and frame ticks interleave as the machine's clock says, so the result is the
@@ -129,6 +154,11 @@ def render_video(machine: Machine, path: Path, seconds: float, progress=None) ->
     problems = compile_shaders(machine.types)  # its own shader files: broken ones are an error, not black
     if problems:
         raise ShadersBroken(problems)
+    # an excerpt starts on a frame: frame k is drawn in the tick that holds its time, the
+    # sample floor(k·rate/fps), where the sound starts too
+    first = int(round(start * machine.fps))
+    fps = Fraction(machine.fps).limit_denominator(1_000_000)
+    trim = _skip(machine, first * machine.rate * fps.denominator // fps.numerator)
     n_frames = int(round(seconds * machine.fps))
     total = int(round(seconds * machine.rate))
     w, h = machine.size
@@ -143,9 +173,10 @@ def render_video(machine: Machine, path: Path, seconds: float, progress=None) ->
         while frames < n_frames or (mp4 and samples < total):
             machine.tick()
             if mp4 and samples < total:
-                s = machine.sound()[:total - samples]
+                s = machine.sound()[trim:][:total - samples]
                 rec.add_audio(s)
                 samples += len(s)
+            trim = 0
             if machine.frame_tick and frames < n_frames:
                 img = machine.image()
                 rgb = machine.gpu.read_rgb8(img) if img is not None and machine.gpu is not None else black
@@ -166,7 +197,8 @@ def render_video(machine: Machine, path: Path, seconds: float, progress=None) ->
     return path
 
 
-def render_log(source, path, seconds=None, progress=None, *, sample_format="float32", size=None, fps=None):
+def render_log(source, path, seconds=None, progress=None, *, sample_format="float32", size=None, fps=None,
+               start=0.0, report=None):
     """Replay a performance log offline into `path` (.wav, .mp4, .png), as `render` does a
     patch, with the shader sources the log recorded (dmmlive.log).
 
@@ -175,6 +207,6 @@ def render_log(source, path, seconds=None, progress=None, *, sample_format="floa
     from .log import logged_types, machine_from_log, read_log
     log = read_log(source)
     if seconds is None:
-        seconds = log.seconds
+        seconds = max(0.0, log.seconds - start)
     m = machine_from_log(source, size=size, fps=fps, log=log, types=logged_types(log.shaders))
-    return render(m, path, seconds, progress, sample_format=sample_format)
+    return render(m, path, seconds, progress, sample_format=sample_format, start=start, report=report)

@@ -1,5 +1,6 @@
 """The command line, called in-process and as the installed console script."""
 import io
+import re
 import subprocess
 import sys
 import time
@@ -428,3 +429,37 @@ def test_check_refuses_a_constant_out_of_range_at_its_place(tmp_path, capsys):
                                        "                             ^\n")
     assert main(["types", "delay"]) == 0
     assert "time:audio=0.25 [0 to 2 s (max=2.0)], feedback:audio [-1 to 1]" in capsys.readouterr().out
+
+
+def test_devices_lists_the_sound_outputs_play_can_use(jack):
+    r = subprocess.run(CLI + ["devices"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert any(re.match(rf"^\s*\d+\*? {re.escape(jack.device)}\s+\(JACK Audio Connection Kit, \d+ channels, 48000 Hz\)$",
+                        line) for line in lines), r.stdout
+    assert lines[-1].startswith("(* the default; play --device takes the index")
+
+
+def test_every_option_says_what_it_does():
+    from dmmlive.cli import build_parser
+    sub = build_parser()._subparsers._group_actions[0]
+    for name, parser in sub.choices.items():
+        for a in parser._actions:
+            if a.dest != "help" and name != "send":
+                assert a.help, (name, a.option_strings or a.dest)
+
+
+def test_a_runaway_loop_is_flagged_by_check_and_its_reset_told_by_render(tmp_path, capsys):
+    patch = tmp_path / "loud.dmm"
+    patch.write_text("c = clock(bpm=600)\na = delay(c + 1e20*a, time=0.001)\nout = 0.3*a\n")
+    assert main(["check", str(patch)]) == 0   # a warning, not an error: it plays
+    err = capsys.readouterr().err
+    assert err == (f"dmmlive: {patch}: warning: the feedback loop a -> a has a gain of 1e+20 (1 or more): it grows "
+                   "until the limiter stops it (keep the loop's weights under 1)\n")
+    assert main(["render", str(patch), "-o", str(tmp_path / "l.wav"), "--seconds", "0.5", "-q"]) == 0
+    assert capsys.readouterr().err == "dmmlive: a (delay) output out went non-finite: muted and reset\n"  # once
+    # a loop through a saturating type, a delay's own feedback below 1, weights below 1: no warning
+    patch.write_text("c = clock()\na = delay(c + 2*t, time=0.1, feedback=0.5)\nt = tanh(a)\n"
+                     "b = delay(c + 0.5*b + 0.4*d, time=0.2)\nd = lowpass(b)\nout = a + b\n")
+    assert main(["check", str(patch)]) == 0
+    assert capsys.readouterr().err == ""

@@ -300,3 +300,44 @@ def test_a_shader_type_a_command_declares_is_logged_with_its_source(tmp_path):
     assert [(e["op"], sorted(e["shaders"])) for e in evs if e["kind"] == "osc"] == \
         [("neuron", ["plasma"]), ("replace", ["kaleid"])]
     assert evs[1]["shaders"]["kaleid"] == (LIBRARY / "kaleid.frag").read_text()
+
+
+def test_an_excerpt_of_a_log_is_that_part_of_the_whole(tmp_path):
+    """render --start/--end: the sound is the whole replay's samples from start to end (to
+    the sample, also mid-block), and the pictures its frames from the frame at start."""
+    visual = PATCH + "glow = plasma(speed=0.5 + 2*k)\nscreen = glow\n"
+    log, sound = offline_set(tmp_path, visual, ticks=750)  # 2 s
+    start, end = 0.2013, 1.9       # 9662.4 samples: mid-block; changes at ticks 80-200 after it
+    assert main(["render", str(log), "-o", str(tmp_path / "x.wav"), "--start", str(start), "--end", str(end),
+                 "-q"]) == 0
+    _, part = wavfile.read(tmp_path / "x.wav")
+    a = int(round(start * RATE))
+    np.testing.assert_array_equal(part, sound[a:a + int(round((end - start) * RATE))])
+    # the pictures: frames 2.. of the whole at 8 fps (start 0.2013 -> frame 2, at 0.25 s)
+    dmmlive.render(log, tmp_path / "all.png", 1.5, size=(16, 8), fps=8)
+    dmmlive.render(log, tmp_path / "ex.png", 0.5, size=(16, 8), fps=8, start=start)
+    whole = sorted(tmp_path.glob("all_*.png"))
+    ex = sorted(tmp_path.glob("ex_*.png"))
+    assert len(whole) == 12 and len(ex) == 4
+    for i, f in enumerate(ex):
+        with av.open(str(f)) as c, av.open(str(whole[2 + i])) as d:
+            np.testing.assert_array_equal(next(c.decode(video=0)).to_ndarray(), next(d.decode(video=0)).to_ndarray())
+    assert main(["render", str(log), "-o", str(tmp_path / "y.wav"), "--start", "1", "--end", "0.5"]) == 1
+
+
+def test_check_reads_a_log_and_names_the_line_at_fault(tmp_path, capsys):
+    log, _ = offline_set(tmp_path)
+    assert main(["check", str(log)]) == 0
+    out = capsys.readouterr().out
+    assert out == (f"{log}: ok: a set of 0.8 s (300 ticks at {RATE} Hz, block {B}) from {tmp_path / 'set.dmm'}: "
+                   "1 saves, 2 OSC commands, 1 knob moves; ended cleanly\n")
+    lines = log.read_text().splitlines()
+    code = next(i for i, line in enumerate(lines) if '"kind": "code"' in line)
+    e = json.loads(lines[code])
+    e["text"] = e["text"].replace("sine(", "sinee(", 1)
+    lines[code] = json.dumps(e)
+    log.write_text("\n".join(lines) + "\n")
+    assert main(["check", str(log)]) == 1
+    err = capsys.readouterr().err
+    assert f"{log}:{code + 1}: the code change at tick 80 does not apply:" in err
+    assert "unknown neuron type 'sinee' (did you mean 'sine'?)" in err

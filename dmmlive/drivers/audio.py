@@ -1063,6 +1063,25 @@ def _name(device) -> str:
     return "(the default output)" if device is None else repr(device)
 
 
+def output_devices() -> list[dict]:
+    """The sound outputs PortAudio sees: [{"index", "name", "api", "channels", "rate",
+    "default"}] (`play --device` takes the index or a unique part of the name)."""
+    import sounddevice as sd
+    try:
+        default = sd.default.device[1]
+        if default is None or default < 0:
+            default = sd.query_hostapis(0).get("default_output_device", -1)
+    except Exception:  # noqa: BLE001
+        default = -1
+    out = []
+    for d in sd.query_devices():
+        if d["max_output_channels"] > 0:
+            out.append({"index": d["index"], "name": d["name"], "api": sd.query_hostapis(d["hostapi"])["name"],
+                        "channels": d["max_output_channels"], "rate": d["default_samplerate"],
+                        "default": d["index"] == default})
+    return out
+
+
 def _outputs(sd) -> str:
     try:
         names = [f"{d['index']}: {d['name']!r}" for d in sd.query_devices() if d["max_output_channels"] > 0]

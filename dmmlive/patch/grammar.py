@@ -990,3 +990,92 @@ def _constant_site(lines, d: Declared, dst: str, port: str) -> tuple[int, int]:
         if m:
             return i + 1, m.end() + 1
     return d.line, d.col
+
+
+# ---- loud loops ---------------------------------------------------------------------------------
+SATURATING = ("tanh", "clip")  # types whose output stays bounded: a loop through one cannot run away
+
+
+def loud_loops(patch: Patch, types: Types) -> list:
+    """The feedback loops of a patch whose gain is 1 or more: [(neurons of the loop, gain)].
+
+    A loop is a cycle of audio signal inputs (ports named `in`) between neurons, the gain
+    the spectral radius of its weights' magnitudes (a delay's own `feedback` constant a
+    loop of its own), the neurons taken as passing their input at unity (delays, filters
+    in their passband); a loop through a saturating type (tanh, clip) is bounded and left
+    out. Such a loop grows until the limiter, or a non-finite reset, stops it."""
+    import numpy as np
+    edges: dict = {}
+    for (dst, port), row in patch.rows.items():
+        d = patch.neurons.get(dst)
+        if d is None or d.type in SATURATING:
+            continue
+        t = types.get(d.type)
+        if t is None or t.variadic or t.input_kind(port) != "audio":
+            continue
+        if port == "feedback" and t.name == "delay":
+            x = abs(row.get(ONE, 0.0))
+            if x:
+                edges.setdefault(dst, {})[dst] = edges.get(dst, {}).get(dst, 0.0) + x
+            continue
+        if port != "in":
+            continue
+        for (src, _), w in row.items():
+            s = patch.neurons.get(src)
+            if s is not None and s.type not in SATURATING and w:
+                edges.setdefault(dst, {})[src] = edges.get(dst, {}).get(src, 0.0) + abs(w)
+    out = []
+    for comp in _cycles(edges):
+        idx = {n: i for i, n in enumerate(comp)}
+        a = np.zeros((len(comp), len(comp)))
+        for n in comp:
+            for src, w in edges.get(n, {}).items():
+                if src in idx:
+                    a[idx[n], idx[src]] = w
+        growth = float(max(abs(np.linalg.eigvals(a)))) if len(comp) <= 400 else 0.0
+        if growth >= 1.0 - 1e-9:
+            # a single cycle: its round trip's gain (the product of its weights); several
+            # cycles through each other: how much a pass through one neuron grows
+            simple = all(np.count_nonzero(a[i]) == 1 for i in range(len(comp)))
+            out.append((comp, float(np.prod(a[a != 0])) if simple else growth))
+    return out
+
+
+def _cycles(edges: dict) -> list:
+    """The strongly connected groups of `edges` (dst -> {src: w}) that hold a cycle, each
+    in the order its neurons were first met (iterative Tarjan)."""
+    index, low, on, stack, out = {}, {}, set(), [], []
+    counter = itertools.count()
+    for root in edges:
+        if root in index:
+            continue
+        work = [(root, iter(edges.get(root, ())))]
+        index[root] = low[root] = next(counter)
+        stack.append(root)
+        on.add(root)
+        while work:
+            v, it = work[-1]
+            for w in it:
+                if w not in index:
+                    index[w] = low[w] = next(counter)
+                    stack.append(w)
+                    on.add(w)
+                    work.append((w, iter(edges.get(w, ()))))
+                    break
+                if w in on:
+                    low[v] = min(low[v], index[w])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[v])
+                if low[v] == index[v]:
+                    comp = []
+                    while True:
+                        w = stack.pop()
+                        on.discard(w)
+                        comp.append(w)
+                        if w == v:
+                            break
+                    if len(comp) > 1 or v in edges.get(v, {}):
+                        out.append(comp[::-1])
+    return out
