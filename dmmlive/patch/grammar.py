@@ -1043,39 +1043,17 @@ def loud_loops(patch: Patch, types: Types) -> list:
 
 def _cycles(edges: dict) -> list:
     """The strongly connected groups of `edges` (dst -> {src: w}) that hold a cycle, each
-    in the order its neurons were first met (iterative Tarjan)."""
-    index, low, on, stack, out = {}, {}, set(), [], []
-    counter = itertools.count()
-    for root in edges:
-        if root in index:
-            continue
-        work = [(root, iter(edges.get(root, ())))]
-        index[root] = low[root] = next(counter)
-        stack.append(root)
-        on.add(root)
-        while work:
-            v, it = work[-1]
-            for w in it:
-                if w not in index:
-                    index[w] = low[w] = next(counter)
-                    stack.append(w)
-                    on.add(w)
-                    work.append((w, iter(edges.get(w, ()))))
-                    break
-                if w in on:
-                    low[v] = min(low[v], index[w])
-            else:
-                work.pop()
-                if work:
-                    low[work[-1][0]] = min(low[work[-1][0]], low[v])
-                if low[v] == index[v]:
-                    comp = []
-                    while True:
-                        w = stack.pop()
-                        on.discard(w)
-                        comp.append(w)
-                        if w == v:
-                            break
-                    if len(comp) > 1 or v in edges.get(v, {}):
-                        out.append(comp[::-1])
-    return out
+    in the order its neurons were first met (scipy's strong components)."""
+    import numpy as np
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+    names = list(dict.fromkeys([n for d, srcs in edges.items() for n in (d, *srcs)]))
+    at = {n: i for i, n in enumerate(names)}
+    rows = [at[d] for d, srcs in edges.items() for _ in srcs]
+    cols = [at[s] for srcs in edges.values() for s in srcs]
+    g = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(names), len(names)))
+    _, labels = connected_components(g, directed=True, connection="strong")
+    groups: dict = {}
+    for n, label in zip(names, labels):
+        groups.setdefault(label, []).append(n)
+    return [c for c in groups.values() if len(c) > 1 or c[0] in edges.get(c[0], {})]
