@@ -11,6 +11,8 @@ levels, rows, groups and matrices (tests check it entry for entry and sample for
 """
 from __future__ import annotations
 
+from itertools import repeat
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -408,22 +410,20 @@ def _layout(names_by_level, decls, vports) -> Plan:
             a = len(in_layout)
             in_layout.extend(members)
             g.state_slice = slice(a, a + len(members))
-            for port, p in d.type.inputs.items():
+            m = len(members)
+            for port, p in d.type.inputs.items():  # each port's rows: the members in order
                 if p.kind in DENSE:
                     a = n_in[p.kind]
-                    idx = in_index[p.kind]
-                    for n in members:
-                        idx[(n, port)] = n_in[p.kind]
-                        n_in[p.kind] += 1
-                    g.inputs[port] = (p.kind, slice(a, n_in[p.kind]))
+                    in_index[p.kind].update(zip(zip(members, repeat(port)), range(a, a + m)))
+                    n_in[p.kind] = a + m
+                    g.inputs[port] = (p.kind, slice(a, a + m))
                 else:
                     g.inputs[port] = (p.kind, None)
             for port, kind in d.type.outputs.items():
                 idx = out_index[kind]
                 a = len(idx)
-                for n in members:
-                    idx[(n, port)] = len(idx)
-                g.outputs[port] = (kind, slice(a, len(idx)))
+                idx.update(zip(zip(members, repeat(port)), range(a, a + m)))
+                g.outputs[port] = (kind, slice(a, a + m))
             seen.update(members)
             lv.groups.append(g)
         for n in singles:
@@ -618,9 +618,9 @@ def _index_map(old: dict, new: dict, n: int, same: bool) -> np.ndarray:
     if same:
         return np.arange(n, dtype=np.int64)
     out = np.full(n, -1, np.int64)
-    get = new.get
-    for key, r in old.items():
-        out[r] = get(key, -1)
+    if old:
+        out[np.fromiter(old.values(), np.int64, len(old))] = np.fromiter(
+            map(new.get, old, repeat(-1)), np.int64, len(old))
     return out
 
 
