@@ -205,6 +205,8 @@ class Edits:
         for store in (self._Yv, self._Xv, self._Yi, self._Xi, self._rings):
             for key in [k for k in store if k[0] == name]:
                 store[(old, key[1])] = store.pop(key)
+        if name in self._vports:
+            self._vports[old] = self._vports.pop(name)
         inputs = vv.path(w_prev, name)          # the old neuron keeps its inputs while it fades
         outgoing_prev = [(d, i, o, w) for d, i, s, o, w in entries(w_prev) if s == name]
         outgoing_new = [(d, i, o, w) for d, i, s, o, w in entries(self._W) if s == name]
@@ -231,6 +233,8 @@ class Edits:
         for store in (self._Yv, self._Xv, self._Yi, self._Xi, self._rings):
             for key in [k for k in store if k[0] in names]:
                 del store[key]
+        for n in names:
+            self._vports.pop(n, None)
 
     def _fire_edits(self) -> None:
         queue, self._queue = self._queue, []

@@ -106,6 +106,8 @@ class Machine(Edits, Glides, Frames):
         self._Y = {"number": np.zeros(0), "audio": np.zeros((0, self.block), np.float32)}
         self._X = {"number": np.zeros(0), "audio": np.zeros((0, self.block), np.float32)}
         self._Yv: dict = {}   # (neuron, port) -> V-value outputs
+        self._vports: dict = {}  # variadic neuron -> the ports of its last outputs
+        self._vflat = vv.FlatCache()  # V-values flattened to (shape, leaves) for flat sums
         self._Xv: dict = {}   # (neuron, port) -> V-value inputs
         self._state: dict = {}    # non-batched neuron -> dict
         self._gstate: dict = {}   # group key -> {"names": [...], "arrays": {name: ndarray}}
@@ -163,6 +165,8 @@ class Machine(Edits, Glides, Frames):
             except ValueError as e:
                 raise BadArgument(str(e)) from None
             self._Yv[(name, port)] = vv.prune(vv.number(value) if vv.is_number(value) else value)
+            if self._decls[name].type.variadic:  # one of the ports its next firing replaces
+                self._vports[name] = tuple(dict.fromkeys(self._vports.get(name, ()) + (port,)))
         else:
             if self._dirty:
                 self._compile()
@@ -299,6 +303,7 @@ class Machine(Edits, Glides, Frames):
                     hook(self)
                 if self._dirty:
                     self._compile()
+                self._vflat.sweep()
                 self.t += 1
                 k = self._frame_at(self.t)
                 self.frame_tick = self.images and k > self._frame_at(self.t - 1)
@@ -393,10 +398,16 @@ class Machine(Edits, Glides, Frames):
                 self._self_parts = [(src, w, self._Yv.get(src)) for src, w in terms]
 
     def _vsum(self, terms) -> dict:
-        """The vvalue input sum_w w * output over a row's terms."""
-        Yv, acc = self._Yv, {}
-        for src, w in terms:
-            y = Yv.get(src)
+        """The vvalue input sum_w w * output over a row's terms. Where every term's V-value
+        has one shape (the same leaf paths in the same order: the usual case), the leaves
+        are summed as flat lists (`vv.flat_sum`), to the bit what the dict walk gives."""
+        Yv = self._Yv
+        ys = [(Yv.get(src), w) for src, w in terms]
+        got = vv.flat_sum(ys, self._vflat)
+        if got is not None:
+            return got
+        acc = {}
+        for y, w in ys:
             if y:
                 acc = vv.add_into(acc, vv.scale(y, w) if w != 1.0 else y, pruned=True)
         return acc
@@ -443,8 +454,11 @@ class Machine(Edits, Glides, Frames):
             out = {}
         t = s.decl.type
         if t.variadic:
-            for key in [k for k in self._Yv if k[0] == s.name and k[1] not in out]:
-                del self._Yv[key]
+            had = self._vports.get(s.name, ())
+            for port in had:
+                if port not in out:
+                    self._Yv.pop((s.name, port), None)
+            self._vports[s.name] = tuple(out)
             for port, v in out.items():
                 key = (s.name, port)
                 self._Yv[key] = self._clean_v(v, self._Yv.get(key))
@@ -650,12 +664,12 @@ class Machine(Edits, Glides, Frames):
             Y[row] = 0.0
             self.report(key[0], f"{key[0]} output {key[1]} went non-finite: muted")
 
-    @staticmethod
-    def _clean_v(v, last):
+    def _clean_v(self, v, last):
         """A neuron's vvalue output, pruned. V-values are immutable, so an output that is
-        the object kept last tick (a constant, an unchanged state) is clean already; one
-        that prunes to itself is kept as it is, so that it is recognised next tick."""
-        if v is last:
+        the object kept last tick (a constant, an unchanged state) is clean already, as is
+        a sum the flat path made with every leaf finite and non-zero; one that prunes to
+        itself is kept as it is, so that it is recognised next tick."""
+        if v is last or self._vflat.clean(v):
             return v
         if vv.is_number(v):
             return vv.number(v)

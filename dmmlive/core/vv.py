@@ -281,3 +281,123 @@ def _all_leaves(v: VValue, prefix: tuple):
             yield from _all_leaves(x, prefix + (k,))
     else:
         yield prefix, v
+
+
+# ---- flat sums: V-values of one shape summed as lists of leaves ----------------------------------
+FLAT_MAX = 256  # the most leaves a V-value flattened for a flat sum has (a larger one: the dict walk)
+
+
+class FlatCache:
+    """V-values flattened for `flat_sum`: each to its shape (its leaf paths in order, one
+    interned tuple per distinct shape, so shapes compare with `is`), its leaves, and
+    whether they are all finite and non-zero (`clean`: pruning it would give it back).
+    It keeps the V-values it holds alive (an id is not reused while cached), for two
+    generations: `sweep` (once a tick) forgets what was not used since the last one."""
+
+    def __init__(self):
+        self.cur: dict = {}
+        self.old: dict = {}
+        self.shapes: dict = {}
+
+    def sweep(self) -> None:
+        self.old, self.cur = self.cur, {}
+        if len(self.shapes) > 4096:
+            self.shapes.clear()
+
+    def get(self, v):
+        """(v, shape, leaves, clean) of `v`, flattened now if it was not; shape None where it
+        cannot be summed flat (not a dict of number leaves, a zero leaf, too many leaves)."""
+        i = id(v)
+        e = self.cur.get(i)
+        if e is None or e[0] is not v:
+            e = self.old.get(i)
+            if e is None or e[0] is not v:
+                e = self._flatten(v)
+            self.cur[i] = e
+        return e
+
+    def put(self, v, shape, leaves, clean) -> None:
+        self.cur[id(v)] = (v, shape, leaves, clean)
+
+    def clean(self, v) -> bool:
+        """Whether `v` is a sum the flat path made, every leaf finite and non-zero."""
+        e = self.cur.get(id(v))
+        return e is not None and e[0] is v and e[3]
+
+    def _flatten(self, v):
+        paths, leaves = [], []
+        ok = type(v) is dict and _walk(v, (), paths, leaves)
+        if not ok or not leaves:
+            return (v, None, None, False)
+        shape = self.shapes.get(tp := tuple(paths))
+        if shape is None:
+            shape = self.shapes[tp] = Shape(tp)
+        return (v, shape, leaves, all(map(math.isfinite, leaves)))
+
+
+class Shape:
+    """The leaf paths of a V-value, in its order; `flat`: every path is one key."""
+    __slots__ = ("paths", "keys", "flat")
+
+    def __init__(self, paths: tuple):
+        self.paths = paths
+        self.flat = all(len(p) == 1 for p in paths)
+        self.keys = tuple(p[0] for p in paths) if self.flat else None
+
+    def build(self, leaves) -> dict:
+        if self.flat:
+            return dict(zip(self.keys, leaves))
+        out: dict = {}
+        for path, x in zip(self.paths, leaves):
+            d = out
+            for k in path[:-1]:
+                d = d.setdefault(k, {})
+            d[path[-1]] = x
+        return out
+
+
+def _walk(v: dict, prefix: tuple, paths: list, leaves: list) -> bool:
+    for k, x in v.items():
+        t = type(x)
+        if t is float or t is int:
+            if x == 0 or len(leaves) >= FLAT_MAX:
+                return False
+            paths.append(prefix + (k,))
+            leaves.append(x)
+        elif t is dict:
+            if not x or not _walk(x, prefix + (k,), paths, leaves):
+                return False
+        else:
+            return False
+    return True
+
+
+def flat_sum(ys, cache: FlatCache):
+    """sum_w w * y over [(y, w)] as `add_into(..., scale(y, w), pruned=True)` adds them
+    term by term, when every non-empty y has one shape; None otherwise (then the dict
+    walk). The leaves are added in the same order with the same float operations, so the
+    result is the same to the bit, in the same key order; any sum reaching zero on the
+    way (a key the dict walk would drop, and perhaps put back at the end) falls back too."""
+    terms = [(y, w) for y, w in ys if y]
+    if not terms:
+        return {}
+    if len(terms) == 1 and terms[0][1] == 1.0:
+        return terms[0][0]  # as add_into({}, y, pruned=True): y itself
+    shape, acc = None, None
+    for y, w in terms:
+        e = cache.get(y)
+        if e[1] is None or (shape is not None and e[1] is not shape):
+            return None
+        leaves = e[2]
+        if acc is None:
+            shape = e[1]
+            acc = [x * w for x in leaves] if w != 1.0 else list(leaves)
+        elif w != 1.0:
+            acc = [a + x * w for a, x in zip(acc, leaves)]
+        else:
+            acc = [a + x for a, x in zip(acc, leaves)]
+        if 0.0 in acc:
+            return None
+    out = shape.build(acc)
+    cache.put(out, shape, acc, all(map(math.isfinite, acc)))
+    return out
