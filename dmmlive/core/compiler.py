@@ -405,7 +405,7 @@ def _layout(names_by_level, decls, vports) -> Plan:
         start = dict(n_in)
         for key, members in groups.items():
             d = decls[members[0]]
-            g = Group(key, d.type, d.args, members)
+            g = Group(key, d.type, d.args, members, d.every)
             in_layout = layout.setdefault(key, [])
             a = len(in_layout)
             in_layout.extend(members)

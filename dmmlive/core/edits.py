@@ -14,6 +14,23 @@ from .glides import _Fade
 from .plan import BUILTIN, Decl, entries, glide_mats
 from .registry import compatible
 
+RATE_ARGS = ("every", "hz")  # what any V-value or number neuron may be given: how often it fires
+
+def check_rate_args(t, own: dict, where: str) -> None:
+    """BadArgument unless `own` ({"every": ticks} or {"hz": firings a second}) fits type
+    `t`: one of them, a whole number of ticks >= 1 or a rate > 0, on a V-value or number
+    neuron (an audio or image one runs every tick)."""
+    if len(own) > 1:
+        raise BadArgument(f"{where}: give every= or hz=, not both")
+    if t.variadic is None and any(k in ("audio", "image") for k in t.outputs.values()):
+        raise BadArgument(f"{where}: every= and hz= are for V-value and number neurons "
+                          f"({t.name} outputs {'/'.join(sorted(set(t.outputs.values())))}: it runs every tick)")
+    (k, v), = own.items()
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0 \
+            or (k == "every" and v != int(v)):
+        raise BadArgument(f"{where}: {k} must be " + ("a whole number of ticks >= 1" if k == "every"
+                          else "firings a second > 0") + f", got {v!r}")
+
 
 class Edits:
     """Machine's edit path: `edit`, `apply`, what queued edits leave (`pending_*`), and
@@ -235,6 +252,7 @@ class Edits:
                 del store[key]
         for n in names:
             self._vports.pop(n, None)
+            self._fired.pop(n, None)
 
     def _fire_edits(self) -> None:
         queue, self._queue = self._queue, []
@@ -244,6 +262,20 @@ class Edits:
             out = vv.add_into(out, e.delta)
         self._inflight.extend(queue)
         self._Yv[("edits", "delta")] = out
+
+    def _decl(self, t, args: dict, name: str) -> Decl:
+        """The declaration of `name` as `t` with `args`: checked by the type, and the
+        machine's own `every` (ticks) or `hz` (firings a second), kept in its args (they are
+        part of its identity) and read into `Decl.every`."""
+        own = {k: args[k] for k in RATE_ARGS if k in args}
+        checked = t.check_args({k: v for k, v in args.items() if k not in own}, f"neuron {name!r}")
+        every = 1
+        if own:
+            check_rate_args(t, own, f"neuron {name!r}")
+            (k, v), = own.items()
+            every = int(v) if k == "every" else max(1, round(self.rate / self.block / v))
+            checked = {**checked, **own}
+        return Decl.make(t, checked, every)
 
     def _install(self, decls: dict) -> None:
         for name, d in decls.items():
@@ -275,7 +307,7 @@ class Edits:
             t = self.types.get_type(tname)
             if t.pinned and name not in BUILTIN:
                 raise BadArgument(f"{name!r}: type {tname!r} is built in and cannot be declared again")
-            d = Decl.make(t, t.check_args(args, f"neuron {name!r}"))
+            d = self._decl(t, args, name)
             prev = view.get(name)
             if prev is not None and replace:
                 if prev.key == d.key:

@@ -107,6 +107,8 @@ class Machine(Edits, Glides, Frames):
         self._X = {"number": np.zeros(0), "audio": np.zeros((0, self.block), np.float32)}
         self._Yv: dict = {}   # (neuron, port) -> V-value outputs
         self._vports: dict = {}  # variadic neuron -> the ports of its last outputs
+        self._fired: dict = {}   # slow neuron (every > 1) -> the tick it last fired
+        self._any_slow = False   # whether any declared neuron is slow (found at each compile)
         self._vflat = vv.FlatCache()  # V-values flattened to (shape, leaves) for flat sums
         self._Xv: dict = {}   # (neuron, port) -> V-value inputs
         self._state: dict = {}    # non-batched neuron -> dict
@@ -393,9 +395,25 @@ class Machine(Edits, Glides, Frames):
                         const += w * float(Yn[idx[src]])
                 self._Xi[key] = gpu.combine(key, imgs, const)
         for key, terms in lv.vrows:
+            if key == ("self", "delta") and self._any_slow:
+                terms = self._fresh_terms(terms)
             self._Xv[key] = self._vsum(terms)
             if key == ("self", "delta"):  # what Self adds, term by term (see _fire_self)
                 self._self_parts = [(src, w, self._Yv.get(src)) for src, w in terms]
+
+    def _fresh_terms(self, terms) -> list:
+        """Self's delta terms, but those of slow neurons (`every` > 1) that did not fire for
+        this reading: Self adds what reaches it every tick, so a held ΔW would be added
+        again and again; it is added once, on its neuron's own clock (the tick after it
+        fired in the synchronous schedule, the same tick in the ordered one)."""
+        when = self.t if self.schedule == "ordered" else self.t - 1
+        fired, decls = self._fired, self._decls
+        out = []
+        for src, w in terms:
+            d = decls.get(src[0])
+            if d is None or d.every == 1 or fired.get(src[0]) == when:
+                out.append((src, w))
+        return out
 
     def _vsum(self, terms) -> dict:
         """The vvalue input sum_w w * output over a row's terms. Where every term's V-value
@@ -413,12 +431,22 @@ class Machine(Edits, Glides, Frames):
         return acc
 
     def _up(self, lv) -> None:
+        t = self.t
         for g in lv.groups:
+            if g.every > 1:  # a slow group: on its ticks only, its outputs held between
+                if t % g.every:
+                    continue
+                for n in g.names:
+                    self._fired[n] = t
             self._fire_group(g)
         for s in lv.singles:
             name = s.name
             if s.decl.type.frame and not self.frame_tick:
                 continue
+            if s.decl.every > 1:
+                if t % s.decl.every:
+                    continue
+                self._fired[name] = t
             if name == "self":
                 self._fire_self()
             elif name == "edits":
@@ -477,7 +505,8 @@ class Machine(Edits, Glides, Frames):
         ins = {port: (X[kind][sl] if sl is not None else None) for port, (kind, sl) in g.inputs.items()}
         gs = self._gstate[g.key]
         views = {k: a[g.state_slice] for k, a in gs["arrays"].items()}
-        state = SimpleNamespace(args=g.args, block=self.block, n=len(g.names), names=g.names, **views)
+        # a slow group's firing stands for `every` ticks: its block is as long (an LFO in Hz stays in Hz)
+        state = SimpleNamespace(args=g.args, block=self.block * g.every, n=len(g.names), names=g.names, **views)
         try:
             out = g.type.fn(state, self.rate, **ins)
         except Exception as e:
@@ -635,6 +664,7 @@ class Machine(Edits, Glides, Frames):
             self.report(("ignored",) + msg[0], f"W entry {'.'.join(msg[0])} ignored: {msg[1]}")
         self._plan = plan
         self._active = set(plan.active)
+        self._any_slow = any(d.every > 1 for d in self._decls.values())
         self._dirty = False
         if old is not None:
             self._set_dense("number", ("one", "out"), 1.0)
@@ -650,7 +680,7 @@ class Machine(Edits, Glides, Frames):
         return out
 
     def _initial_state(self, decl) -> dict:
-        return initial_state(decl.type, decl.args, self.rate, self.block, self.limiter)
+        return initial_state(decl.type, decl.args, self.rate, self.block * decl.every, self.limiter)
 
     # ---- helpers ------------------------------------------------------------------------
     def _set_dense(self, kind, key, value, row=None) -> None:

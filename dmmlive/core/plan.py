@@ -24,10 +24,11 @@ class Decl:
     type: NeuronType
     args: dict
     key: tuple  # (type name, frozen args): neurons with equal keys share a group
+    every: int = 1  # it fires every `every` ticks (args "every" or "hz"), holding its outputs between
 
     @staticmethod
-    def make(t: NeuronType, args: dict) -> "Decl":
-        return Decl(t, args, (t.name, freeze(args)))
+    def make(t: NeuronType, args: dict, every: int = 1) -> "Decl":
+        return Decl(t, args, (t.name, freeze(args)), every)
 
 
 def freeze(args: dict) -> tuple:
@@ -47,6 +48,7 @@ class Group:
     type: NeuronType
     args: dict
     names: list
+    every: int = 1                                      # fires every k ticks (its members' `every`)
     state_slice: slice = None                           # rows of the group's state arrays
     inputs: dict = field(default_factory=dict)          # port -> (kind, slice of X[kind])
     outputs: dict = field(default_factory=dict)         # port -> (kind, slice of Y[kind])

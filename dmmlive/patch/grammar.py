@@ -30,6 +30,7 @@ import re
 import warnings
 from dataclasses import dataclass, field
 
+from ..core.edits import RATE_ARGS, check_rate_args
 from ..core.errors import DmmError, did_you_mean, kind_hint
 from ..core.registry import NeuronType, Types, compatible
 from ..neurons import control  # noqa: F401  (the knob type must exist for patches)
@@ -545,6 +546,12 @@ class Parser:
             if kw.arg is None:
                 raise self.error("`**` unpacking is not allowed in a patch", kw)
             k = kw.arg
+            if k in RATE_ARGS and k not in t.args and t.input_kind(k) is None:  # how often it fires
+                if k in given:
+                    raise self.error(f"argument {k!r} of {t.name} is given twice", kw)
+                given[k] = self.literal(t, k, kw.value)
+                arg_nodes[k] = kw.value
+                continue
             if k in t.args:
                 if k in given:
                     raise self.error(f"argument {k!r} of {t.name} is given twice", kw)
@@ -557,6 +564,9 @@ class Parser:
             ports[port] = kw.value
         for port, node in ports.items():
             self.decl_rows[(name, port)] = (self.expr(node, [(name, port, t.input_kind(port))]), node)
+        own = {k: given.pop(k) for k in RATE_ARGS if k in given}  # every= / hz=: the machine's
+        for k in own:
+            arg_nodes.pop(k)
         try:
             args = t.check_args(given, f"neuron {name!r}")
         except DmmError as e:
@@ -564,6 +574,12 @@ class Parser:
             raise self.error(str(e), where) from None
         except Exception as e:  # a type's own check is outside code: report, never crash
             raise self.error(f"{t.name}: bad arguments ({type(e).__name__}: {e})", call) from None
+        if own:
+            try:
+                check_rate_args(t, own, f"neuron {name!r}")
+            except DmmError as e:
+                raise self.error(str(e), next(kw.value for kw in call.keywords if kw.arg in own)) from None
+            args = {**args, **own}
         if t.name == "knob":
             self.add_knob(name, args["address"], call)
         return args
@@ -589,7 +605,7 @@ class Parser:
         bad = _bad_literal(v)
         if bad is not None:
             raise self.error(f"argument {k!r} of {t.name}: {bad}", node)
-        d = t.args[k]
+        d = t.args.get(k)  # (every= and hz=, not the type's: checked by check_rate_args)
         if isinstance(d, bool):
             ok, want = isinstance(v, bool), "True or False"
         elif isinstance(d, int):
