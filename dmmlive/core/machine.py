@@ -17,7 +17,7 @@ from .edits import Edits, split_port  # noqa: F401  (split_port: part of this mo
 from .errors import BadArgument, MalformedDelta, UnknownNeuron, UnknownPort, did_you_mean
 from .frames import Frames
 from .glides import Glides
-from .plan import BUILTIN, DENSE, Decl, Plan, rows_matvec, spmm_add
+from .plan import BUILTIN, DENSE, Decl, Plan, dyn_fill, matvec_into, spmm_add
 from .registry import STANDARD, Types, neuron_type
 
 SCHEDULES = ("synchronous", "ordered")
@@ -334,21 +334,16 @@ class Machine(Edits, Glides, Frames):
             X = self._X[kind]
             m = lv.mats.get((kind, kind))
             if kind == "number":
-                X[rows] = m @ self._Y["number"] if m is not None else 0.0
+                if m is not None and m.dtype == X.dtype == self._Y["number"].dtype:
+                    matvec_into(m, self._Y["number"], X[rows])
+                else:
+                    X[rows] = m @ self._Y["number"] if m is not None else 0.0
             elif lv.filled and not self._fades:
                 # only the rows fed by something other than `one` change between compiles
-                Yn, Ya = self._Y["number"], self._Y["audio"]
-                maa, man = m, lv.mats.get(("audio", "number"))
-                for a, b in lv.dyn_runs:
-                    Xr = X[rows.start + a: rows.start + b]
-                    if man is not None:
-                        Xr[...] = rows_matvec(man, a, b, Yn)[:, None]
-                    else:
-                        Xr[...] = 0.0
-                    if maa is not None:
-                        spmm_add(maa, Ya, Xr, a, b)
+                if lv.dyn_runs:
+                    dyn_fill(lv, self._Y["number"], self._Y["audio"], X[rows])
                 if lv.stale:  # constants changed in place
-                    lv.refill(X[rows], Yn)
+                    lv.refill(X[rows], self._Y["number"])
             else:
                 # one pass: the broadcast constants (number -> audio), then the audio
                 # product accumulated in place (no temporary block matrix)
@@ -500,25 +495,36 @@ class Machine(Edits, Glides, Frames):
             else:
                 self._set_dense(kind, (s.name, port), 0.0 if v is None else v, row=where)
 
-    def _fire_group(self, g) -> None:
-        X = self._X
+    def _group_call(self, g):
+        """What a group's call is made of, kept while the arrays it views stay: its input
+        views, its state views and the rest of its state namespace, and its outputs."""
+        X, arrays = self._X, self._gstate[g.key]["arrays"]
+        c = g.call
+        if c is not None and c[0] is X["audio"] and c[1] is X["number"] and c[2] is arrays:
+            return c
         ins = {port: (X[kind][sl] if sl is not None else None) for port, (kind, sl) in g.inputs.items()}
-        gs = self._gstate[g.key]
-        views = {k: a[g.state_slice] for k, a in gs["arrays"].items()}
+        views = {k: a[g.state_slice] for k, a in arrays.items()}
         # a slow group's firing stands for `every` ticks: its block is as long (an LFO in Hz stays in Hz)
-        state = SimpleNamespace(args=g.args, block=self.block * g.every, n=len(g.names), names=g.names, **views)
+        base = dict(args=g.args, block=self.block * g.every, n=len(g.names), names=g.names, **views)
+        outs = [(port, kind, sl) for port, (kind, sl) in g.outputs.items()]
+        g.call = c = (X["audio"], X["number"], arrays, ins, views, base, outs, g.type.default_output)
+        return c
+
+    def _fire_group(self, g) -> None:
+        _, _, arrays, ins, views, base, outs, default = self._group_call(g)
+        state = SimpleNamespace(**base)
         try:
             out = g.type.fn(state, self.rate, **ins)
         except Exception as e:
             self.report(g.key, f"{g.type.name} group failed: {type(e).__name__}: {e}")
             out = None
-        for k, a in gs["arrays"].items():  # a function may rebind rather than write in place
-            v = getattr(state, k)
-            if v is not views[k]:
-                a[g.state_slice] = v
+        d = state.__dict__
+        for k, v in views.items():  # a function may rebind rather than write in place
+            if d[k] is not v:
+                arrays[k][g.state_slice] = d[k]
         if not isinstance(out, dict):
-            out = {g.type.default_output: out}
-        for port, (kind, sl) in g.outputs.items():
+            out = {default: out}
+        for port, kind, sl in outs:
             Y = self._Y[kind]
             v = out.get(port)
             if v is None:

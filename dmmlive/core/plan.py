@@ -7,6 +7,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 # scipy's kernels behind csr @ dense, which accumulate into their output
@@ -49,6 +50,7 @@ class Group:
     args: dict
     names: list
     every: int = 1                                      # fires every k ticks (its members' `every`)
+    call: tuple = None                                  # what its call is made of (Machine._group_call)
     state_slice: slice = None                           # rows of the group's state arrays
     inputs: dict = field(default_factory=dict)          # port -> (kind, slice of X[kind])
     outputs: dict = field(default_factory=dict)         # port -> (kind, slice of Y[kind])
@@ -77,6 +79,7 @@ class Level:
     filled: bool = False
     stale: set = field(default_factory=set)      # constant audio rows to fill again (relative)
     dyn_starts: list = field(default_factory=list)
+    dyn_np: np.ndarray = None                    # dyn_runs as an array (dyn_fill), made on first use
     _row_at: dict = field(default_factory=dict)   # "vvalue"/"image" -> {input key: index in vrows/irows}
     vrows: list = field(default_factory=list)    # [(input key, [(output key, w), ...])]
     irows: list = field(default_factory=list)    # image inputs: [(input key, [(output key, w, kind), ...])]
@@ -311,10 +314,41 @@ def spmm_add(m, Y, out, a=None, b=None) -> None:
         out += m[a:b] @ Y
 
 
-def rows_matvec(m, a, b, y) -> np.ndarray:
-    """m[a:b] @ y for a CSR matrix m and a vector y (scipy's kernel, on views of m)."""
-    p = m.indptr
-    lo, hi = p[a], p[b]
-    out = np.zeros(b - a, np.result_type(m.dtype, y.dtype))
-    _csr_matvec(b - a, m.shape[1], p[a:b + 1] - lo, m.indices[lo:hi], m.data[lo:hi], y, out)
-    return out
+def dyn_fill(lv, Yn, Ya, X) -> None:
+    """The dynamic audio rows of level `lv` (its `dyn_runs`), X: the level's audio rows: the
+    broadcast constants (number -> audio) and the audio product, in one compiled pass: the
+    same sums in the same order as scipy's kernels (a float64 sum of the number terms
+    rounded to float32, then each audio term added sample by sample in float32)."""
+    runs = lv.dyn_np
+    if runs is None:
+        runs = lv.dyn_np = np.array(lv.dyn_runs, np.int64).reshape(-1, 2)
+    man, maa = lv.mats.get(("audio", "number")), lv.mats.get(("audio", "audio"))
+    none = np.zeros(X.shape[0] + 1, np.int32), np.zeros(0, np.int32)  # a kind without a matrix: no terms
+    np_, ni, nd = (man.indptr, man.indices, man.data) if man is not None else (*none, np.zeros(0))
+    ap, ai, ad = (maa.indptr, maa.indices, maa.data) if maa is not None else (*none, np.zeros(0, np.float32))
+    _dyn_fill(runs, np_, ni, nd, Yn, ap, ai, ad, Ya, X)
+
+
+@numba.njit(cache=True)
+def _dyn_fill(runs, np_, ni, nd, Yn, ap, ai, ad, Ya, X):
+    n = X.shape[1]
+    for q in range(runs.shape[0]):
+        for r in range(runs[q, 0], runs[q, 1]):
+            acc = 0.0
+            for jj in range(np_[r], np_[r + 1]):
+                acc += nd[jj] * Yn[ni[jj]]
+            c = np.float32(acc)
+            for k in range(n):
+                X[r, k] = c
+            for jj in range(ap[r], ap[r + 1]):
+                w = ad[jj]
+                y = Ya[ai[jj]]
+                for k in range(n):
+                    X[r, k] += w * y[k]
+
+
+def matvec_into(m, y, out) -> None:
+    """out[:] = m @ y for a CSR matrix m (float64) and a float64 vector y, with scipy's own
+    kernel (the same sums in the same order as `m @ y`) and no temporaries."""
+    out[...] = 0.0
+    _csr_matvec(m.shape[0], m.shape[1], m.indptr, m.indices, m.data, y, out)
