@@ -79,7 +79,7 @@ class Level:
     filled: bool = False
     stale: set = field(default_factory=set)      # constant audio rows to fill again (relative)
     dyn_starts: list = field(default_factory=list)
-    dyn_np: np.ndarray = None                    # dyn_runs as an array (dyn_fill), made on first use
+    dyn_np: tuple = None                         # dyn_fill's arguments, kept while the matrices stay
     _row_at: dict = field(default_factory=dict)   # "vvalue"/"image" -> {input key: index in vrows/irows}
     vrows: list = field(default_factory=list)    # [(input key, [(output key, w), ...])]
     irows: list = field(default_factory=list)    # image inputs: [(input key, [(output key, w, kind), ...])]
@@ -319,13 +319,15 @@ def dyn_fill(lv, Yn, Ya, X) -> None:
     broadcast constants (number -> audio) and the audio product, in one compiled pass: the
     same sums in the same order as scipy's kernels (a float64 sum of the number terms
     rounded to float32, then each audio term added sample by sample in float32)."""
-    runs = lv.dyn_np
-    if runs is None:
-        runs = lv.dyn_np = np.array(lv.dyn_runs, np.int64).reshape(-1, 2)
     man, maa = lv.mats.get(("audio", "number")), lv.mats.get(("audio", "audio"))
-    none = np.zeros(X.shape[0] + 1, np.int32), np.zeros(0, np.int32)  # a kind without a matrix: no terms
-    np_, ni, nd = (man.indptr, man.indices, man.data) if man is not None else (*none, np.zeros(0))
-    ap, ai, ad = (maa.indptr, maa.indices, maa.data) if maa is not None else (*none, np.zeros(0, np.float32))
+    c = lv.dyn_np
+    if c is None or c[0] is not man or c[1] is not maa:  # (a weight changed in place keeps its matrix)
+        runs = np.array(lv.dyn_runs, np.int64).reshape(-1, 2)
+        none = np.zeros(X.shape[0] + 1, np.int32), np.zeros(0, np.int32)  # a kind without a matrix: no terms
+        num = (man.indptr, man.indices, man.data) if man is not None else (*none, np.zeros(0))
+        aud = (maa.indptr, maa.indices, maa.data) if maa is not None else (*none, np.zeros(0, np.float32))
+        c = lv.dyn_np = (man, maa, runs, num, aud)
+    _, _, runs, (np_, ni, nd), (ap, ai, ad) = c
     _dyn_fill(runs, np_, ni, nd, Yn, ap, ai, ad, Ya, X)
 
 
