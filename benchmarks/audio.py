@@ -2,12 +2,15 @@
 ../shared/bench/peers.py, rendered offline by dmmlive and, in the same run, by pyo and
 scsynth through that script.
 
-    python benchmarks/audio.py [--sines 1000,4000] [--voices 250,1000] [--seconds 10] [--block 128] [--repeat 3]
+    python benchmarks/audio.py [--sines 1000,4000] [--voices 6,250,1000] [--patches bass] [--seconds 10]
+                               [--block 128] [--repeat 3]
 
 A unit is one oscillator (sines) or one voice (band-limited saw -> resonant lowpass
 whose cutoff a sine LFO sweeps 800 +- 300 Hz, q 2 -> gain). Each line prints seconds of
 audio per second of CPU, units per core in real time (N x that), and dmmlive's ratio to
-each peer. Medians over --repeat runs; the machine is shared and noisy.
+each peer. Then example patches alone (a live set's size, where the fixed cost of a tick
+counts most): times real time and microseconds a tick. Medians over --repeat runs; the
+machine is shared and noisy.
 """
 import argparse
 import os
@@ -89,7 +92,8 @@ def run_peer(engine, work, n, seconds, block):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sines", default="1000,4000")
-    ap.add_argument("--voices", default="250,1000")
+    ap.add_argument("--voices", default="6,250,1000")
+    ap.add_argument("--patches", default="bass", help="example patches (patches/NAME.dmm) timed alone")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--block", type=int, default=128)
     ap.add_argument("--repeat", type=int, default=3)
@@ -111,6 +115,19 @@ def main():
                 xp = a.seconds / tp
                 print(f"    {eng} {work} {n}: {xp:.1f} x real time; ~{n * xp:,.0f} units per core; "
                       f"dmmlive / {eng} = {x / xp:.2f}")
+    for name in [x for x in a.patches.split(",") if x]:  # a live set's size: the fixed cost of a tick
+        from dmmlive.patch.live import load
+        ticks = int(round(a.seconds * SR / a.block))
+        times = []
+        for _ in range(a.repeat):
+            m = load(str(ROOT / "patches" / f"{name}.dmm"), block=a.block)
+            m.tick(4)
+            t0 = time.perf_counter()
+            m.tick(ticks)
+            times.append(time.perf_counter() - t0)
+        t = statistics.median(times)
+        print(f"dmmlive patches/{name}.dmm ({len(m.neurons)} neurons): {a.seconds / t:.1f} x real time, "
+              f"{1e6 * t / ticks:.1f} us a tick (goal: 150 x)")
 
 
 if __name__ == "__main__":
