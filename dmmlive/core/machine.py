@@ -448,8 +448,25 @@ class Machine(Edits, Glides, Frames):
                 self._fire_edits()
             elif name == "one":
                 pass
+            elif s.decl.type.passthrough:
+                self._fire_identity(s)
             else:
                 self._fire_single(s)
+
+    def _fire_identity(self, s) -> None:
+        """A passthrough type (`identity`: each input to the output of its name) without
+        the call: what `_fire_single` does with its `dict(inputs)`, for the research
+        networks' most common neuron."""
+        Xv, Yv, name = self._Xv, self._Yv, s.name
+        ports = tuple(s.inputs)
+        for port in self._vports.get(name, ()):
+            if port not in s.inputs:
+                Yv.pop((name, port), None)
+        self._vports[name] = ports
+        for port, (_, where) in s.inputs.items():
+            v = Xv.get(where, {})
+            key = (name, port)
+            Yv[key] = self._clean_v(v, Yv.get(key))
 
     def _fire_single(self, s) -> None:
         X, Xv = self._X, self._Xv

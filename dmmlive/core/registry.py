@@ -98,6 +98,7 @@ class NeuronType:
     pinned: bool = False
     frame: bool = False         # fires on frame ticks (image types)
     check: Callable | None = None  # check(args) raises DmmError on bad construction arguments
+    passthrough: bool = False   # variadic: each input is the output of its name (the machine skips the call)
 
     @property
     def default_input(self) -> str | None:
@@ -209,7 +210,8 @@ def _ports(spec, kind: str | None) -> dict[str, Port]:
 def neuron_type(name: str, *, inputs=None, outputs=None, kind: str | None = None,
                 variadic: str | None = None, batched: bool = False, state=None,
                 args: dict | None = None, pinned: bool = False, replace: bool = True,
-                check: Callable | None = None, frame: bool | None = None, types: Types | None = None):
+                check: Callable | None = None, frame: bool | None = None, types: Types | None = None,
+                passthrough: bool = False):
     """Register the decorated function as the neuron type `name`, in `types` (default:
     the standard table every machine starts from).
 
@@ -228,6 +230,8 @@ def neuron_type(name: str, *, inputs=None, outputs=None, kind: str | None = None
     `frame`: fires on frame ticks only (default: when an output is of kind image).
     `check(args)`: runs when a neuron is declared and raises a DmmError (naming the
     file, value...) so a bad argument rejects the edit instead of failing mid-tick.
+    `passthrough` (variadic types): the function returns its inputs as they are, so the
+    machine may skip calling it (`identity`).
 
     A vvalue output is immutable once returned (as every V-value): return a new dict
     to change it. Returning the very object returned last tick says "unchanged" and
@@ -249,7 +253,7 @@ def neuron_type(name: str, *, inputs=None, outputs=None, kind: str | None = None
         doc = inspect.getdoc(fn) or ""
         t = NeuronType(name=name, inputs=_ports(inputs, kind), outputs=outs, fn=fn,
                        variadic=variadic, batched=batched, state=state,
-                       args=dict(args or {}), doc=doc, pinned=pinned, check=check,
+                       args=dict(args or {}), doc=doc, pinned=pinned, check=check, passthrough=passthrough,
                        frame=bool(frame) if frame is not None else "image" in outs.values())
         (STANDARD if types is None else types).add(t, replace)
         fn.neuron_type = t

@@ -5,7 +5,7 @@ from ..core import vv
 from ..core.registry import neuron_type
 
 
-@neuron_type("identity", variadic="vvalue")
+@neuron_type("identity", variadic="vvalue", passthrough=True)
 def identity(inputs, state):
     """Each input goes to the output of the same name (with a weight-1 self-loop: a register)."""
     return dict(inputs)
