@@ -145,6 +145,8 @@ class Edits:
         again before the next tick."""
         if not self._dirty:
             fast = _add_values(self._W, delta)
+            if fast is not None and self._flatv is not None:
+                self._deflate()  # its weights are copies: the array program ends
             if fast is not None and self._plan.set_weights(self._decls, fast[1]):
                 self._W = fast[0]
                 # the entries read these again at the next compile
@@ -198,6 +200,8 @@ class Edits:
     def _crossfade(self, name, decl, w_prev, glide, fade):
         """Rename the running `name` to `name~k` (state and outputs go with it), give `name`
         the new declaration, and glide name~k's outgoing weights to 0 while name's come in."""
+        if self._flatv is not None:  # outputs move: the array program ends first
+            self._deflate()
         if fade <= 0 or name not in self._active or name in self._born:  # no fade, or the old one never ran:
             # the new neuron replaces it at once
             self._forget({name})
@@ -241,6 +245,8 @@ class Edits:
         return g
 
     def _forget(self, names) -> None:
+        if self._flatv is not None:
+            self._deflate()
         for n in names:
             self._decls.pop(n, None)
             self._state.pop(n, None)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from . import vv
+from . import flatv, vv
 from .compiler import build, compile_plan
 from .edits import Edits, split_port  # noqa: F401  (split_port: part of this module's face)
 from .errors import BadArgument, MalformedDelta, UnknownNeuron, UnknownPort, did_you_mean
@@ -110,6 +110,8 @@ class Machine(Edits, Glides, Frames):
         self._fired: dict = {}   # slow neuron (every > 1) -> the tick it last fired
         self._any_slow = False   # whether any declared neuron is slow (found at each compile)
         self._vflat = vv.FlatCache()  # V-values flattened to (shape, leaves) for flat sums
+        self._flatv = None       # a cluster of identity neurons run as an array (core/flatv.py)
+        self._flatv_retry = 0    # the tick from which to look for one again
         self._Xv: dict = {}   # (neuron, port) -> V-value inputs
         self._state: dict = {}    # non-batched neuron -> dict
         self._gstate: dict = {}   # group key -> {"names": [...], "arrays": {name: ndarray}}
@@ -166,6 +168,7 @@ class Machine(Edits, Glides, Frames):
                 vv.validate(value, f"{name}.{port}")
             except ValueError as e:
                 raise BadArgument(str(e)) from None
+            self._deflate()  # an output set from outside: the array program ends
             self._Yv[(name, port)] = vv.prune(vv.number(value) if vv.is_number(value) else value)
             if self._decls[name].type.variadic:  # one of the ports its next firing replaces
                 self._vports[name] = tuple(dict.fromkeys(self._vports.get(name, ()) + (port,)))
@@ -231,6 +234,7 @@ class Machine(Edits, Glides, Frames):
         if kind == "vvalue":
             if name == "self":
                 return self.matrix
+            self._unflat(name, port)
             return copy.deepcopy(self._Yv.get((name, port), {}))
         if self._dirty:
             self._compile()
@@ -244,6 +248,7 @@ class Machine(Edits, Glides, Frames):
         port = port or self._default_port(name, output=False)
         kind = self._port_kind(name, port, output=False)
         if kind == "vvalue":
+            self._unflat(name, port)
             return copy.deepcopy(self._Xv.get((name, port), {}))
         row = self._plan.in_index[kind].get((name, port)) if self._plan else None
         if row is None:
@@ -306,6 +311,10 @@ class Machine(Edits, Glides, Frames):
                 if self._dirty:
                     self._compile()
                 self._vflat.sweep()
+                if self._flatv is None and self.t >= self._flatv_retry:
+                    self._flatv = flatv.build(self._plan, self.schedule, self._Yv, self._vflat)
+                    if self._flatv is None:
+                        self._flatv_retry = self.t + flatv.RETRY
                 self.t += 1
                 k = self._frame_at(self.t)
                 self.frame_tick = self.images and k > self._frame_at(self.t - 1)
@@ -389,12 +398,32 @@ class Machine(Edits, Glides, Frames):
                     else:
                         const += w * float(Yn[idx[src]])
                 self._Xi[key] = gpu.combine(key, imgs, const)
-        for key, terms in lv.vrows:
+        vrows = lv.vrows
+        prog = self._flatv
+        if prog is not None and lv is prog.level:
+            if prog.run():  # the cluster's rows and outputs, as an array; the other rows below
+                vrows = prog.vrows
+            else:
+                self._deflate()
+        for key, terms in vrows:
             if key == ("self", "delta") and self._any_slow:
                 terms = self._fresh_terms(terms)
             self._Xv[key] = self._vsum(terms)
             if key == ("self", "delta"):  # what Self adds, term by term (see _fire_self)
                 self._self_parts = [(src, w, self._Yv.get(src)) for src, w in terms]
+
+    def _deflate(self) -> None:
+        """End the array program (core/flatv.py): every unit's V-value made a dict again."""
+        prog, self._flatv = self._flatv, None
+        if prog is not None:
+            flatv.materialize(prog, self._Yv, self._Xv, self._vflat)
+        self._flatv_retry = self.t + 1
+
+    def _unflat(self, name, port) -> None:
+        """Where (name, port) is a unit of the array program, make its dicts now."""
+        prog = self._flatv
+        if prog is not None and (name, port) in prog.index:
+            flatv.materialize(prog, self._Yv, self._Xv, self._vflat, (name, port))
 
     def _fresh_terms(self, terms) -> list:
         """Self's delta terms, but those of slow neurons (`every` > 1) that did not fire for
@@ -427,6 +456,13 @@ class Machine(Edits, Glides, Frames):
 
     def _up(self, lv) -> None:
         t = self.t
+        prog = self._flatv
+        singles = lv.singles
+        if prog is not None and lv is prog.level:
+            singles = prog.singles  # the cluster's identities fired with its array (in _down)
+            Yv, cache = self._Yv, self._vflat
+            for u, i in prog.readers:  # the outputs other rows read, as dicts
+                Yv[u] = prog.value(i, cache)
         for g in lv.groups:
             if g.every > 1:  # a slow group: on its ticks only, its outputs held between
                 if t % g.every:
@@ -434,7 +470,7 @@ class Machine(Edits, Glides, Frames):
                 for n in g.names:
                     self._fired[n] = t
             self._fire_group(g)
-        for s in lv.singles:
+        for s in singles:
             name = s.name
             if s.decl.type.frame and not self.frame_tick:
                 continue
@@ -607,6 +643,8 @@ class Machine(Edits, Glides, Frames):
         """Compile W into the plan: by what changed since the last plan, or from scratch the
         first time, when asked (`_fresh`), or when a change was not noted (`_dirty` alone)."""
         self.compiles += 1
+        if self._flatv is not None:  # it runs the old plan's rows
+            self._deflate()
         old = self._plan
         pinned = {n for n, d in self._decls.items() if d.type.pinned}
         fades = [f.delta for f in self._fades]

@@ -96,3 +96,80 @@ def test_a_network_of_one_shape_takes_the_flat_path():
     assert list(x) == ["a", "b"] and x["b"] == {"c": 2.0 * 0.75 ** 3}
     e = m._vflat.cur
     assert any(entry[1] is not None and entry[3] for entry in e.values())   # flat, clean sums made
+
+
+def cluster(data):
+    """Two machines with one cluster of identity neurons (one shape), the second made to walk."""
+    n = data.draw(st.integers(32, 48), label="n")
+    keys = ["a", "b", "c"][:data.draw(st.integers(1, 3), label="keys")]
+    nested = data.draw(st.booleans(), label="nested")
+    leaves = st.sampled_from([0.5, 1.5, 2.0, 0.25, 3.0, 0.75, 1.25] * 3 + [-1.5, -0.75])
+    ms = [Machine(schedule="synchronous") for _ in range(2)]
+    for i in range(n):
+        v = {k: data.draw(leaves, label="leaf") for k in keys}
+        if nested:
+            v = {"deep": v, "top": data.draw(leaves, label="leaf")}
+        for m in ms:
+            m.add(f"u{i}", "identity")
+            m.set_output(f"u{i}", "x", v)
+    # mostly sums that stay clear of zero; now and then one that cancels or overflows
+    weights = st.sampled_from([0.5, 0.3, 0.7, 0.25, 1.0, -0.6, 0.45, 0.15] * 4 + [-1.0, -0.5, 1e200])
+    for i in range(n):
+        for j in data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=4, unique=True), label="srcs"):
+            w = data.draw(weights, label="w")
+            for m in ms:
+                m.connect(f"u{i}.x", f"u{j}.x", w)
+    ms[1]._vflat = _NoFlat()
+    return ms, n
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_a_cluster_of_identities_runs_as_an_array_value_for_value(data):
+    """Over ticks, outside reads, outputs set from outside, weights changed in place, links
+    added (a compile), sums that cancel to zero and overflow: the same V-values, to the bit
+    and in key order, as the dict walk."""
+    (flat, walk), n = cluster(data)
+    for _ in range(data.draw(st.integers(3, 25), label="steps")):
+        op = data.draw(st.sampled_from(["tick", "tick", "tick", "read", "set", "bump", "link"]), label="op")
+        i = data.draw(st.integers(0, n - 1), label="i")
+        if op == "set":
+            v = {"a": data.draw(st.sampled_from([1.0, -2.0]), label="v")}
+            for m in (flat, walk):
+                m.set_output(f"u{i}", "x", v)
+        elif op == "bump":
+            j = data.draw(st.integers(0, n - 1), label="j")
+            for m in (flat, walk):
+                if vv.path(m.matrix, f"u{i}", "x", f"u{j}", "x"):
+                    m.edit(delta={f"u{i}": {"x": {f"u{j}": {"x": 0.125}}}})
+        elif op == "link":
+            j = data.draw(st.integers(0, n - 1), label="j")
+            for m in (flat, walk):
+                m.connect(f"u{i}.x", f"u{j}.x", -0.5)
+        elif op == "read":
+            assert exact(flat.output(f"u{i}", "x")) == exact(walk.output(f"u{i}", "x"))
+        else:
+            for m in (flat, walk):
+                m.tick()
+    for k in range(n):
+        assert exact(flat.output(f"u{k}", "x")) == exact(walk.output(f"u{k}", "x")), k
+        assert exact(flat.input(f"u{k}", "x")) == exact(walk.input(f"u{k}", "x")), k
+
+
+def test_the_array_program_takes_a_cluster_and_ends_where_it_must():
+    m = Machine(schedule="synchronous")
+    for i in range(40):
+        m.add(f"u{i}", "identity")
+        m.set_output(f"u{i}", "x", {"a": 1.0 + i, "b": 2.0})
+    for i in range(40):
+        m.connect(f"u{i}.x", f"u{i}.x", 0.5)
+        m.connect(f"u{i}.x", f"u{(i + 1) % 40}.x", 0.25)
+    m.tick(3)
+    assert m._flatv is not None and len(m._flatv.units) == 40   # found, and running
+    x = m.output("u0", "x")                                      # read: made a dict, still running
+    assert list(x) == ["a", "b"] and m._flatv is not None
+    m.connect("u0.x", "u5.x", 0.1)                               # a new link: a compile ends it
+    m.tick()
+    assert m._flatv is None
+    m.tick(20)
+    assert m._flatv is not None                                  # found again
