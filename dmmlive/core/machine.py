@@ -551,20 +551,25 @@ class Machine(Edits, Glides, Frames):
     def _group_call(self, g):
         """What a group's call is made of, kept while the arrays it views stay: its input
         views, its state views and the rest of its state namespace, and its outputs."""
-        X, arrays = self._X, self._gstate[g.key]["arrays"]
+        X, Y, arrays = self._X, self._Y, self._gstate[g.key]["arrays"]
         c = g.call
-        if c is not None and c[0] is X["audio"] and c[1] is X["number"] and c[2] is arrays:
+        if c is not None and c[0] is X["audio"] and c[1] is X["number"] and c[2] is arrays \
+                and c[8] is Y["audio"] and c[9] is Y["number"]:
             return c
         ins = {port: (X[kind][sl] if sl is not None else None) for port, (kind, sl) in g.inputs.items()}
         views = {k: a[g.state_slice] for k, a in arrays.items()}
         # a slow group's firing stands for `every` ticks: its block is as long (an LFO in Hz stays in Hz)
-        base = dict(args=g.args, block=self.block * g.every, n=len(g.names), names=g.names, **views)
-        outs = [(port, kind, sl) for port, (kind, sl) in g.outputs.items()]
-        g.call = c = (X["audio"], X["number"], arrays, ins, views, base, outs, g.type.default_output)
+        # `into`: the output rows themselves, for a kernel that writes its result there
+        # (returning that very view saves a copy)
+        into = {port: Y[kind][sl] for port, (kind, sl) in g.outputs.items()}
+        base = dict(args=g.args, block=self.block * g.every, n=len(g.names), names=g.names, into=into, **views)
+        outs = [(port, kind, sl, into[port]) for port, (kind, sl) in g.outputs.items()]
+        g.call = c = (X["audio"], X["number"], arrays, ins, views, base, outs, g.type.default_output,
+                      Y["audio"], Y["number"])
         return c
 
     def _fire_group(self, g) -> None:
-        _, _, arrays, ins, views, base, outs, default = self._group_call(g)
+        _, _, arrays, ins, views, base, outs, default, _, _ = self._group_call(g)
         state = SimpleNamespace(**base)
         try:
             out = g.type.fn(state, self.rate, **ins)
@@ -577,14 +582,13 @@ class Machine(Edits, Glides, Frames):
                 arrays[k][g.state_slice] = d[k]
         if not isinstance(out, dict):
             out = {default: out}
-        for port, kind, sl in outs:
-            Y = self._Y[kind]
+        for port, kind, sl, block in outs:
             v = out.get(port)
             if v is None:
-                Y[sl] = 0.0
+                block[...] = 0.0
                 continue
-            Y[sl] = v
-            block = Y[sl]
+            if v is not block:  # (a kernel that wrote into its rows returned them)
+                block[...] = v
             # a sum is cheaper than a finite-mask: it is finite when every sample is
             # (a finite overflow to inf just takes the exact test)
             if not np.isfinite(np.add.reduce(block, axis=None)) and not np.isfinite(block).all():

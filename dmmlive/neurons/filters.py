@@ -12,6 +12,7 @@ from numba.extending import intrinsic
 
 from ..core.errors import BadArgument
 from ..core.registry import neuron_type, ranged
+from .oscillators import output_rows
 
 f32 = np.float32
 # FMA contraction only: no reassociation and no no-NaN/no-Inf assumptions, so every
@@ -251,7 +252,7 @@ _SVF_INPUTS = {"in": 0.0, "cutoff": ranged(1000.0, 0, 100000, "Hz"), "q": ranged
 
 def _run_svf(state, rate, inputs, m0, m1, m2):
     x, fc, q = (np.ascontiguousarray(inputs[k], np.float32) for k in ("in", "cutoff", "q"))
-    out = np.empty(x.shape, np.float32)
+    out = output_rows(state, "out", x.shape)
     _svf(x, fc, q, state.ic1, state.ic2, m0, m1, m2, math.pi / rate, NYQUIST_FRACTION * math.pi, out)
     return out
 

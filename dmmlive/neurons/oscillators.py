@@ -90,6 +90,16 @@ def _clamp_inc(inc):
     return inc if inc < MAX_INC else MAX_INC
 
 
+def output_rows(state, port, shape):
+    """Where a kernel writes output `port`: the machine's own rows (`state.into`), so that
+    returning them costs no copy, or a new array where there are none of the right shape."""
+    into = getattr(state, "into", None)
+    v = into.get(port) if into else None
+    if v is not None and v.shape == shape and v.dtype == f32 and v.flags.c_contiguous:
+        return v
+    return np.empty(shape, f32)
+
+
 # ---- sine ------------------------------------------------------------------------------
 @numba.njit(**JIT)
 def _sine(freq, amp, phase, acc, out, k):
@@ -167,7 +177,7 @@ def sine(state, rate, freq, amp, phase):
 
     Example: `tone = sine(freq=440 + 30*sine(freq=5), amp=0.3)`
     """
-    out = np.empty(freq.shape, f32)
+    out = output_rows(state, "out", freq.shape)
     _sine(freq, amp, phase, state.phase_acc, out, 1.0 / rate)
     return out
 
@@ -389,7 +399,7 @@ def saw(state, rate, freq, amp):
 
     Example: `bass = saw(freq=55 + 2*sine(freq=0.3), amp=0.4)`
     """
-    out = np.empty(freq.shape, f32)
+    out = output_rows(state, "out", freq.shape)
     _saw(freq, amp, state.phase_acc, state.blep, out, 1.0 / rate, _STEP, _DSTEP)
     return out
 
@@ -404,7 +414,7 @@ def square(state, rate, freq, amp, width):
 
     Example: `buzz = square(freq=110, width=0.5 + 0.4*sine(freq=0.2), amp=0.3)`
     """
-    out = np.empty(freq.shape, f32)
+    out = output_rows(state, "out", freq.shape)
     _square(freq, amp, width, state.phase_acc, state.width_prev, state.blep, out, 1.0 / rate,
             _STEP, _DSTEP)
     return out
@@ -418,7 +428,7 @@ def tri(state, rate, freq, amp):
 
     Example: `soft = tri(freq=330, amp=0.5)`
     """
-    out = np.empty(freq.shape, f32)
+    out = output_rows(state, "out", freq.shape)
     _tri(freq, amp, state.phase_acc, state.blep, out, 1.0 / rate, _RAMP, _DRAMP)
     return out
 
@@ -445,7 +455,7 @@ def phasor(state, rate, freq, amp):
 
     Example: `sweep = sine(freq=200 + 800*phasor(freq=0.25))`
     """
-    out = np.empty(freq.shape, f32)
+    out = output_rows(state, "out", freq.shape)
     _phasor(freq, amp, state.phase_acc, out, 1.0 / rate)
     return out
 
@@ -547,7 +557,7 @@ def noise(state, rate, amp):
 
     Example: `hiss = noise(color="pink", amp=0.1)`
     """
-    out = np.empty(amp.shape, f32)
+    out = output_rows(state, "out", amp.shape)
     if state.args["color"] == "pink":
         _pink(amp, state.rng, state.pink, out)
     else:
