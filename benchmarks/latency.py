@@ -476,7 +476,7 @@ def default_ahead() -> float | None:
     """The `--ahead` default of `dmmlive play`, read from its parser's help."""
     import subprocess
     r = subprocess.run(_dmmlive_cmd() + ["play", "--help"], capture_output=True, text=True, timeout=60)
-    m = re.search(r"--ahead SECONDS\s+.*?\(default ([0-9.]+)", r.stdout, re.S)
+    m = re.search(r"^\s+--ahead SECONDS\s+[^(]*\(default\s+([0-9.]+)", r.stdout, re.M)  # its option line
     return float(m.group(1)) if m else None
 
 
