@@ -559,7 +559,7 @@ def _matrices(plan, ent, decls, prev, changed, same) -> None:
         edges = np.flatnonzero(np.diff(np.concatenate([[0], run.view(np.int8), [0]])))
         lv.dyn_runs = [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
         lv.dyn_starts = [a for a, _ in lv.dyn_runs]
-        lv.dyn_np = None
+        lv.dyn_np = lv.steady = None
 
 
 def _splice(old, n, ncols, rw, rows, cols, ws, dtype):

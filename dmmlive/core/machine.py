@@ -336,6 +336,44 @@ class Machine(Edits, Glides, Frames):
                     self._advance_fades()
 
     def _down(self, lv) -> None:
+        if not self._down_steady(lv):
+            self._down_dense(lv)
+        if self._rings or lv.irows or lv.vrows:
+            self._down_rest(lv)
+
+    def _down_steady(self, lv) -> bool:
+        """The dense rows of a level between compiles, with no glide and no constant to fill
+        again (the usual tick): its number rows and changing audio rows with the views and
+        matrices kept from the last time (`Level.steady`); False where the full path runs."""
+        c = lv.steady
+        X, Y = self._X, self._Y
+        if c is None or self._fades or lv.stale or not lv.filled or c[0] is not X["number"] \
+                or c[1] is not X["audio"] or c[2] is not Y["number"] or c[3] is not Y["audio"]:
+            return False
+        _, _, Yn, Ya, mn, xn, xa = c
+        if xn is not None:
+            if mn is not None:
+                matvec_into(mn, Yn, xn)
+            else:
+                xn[...] = 0.0
+        if xa is not None:
+            dyn_fill(lv, Yn, Ya, xa)
+        return True
+
+    def _steady(self, lv) -> None:
+        """What `_down_steady` keeps of a level: the arrays it was made for, the number
+        matrix, the number rows and the audio rows (None where there are none)."""
+        X, Y = self._X, self._Y
+        rn, ra = lv.rows["number"], lv.rows["audio"]
+        mn = lv.mats.get(("number", "number"))
+        if mn is not None and not (mn.dtype == X["number"].dtype == Y["number"].dtype):
+            lv.steady = None
+            return
+        xn = X["number"][rn] if rn.stop > rn.start else None
+        xa = X["audio"][ra] if ra.stop > ra.start and lv.dyn_runs else None
+        lv.steady = (X["number"], X["audio"], Y["number"], Y["audio"], mn, xn, xa)
+
+    def _down_dense(self, lv) -> None:
         for kind in DENSE:
             rows = lv.rows[kind]
             if rows.stop == rows.start:
@@ -379,6 +417,11 @@ class Machine(Edits, Glides, Frames):
                         X[rows] -= (m @ self._Y["audio"]) * left[None, :]
                     else:
                         X[rows] -= (m @ self._Y["number"]).astype(np.float32)[:, None] * left[None, :]
+        if lv.filled and not self._fades and not lv.stale:
+            self._steady(lv)
+
+    def _down_rest(self, lv) -> None:
+        """A level's rings, image rows and V-value rows."""
         if self._rings:  # frame neurons' audio inputs computed in this level: keep the samples
             rows = lv.rows["audio"]
             for key, ring in self._rings.items():
