@@ -17,7 +17,7 @@ from .edits import Edits, split_port  # noqa: F401  (split_port: part of this mo
 from .errors import BadArgument, MalformedDelta, UnknownNeuron, UnknownPort, did_you_mean
 from .frames import Frames
 from .glides import Glides
-from .plan import BUILTIN, DENSE, Decl, Plan, dyn_fill, matvec_into, spmm_add
+from .plan import BUILTIN, DENSE, Decl, Plan, all_finite, dyn_fill, matvec_into, spmm_add
 from .registry import STANDARD, Types, neuron_type
 
 SCHEDULES = ("synchronous", "ordered")
@@ -632,9 +632,7 @@ class Machine(Edits, Glides, Frames):
                 continue
             if v is not block:  # (a kernel that wrote into its rows returned them)
                 block[...] = v
-            # a sum is cheaper than a finite-mask: it is finite when every sample is
-            # (a finite overflow to inf just takes the exact test)
-            if not np.isfinite(np.add.reduce(block, axis=None)) and not np.isfinite(block).all():
+            if not all_finite(block):
                 self._mute_rows(g, port, kind, sl)
 
     def _mute_rows(self, g, port, kind, sl) -> None:

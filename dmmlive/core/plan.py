@@ -350,6 +350,24 @@ def _dyn_fill(runs, np_, ni, nd, Yn, ap, ai, ad, Ya, X):
                     X[r, k] += w * y[k]
 
 
+@numba.njit(cache=True)
+def _finite(a):
+    s = 0.0
+    for x in a.ravel():
+        s += x - x  # 0 for a finite sample; NaN for an infinite or NaN one
+    return s == 0.0
+
+
+def all_finite(block) -> bool:
+    """Whether every sample of an output block is finite: a compiled pass for the small
+    blocks of small groups (a ufunc call costs more than the loop), numpy's sum for the
+    large ones (the exact test follows where that sum overflows)."""
+    if block.size <= 4096 and block.flags.c_contiguous:
+        return bool(_finite(block))
+    with np.errstate(over="ignore", invalid="ignore"):  # (a sum that overflows: the exact test)
+        return bool(np.isfinite(np.add.reduce(block, axis=None))) or bool(np.isfinite(block).all())
+
+
 def matvec_into(m, y, out) -> None:
     """out[:] = m @ y for a CSR matrix m (float64) and a float64 vector y, with scipy's own
     kernel (the same sums in the same order as `m @ y`) and no temporaries."""

@@ -40,3 +40,17 @@ def test_matvec_into_is_m_at_y():
         out = np.full(9, 5.0)
         matvec_into(m, y, out)
         np.testing.assert_array_equal(out, m @ y)
+
+
+def test_all_finite_tells_any_nan_or_infinity_in_small_and_large_blocks():
+    from dmmlive.core.plan import all_finite
+    rng = np.random.default_rng(11)
+    for shape, dtype in [((1, 128), np.float32), ((6, 128), np.float32), ((40, 128), np.float32), ((7,), np.float64),
+                         ((4000, 128), np.float32)]:
+        for bad in (None, np.nan, np.inf, -np.inf):
+            b = rng.standard_normal(shape).astype(dtype) * 1e30
+            if bad is not None:
+                b.flat[rng.integers(b.size)] = bad
+            assert bool(all_finite(b)) == (bad is None), (shape, bad)
+    big = np.full((4000, 128), 3e38, np.float32)   # finite, but its sum overflows
+    assert all_finite(big)
