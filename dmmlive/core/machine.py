@@ -17,7 +17,7 @@ from .edits import Edits, split_port  # noqa: F401  (split_port: part of this mo
 from .errors import BadArgument, MalformedDelta, UnknownNeuron, UnknownPort, did_you_mean
 from .frames import Frames
 from .glides import Glides
-from .plan import BUILTIN, DENSE, Decl, Plan, all_finite, dyn_fill, matvec_into, spmm_add
+from .plan import BUILTIN, DENSE, Decl, Plan, all_finite, dyn_args, dyn_fill, dyn_kernel, matvec_into, spmm_add
 from .registry import STANDARD, Types, neuron_type
 
 SCHEDULES = ("synchronous", "ordered")
@@ -350,14 +350,15 @@ class Machine(Edits, Glides, Frames):
         if c is None or self._fades or lv.stale or not lv.filled or c[0] is not X["number"] \
                 or c[1] is not X["audio"] or c[2] is not Y["number"] or c[3] is not Y["audio"]:
             return False
-        _, _, Yn, Ya, mn, xn, xa = c
+        _, _, Yn, Ya, mn, xn, xa, dyn = c
         if xn is not None:
             if mn is not None:
                 matvec_into(mn, Yn, xn)
             else:
                 xn[...] = 0.0
         if xa is not None:
-            dyn_fill(lv, Yn, Ya, xa)
+            runs, (np_, ni, nd), (ap, ai, ad) = dyn
+            dyn_kernel(runs, np_, ni, nd, Yn, ap, ai, ad, Ya, xa)
         return True
 
     def _steady(self, lv) -> None:
@@ -371,7 +372,8 @@ class Machine(Edits, Glides, Frames):
             return
         xn = X["number"][rn] if rn.stop > rn.start else None
         xa = X["audio"][ra] if ra.stop > ra.start and lv.dyn_runs else None
-        lv.steady = (X["number"], X["audio"], Y["number"], Y["audio"], mn, xn, xa)
+        dyn = dyn_args(lv, ra.stop - ra.start) if xa is not None else None
+        lv.steady = (X["number"], X["audio"], Y["number"], Y["audio"], mn, xn, xa, dyn)
 
     def _down_dense(self, lv) -> None:
         for kind in DENSE:

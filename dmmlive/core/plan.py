@@ -320,20 +320,26 @@ def dyn_fill(lv, Yn, Ya, X) -> None:
     broadcast constants (number -> audio) and the audio product, in one compiled pass: the
     same sums in the same order as scipy's kernels (a float64 sum of the number terms
     rounded to float32, then each audio term added sample by sample in float32)."""
+    runs, (np_, ni, nd), (ap, ai, ad) = dyn_args(lv, X.shape[0])
+    dyn_kernel(runs, np_, ni, nd, Yn, ap, ai, ad, Ya, X)
+
+
+def dyn_args(lv, n_rows):
+    """dyn_fill's arguments for level `lv`: its runs and its two matrices' arrays, kept
+    with the level while the matrices stay (a weight changed in place keeps its matrix)."""
     man, maa = lv.mats.get(("audio", "number")), lv.mats.get(("audio", "audio"))
     c = lv.dyn_np
-    if c is None or c[0] is not man or c[1] is not maa:  # (a weight changed in place keeps its matrix)
+    if c is None or c[0] is not man or c[1] is not maa:
         runs = np.array(lv.dyn_runs, np.int64).reshape(-1, 2)
-        none = np.zeros(X.shape[0] + 1, np.int32), np.zeros(0, np.int32)  # a kind without a matrix: no terms
+        none = np.zeros(n_rows + 1, np.int32), np.zeros(0, np.int32)  # a kind without a matrix: no terms
         num = (man.indptr, man.indices, man.data) if man is not None else (*none, np.zeros(0))
         aud = (maa.indptr, maa.indices, maa.data) if maa is not None else (*none, np.zeros(0, np.float32))
         c = lv.dyn_np = (man, maa, runs, num, aud)
-    _, _, runs, (np_, ni, nd), (ap, ai, ad) = c
-    _dyn_fill(runs, np_, ni, nd, Yn, ap, ai, ad, Ya, X)
+    return c[2:]
 
 
 @numba.njit(cache=True)
-def _dyn_fill(runs, np_, ni, nd, Yn, ap, ai, ad, Ya, X):
+def dyn_kernel(runs, np_, ni, nd, Yn, ap, ai, ad, Ya, X):
     n = X.shape[1]
     for q in range(runs.shape[0]):
         for r in range(runs[q, 0], runs[q, 1]):
