@@ -8,6 +8,7 @@ import numpy as np
 
 from ..core.errors import BadArgument
 from ..core.registry import neuron_type, ranged
+from .oscillators import output_rows
 
 IDLE, ATTACK, DECAY, SUSTAIN, RELEASE = 0.0, 1.0, 2.0, 3.0, 4.0
 # A ramp within half a step of its target has reached it: a segment of T seconds takes
@@ -70,7 +71,7 @@ def adsr(state, rate, gate, attack, decay, sustain, release):
 
     Example: `amp = adsr(gate=knob("/1/push1"), attack=0.005, release=0.8)`
     """
-    out = np.empty(gate.shape, np.float32)
+    out = output_rows(state, "out", gate.shape)
     _adsr(gate, attack, decay, sustain, release, state.level, state.stage, state.top, float(rate), out)
     return out
 
@@ -115,7 +116,7 @@ def ar(state, rate, trig, attack, release):
 
     Example: `hit = ar(clock(bpm=120, div=4), attack=0.001, release=0.15)`
     """
-    out = np.empty(trig.shape, np.float32)
+    out = output_rows(state, "out", trig.shape)
     _ar(trig, attack, release, state.level, state.stage, state.prev, float(rate), out)
     return out
 
@@ -154,7 +155,7 @@ def clock(state, rate, bpm, div):
 
     Example: `step = seq(clock(bpm=137, div=4), values=[220, 330, 275, 440])`
     """
-    out = np.empty(bpm.shape, np.float32)
+    out = output_rows(state, "out", bpm.shape)
     _clock(bpm, div, state.acc, 60.0 * rate, out)
     return out
 
@@ -195,6 +196,6 @@ def seq(state, rate, trig):
 
     Example: `freq = seq(clock(bpm=120, div=2), values=[110, 165, 220, 147])`
     """
-    out = np.empty(trig.shape, np.float32)
+    out = output_rows(state, "out", trig.shape)
     _seq(trig, np.asarray(state.args["values"], np.float64), state.index, state.prev, out)
     return out

@@ -383,7 +383,7 @@ def delay(state, rate, **inputs):
     Example: `echo = delay(filt, time=0.375, feedback=0.45)`
     """
     x = inputs["in"]
-    out = np.empty(x.shape, np.float32)
+    out = output_rows(state, "out", x.shape)
     _delay(x, inputs["time"], inputs["feedback"], state.buf, state.pos, float(rate),
            float(state.args["max"]) * rate, out)
     return out
@@ -464,7 +464,7 @@ def reverb(state, rate, **inputs):
     Example: `out = 0.7*synth + 0.3*reverb(synth, size=0.9, damp=0.3)`
     """
     x = inputs["in"]
-    out = np.empty(x.shape, np.float32)
+    out = output_rows(state, "out", x.shape)
     _reverb(x, inputs["size"], inputs["damp"], state.buf, state.idx, state.damped,
             _reverb_lengths(rate), out)
     return out

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..core.errors import BadArgument
 from ..core.registry import neuron_type
+from .oscillators import output_rows
 
 ASSETS = pathlib.Path(__file__).resolve().parent.parent.parent / "assets"
 
@@ -148,6 +149,6 @@ def sample(state, machine_rate, trig, rate, amp):
     Example: `kick = sample(clock(bpm=120), file="kick.wav", amp=0.8)`
     """
     data = load(state.args["file"], machine_rate)
-    out = np.empty(trig.shape, np.float32)
+    out = output_rows(state, "out", trig.shape)
     play(data, trig, rate, amp, state.pos, state.prev, out)
     return out

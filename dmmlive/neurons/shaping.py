@@ -5,7 +5,7 @@ import numba
 import numpy as np
 
 from ..core.registry import neuron_type, ranged
-from .oscillators import FAST, JIT, sin2pi
+from .oscillators import FAST, JIT, output_rows, sin2pi
 
 f32 = np.float32
 
@@ -88,7 +88,7 @@ def mul(state, rate, a, b):
 
     Example: `vca = mul(saw(freq=110), adsr(clock(bpm=120)))`; `ring = mul(voice, sine(freq=30))`
     """
-    return np.multiply(a, b)
+    return np.multiply(a, b, out=output_rows(state, "out", np.broadcast_shapes(a.shape, b.shape)))
 
 
 @neuron_type("tanh", kind="audio", inputs={"in": 0.0, "drive": 1.0}, batched=True)
@@ -98,7 +98,7 @@ def tanh(state, rate, **ports):
     Example: `warm = tanh(0.8*bass, drive=3)`
     """
     x = ports["in"]
-    out = np.empty(x.shape, f32)
+    out = output_rows(state, "out", x.shape)
     _tanh_kernel(x, ports["drive"], out)
     return out
 
@@ -110,7 +110,7 @@ def clip(state, rate, **ports):
     Example: `fuzz = clip(4*guitar, lo=-0.5, hi=0.5)`
     """
     x = ports["in"]
-    out = np.empty(x.shape, f32)
+    out = output_rows(state, "out", x.shape)
     _clip_kernel(x, ports["lo"], ports["hi"], out)
     return out
 
@@ -122,7 +122,7 @@ def pan(state, rate, **ports):
     Example: `p = pan(bell, pos=0.7*sine(freq=0.1))` then `out.left = p.left` and `out.right = p.right`
     """
     x = ports["in"]
-    left = np.empty(x.shape, f32)
-    right = np.empty(x.shape, f32)
+    left = output_rows(state, "left", x.shape)
+    right = output_rows(state, "right", x.shape)
     _pan_kernel(x, ports["pos"], left, right)
     return {"left": left, "right": right}
