@@ -614,19 +614,33 @@ class Machine(Edits, Glides, Frames):
         return c
 
     def _fire_group(self, g) -> None:
-        _, _, arrays, ins, views, base, outs, default, _, _ = self._group_call(g)
+        c = g.call
+        X = self._X
+        if c is None or c[0] is not X["audio"] or c[1] is not X["number"] \
+                or c[2] is not self._gstate[g.key]["arrays"] or c[8] is not self._Y["audio"] \
+                or c[9] is not self._Y["number"]:
+            c = self._group_call(g)
+        arrays, ins, views, base, outs = c[2], c[3], c[4], c[5], c[6]
         state = SimpleNamespace(**base)
         try:
             out = g.type.fn(state, self.rate, **ins)
         except Exception as e:
             self.report(g.key, f"{g.type.name} group failed: {type(e).__name__}: {e}")
             out = None
-        d = state.__dict__
-        for k, v in views.items():  # a function may rebind rather than write in place
-            if d[k] is not v:
-                arrays[k][g.state_slice] = d[k]
+        if views:
+            d = state.__dict__
+            for k, v in views.items():  # a function may rebind rather than write in place
+                if d[k] is not v:
+                    arrays[k][g.state_slice] = d[k]
+        if len(outs) == 1 and out is not None and not isinstance(out, dict):
+            port, kind, sl, block = outs[0]  # one output, returned alone (the usual kernel)
+            if out is not block:
+                block[...] = out
+            if not all_finite(block):
+                self._mute_rows(g, port, kind, sl)
+            return
         if not isinstance(out, dict):
-            out = {default: out}
+            out = {c[7]: out}
         for port, kind, sl, block in outs:
             v = out.get(port)
             if v is None:
