@@ -525,9 +525,8 @@ class App:
                 + (f" ERR {Path(b.path).name}:{b.line}" if b is not None else ""))
 
     def report(self) -> None:
-        """Print the engine's reports and the status line. (The engine forwards each report
-        the machine makes as it makes it, `Machine.on_report`; `Host.reports` holds the same
-        ones: reading both printed each twice.)"""
+        """Print the engine's reports (it forwards each one the machine makes as it makes
+        it, `Machine.on_report`) and the status line."""
         while self.engine.reports:
             self.say(self.engine.reports.popleft(), err=True)
         self.show_status(self.status_line())

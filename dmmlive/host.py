@@ -124,12 +124,6 @@ class Host:
         """The addresses the patch's knobs listen to (for the OSC listener)."""
         return sorted(a for a in self.controller.knob_addresses() if a)
 
-    def reports(self) -> list:
-        m = self.machine
-        out = list(m.reports)
-        m.reports.clear()
-        return out
-
     # ---- the recording tap: the blocks `out` played, kept for the App's pulls -------------------
     def tap_start(self) -> int:
         """Keep every block from the next tick on; returns the tick it starts after."""

@@ -594,13 +594,10 @@ class Machine(Edits, Glides, Frames):
                 self._set_dense(kind, (s.name, port), 0.0 if v is None else v, row=where)
 
     def _group_call(self, g):
-        """What a group's call is made of, kept while the arrays it views stay: its input
-        views, its state views and the rest of its state namespace, and its outputs."""
+        """What a group's call is made of, kept on the group (`_fire_group` makes it again
+        when an array it views was replaced): its input views, its state views and the rest
+        of its state namespace, and its outputs."""
         X, Y, arrays = self._X, self._Y, self._gstate[g.key]["arrays"]
-        c = g.call
-        if c is not None and c[0] is X["audio"] and c[1] is X["number"] and c[2] is arrays \
-                and c[8] is Y["audio"] and c[9] is Y["number"]:
-            return c
         ins = {port: (X[kind][sl] if sl is not None else None) for port, (kind, sl) in g.inputs.items()}
         views = {k: a[g.state_slice] for k, a in arrays.items()}
         # a slow group's firing stands for `every` ticks: its block is as long (an LFO in Hz stays in Hz)
