@@ -538,14 +538,18 @@ class Machine(Edits, Glides, Frames):
         """A passthrough type (`identity`: each input to the output of its name) without
         the call: what `_fire_single` does with its `dict(inputs)`, for the research
         networks' most common neuron."""
-        Xv, Yv, name = self._Xv, self._Yv, s.name
-        ports = tuple(s.inputs)
+        Xv = self._Xv
+        self._variadic_outputs(s.name, {port: Xv.get(where, {}) for port, (_, where) in s.inputs.items()})
+
+    def _variadic_outputs(self, name, out: dict) -> None:
+        """A variadic neuron's outputs: those of `out`, cleaned; the ports it had and not
+        now are dropped."""
+        Yv = self._Yv
         for port in self._vports.get(name, ()):
-            if port not in s.inputs:
+            if port not in out:
                 Yv.pop((name, port), None)
-        self._vports[name] = ports
-        for port, (_, where) in s.inputs.items():
-            v = Xv.get(where, {})
+        self._vports[name] = tuple(out)
+        for port, v in out.items():
             key = (name, port)
             Yv[key] = self._clean_v(v, Yv.get(key))
 
@@ -575,14 +579,7 @@ class Machine(Edits, Glides, Frames):
             out = {}
         t = s.decl.type
         if t.variadic:
-            had = self._vports.get(s.name, ())
-            for port in had:
-                if port not in out:
-                    self._Yv.pop((s.name, port), None)
-            self._vports[s.name] = tuple(out)
-            for port, v in out.items():
-                key = (s.name, port)
-                self._Yv[key] = self._clean_v(v, self._Yv.get(key))
+            self._variadic_outputs(s.name, out)
             return
         for port, (kind, where) in s.outputs.items():
             v = out.get(port)
