@@ -154,6 +154,7 @@ class Types(dict):
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
         self.shaders: dict = {}  # file -> the definition behind each shader-file type (gfx.types)
+        self.compiled = None     # (sources, errors) of the last headless compile (gfx.types.compile_shaders)
 
     def get_type(self, name: str) -> NeuronType:
         try:

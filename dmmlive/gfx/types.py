@@ -156,11 +156,16 @@ def compile_shaders(types: Types, gpu=None, library: bool = False) -> list[Shade
     """Compile the shader types of `types` on `gpu` (default: a headless one, made here and
     closed): those of shader folders and logs, and dmmlive's own library too with
     `library`. Returns the ShaderErrors, file by file (each with its line and caret); a
-    type that compiles is cached on `gpu` for its first use. GL missing is a BadArgument."""
+    type that compiles is cached on `gpu` for its first use; on the headless one the
+    result is kept on `types` for the same sources (a render the CLI checked first
+    compiles them once). GL missing is a BadArgument."""
     defs = [d for d in types.shaders.values() if library or d.file.parent != LIBRARY]
     if not defs:
         return []
     own = gpu is None
+    sources = tuple(sorted((d.path, d.src.fragment) for d in defs))
+    if own and types.compiled is not None and types.compiled[0] == sources:
+        return list(types.compiled[1])  # compiled here already (check, then render: once)
     if own:
         from .gpu import Gpu
         try:
@@ -177,6 +182,8 @@ def compile_shaders(types: Types, gpu=None, library: bool = False) -> list[Shade
     finally:
         if own:
             gpu.close()
+    if own:
+        types.compiled = (sources, tuple(problems))
     return problems
 
 
