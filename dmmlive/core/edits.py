@@ -71,7 +71,7 @@ class Edits:
     def pending_matrix(self) -> dict:
         """W as it will be once every queued edit is in (what a new edit builds on): their
         ΔW added one at a time, in order, as Self will add them."""
-        W = self._W
+        W = self.lend_w()
         for e in self._inflight + self._queue:
             if e.delta:
                 W = vv.add_into(W, e.delta)
@@ -123,7 +123,7 @@ class Edits:
 
     def _take(self, deltas, due) -> None:
         """Self's up movement: W += each ΔW, and the `due` edits' declarations and glides."""
-        w_prev = self._W
+        w_prev = self.lend_w() if due else self._W  # kept as it was for the due edits
         for delta in deltas:
             self._add_to_w(delta)
         if due:
@@ -144,6 +144,10 @@ class Edits:
         vanishes), the running plan takes the new values in place; otherwise it is compiled
         again before the next tick."""
         if not self._dirty:
+            r = self._wroute
+            if r is not None and r[0] is delta and r[1] is self._W and r[2] == self.compiles \
+                    and self._add_routed(r[3]):
+                return
             fast = _add_values(self._W, delta)
             if fast is not None and self._flatv is not None:
                 self._deflate()  # its weights are copies: the array program ends
@@ -155,13 +159,48 @@ class Edits:
                     rows.setdefault((c[0], c[1]), set()).add(c[2])
                 self._value_rows.update(rows)
                 self._note_rows(rows)
+                if not self._w_read:  # W is not lent out (no neuron reads self.matrix): the next time this
+                    # ΔW comes (a network writing the same one every tick) it goes in in place
+                    slots = self._plan._slots
+                    self._wroute = (delta, self._W, self.compiles,
+                                    [(b3, o, d, slots[k[:4]]) for (b3, o, d), k in zip(fast[2], fast[1])])
                 return
+        self._wroute = None
         self._W = vv.add_into(self._W, delta)
         rows = _rows_of(delta)
         if rows is None:  # ΔW writes above the rows: read W afresh
             self._restructure(fresh=True)
             return
         self._restructure(rows=rows)
+
+    def _add_routed(self, leaves) -> bool:
+        """W += the ΔW of `_wroute` in place: the weights on its paths, in the dicts only W
+        holds (made when it last came in and lent to no one since: see `lend_w`), and in
+        the plan's slots (`Plan.set_weights`). False, nothing written, where a weight
+        would vanish or stop being finite (the plan's structure changes)."""
+        new = []
+        for b3, o, d, _ in leaves:
+            y = b3[o] + d
+            if y == 0 or not math.isfinite(y):
+                return False
+            new.append(y)
+        if self._flatv is not None:
+            self._deflate()
+        for (b3, o, _, where), y in zip(leaves, new):
+            b3[o] = y
+            for store, i, lv, r in where:
+                if lv is None:
+                    store[i] = (store[i][0], y) + store[i][2:]
+                else:
+                    store[i] = y
+                    if r is not None:
+                        lv.stale.add(r)
+        return True
+
+    def lend_w(self) -> dict:
+        """W, to be held by someone else: from now on it is not written in place."""
+        self._wroute = None
+        return self._W
 
     def _absorb(self, e, w_prev) -> None:
         """Install an edit's declarations (crossfading replaced neurons) and its glide."""
@@ -408,11 +447,12 @@ def _rows_of(delta):
     return rows
 
 def _add_values(W, delta):
-    """(W + ΔW, [(dst, inp, src, out, new weight)]) when ΔW only changes the values of
-    weights W has, each staying a non-zero finite number: one walk over ΔW's paths, W
-    copied along them only (the result equals `vv.add_into(W, delta)`). None when it adds
+    """(W + ΔW, [(dst, inp, src, out, new weight)], [(the new innermost dict, out, the
+    increment)]) when ΔW only changes the values of weights W has, each staying a non-zero
+    finite number: one walk over ΔW's paths, W copied along them only (the result equals
+    `vv.add_into(W, delta)`). None when it adds
     or removes an entry or writes anywhere else (the plan's structure changes)."""
-    out = []
+    out, where = [], []
     W2 = dict(W)
     for dst, ins in delta.items():
         a1 = W.get(dst)
@@ -438,7 +478,8 @@ def _add_values(W, delta):
                         return None  # vanishes, or is not a plain weight
                     b3[o] = y
                     out.append((dst, inp, src, o, y))
-    return W2, out
+                    where.append((b3, o, d))
+    return W2, out, where
 
 
 def _depth_leaves(v, prefix=()):

@@ -128,6 +128,8 @@ class Machine(Edits, Glides, Frames):
         self._born: set = set()        # neurons declared since the last compile (not run yet)
         self._self_read = False        # Self's input is the one it added (see set_schedule)
         self._self_parts = None        # Self's input terms [(source, w, value)] this tick
+        self._wroute = None  # (ΔW, the W it made, compiles, leaves): that ΔW again goes in in place
+        self._w_read = False           # a neuron reads self.matrix (W is lent to the network)
         self._active: set = set()
         self.reports: collections.deque = collections.deque(maxlen=256)
         self.on_report = None
@@ -344,10 +346,11 @@ class Machine(Edits, Glides, Frames):
     def _down_steady(self, lv) -> bool:
         """The dense rows of a level between compiles, with no glide and no constant to fill
         again (the usual tick): its number rows and changing audio rows with the views and
-        matrices kept from the last time (`Level.steady`); False where the full path runs."""
+        matrices kept from the last time (`Level.steady`), and the constant audio rows whose
+        weights changed in place filled again; False where the full path runs."""
         c = lv.steady
         X, Y = self._X, self._Y
-        if c is None or self._fades or lv.stale or not lv.filled or c[0] is not X["number"] \
+        if c is None or self._fades or not lv.filled or c[0] is not X["number"] \
                 or c[1] is not X["audio"] or c[2] is not Y["number"] or c[3] is not Y["audio"]:
             return False
         _, _, Yn, Ya, mn, xn, xa, dyn = c
@@ -359,6 +362,8 @@ class Machine(Edits, Glides, Frames):
         if xa is not None:
             runs, (np_, ni, nd), (ap, ai, ad) = dyn
             dyn_kernel(runs, np_, ni, nd, Yn, ap, ai, ad, Ya, xa)
+        if lv.stale:
+            lv.refill(X["audio"][lv.rows["audio"]], Yn)
         return True
 
     def _steady(self, lv) -> None:
@@ -781,6 +786,8 @@ class Machine(Edits, Glides, Frames):
         self._plan = plan
         self._active = set(plan.active)
         self._any_slow = any(d.every > 1 for d in self._decls.values())
+        self._w_read = bool(self._ent.by_src.get("self"))  # a row names self.matrix: W is lent
+        self._wroute = None
         self._dirty = False
         if old is not None:
             self._set_dense("number", ("one", "out"), 1.0)

@@ -283,3 +283,32 @@ def test_a_neuron_declared_again_after_it_retired_starts_afresh(schedule):
     for _ in range(4):
         tick()
     assert "n0" in m.active
+
+
+@pytest.mark.parametrize("schedule", ["ordered", "synchronous"])
+def test_a_delta_written_every_tick_goes_in_in_place_and_w_lent_out_stays_as_it_was(schedule):
+    """The same ΔW every tick is added into W in place (W keeps its identity: no copy, no
+    walk), yet a W lent out (what `pending_matrix` gives a patch diff) keeps the value it
+    had, and a neuron reading self.matrix sees last tick's W, never one changed under it."""
+    m = sines(4, schedule, selfmod=True)
+    m.tick(3)
+    w = m._W
+    m.tick(5)
+    assert m._W is w  # written in place
+    lent = m.pending_matrix()
+    f = vv.path(lent, "s0", "freq", "one", "out")
+    m.tick(5)
+    assert vv.path(lent, "s0", "freq", "one", "out") == f  # lent: not written since
+    assert vv.path(m.matrix, "s0", "freq", "one", "out") == pytest.approx(f + 0.01 * 5, abs=1e-9)
+    assert m._W is not lent
+
+    r = sines(4, schedule, selfmod=True)
+    r.add("seen", "identity")
+    r.connect("seen.x", "self.matrix", 1.0)
+    r.tick(3)
+    for _ in range(6):
+        before = vv.path(r.matrix, "s0", "freq", "one", "out")
+        r.tick()
+        seen = vv.path(r.output("seen", "x"), "s0", "freq", "one", "out")
+        # ordered: self fires last, after `seen` read the W of the tick before
+        assert seen == before, (seen, before)
