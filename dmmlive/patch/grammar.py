@@ -35,6 +35,7 @@ from ..core.errors import DmmError, did_you_mean, kind_hint
 from ..core.registry import NeuronType, Types, compatible
 from ..neurons import control  # noqa: F401  (the knob type must exist for patches)
 from .errors import PatchError
+from .pitch import PitchReader
 
 ONE = ("one", "out")
 BUILTIN = ("self", "one", "edits")
@@ -191,7 +192,7 @@ class _Lin:
         return out
 
 
-class Parser:
+class Parser(PitchReader):
     def __init__(self, text: str, path: str, types: Types):
         self.registry = types
         if not isinstance(text, str):
@@ -372,6 +373,8 @@ class Parser:
         resolving.add(name)
         try:
             for node in stream_leaves(value):
+                if self.pitch_fn(node):
+                    continue  # note("a4"), midi(69): a number
                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
                     t = self.call_type(node)
                     out = t.default_output
@@ -497,6 +500,8 @@ class Parser:
             if isinstance(v, float) and not math.isfinite(v):
                 raise self.error(f"not a finite number: {_show(v)}", node)
             return v
+        if self.pitch_fn(node):
+            return self.pitch(node)
         raise self.error(f"expected a constant here, not {_describe(node)}", node)
 
     # ---- calls: declared and anonymous neurons --------------------------------------------
@@ -506,6 +511,9 @@ class Parser:
             raise self.error(f"a neuron type is a plain name such as sine, not {_describe(f)}", f)
         t = self.registry.get(f.id)
         if t is None:
+            if self.pitch_fn(call):
+                raise self.error(f"{f.id}(...) is a number (Hz), not a neuron: use it where a "
+                                 f"number goes, as in sine(freq={f.id}(...))", f)
             if f.id in SETTINGS:
                 raise self.error(f"{f.id} is a setting, not a neuron type: "
                                  f"write {f.id}(...) on a line of its own", f)
@@ -595,7 +603,9 @@ class Parser:
     def literal(self, t: NeuronType, k: str, node):
         """A construction argument: a literal (ast.literal_eval) or constant arithmetic."""
         try:
-            v = ast.literal_eval(node)
+            v = self.pitch_list(t, k, node)  # note names in a list of numbers: their Hz
+            if v is None:
+                v = ast.literal_eval(node)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             try:
                 v = self.constant(node)
@@ -798,6 +808,8 @@ class Parser:
                                  "go no deeper", node)
             return self.ref(node.value.id, node.attr, node.value, self.attr_pos(node), dsts)
         if isinstance(node, ast.Call):
+            if self.pitch_fn(node):
+                return _Lin(const=self.pitch(node), const_node=node)
             return self.anonymous(node, dsts)
         raise self.error(f"{_describe(node)} is not allowed in a stream expression: "
                          f"write sums of weight*name", node)

@@ -200,6 +200,12 @@ class _ChunkParser(Parser):
         self.types[call.func.id] = t
         return t
 
+    def pitch_fn(self, node):
+        fn = super().pitch_fn(node)
+        if fn:
+            self.types[fn] = None  # a pitch function while no type takes its name
+        return fn
+
     def type_of_ref(self, name: str, node):
         t = _resolve(name, self.all_sites, self.registry)
         if t is None:
