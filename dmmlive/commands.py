@@ -214,6 +214,10 @@ TABLE: tuple[Op, ...] = (
     Op("load", ((Arg("path", "string"),),),
        "Apply a patch file from the patch's folder (anywhere with play --allow-load-anywhere).",
        "_op_load", journal="code", changes_picture=True),
+    Op("hush", ((Arg("on", "number", optional=True),),),
+       "Fade the sound out over the patch's fade and hold silence while the network runs on; "
+       "/dmm/hush 0, or the next save, fades it back in.",
+       "_op_hush", journal="osc"),
     Op("record", ((Arg("start", "word"), Arg("path", "string", optional=True)), (Arg("stop", "word"),)),
        "Start recording the window and the sound to an .mp4 (by default beside the patch), or stop.",
        "_op_record"),

@@ -279,6 +279,10 @@ class Controller:
             raise BadArgument(f"{path}: cannot read: {e.strerror or e}") from None
         self.session.apply(text, str(p))
 
+    def _op_hush(self, on=1.0):
+        from .neurons.sinks import hush
+        hush(self.machine, on != 0.0, self.fade)
+
     def _op_record(self, cmd, path=None):
         if self.on_record is None:
             raise BadArgument("recording is not available here (no recorder attached)")

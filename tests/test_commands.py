@@ -78,6 +78,7 @@ def test_usage_texts():
         "remove": "name (string)",
         "code": "patch text (string)",
         "load": "path (string)",
+        "hush": "[on] ([float])",
         "record": "'start' [path] or 'stop'",
         "get": "name.port or dst.port src.port",
         "knob": "address x [y] (string float [float])",
@@ -87,7 +88,8 @@ def test_usage_texts():
 
 def test_who_journals_and_mirrors_what():
     assert commands.mirrored() == ("set", "add", "value", "neuron", "replace", "remove", "code", "load", "knob")
-    assert commands.journaled("osc", "knob") == ("set", "add", "value", "neuron", "replace", "remove", "knob")
+    assert commands.journaled("osc", "knob") == ("set", "add", "value", "neuron", "replace", "remove", "hush",
+                                                 "knob")
     assert commands.journaled("code") == ("code", "load")
 
 

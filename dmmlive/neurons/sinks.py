@@ -55,5 +55,56 @@ def out(inputs, state):
         state["gain"] = g1
     if peak > 1.0 or state["gain"] != 1.0:  # limiter or not, the speakers get [-1, 1]
         np.clip(x, -1.0, 1.0, out=x)
+    if state.get("hush_to", 1.0) != 1.0 or state.get("hush", 1.0) != 1.0:
+        _hush_block(x, state)
     state["sound"] = x
     return {}
+
+
+# ---- hush (OSC /dmm/hush): the sound to silence and back, the network running on ----------------
+HUSH_MIN = 0.005  # s: the shortest hush ramp (with fade(0) too: a jump would click)
+
+
+def _hush_block(x: np.ndarray, state: dict) -> None:
+    """x (B, 2) times the hush gain. The gain is smoothstep(p) = 3p² - 2p³ of a position p
+    that moves linearly toward its target (`hush_to`: 0 silent, 1 sound) by `hush_step` a
+    sample, then stays there: its slope is continuous at both ends (a linear ramp's corners
+    would put energy above 12 kHz, as core/glides.py says of glides); at 0 the block is
+    exactly silent."""
+    p0, to = state.get("hush", 1.0), state["hush_to"]
+    if p0 == to:
+        if to == 0.0:
+            x.fill(0.0)
+        return
+    k = np.arange(1, len(x) + 1, dtype=np.float64) * state["hush_step"]
+    p = np.maximum(p0 - k, to) if to < p0 else np.minimum(p0 + k, to)
+    g = p * p * (3.0 - 2.0 * p)
+    x *= g.astype(np.float32)[:, None]
+    state["hush"] = float(p[-1])
+    if state["hush"] == 0.0:
+        x[p == 0.0] = 0.0  # (no -0.0: silence is zeros)
+
+
+def hush(machine, on: bool, seconds: float) -> None:
+    """Fade `out` to silence (`on`) or back to sound over `seconds` (at least HUSH_MIN), from
+    wherever its hush gain is now. Only the sink's output gain moves: every neuron, W and the
+    limiter run on as before, so un-hushing resumes the running set. Takes effect from the
+    next tick; deterministic (a function of the ticks at which it is called)."""
+    st = machine.state_of("out")
+    st["hush_to"] = 0.0 if on else 1.0
+    st.setdefault("hush", 1.0)
+    st["hush_step"] = 1.0 / (max(float(seconds), HUSH_MIN) * machine.rate)
+
+
+def hushed(machine) -> bool:
+    """Whether `out` is hushed (fading out or silent)."""
+    d = machine.declaration("out")
+    return d is not None and machine.state_of("out").get("hush_to", 1.0) == 0.0
+
+
+def unhush(machine, seconds: float) -> bool:
+    """Bring the sound back over `seconds` where `out` is hushed (a save does); True if it was."""
+    if not hushed(machine):
+        return False
+    hush(machine, False, seconds)
+    return True

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..core.errors import BadArgument
 from ..core.machine import Machine
+from ..neurons.sinks import unhush
 from .diff import Seen, diff
 from .incremental import PatchChange
 from .parse import Patch, parse
@@ -90,6 +91,7 @@ class PatchSession:
             m.edit(delta, declare, fade=s["fade"], replace=True, defaults=False, retire=dropped)
         m.tempo = s["tempo"]
         m.set_schedule(s["schedule"])
+        unhush(m, s["fade"])  # a save brings a hushed set back (OSC /dmm/hush), over its fade
         self.patch = new
         self.applied += 1
         # what this save left running: the next one walks only what changes since (diff.Seen)
