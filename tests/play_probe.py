@@ -62,6 +62,12 @@ def read(host, name: str, port: str, output: bool = True) -> float:
     return _reading(m.output(name, port) if output else m.input(name, port))
 
 
+def sound(host) -> tuple:
+    """(the tick, the largest magnitude of the last block `out` played, the tone's first sample)."""
+    m = host.machine
+    return m.t, float(np.abs(m.sound()).max()), float(m.output("tone", "out")[0])
+
+
 def settled(host) -> bool:
     """No edit queued or in flight, no glide running: W and the outputs are at rest."""
     m = host.machine

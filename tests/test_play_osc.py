@@ -270,6 +270,21 @@ def test_set_glides_over_the_fade_and_add_jumps(app):
     assert values[0] == pytest.approx(w0 + 2.0) and values[-1] == pytest.approx(w0)
 
 
+def test_hush_silences_the_sound_while_the_network_runs_and_hush_0_brings_it_back(app):
+    n_fade = math.ceil(FADE * app.rate / app.block)
+    assert E(app, P.sound)[1] > 0.01
+    assert exchange(app, ("/dmm/hush",)) == []
+    t0 = E(app, P.sound)[0]
+    wait_for(lambda: E(app, P.sound)[0] > t0 + n_fade + 2, "the fade to end")
+    seen = [E(app, P.sound) for _ in range(5)]
+    assert all(peak == 0.0 for _, peak, _ in seen), seen          # exact silence
+    assert len({(t, x) for t, _, x in seen}) > 1 and len({x for _, _, x in seen}) > 1  # the tone runs on
+    assert exchange(app, ("/dmm/hush", 0)) == []
+    t1 = E(app, P.sound)[0]
+    wait_for(lambda: E(app, P.sound)[0] > t1 + n_fade + 2, "the fade in to end")
+    assert E(app, P.sound)[1] > 0.01
+
+
 def test_value_and_get(app):
     assert exchange(app, ("/dmm/value", "probe.hi", 500)) == []
     settle(app)
