@@ -14,6 +14,7 @@ from .glides import _Fade
 from .plan import BUILTIN, Decl, entries, glide_mats
 from .registry import compatible
 
+LEAD = 3  # blocks ahead of its sample a quantised edit is emitted (Self takes it in 1-2 ticks later)
 RATE_ARGS = ("every", "hz")  # what any V-value or number neuron may be given: how often it fires
 
 def check_rate_args(t, own: dict, where: str) -> None:
@@ -37,7 +38,8 @@ class Edits:
     Self's up movement."""
 
     def edit(self, delta: dict | None = None, declare: dict | None = None,
-             fade: float = 0.0, replace: bool = False, defaults: bool = True, retire=()) -> None:
+             fade: float = 0.0, replace: bool = False, defaults: bool = True, retire=(),
+             at: int | None = None) -> None:
         """Queue ΔW (rank-4 V-value) and neuron declarations for the `edits` neuron.
 
         Synchronous schedule: queued before tick t, the edits neuron emits it at up
@@ -50,14 +52,21 @@ class Edits:
         `defaults`: give declared neurons their default weights on ports the ΔW leaves out.
         `retire`: names to retire once this edit is in W if no weight touches them then
         (a patch that drops a neuron an earlier, still queued edit declared: it never ran).
+        `at`: the sample (counted from the machine's start) the change is heard from, a
+        quantised edit's beat (`grid.next_multiple`): the edit waits in the queue (and the
+        edits after it, which keep their order) until a few blocks before, then its
+        weights step (or start their glide) on that very sample. Neurons it declares start
+        running when it comes in, silent until their links step in.
         Raises a DmmError and queues nothing when any part is wrong.
         """
+        if at is not None and (isinstance(at, bool) or not isinstance(at, (int, np.integer)) or at < 0):
+            raise BadArgument(f"at must be a sample number >= 0, got {at!r}")
         if not vv.is_number(fade) or not fade >= 0 or not np.isfinite(fade):
             raise BadArgument(f"fade must be a finite number of seconds >= 0, got {fade!r}")
         if isinstance(retire, str) or not all(isinstance(n, str) for n in retire):
             raise BadArgument(f"retire must be a list of neuron names, got {retire!r}")
         delta, decls = self._checked(delta, declare, True, replace, defaults)
-        self._queue.append(_Edit(delta, decls, float(fade), tuple(retire)))
+        self._queue.append(_Edit(delta, decls, float(fade), tuple(retire), None if at is None else int(at)))
         self._pending_decls.update(decls)
 
     def pending_decls(self) -> dict:
@@ -161,9 +170,9 @@ class Edits:
                 self._note_rows(rows)
                 if not self._w_read:  # W is not lent out (no neuron reads self.matrix): the next time this
                     # ΔW comes (a network writing the same one every tick) it goes in in place
-                    slots = self._plan._slots
+                    slots = self._plan.slots(fast[1])
                     self._wroute = (delta, self._W, self.compiles,
-                                    [(b3, o, d, slots[k[:4]]) for (b3, o, d), k in zip(fast[2], fast[1])])
+                                    [(b3, o, d, w) for (b3, o, d), w in zip(fast[2], slots)])
                 return
         self._wroute = None
         self._W = vv.add_into(self._W, delta)
@@ -216,14 +225,15 @@ class Edits:
             else:
                 self._decls[name] = d
             self._born.add(name)  # has not run yet
-        if e.fade > 0 and glide:
+        skip = 0 if e.at is None else max(0, e.at - self.t * self.block)  # samples to its beat
+        if (e.fade > 0 or skip) and glide:
             start = self.t + 1  # the first tick that computes with the new W
             length = max(1, round(e.fade * self.rate))
             last = self._fades[-1] if self._fades else None
-            if last is not None and last.start == start and last.length == length:
+            if last is not None and last.start == start and last.length == length and last.skip == skip:
                 last.delta = vv.add_into(last.delta, glide)  # glides that start together run as one
             else:
-                last = _Fade(glide, start, length, {})
+                last = _Fade(glide, start, length, {}, skip)
                 self._fades.append(last)
             idle = [n for d, _, s_, _, _ in entries(glide) for n in (d, s_) if n not in self._active]
             if idle:  # a glide keeps its neurons active: they join the plan
@@ -300,7 +310,12 @@ class Edits:
             self._fired.pop(n, None)
 
     def _fire_edits(self) -> None:
-        queue, self._queue = self._queue, []
+        queue = self._queue
+        # a quantised edit (and those after it) waits until its sample is at most LEAD
+        # blocks after this one: in both schedules its ΔW is then in W before that block
+        horizon = (self.t + LEAD) * self.block
+        k = next((i for i, e in enumerate(queue) if e.at is not None and e.at >= horizon), len(queue))
+        queue, self._queue = queue[:k], queue[k:]
         out = {}
         for e in queue:
             e.t = self.t
@@ -423,10 +438,10 @@ def split_port(ref: str, what: str) -> tuple[str, str | None]:
     return name, (port or None)
 
 class _Edit:
-    __slots__ = ("delta", "decls", "fade", "retire", "t")
+    __slots__ = ("delta", "decls", "fade", "retire", "t", "at")
 
-    def __init__(self, delta, decls, fade, retire=()):
-        self.delta, self.decls, self.fade, self.retire, self.t = delta, decls, fade, retire, None
+    def __init__(self, delta, decls, fade, retire=(), at=None):
+        self.delta, self.decls, self.fade, self.retire, self.t, self.at = delta, decls, fade, retire, None, at
 
 def _renamed(D, name, new):
     """The rank-4 ΔW D with neuron `name` called `new` (as destination and as source)."""

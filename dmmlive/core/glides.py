@@ -24,7 +24,7 @@ class Glides:
         as it is, so the plan compiled now would be the one running less that glide's
         matrices, which are dropped. Otherwise (a weight went to 0, a neuron retires) the
         plan is compiled again."""
-        done = [j for j, f in enumerate(self._fades) if (self.t - f.start + 1) * self.block >= f.length]
+        done = [j for j, f in enumerate(self._fades) if (self.t - f.start + 1) * self.block >= f.skip + f.length]
         if not done:
             return
         finished = [self._fades[j] for j in done]
@@ -53,14 +53,17 @@ class Glides:
         """1 - s(r) over this tick's samples: r the glide's progress (0 -> 1), s the
         smoothstep 3r² - 2r³. Its slope is continuous at both ends, so a glide adds no
         kink to the sound: a linear glide's corners put energy above 12 kHz ~25 dB over a
-        steady sine's at a 50 ms fade (tests/test_click_free.py)."""
-        j = (self.t - f.start) * self.block + np.arange(1, self.block + 1)
+        steady sine's at a 50 ms fade (tests/test_click_free.py). A glide that waits `skip`
+        samples (a quantised edit landing on a beat) holds the old weights until then."""
+        j = (self.t - f.start) * self.block + np.arange(1, self.block + 1) - f.skip
         r = np.clip(j / f.length, 0.0, 1.0)
         return (1.0 - r * r * (3.0 - 2.0 * r)).astype(np.float32)
 
 
 class _Fade:
-    __slots__ = ("delta", "start", "length", "meta")
+    """A glide: ΔW `delta` from the first sample of tick `start` plus `skip` samples, over
+    `length` samples (1: a step on that sample)."""
+    __slots__ = ("delta", "start", "length", "meta", "skip")
 
-    def __init__(self, delta, start, length, meta):
-        self.delta, self.start, self.length, self.meta = delta, start, length, meta
+    def __init__(self, delta, start, length, meta, skip=0):
+        self.delta, self.start, self.length, self.meta, self.skip = delta, start, length, meta, skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import math
 from fractions import Fraction
 from types import SimpleNamespace
 from typing import Any
@@ -13,10 +14,11 @@ import numpy as np
 
 from . import flatv, vv
 from .compiler import build, compile_plan
-from .edits import Edits, split_port  # noqa: F401  (split_port: part of this module's face)
+from .edits import LEAD, Edits, split_port  # noqa: F401  (split_port: part of this module's face)
 from .errors import BadArgument, MalformedDelta, UnknownNeuron, UnknownPort, did_you_mean
 from .frames import Frames
 from .glides import Glides
+from .grid import BLOCK, Grid
 from .plan import BUILTIN, DENSE, Decl, Plan, all_finite, dyn_args, dyn_fill, dyn_kernel, matvec_into, spmm_add
 from .registry import STANDARD, Types, neuron_type
 
@@ -89,6 +91,7 @@ class Machine(Edits, Glides, Frames):
         self._Xi: dict = {}       # (neuron, port) -> image inputs
         self._rings: dict = {}    # audio inputs of frame neurons -> their recent samples
         self._ctx = SimpleNamespace(rate=self.rate, block=self.block, seed=self.seed, tempo=120.0)
+        self.grid = Grid(self.rate)  # the beat clock (core/grid.py): clocks and quantised edits
         self.t = 0  # up movements done
         self._decls: dict[str, Decl] = {}
         for n in BUILTIN:
@@ -207,11 +210,26 @@ class Machine(Edits, Glides, Frames):
 
     @property
     def tempo(self) -> float:
-        return self._ctx.tempo
+        """The beat grid's tempo (bpm). Set, it changes from the next tick's first sample
+        on, the beat position continuous (core/grid.py)."""
+        return self.grid.tempo
 
     @tempo.setter
     def tempo(self, bpm: float) -> None:
+        if not vv.is_number(bpm) or not 0 < bpm < 10000 or not math.isfinite(bpm):
+            raise BadArgument(f"tempo must be a number of beats per minute from 0 to 10000, got {bpm!r}")
         self._ctx.tempo = float(bpm)
+        self.grid.set_tempo(bpm, self.t * self.block)
+
+    def quant_at(self, beats: float) -> int:
+        """The sample an edit queued now lands on when quantised to `beats` (`edit(at=)`):
+        the first start of a multiple of `beats` on the grid it can still reach exactly."""
+        return self.grid.next_multiple((self.t + LEAD) * self.block, beats)
+
+    @property
+    def beat(self) -> float:
+        """The beat position of the next tick's first sample (0 at the machine's start)."""
+        return self.grid.beat(self.t * self.block)
 
     # ---- reading -----------------------------------------------------------------------
     @property
@@ -318,6 +336,7 @@ class Machine(Edits, Glides, Frames):
                     if self._flatv is None:
                         self._flatv_retry = self.t + flatv.RETRY
                 self.t += 1
+                self.grid.arr[BLOCK] = (self.t - 1) * self.block
                 k = self._frame_at(self.t)
                 self.frame_tick = self.images and k > self._frame_at(self.t - 1)
                 if self.frame_tick:
@@ -606,7 +625,8 @@ class Machine(Edits, Glides, Frames):
         # `into`: the output rows themselves, for a kernel that writes its result there
         # (returning that very view saves a copy)
         into = {port: Y[kind][sl] for port, (kind, sl) in g.outputs.items()}
-        base = dict(args=g.args, block=self.block * g.every, n=len(g.names), names=g.names, into=into, **views)
+        base = dict(args=g.args, block=self.block * g.every, n=len(g.names), names=g.names, into=into,
+                    grid=self.grid.arr, **views)
         outs = [(port, kind, sl, into[port]) for port, (kind, sl) in g.outputs.items()]
         g.call = c = (X["audio"], X["number"], arrays, ins, views, base, outs, g.type.default_output,
                       Y["audio"], Y["number"])

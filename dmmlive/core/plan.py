@@ -153,6 +153,10 @@ class Plan:
                         lv.stale.add(r)
         return True
 
+    def slots(self, changes) -> list:
+        """Where `set_weights` wrote each of `changes` (the lists it keeps per entry)."""
+        return [self._slots[c[:4]] for c in changes]
+
     def _locate(self, decls, key):
         """Where the plan keeps the weight of entry `key`: [(store, index, level, row)], empty
         for an entry it ignores, None where it is not found."""

@@ -122,11 +122,34 @@ def ar(state, rate, trig, attack, release):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _clock(bpm, div, acc, period, out):
+def _phase(g, s):
+    """The beat grid's phase at sample s (core/grid.py: units of 1/(60·rate) beat)."""
+    if s >= g[0]:
+        return g[1] + (s - g[0]) * g[2]
+    return g[4] + (s - g[3]) * g[5]
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _clock(bpm, div, acc, period, g, out):
     n, B = bpm.shape
+    s0 = g[7]
+    u = g[6]
     for j in range(n):
         a = acc[j]
         for i in range(B):
+            b = np.float64(bpm[j, i])
+            d = np.float64(div[j, i])
+            if b <= 0.0 or a != a:  # on the grid: following it, or waiting for its next division
+                hit = False
+                if d > 0.0:
+                    s = s0 + i
+                    hit = math.floor(_phase(g, s) * d / u) > math.floor(_phase(g, s - 1.0) * d / u)
+                out[j, i] = 1.0 if hit else 0.0
+                if b > 0.0 and hit:  # an override tempo: free from this pulse on
+                    a = b * d
+                elif b <= 0.0:
+                    a = np.nan  # an override that comes back waits for the grid again
+                continue
             if a >= period:
                 out[j, i] = 1.0
                 a -= period
@@ -134,29 +157,34 @@ def _clock(bpm, div, acc, period, out):
                     a = a % period
             else:
                 out[j, i] = 0.0
-            step = np.float64(bpm[j, i]) * np.float64(div[j, i])
+            step = b * d
             if step > 0.0:
                 a += step
         acc[j] = a
 
 
 def _clock_init(names, args, ctx):
-    # the first pulse is on the first sample
-    return {"acc": np.full(len(names), 60.0 * ctx.rate)}
+    # NaN: waiting for the beat grid's next division (the first pulse is on the grid)
+    return {"acc": np.full(len(names), np.nan)}
 
 
-@neuron_type("clock", kind="audio", inputs={"bpm": ranged(120.0, 0, 1000, "bpm"), "div": ranged(1.0, 0, 1024)}, batched=True, state=_clock_init)
+@neuron_type("clock", kind="audio", inputs={"bpm": ranged(0.0, 0, 1000, "bpm"), "div": ranged(1.0, 0, 1024)}, batched=True, state=_clock_init)
 def clock(state, rate, bpm, div):
-    """Clock: a one-sample pulse of 1.0 `div` times per beat at `bpm` beats per minute, from the first sample.
+    """Clock: a one-sample pulse of 1.0 `div` times per beat of the grid's tempo, or of `bpm` beats per minute.
 
-    Sample-exact and drift-free: pulse k falls on sample ceil(k * 60*rate / (bpm*div))
-    (the count runs in whole units of bpm*div per sample, so fractional periods
-    accumulate exactly). bpm and div are read every sample; bpm*div <= 0 holds it.
+    With bpm 0 (the default) it follows the grid: pulse k of a clock falls on the first
+    sample at or after beat k/div of the grid, for every clock alike, so clocks added at
+    any time run in phase and a tempo change (a save, /dmm/tempo, Link) moves them all.
+    `bpm` > 0 overrides the tempo: the clock starts on the grid's next division and runs at
+    its own tempo from there, sample-exact and drift-free: pulse k falls k * 60*rate /
+    (bpm*div) samples after the first (rounded up; the count runs in whole units of
+    bpm*div per sample, so fractional periods accumulate exactly). bpm and div are read
+    every sample; div 0 holds it.
 
-    Example: `step = seq(clock(bpm=137, div=4), values=[220, 330, 275, 440])`
+    Example: `step = seq(clock(div=4), values=[220, 330, 275, 440])`
     """
     out = output_rows(state, "out", bpm.shape)
-    _clock(bpm, div, state.acc, 60.0 * rate, out)
+    _clock(bpm, div, state.acc, 60.0 * rate, state.grid, out)
     return out
 
 

@@ -138,9 +138,70 @@ def test_clock_follows_its_tempo_per_sample():
     assert pulses[2:5].tolist() == [39000, 51000, 63000]
 
 
-def test_clock_stopped_by_zero_bpm_and_capped_at_one_pulse_a_sample():
-    assert np.flatnonzero(run(build("clock", bpm=0.0), 5000)).tolist() == [0]
+def test_clock_stopped_by_zero_div_and_capped_at_one_pulse_a_sample():
+    assert np.flatnonzero(run(build("clock", div=0.0), 50000)).tolist() == []
+    assert np.flatnonzero(run(build("clock", bpm=120, div=np.where(np.arange(50000) < 10, 1.0, 0.0)),
+                              50000)).tolist() == [0]
     assert np.all(run(build("clock", bpm=60 * RATE * 3.0), 300) == 1.0)
+
+
+def clicks(m, name, n0, n):
+    """The sample numbers (from the machine's start) of the pulses of `name` over the
+    blocks n0 .. n-1."""
+    out = []
+    for t in range(n0, n):
+        m.tick()
+        out += (np.flatnonzero(m.output(name)) + t * m.block).tolist()
+    return out
+
+
+def test_clocks_follow_the_beat_grid_and_clocks_added_apart_coincide():
+    """Two clocks added 1.3 s apart pulse on the same samples, the grid's: pulse k of a
+    clock with div d on the first sample at or after beat k/d, ceil(k*60*rate/(tempo*d))."""
+    m = Machine(rate=RATE, block=128)
+    m.tempo = 137
+    m.add("a", "clock")
+    m.connect("a.div", "one", 4.0)
+    m.connect("out.left", "a", 0.0001)
+    first = clicks(m, "a", 0, 487)          # 1.3 s = 487.5 blocks
+    m.add("b", "clock")
+    m.connect("b.div", "one", 4.0)
+    m.connect("out.left", "b", 0.0001)
+    m.tick()                                 # b is wired in and fires from the next block
+    a_rest, b = [], []
+    for t in range(488, 488 + 2000):
+        m.tick()
+        a_rest += (np.flatnonzero(m.output("a")) + t * 128).tolist()
+        b += (np.flatnonzero(m.output("b")) + t * 128).tolist()
+    assert b == a_rest and len(b) == 49
+    pulses = first + a_rest
+    want = [-(-k * 60 * RATE // (137 * 4)) for k in range(2000)]
+    assert pulses == [x for x in want if x < 488 * 128 + 2000 * 128 and (x < 487 * 128 or x >= 488 * 128)]
+
+
+def test_a_tempo_change_keeps_the_beat_and_moves_every_grid_clock():
+    m = Machine(rate=RATE, block=128)
+    m.add("c", "clock")
+    m.connect("out.left", "c", 0.0001)
+    before = clicks(m, "c", 0, 300)        # 120 bpm: a beat every 24000 samples
+    assert before == [0, 24000]
+    m.tempo = 90                            # from sample 300*128 = 38400, at beat 1.6
+    after = clicks(m, "c", 300, 1200)
+    # beat 2 comes 0.4 beat later at 90 bpm: 0.4 * 32000 = 12800 samples; then every 32000
+    assert after == [38400 + 12800 + 32000 * k for k in range(4)]
+    assert m.beat == pytest.approx(1.6 + (1200 - 300) * 128 / 32000)
+
+
+def test_an_override_tempo_starts_on_the_grid_then_runs_at_its_own():
+    m = Machine(rate=RATE, block=128)
+    m.tick(100)                            # at sample 12800: beat 0.533
+    m.add("c", "clock")
+    m.connect("c.bpm", "one", 100.0)
+    m.connect("out.left", "c", 0.0001)
+    m.tick()
+    got = clicks(m, "c", 101, 1000)
+    # waits for the grid's next beat (sample 24000), then a beat every 28800 samples
+    assert got == [24000 + 28800 * k for k in range(4)]
 
 
 # ---- seq -------------------------------------------------------------------------------------
