@@ -494,7 +494,7 @@ class App:
                      "the rest plays on)", err=True)
         if self.window.headless:
             self.say("no display: the window runs headless (nothing is shown)")
-        self.say("window: F fullscreen, H overlay, Esc quits")
+        self.say("window: F fullscreen, H overlay, Esc leaves fullscreen, Ctrl-Q or Esc Esc quits")
 
     def _forward(self) -> None:
         """OSC commands to the engine in batches; replies back to their senders."""

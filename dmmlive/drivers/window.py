@@ -30,8 +30,10 @@ the other section-7 commands that change the network) are handed to the mirror t
 The mirror computes the audio neurons too (images may be driven by sound: `rms`, `waveform`).
 
 Keys: F fullscreen on/off, H the overlay on/off (frame time, the status callable's
-xruns and engine load, and the latest errors), Esc closes the window and then calls
-`on_close`. With no display (Linux without DISPLAY) the same code runs on pyglet's
+xruns and engine load, and the latest errors); Esc leaves fullscreen; Ctrl-Q (Cmd-Q), or
+Esc twice within QUIT_WITHIN (1 s) when not fullscreen, closes the window and then calls
+`on_close` (a single Esc shows "press Esc again to quit (or Ctrl-Q)" for that second,
+overlay on or off: a stray Esc on stage never ends the set). With no display (Linux without DISPLAY) the same code runs on pyglet's
 headless EGL window (`headless=None` decides; `True`/`False` force it); pyglet picks
 headless or not when `pyglet.window` is first imported, so a process gets one kind.
 
@@ -63,6 +65,8 @@ from .audio import xrun_detail
 
 MAX_WINDOW = (1280, 720)  # the default window: the render size, scaled down to fit this
 OVERLAY_EVERY = 0.25      # seconds between updates of the overlay's text
+QUIT_WITHIN = 1.0         # seconds: a second Esc within this closes the window
+QUIT_HINT = "press Esc again to quit (or Ctrl-Q)"
 
 
 class WindowError(DmmError):
@@ -284,6 +288,8 @@ class Window:
         self._closed = False
         self._fullscreen = False  # headless only
         self._overlay_at = -1e9   # when the overlay's text was last made
+        self.key_clock: Callable[[], float] = time.monotonic  # when a key is pressed (Esc Esc)
+        self._esc_at = None       # when the Esc that showed QUIT_HINT was pressed
         self._t0 = None
         self._last_present = None
         self._clear_gl_errors()
@@ -413,6 +419,10 @@ class Window:
         return box[0]
 
     def _serve(self) -> None:
+        if self._esc_at is not None and not self.quit_hint:  # the hint's second is over: draw without it
+            self._esc_at = None
+            self._overlay_at = -1e9
+            self._dirty = True
         while self._texts:
             text, path, parsed = self._texts.popleft()
             try:
@@ -527,11 +537,17 @@ class Window:
             self.gpu.draw(img, screen, viewport=letterbox(self.gpu.size, (fw, fh)))
             screen.viewport = (0, 0, fw, fh)
         self._clear_gl_errors()
-        if self.overlay:
+        if self.overlay or self.quit_hint:
             self._draw_overlay()
         return fw, fh
 
     def _overlay_lines(self) -> list:
+        if not self.overlay:
+            return [QUIT_HINT]  # (drawn only while it shows)
+        lines = [QUIT_HINT] if self.quit_hint else []
+        return lines + self._status_lines()
+
+    def _status_lines(self) -> list:
         m = self.machine
         lines = [f"frame {self.frame_ms:.1f} ms, every {self.interval_ms:.1f} ms "
                  f"(target {1000 / m.fps:.1f}); render {m.size[0]}x{m.size[1]}; "
@@ -559,7 +575,7 @@ class Window:
         if recent:
             lines.append("errors (newest first):")
             lines += ["  " + ln for e in recent[:4] for ln in str(e).splitlines()[:3]]
-        lines.append("F fullscreen · H overlay · Esc quit")
+        lines.append("F fullscreen · H overlay · Esc leave fullscreen · Esc Esc or Ctrl-Q quit")
         return lines
 
     def _draw_overlay(self) -> None:
@@ -578,6 +594,9 @@ class Window:
 
     def _on_key_press(self, symbol, modifiers):
         k = self._key
+        if symbol == k.Q and modifiers & (k.MOD_CTRL | k.MOD_COMMAND) and not modifiers & k.MOD_ALT:
+            self.close()  # Ctrl-Q (Cmd-Q on a Mac)
+            return True
         if modifiers & (k.MOD_CTRL | k.MOD_ALT | k.MOD_COMMAND):
             return None
         if symbol == k.F:
@@ -585,10 +604,31 @@ class Window:
         elif symbol == k.H:
             self.toggle_overlay()
         elif symbol == k.ESCAPE:
-            self.close()
+            self.escape()
         else:
             return None
         return True  # handled: pyglet's default (Esc = on_close) does not run too
+
+    def escape(self) -> None:
+        """What Esc does: in fullscreen, leave it (nothing else); else the first Esc shows
+        QUIT_HINT and a second within QUIT_WITHIN seconds closes the window."""
+        now = self.key_clock()
+        if self.fullscreen:
+            self.toggle_fullscreen()
+            self._esc_at = None
+        elif self._esc_at is not None and now - self._esc_at <= QUIT_WITHIN:
+            self._esc_at = None
+            self.close()
+        else:
+            self._esc_at = now
+            self._overlay_at = -1e9  # the hint's text at once
+            self._dirty = True
+
+    @property
+    def quit_hint(self) -> bool:
+        """Whether QUIT_HINT shows: within QUIT_WITHIN seconds of a first Esc."""
+        at = self._esc_at
+        return at is not None and self.key_clock() - at <= QUIT_WITHIN
 
     def _on_close(self):
         self.close()

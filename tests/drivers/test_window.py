@@ -164,7 +164,9 @@ def test_keys_toggle_fullscreen_and_overlay_and_esc_closes(make):
     np.testing.assert_array_equal(w.screenshot(), plain)
 
     press(w, "ESCAPE")
-    assert w.closed and closed == [1]
+    assert not w.closed and w.quit_hint  # one Esc: the hint
+    press(w, "ESCAPE")
+    assert w.closed and closed == [1]    # two within a second: closed
     w.close()
     w.run(seconds=1)
     assert closed == [1]  # once
@@ -175,9 +177,90 @@ def test_esc_in_the_running_loop_ends_run_and_calls_on_close(make):
     w = make("screen = 0.5", on_close=lambda: closed.append(w.closed))
     from pyglet.window import key
     w.run(frames=1)
-    w.window.dispatch_event("on_key_press", key.ESCAPE, 0)  # queued: the loop handles it
-    w.run(seconds=WAIT)  # returns when Esc closes it
+    w.window.dispatch_event("on_key_press", key.ESCAPE, 0)  # queued: the loop handles them
+    w.window.dispatch_event("on_key_press", key.ESCAPE, 0)
+    w.run(seconds=WAIT)  # returns when Esc Esc closes it
     assert w.closed and closed == [True]  # the window was closed before on_close ran
+
+
+class FakeClock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_one_esc_does_not_quit_it_shows_the_hint_for_a_second(make):
+    from dmmlive.drivers.window import QUIT_HINT
+    closed = []
+    w = make("screen = 0.5", on_close=lambda: closed.append(1))
+    w.key_clock = clock = FakeClock()
+    w.run(frames=1)
+    plain = w.screenshot()
+    assert not w.overlay and not w.quit_hint
+    press(w, "ESCAPE")
+    assert not w.closed and w.quit_hint and not w.fullscreen
+    w.run(frames=1)
+    assert w.overlay_text == QUIT_HINT == "press Esc again to quit (or Ctrl-Q)"
+    assert (w.screenshot() != plain).any()  # shown with the overlay off
+    clock.t += 1.5
+    assert not w.quit_hint
+    w.run(frames=1)  # the loop draws it away
+    np.testing.assert_array_equal(w.screenshot(), plain)
+    press(w, "ESCAPE")               # 1.5 s after the first: a first again
+    assert not w.closed and w.quit_hint
+    clock.t += 0.9
+    press(w, "ESCAPE")               # 0.9 s after: closes
+    assert w.closed and closed == [1]
+
+
+def test_the_hint_tops_the_overlay_when_it_is_on(make):
+    w = make("screen = 0.5")
+    w.key_clock = FakeClock()
+    press(w, "H")
+    press(w, "ESCAPE")
+    w.run(frames=1)
+    lines = w.overlay_text.splitlines()
+    assert lines[0] == "press Esc again to quit (or Ctrl-Q)" and len(lines) > 1
+    assert lines[-1] == "F fullscreen · H overlay · Esc leave fullscreen · Esc Esc or Ctrl-Q quit"
+
+
+def test_ctrl_q_quits_and_q_alone_does_not(make):
+    from pyglet.window import key
+    closed = []
+    w = make("screen = 0.5", on_close=lambda: closed.append(1))
+    press(w, "Q")
+    press(w, "Q", key.MOD_ALT)
+    assert not w.closed
+    press(w, "Q", key.MOD_CTRL)
+    assert w.closed and closed == [1]
+    w2 = make("screen = 0.5")
+    press(w2, "Q", key.MOD_COMMAND)  # Cmd-Q on a Mac
+    assert w2.closed
+    w3 = make("screen = 0.5")
+    w3.run(frames=1)
+    w3.window.dispatch_event("on_key_press", key.Q, key.MOD_CTRL)  # queued: the loop handles it
+    w3.run(seconds=WAIT)
+    assert w3.closed
+
+
+def test_esc_in_fullscreen_leaves_it_and_does_not_count_toward_quitting(make):
+    closed = []
+    w = make("screen = 0.5", on_close=lambda: closed.append(1))
+    w.key_clock = FakeClock()
+    press(w, "F")
+    assert w.fullscreen
+    press(w, "ESCAPE")
+    assert not w.fullscreen and not w.closed and not w.quit_hint
+    press(w, "ESCAPE")  # at once: the first Esc out of fullscreen
+    assert not w.fullscreen and not w.closed and w.quit_hint
+    press(w, "F")
+    press(w, "ESCAPE")  # fullscreen again: Esc leaves it, even within the hint's second
+    assert not w.fullscreen and not w.closed and not w.quit_hint
+    press(w, "ESCAPE")
+    press(w, "ESCAPE")
+    assert w.closed and closed == [1]
 
 
 def test_overlay_shows_status_and_the_latest_errors(make, tmp_path):
@@ -281,9 +364,12 @@ XVFB_SCRIPT = textwrap.dedent("""
     assert w.fullscreen and w.window.get_size() == (320, 240), w.window.get_size()
     shot = w.screenshot().astype(int)
     assert shot.shape == (240, 320, 3) and (abs(shot[30:210] - 127.5) <= 1).all() and (shot[:30] == 0).all()
-    w.window.dispatch_event("on_key_press", key.F, 0)
+    w.window.dispatch_event("on_key_press", key.ESCAPE, 0)  # Esc leaves fullscreen, and only that
     w.run(frames=2)
-    assert not w.fullscreen
+    assert not w.fullscreen and not w.closed and not w.quit_hint
+    w.window.dispatch_event("on_key_press", key.ESCAPE, 0)
+    w.run(frames=2)
+    assert not w.closed and w.quit_hint
     w.window.dispatch_event("on_key_press", key.ESCAPE, 0)
     w.run(seconds=5)
     assert w.closed and closed == [1]
