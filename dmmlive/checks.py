@@ -14,6 +14,7 @@ __all__ = ["ERROR", "OK", "VALUE", "is_number", "number", "is_text", "text", "sp
 
 ERROR = "/dmm/error"   # the reply to a command that failed: [address, reason]
 VALUE = "/dmm/value"   # the reply to /dmm/get: [name.port, x]
+TEMPO = "/dmm/tempo"  # the reply to /dmm/tempo: the tempo in bpm
 OK = "/dmm/ok"         # the reply to any other command that succeeded: [address, its arguments...]
 
 

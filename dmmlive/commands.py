@@ -218,6 +218,10 @@ TABLE: tuple[Op, ...] = (
        "Fade the sound out over the patch's fade and hold silence while the network runs on; "
        "/dmm/hush 0, or the next save, fades it back in.",
        "_op_hush", journal="osc"),
+    Op("tempo", ((Arg("bpm", "number", optional=True),),),
+       "Set the beat grid's tempo from the next tick, the beat going on where it is (clocks "
+       "follow; Link peers too with play --link); reply /dmm/tempo bpm, also without a value.",
+       "_op_tempo", journal="osc"),
     Op("record", ((Arg("start", "word"), Arg("path", "string", optional=True)), (Arg("stop", "word"),)),
        "Start recording the window and the sound to an .mp4 (by default beside the patch), or stop.",
        "_op_record"),

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from . import commands
-from .checks import ERROR, OK, VALUE, did_you_mean, number, split_ref
+from .checks import ERROR, OK, TEMPO, VALUE, did_you_mean, number, split_ref
 from .core import vv
 from .core.errors import BadArgument, DmmError, DuplicateName, UnknownNeuron, UnknownPort
 from .core.plan import entries
@@ -244,7 +244,7 @@ class Controller:
             if dw:
                 delta.setdefault(name, {})[port] = {"one": {"out": float(dw)}}
         self.machine.edit(delta, declare={name: (t.name, cargs)}, fade=self.fade,
-                          replace=True, defaults=False)
+                          replace=True, defaults=False, at=self._at())
 
     def _op_remove(self, name):
         decls = self._decls()
@@ -258,7 +258,7 @@ class Controller:
             if (dst == name or src == name) and w:
                 delta = vv.add_into(delta, {dst: {inp: {src: {out: -w}}}})
         if delta:
-            self.machine.edit(delta, fade=self.fade)
+            self.machine.edit(delta, fade=self.fade, at=self._at())
 
     def _op_code(self, text):
         self.session.apply(text, "<osc>")
@@ -282,6 +282,20 @@ class Controller:
     def _op_hush(self, on=1.0):
         from .neurons.sinks import hush
         hush(self.machine, on != 0.0, self.fade)
+
+    def _op_tempo(self, bpm=None):
+        m = self.machine
+        if bpm is not None:
+            if not 0 < bpm <= 1000:
+                raise BadArgument(f"tempo must be beats per minute from 0 to 1000, got {bpm:g}")
+            m.tempo = bpm
+        return [(TEMPO, [m.tempo])]
+
+    def _at(self):
+        """The sample an edit run now lands on: the next multiple of the patch's quant(beats)
+        (or play --quant) on the beat grid; None (at once) without one."""
+        q = self.session.quant_of()
+        return self.machine.quant_at(q) if q > 0 else None
 
     def _op_record(self, cmd, path=None):
         if self.on_record is None:
@@ -365,14 +379,15 @@ class Controller:
             # nothing to change, but a mistake is still a mistake: check the link
             self.machine.check_link(dn, dp, sn, sp, decls)
             return
+        at = None if relative else self._at()  # /dmm/add: at once
         if not relative and cur + dw != x:
             # W is changed by additions, and this one would not land on x in floats (1e17
             # then 2: 2 - 1e17 cancels to -1e17, the entry to 0): the weight is taken
             # out, then x put in, two edits that the machine adds one after the other. With
             # a fade the two glides together are the one glide from cur to x.
-            self.machine.edit({dn: {dp: {sn: {sp: -cur}}}}, fade=fade)
+            self.machine.edit({dn: {dp: {sn: {sp: -cur}}}}, fade=fade, at=at)
             dw = x
-        self.machine.edit({dn: {dp: {sn: {sp: dw}}}}, fade=fade)
+        self.machine.edit({dn: {dp: {sn: {sp: dw}}}}, fade=fade, at=at)
 
     @staticmethod
     def _port(ref, decls, output) -> tuple[str, str]:

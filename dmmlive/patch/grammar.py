@@ -41,9 +41,10 @@ ONE = ("one", "out")
 BUILTIN = ("self", "one", "edits")
 SINKS = ("out", "screen")  # known sink names; each is one only while its type is loaded
 SETTINGS = {"fade": 0.05, "tempo": 120.0, "size": (640, 360), "fps": 30.0, "seed": 0,
-            "schedule": "ordered"}
+            "schedule": "ordered", "meter": 4, "quant": None}  # quant None: not set (play --quant)
 SETTING_ARGS = {"fade": "seconds", "tempo": "bpm", "size": "w, h", "fps": "n", "seed": "n",
-                "schedule": "'ordered' or 'synchronous'"}
+                "schedule": "'ordered' or 'synchronous'", "meter": "beats per bar", "quant": "beats"}
+MAX_QUANT = 1024  # beats
 SCHEDULES = ("ordered", "synchronous")
 MAX_SIZE = 8192
 MAX_FADE = 30.0  # s: the longest crossfade a save may ask for (`fade(50)` is a typo, not a wish)
@@ -447,6 +448,14 @@ class Parser(PitchReader):
         elif name == "tempo":
             if not _number(v) or v <= 0:
                 raise self.error(f"tempo must be a number of beats per minute > 0, got {_show(v)}", node)
+            v = float(v)
+        elif name == "meter":
+            if not _integer(v) or not 1 <= v <= 64:
+                raise self.error(f"meter must be a whole number of beats per bar from 1 to 64, got {_show(v)}", node)
+        elif name == "quant":
+            if not _number(v) or not 0 <= v <= MAX_QUANT:
+                raise self.error(f"quant must be a number of beats from 0 (immediate) to {MAX_QUANT}, "
+                                 f"got {_show(v)}", node)
             v = float(v)
         elif name == "fps":
             if not _number(v) or v <= 0:

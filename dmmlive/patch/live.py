@@ -52,9 +52,10 @@ class PatchSession:
     is told to each `on_applied` listener: `fn(path, text, patch)` (the journal's source).
     """
 
-    def __init__(self, machine: Machine, path: str | None = None):
+    def __init__(self, machine: Machine, path: str | None = None, quant: float = 0.0):
         self.machine = machine
         self.path = path
+        self.quant = float(quant)  # beats a save lands on when the patch sets no quant()
         self.patch = None
         self.applied = 0
         self._seen = None  # diff.Seen: the network as the last apply left it
@@ -88,8 +89,13 @@ class PatchSession:
                 dropped = new.dropped
             else:
                 dropped = [n for n in old.neurons if n not in new.neurons]
-            m.edit(delta, declare, fade=s["fade"], replace=True, defaults=False, retire=dropped)
-        m.tempo = s["tempo"]
+            q = self.quant_of(new)
+            m.edit(delta, declare, fade=s["fade"], replace=True, defaults=False, retire=dropped,
+                   at=m.quant_at(q) if q > 0 else None)
+        old = self.patch
+        if old is None or old.settings["tempo"] != s["tempo"]:  # a tempo set since (OSC, Link)
+            m.tempo = s["tempo"]                                 # stays until the text changes it
+        m.grid.meter = s["meter"]
         m.set_schedule(s["schedule"])
         unhush(m, s["fade"])  # a save brings a hushed set back (OSC /dmm/hush), over its fade
         self.patch = new
@@ -99,6 +105,14 @@ class PatchSession:
         for fn in self.on_applied:
             fn(path, text, new)
         return new
+
+
+    def quant_of(self, patch=None) -> float:
+        """The beats an edit is quantised to: the patch's `quant(beats)`, else the session's
+        (`play --quant`); 0: at once."""
+        patch = self.patch if patch is None else patch
+        q = patch.settings.get("quant") if patch is not None else None
+        return self.quant if q is None else q
 
 
 def open_patch(path, rate: int = 48000, block: int = 128, size=None, fps=None, **machine_args) -> PatchSession:

@@ -126,6 +126,8 @@ CASES = [
     ("fade(\"slow\")", 1, 6, "fade must be a number of seconds from 0 to 30, got 'slow'"),
     ("fade(1e999)", 1, 6, "not a finite number: inf"),
     ("tempo(0)", 1, 7, "tempo must be a number of beats per minute > 0, got 0"),
+    ("quant(-1)", 1, 7, "quant must be a number of beats from 0 (immediate) to 1024, got -1"),
+    ("meter(2.5)", 1, 7, "meter must be a whole number of beats per bar from 1 to 64, got 2.5"),
     ("size(640)", 1, 1, "size takes 2 arguments (w, h), got 1"),
     ("size(0, 360)", 1, 6, "size must be two whole numbers of pixels from 1 to 8192, got 0"),
     ("size(640.0, 360)", 1, 6, "size must be two whole numbers of pixels from 1 to 8192, got 640.0"),
@@ -140,9 +142,9 @@ CASES = [
     ("fade(x)", 1, 6, "expected a constant here, not a name"),
     # unknown settings
     ("fadee(1)", 1, 1,
-     "unknown setting 'fadee' (did you mean 'fade'?); settings: fade, tempo, size, fps, seed, schedule"),
+     "unknown setting 'fadee' (did you mean 'fade'?); settings: fade, tempo, size, fps, seed, schedule, meter, quant"),
     ("tmepo(1)", 1, 1,
-     "unknown setting 'tmepo' (did you mean 'tempo'?); settings: fade, tempo, size, fps, seed, schedule"),
+     "unknown setting 'tmepo' (did you mean 'tempo'?); settings: fade, tempo, size, fps, seed, schedule, meter, quant"),
     ("test_perr_osc(freq=1)", 1, 1,
      "test_perr_osc(...) on its own declares nothing: give it a name, as in `x = test_perr_osc(...)`"),
     # duplicate names
