@@ -97,7 +97,8 @@ class PatchSession:
             m.tempo = s["tempo"]                                 # stays until the text changes it
         m.grid.meter = s["meter"]
         m.set_schedule(s["schedule"])
-        unhush(m, s["fade"])  # a save brings a hushed set back (OSC /dmm/hush), over its fade
+        if not now:  # a save brings a hushed set back (OSC /dmm/hush), over its fade
+            unhush(m, s["fade"])
         self.patch = new
         self.applied += 1
         # what this save left running: the next one walks only what changes since (diff.Seen)
