@@ -221,7 +221,7 @@ TABLE: tuple[Op, ...] = (
     Op("tempo", ((Arg("bpm", "number", optional=True),),),
        "Set the beat grid's tempo from the next tick, the beat going on where it is (clocks "
        "follow; Link peers too with play --link); reply /dmm/tempo bpm, also without a value.",
-       "_op_tempo", journal="osc"),
+       "_op_tempo", journal="osc", changes_picture=True),
     Op("record", ((Arg("start", "word"), Arg("path", "string", optional=True)), (Arg("stop", "word"),)),
        "Start recording the window and the sound to an .mp4 (by default beside the patch), or stop.",
        "_op_record"),

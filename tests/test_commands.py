@@ -79,6 +79,7 @@ def test_usage_texts():
         "code": "patch text (string)",
         "load": "path (string)",
         "hush": "[on] ([float])",
+        "tempo": "[bpm] ([float])",
         "record": "'start' [path] or 'stop'",
         "get": "name.port or dst.port src.port",
         "knob": "address x [y] (string float [float])",
@@ -87,9 +88,10 @@ def test_usage_texts():
 
 
 def test_who_journals_and_mirrors_what():
-    assert commands.mirrored() == ("set", "add", "value", "neuron", "replace", "remove", "code", "load", "knob")
+    assert commands.mirrored() == ("set", "add", "value", "neuron", "replace", "remove", "code", "load", "tempo",
+                                   "knob")
     assert commands.journaled("osc", "knob") == ("set", "add", "value", "neuron", "replace", "remove", "hush",
-                                                 "knob")
+                                                 "tempo", "knob")
     assert commands.journaled("code") == ("code", "load")
 
 
