@@ -22,7 +22,7 @@ VIDEO = (".mp4", ".png")
 
 def render(machine, path, seconds: float | None = None, progress: Callable[[int, int], None] | None = None, *,
            sample_format: str = "float32", size=None, fps=None, shaders=None, start: float = 0.0,
-           report: Callable[[str], None] | None = None) -> Path:
+           report: Callable[[str], None] | None = None, input=None) -> Path:
     """Render `seconds` of a machine or a patch file to `path`; returns the path.
 
     `.wav`: the sound. `.mp4`: H.264 pictures of `screen` and AAC sound
@@ -44,11 +44,15 @@ def render(machine, path, seconds: float | None = None, progress: Callable[[int,
     nearest `start`).
     `report(text)`: told what the machine reports as it runs (a neuron muted after going
     non-finite, an entry of W ignored), each once, as `play` shows them.
+    `input`: a WAV file the `input(channel)` neurons hear (channel 1 its first), from the
+    machine's first sample (`render --input`).
     """
     if isinstance(start, bool) or not isinstance(start, (int, float)) or not math.isfinite(start) or start < 0:
         raise BadArgument(f"start must be a finite number of seconds >= 0, got {start!r}")
     if isinstance(machine, (str, os.PathLike)) and str(machine).lower().endswith(".dmmlog"):
         # a performance log: replayed (seconds=None: to its end)
+        if input is not None:
+            raise BadArgument("--input is for a patch: a log replays the input it recorded")
         return render_log(machine, path, seconds, progress, sample_format=sample_format, size=size, fps=fps,
                           start=start, report=report)
     if isinstance(machine, (str, os.PathLike)) and not isinstance(machine, Machine):
@@ -57,6 +61,9 @@ def render(machine, path, seconds: float | None = None, progress: Callable[[int,
         machine = load(machine, size=size, fps=fps, types=patch_types(machine, shaders))
     if not isinstance(machine, Machine):
         raise BadArgument(f"render needs a Machine, got {type(machine).__name__}")
+    if input is not None:
+        from .neurons.inputs import InputFeed
+        machine.before_tick.append(InputFeed.from_wav(input, machine.rate))
     if report is not None:
         for text in machine.reports:
             report(text)

@@ -22,6 +22,8 @@ from .grid import BLOCK, Grid
 from .plan import BUILTIN, DENSE, Decl, Plan, all_finite, dyn_args, dyn_fill, dyn_kernel, matvec_into, spmm_add
 from .registry import STANDARD, Types, neuron_type
 
+MAX_INPUTS = 8  # the input channels a machine keeps a block of (`input` neurons, neurons/inputs.py)
+
 SCHEDULES = ("synchronous", "ordered")
 
 
@@ -92,6 +94,9 @@ class Machine(Edits, Glides, Frames):
         self._rings: dict = {}    # audio inputs of frame neurons -> their recent samples
         self._ctx = SimpleNamespace(rate=self.rate, block=self.block, seed=self.seed, tempo=120.0)
         self.grid = Grid(self.rate)  # the beat clock (core/grid.py): clocks and quantised edits
+        # the sound card's input this tick, a row per channel (`input` neurons read it): the
+        # engine, `render --input` or a replayed log fill it in place before each tick
+        self.audio_in = np.zeros((MAX_INPUTS, self.block), np.float32)
         self.t = 0  # up movements done
         self._decls: dict[str, Decl] = {}
         for n in BUILTIN:
@@ -626,7 +631,7 @@ class Machine(Edits, Glides, Frames):
         # (returning that very view saves a copy)
         into = {port: Y[kind][sl] for port, (kind, sl) in g.outputs.items()}
         base = dict(args=g.args, block=self.block * g.every, n=len(g.names), names=g.names, into=into,
-                    grid=self.grid.arr, **views)
+                    grid=self.grid.arr, audio_in=self.audio_in, **views)
         outs = [(port, kind, sl, into[port]) for port, (kind, sl) in g.outputs.items()]
         g.call = c = (X["audio"], X["number"], arrays, ins, views, base, outs, g.type.default_output,
                       Y["audio"], Y["number"])

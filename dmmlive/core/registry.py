@@ -183,7 +183,7 @@ class Types(dict):
 
 STANDARD = Types()
 TYPES = STANDARD  # the name the library has always exported
-RESERVED_STATE = {"args", "block", "n", "names", "into", "grid"}  # attributes of a batched group's state
+RESERVED_STATE = {"args", "block", "n", "names", "into", "grid", "audio_in"}  # attributes of a batched group's state
 
 
 def _ports(spec, kind: str | None) -> dict[str, Port]:
