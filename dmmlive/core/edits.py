@@ -14,6 +14,8 @@ from .glides import _Fade
 from .plan import BUILTIN, Decl, entries, glide_mats
 from .registry import compatible
 
+EDITS = ("edits", "delta")
+FIXED = ("self", "delta", "edits", "delta")  # the entry no edit may change
 LEAD = 3  # blocks ahead of its sample a quantised edit is emitted (Self takes it in 1-2 ticks later)
 RATE_ARGS = ("every", "hz")  # what any V-value or number neuron may be given: how often it fires
 
@@ -121,14 +123,45 @@ class Edits:
             self._take([], due)
             return
         # W += sum_w w * input, a term at a time, and the edits' one ΔW at a time: the same
-        # additions whether the edits come in one tick or one tick apart (exactly, in floats)
-        deltas = []
+        # additions whether the edits come in one tick or one tick apart (exactly, in floats).
+        # The edits -> self link is fixed at 1 (the network cannot cut outside edits).
+        deltas, glides = [], []
+        last, t = self._net_last, self.t
         for src, w, y in parts or ():
-            if src == ("edits", "delta") and w == 1.0:
+            if src == EDITS:
                 deltas.extend(e.delta for e in due if e.delta)
             elif y:
-                deltas.append(vv.scale(y, w) if w != 1.0 else y)
+                d = vv.scale(y, w) if w != 1.0 else y
+                if d.get("self") is not None:
+                    d = self._without_fixed(d, src)
+                deltas.append(d)
+                # a writer after a pause (a switch) glides where it is heard; one that wrote
+                # last tick too (a modulation) goes in exactly, its steps its own resolution
+                if self.netfade > 0 and last.get(src) != t - 1:
+                    glides.append(d)
+                last[src] = t
         self._take(deltas, due)
+        for d in glides:
+            dense = self._dense_part(d)
+            if dense:
+                self._glide(dense, self.netfade)
+
+    def _dense_part(self, delta) -> dict:
+        """The entries of ΔW into number and audio inputs (what a glide can smooth)."""
+        out, decls = {}, self._decls
+        for dst, inp, src, o, w in entries(delta):
+            d = decls.get(dst)
+            if d is not None and d.type.input_kind(inp) in ("number", "audio"):
+                out = vv.add_into(out, {dst: {inp: {src: {o: w}}}})
+        return out
+
+    def _without_fixed(self, d, src) -> dict:
+        """A network-written ΔW without the fixed edits -> self entry (reported once)."""
+        if vv.path(d, "self", "delta", "edits", "delta") in (None, {}):
+            return d
+        self.report(("fixed", src), f"{src[0]}.{src[1]} wrote the edits -> self weight: ignored "
+                    "(the link that brings outside edits in is fixed at 1)")
+        return vv.add(d, {"self": {"delta": {"edits": {"delta": -vv.path(d, "self", "delta", "edits", "delta")}}}})
 
     def _take(self, deltas, due) -> None:
         """Self's up movement: W += each ΔW, and the `due` edits' declarations and glides."""
@@ -227,24 +260,29 @@ class Edits:
             self._born.add(name)  # has not run yet
         skip = 0 if e.at is None else max(0, e.at - self.t * self.block)  # samples to its beat
         if (e.fade > 0 or skip) and glide:
-            start = self.t + 1  # the first tick that computes with the new W
-            length = max(1, round(e.fade * self.rate))
-            last = self._fades[-1] if self._fades else None
-            if last is not None and last.start == start and last.length == length and last.skip == skip:
-                last.delta = vv.add_into(last.delta, glide)  # glides that start together run as one
-            else:
-                last = _Fade(glide, start, length, {}, skip)
-                self._fades.append(last)
-            idle = [n for d, _, s_, _, _ in entries(glide) for n in (d, s_) if n not in self._active]
-            if idle:  # a glide keeps its neurons active: they join the plan
-                self._restructure(active=True)
-            if not self._dirty:  # the plan runs on: give it this glide's matrices
-                mats = glide_mats(self._plan, self._decls, last.delta)
-                for lv, m in zip(self._plan.levels, mats):
-                    if len(lv.fade_mats) == len(self._fades):
-                        lv.fade_mats[-1] = m
-                    else:
-                        lv.fade_mats.append(m)
+            self._glide(glide, e.fade, skip)
+
+    def _glide(self, glide, fade, skip=0) -> None:
+        """Glide the ΔW `glide` (in W already) in over `fade` seconds from the first sample
+        of the next tick plus `skip`: the plan subtracts what is not yet applied."""
+        start = self.t + 1  # the first tick that computes with the new W
+        length = max(1, round(fade * self.rate))
+        last = self._fades[-1] if self._fades else None
+        if last is not None and last.start == start and last.length == length and last.skip == skip:
+            last.delta = vv.add_into(last.delta, glide)  # glides that start together run as one
+        else:
+            last = _Fade(glide, start, length, {}, skip)
+            self._fades.append(last)
+        idle = [n for d, _, s_, _, _ in entries(glide) for n in (d, s_) if n not in self._active]
+        if idle:  # a glide keeps its neurons active: they join the plan
+            self._restructure(active=True)
+        if not self._dirty:  # the plan runs on: give it this glide's matrices
+            mats = glide_mats(self._plan, self._decls, last.delta)
+            for lv, m in zip(self._plan.levels, mats):
+                if len(lv.fade_mats) == len(self._fades):
+                    lv.fade_mats[-1] = m
+                else:
+                    lv.fade_mats.append(m)
 
     def _crossfade(self, name, decl, w_prev, glide, fade):
         """Rename the running `name` to `name~k` (state and outputs go with it), give `name`
@@ -396,6 +434,8 @@ class Edits:
             if not vv.is_number(x) or not np.isfinite(x):
                 raise MalformedDelta(f"ΔW weight at [{where}] is {x!r}, not a finite number")
             dst, inp, src, out = path
+            if path == FIXED:
+                raise BadArgument("the edits -> self weight is fixed at 1 (it brings every outside edit in)")
             try:
                 self.check_link(dst, inp, src, out, decls)
             except DmmError:

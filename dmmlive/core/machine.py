@@ -137,6 +137,8 @@ class Machine(Edits, Glides, Frames):
         self._self_read = False        # Self's input is the one it added (see set_schedule)
         self._self_parts = None        # Self's input terms [(source, w, value)] this tick
         self._wroute = None  # (ΔW, the W it made, compiles, leaves): that ΔW again goes in in place
+        self.netfade = 0.005  # s: network-written changes to number and audio weights glide (0: jump)
+        self._net_last: dict = {}      # a source writing into self.delta -> the last tick it wrote
         self._w_read = False           # a neuron reads self.matrix (W is lent to the network)
         self._active: set = set()
         self.reports: collections.deque = collections.deque(maxlen=256)

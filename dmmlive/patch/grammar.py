@@ -41,9 +41,11 @@ ONE = ("one", "out")
 BUILTIN = ("self", "one", "edits")
 SINKS = ("out", "screen")  # known sink names; each is one only while its type is loaded
 SETTINGS = {"fade": 0.05, "tempo": 120.0, "size": (640, 360), "fps": 30.0, "seed": 0,
-            "schedule": "ordered", "meter": 4, "quant": None}  # quant None: not set (play --quant)
+            "schedule": "ordered", "meter": 4, "quant": None,  # quant None: not set (play --quant)
+            "netfade": 0.005}
 SETTING_ARGS = {"fade": "seconds", "tempo": "bpm", "size": "w, h", "fps": "n", "seed": "n",
-                "schedule": "'ordered' or 'synchronous'", "meter": "beats per bar", "quant": "beats"}
+                "schedule": "'ordered' or 'synchronous'", "meter": "beats per bar", "quant": "beats",
+                "netfade": "seconds"}
 MAX_QUANT = 1024  # beats
 SCHEDULES = ("ordered", "synchronous")
 MAX_SIZE = 8192
@@ -448,6 +450,10 @@ class Parser(PitchReader):
         elif name == "tempo":
             if not _number(v) or v <= 0:
                 raise self.error(f"tempo must be a number of beats per minute > 0, got {_show(v)}", node)
+            v = float(v)
+        elif name == "netfade":
+            if not _number(v) or not 0 <= v <= 1:
+                raise self.error(f"netfade must be a number of seconds from 0 to 1, got {_show(v)}", node)
             v = float(v)
         elif name == "meter":
             if not _integer(v) or not 1 <= v <= 64:

@@ -96,6 +96,7 @@ class PatchSession:
         if old is None or old.settings["tempo"] != s["tempo"]:  # a tempo set since (OSC, Link)
             m.tempo = s["tempo"]                                 # stays until the text changes it
         m.grid.meter = s["meter"]
+        m.netfade = s["netfade"]
         m.set_schedule(s["schedule"])
         if not now:  # a save brings a hushed set back (OSC /dmm/hush), over its fade
             unhush(m, s["fade"])
