@@ -118,7 +118,8 @@ class StopSignals:
 # ---- run in the engine process (picklable by reference) ----------------------------------
 def build(path: str, rate: int, block: int, limiter: bool, ahead: float = 0.01,
           load_root: str | None = None, allow_load_anywhere: bool = False, log: str | None = None,
-          shaders: str | None = None, frames: bool = False, empty: bool = False) -> Host:
+          shaders: str | None = None, frames: bool = False, empty: bool = False,
+          midi: dict | None = None) -> Host:
     """The engine's factory: the Host of the patch at `path` (its machine, the session
     that applies saves, the Controller that runs OSC commands between its ticks).
     `log`: write a performance log there (dmmlive.log). `shaders`: a folder of more
@@ -146,6 +147,9 @@ def build(path: str, rate: int, block: int, limiter: bool, ahead: float = 0.01,
     if log:
         from .log import start_log
         start_log(host, log, path, text)  # writes what the host's journal publishes
+    if midi:  # `midi`: drivers.midi.MidiLink's arguments (--midi-in, --midi-out, --midi-clock-in)
+        from .drivers.midi import MidiLink
+        host.midi_link = MidiLink(**midi).open()
     return host
 
 
@@ -162,7 +166,8 @@ class App:
                  block=128, limiter=True,
                  seconds=None, out=None, err=None, status_every=1.0,
                  osc=True, osc_host="127.0.0.1", osc_port=9000, osc_allow=None,
-                 allow_load_anywhere=False, log=None, record=None, shaders=None, ahead=0.01):
+                 allow_load_anywhere=False, log=None, record=None, shaders=None, ahead=0.01,
+                 midi_in=None, midi_out=None, midi_clock_in=False):
         self.path = str(Path(patch))
         self.record_to = None if record is None else str(record)  # --record: from the start
         from .gfx.types import shader_folder  # --shaders, or a shaders/ folder beside the patch
@@ -180,6 +185,9 @@ class App:
         self.status_every = status_every
         self.osc, self.osc_host, self.osc_port, self.osc_allow = osc, osc_host, osc_port, osc_allow
         self.allow_load_anywhere = allow_load_anywhere
+        midi_in = [x for x in (midi_in or ()) if x != "none"]  # MIDI ports (drivers/midi.py): none by default
+        self.midi = ({"inputs": midi_in, "output": midi_out, "clock_in": bool(midi_clock_in)}
+                     if midi_in or midi_out else None)
         self.window_on, self.window_size = bool(window), window_size
         self.window = None  # the Window (drivers/window.py) while playing with one
         self.errors: deque = deque(maxlen=32)  # recent error texts, for the window's overlay
@@ -438,6 +446,11 @@ class App:
                 raise BadArgument(f"cannot write the log {self.log}: {e.strerror or e}") from None
         cls = AudioEngine if self.audio else NullOutput
         kw = {"device": self.device, "ahead": self.ahead} if self.audio else {"ahead": self.ahead}
+        if self.audio and self.midi and self.midi["output"]:
+            from .drivers.midi import jack_graph
+            if jack_graph():  # MIDI out written in the JACK graph by the audio process, frame-exact
+                kw["midi_out"] = self.midi["output"]
+                self.midi["graph"] = True
         server = None
         if self.osc:  # bind first: a port in use is reported before anything starts
             from .drivers.osc import OscServer
@@ -447,7 +460,7 @@ class App:
         self.engine = cls(build, (self.path, self.rate, self.block, self.limiter, self.ahead, None,
                                   self.allow_load_anywhere, self.log, self.shaders, self.window_on,
                                   self.broken is not None),
-                          **kw).start()
+                          {"midi": self.midi} if self.midi else None, **kw).start()
         if server is not None:
             server.set_knobs(self._knobs_or_none())
             self.server = server.start()
@@ -457,6 +470,10 @@ class App:
                                     on_error=lambda p, e: self.say(f"dmmlive: {p}: {e}", err=True)).start()
         if self.server is not None:
             self.say(f"OSC on {self.server.address[0]}:{self.server.address[1]}")
+        if self.midi:
+            from .drivers.midi import midi_ports
+            said = self.engine.call(midi_ports)
+            self.say(said or "MIDI: no MIDI source to take from (--midi-in NAME when one is plugged in)")
         self.say(f"playing {self.path} ({'sound: ' + str(self.engine.info.get('device', 'default')) if self.audio else 'no audio'}); "
                  "save the file to change the network; Ctrl-C to stop"
                  + (f"; logging to {self.log}" if self.log is not None else ""))

@@ -156,7 +156,8 @@ def cmd_play(a) -> int:
               block=a.block,
               limiter=not a.no_limiter, seconds=a.seconds, osc=not a.no_osc, osc_host=a.osc_host,
               osc_port=a.osc_port, osc_allow=a.osc_allow or None, allow_load_anywhere=a.allow_load_anywhere,
-              log=a.log, record=a.record, shaders=a.shaders, ahead=a.ahead)
+              log=a.log, record=a.record, shaders=a.shaders, ahead=a.ahead,
+              midi_in=a.midi_in or ["all"], midi_out=a.midi_out, midi_clock_in=a.midi_clock_in)
     try:
         return app.run()
     except AudioDeviceError as e:
@@ -242,6 +243,15 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: a shaders/ folder beside the patch, if there is one)")
     pl.add_argument("--allow-load-anywhere", action="store_true",
                     help="let /dmm/load read patches outside the patch's folder")
+    pl.add_argument("--midi-in", action="append", metavar="NAME",
+                    help="take MIDI from this source (a unique part of its name; again for more): 'all' "
+                         "(the default: every source there is), 'virtual' (a port of dmmlive's own, "
+                         "dmmlive:midi_in), or 'none'")
+    pl.add_argument("--midi-out", default=None, metavar="NAME",
+                    help="send midiout's notes and a MIDI clock at the tempo to this destination "
+                         "(a unique part of its name, or 'virtual': dmmlive:midi_out)")
+    pl.add_argument("--midi-clock-in", action="store_true",
+                    help="follow the tempo of the MIDI clock coming in (sets the machine's tempo)")
     pl.set_defaults(fn=cmd_play)
     se = sub.add_parser("send", help="send one OSC message: dmmlive send [--host H] [--port P] [--wait] /addr ARGS")
     se.add_argument("rest", nargs=argparse.REMAINDER)

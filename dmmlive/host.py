@@ -30,7 +30,8 @@ TAP_SECONDS = 30.0  # sound the recording tap keeps at most between two pulls (t
 class Journal:
     """The changes applied to a machine, in order, each a record {"tick", "kind", ...}:
     `kind` "code" (a patch text: `path`, `text`, `shaders` {name: source} of the shader
-    types it declares), "osc" (`op`, `args`) or "knob" (`address`, `values`)."""
+    types it declares), "osc" (`op`, `args`), "knob" (`address`, `values`), "midi" (`bytes`,
+    or `tempo` from a MIDI clock)."""
 
     def __init__(self):
         self.subscribers: list = []
@@ -65,6 +66,8 @@ class Host:
         self.record_requests: list = []   # /dmm/record requests for the App: (cmd, path)
         self.heard_in = float(ahead)      # s from now until the next tick is heard
         self.log = None                   # the LogWriter, when logging (dmmlive.log.start_log)
+        self.midi_link = None             # the MIDI ports (drivers.midi.MidiLink), when playing with them
+        self.write_pos = None             # the ring position of the next tick's first sample (the engine's)
         self._tap = None
         session.on_applied.append(self._code_applied)
         self.controller.on_applied.append(self._command_applied)
@@ -84,8 +87,15 @@ class Host:
                 tap["blocks"].append(m.sound().copy())
             else:
                 tap["lost"] += 1
+        if self.midi_link is not None:
+            self.midi_link.before_tick(self)
         if self.log is not None:
             self.log.poll()
+
+    def ticked(self) -> None:
+        """After each tick, before its sound is played: the MIDI it sends goes out."""
+        if self.midi_link is not None:
+            self.midi_link.after_tick(self)
 
     def tick(self, n: int = 1) -> None:
         """Tick the machine `n` times as the engine does, each heard `heard_in` s from now
@@ -93,6 +103,7 @@ class Host:
         for _ in range(int(n)):
             self.will_tick(self.heard_in)
             self.machine.tick()
+            self.ticked()
 
     # ---- the App's calls (run in the engine process between ticks) --------------------------
     def apply_text(self, text: str, path: str, parsed=None) -> str | None:
@@ -119,6 +130,20 @@ class Host:
         replies = self.osc(cmds)
         reqs, self.record_requests = self.record_requests, []
         return replies, reqs
+
+    def midi(self, data) -> None:
+        """Apply a MIDI channel message (its bytes) now, between ticks (`neurons.midi.apply`),
+        and journal it: a `midi` line with its `bytes`."""
+        from .neurons.midi import apply
+        if apply(self.machine, data) and self.journal.subscribers:
+            self.journal.publish({"tick": self.machine.t, "kind": "midi", "bytes": [int(b) for b in data]})
+
+    def midi_tempo(self, bpm: float) -> None:
+        """Set the machine's tempo from an external MIDI clock, and journal it: a `midi` line
+        with its `tempo`."""
+        self.machine.tempo = float(bpm)
+        if self.journal.subscribers:
+            self.journal.publish({"tick": self.machine.t, "kind": "midi", "tempo": float(bpm)})
 
     def knob_addresses(self) -> list:
         """The addresses the patch's knobs listen to (for the OSC listener)."""

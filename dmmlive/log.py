@@ -14,6 +14,8 @@ tick t+1 is computed):
     {"tick": 812, "kind": "code", "path": "patches/bass.dmm", "text": "..."}   file save, /dmm/code, /dmm/load
     {"tick": 900, "kind": "osc", "op": "set", "args": ["out.left", "vca", 0.1]} set add value neuron remove
     {"tick": 951, "kind": "knob", "address": "/1/fader1", "values": [0.7]}
+    {"tick": 960, "kind": "midi", "bytes": [176, 74, 100]}                       a MIDI message (CC, note, bend)
+    {"tick": 970, "kind": "midi", "tempo": 121.5}                                the tempo of a MIDI clock in
     {"tick": 4000, "kind": "end"}                                                the set stopped cleanly
 
 A `code` or `osc` line that declares a shader type first seen there carries
@@ -56,7 +58,7 @@ SUFFIX = ".dmmlog"
 VERSION = 1
 FLUSH_EVERY = 0.5     # seconds: buffered lines reach the file at least this often
 TAIL_SECONDS = 1.0    # a log without an "end" line is rendered to its last change plus this
-KINDS = ("code", "osc", "knob", "end")
+KINDS = ("code", "osc", "knob", "midi", "end")
 HEADER_KEYS = ("rate", "block", "seed", "schedule", "fps", "size", "limiter", "patch", "text", "shaders")
 
 
@@ -298,10 +300,28 @@ def _check_event(e: dict, path: str, i: int, log: SetLog) -> None:
     kind = e.get("kind")
     if kind not in KINDS:
         raise BadArgument(f"{path}: line {i}: unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
-    need = {"code": ("text", "path"), "osc": ("op", "args"), "knob": ("address", "values"), "end": ()}[kind]
+    need = {"code": ("text", "path"), "osc": ("op", "args"), "knob": ("address", "values"), "midi": (),
+            "end": ()}[kind]
     for k in need:
         if k not in e:
             raise BadArgument(f"{path}: line {i}: a {kind} line needs {k!r}")
+    if kind == "midi":
+        _check_midi(e, f"{path}: line {i}")
+
+
+def _check_midi(e: dict, where: str) -> None:
+    """A `midi` line holds `bytes` (a channel message: 2 or 3 bytes, status 0x80-0xEF) or `tempo`."""
+    if "tempo" in e:
+        t = e["tempo"]
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t <= 0:
+            raise BadArgument(f"{where}: a midi tempo must be a number of bpm > 0, got {t!r}")
+        return
+    b = e.get("bytes")
+    ok = isinstance(b, list) and 2 <= len(b) <= 3 and all(isinstance(x, int) and not isinstance(x, bool)
+                                                           and 0 <= x <= 255 for x in b) and 0x80 <= b[0] < 0xF0
+    if not ok:
+        raise BadArgument(f"{where}: a midi line needs 'bytes' (a channel message: 2 or 3 numbers 0-255, "
+                          f"the first 128-239) or 'tempo', got {b!r}")
 
 
 # ---- replaying ----------------------------------------------------------------------------
@@ -353,6 +373,13 @@ class Replayer:
         if kind == "code":
             self.session.apply(e["text"], e["path"])
             return
+        if kind == "midi":
+            if "tempo" in e:
+                self.m.tempo = float(e["tempo"])
+            else:
+                from .neurons.midi import apply
+                apply(self.m, e["bytes"])
+            return
         if kind == "knob":
             op, args = "knob", [e["address"], *e["values"]]
         else:
@@ -400,7 +427,7 @@ def check_log(source) -> str:
         prev = parse(h["text"], h["patch"], previous=EMPTY_PATCH, types=types)
     except DmmError as e:
         raise BadArgument(f"{path}:1: the set's first patch does not read:\n{e}") from None
-    counts = dict.fromkeys(("code", "osc", "knob"), 0)
+    counts = dict.fromkeys(("code", "osc", "knob", "midi"), 0)
     for line, e in log.events:
         kind = e["kind"]
         if kind == "end":
@@ -409,6 +436,8 @@ def check_log(source) -> str:
         try:
             if kind == "code":
                 prev = parse(e["text"], e["path"], previous=prev, types=types)
+            elif kind == "midi":
+                _check_midi(e, f"{path}:{line}")
             else:
                 op, args = ("knob", [e["address"], *e["values"]]) if kind == "knob" else (e["op"], e["args"])
                 cmd = commands.get(op)
@@ -420,7 +449,7 @@ def check_log(source) -> str:
     how = "ended cleanly" if log.end is not None else (log.warning or "not ended")
     return (f"{path}: ok: a set of {log.seconds:.1f} s ({log.ticks} ticks at {h['rate']} Hz, block {h['block']}) "
             f"from {h['patch']}: {counts['code']} saves, {counts['osc']} OSC commands, {counts['knob']} knob "
-            f"moves; {how}")
+            f"moves" + (f", {counts['midi']} MIDI messages" if counts["midi"] else "") + f"; {how}")
 
 
 def logged_types(shaders: dict):

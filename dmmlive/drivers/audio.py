@@ -98,7 +98,7 @@ class EngineError(DmmError):
 # Shared status: one float64 each; each field has one writing process.
 FIELDS = ("state", "audio_state", "rate", "block", "ticks", "frames", "device_frames", "callbacks",
           "short", "underflows", "latency", "load", "stream_load", "peak", "device_start",
-          "device_time", "audio_rt", "margin")
+          "device_time", "audio_rt", "margin", "cb_pos", "cb_time", "cb_frames")
 _I = {name: i for i, name in enumerate(FIELDS)}
 STARTING, RUNNING, STOPPED, FAILED = 0.0, 1.0, 2.0, -1.0
 
@@ -161,7 +161,7 @@ class AudioEngine:
     def __init__(self, factory: Callable, args: tuple = (), kwargs: dict | None = None, *,
                  device: int | str | None = None, rate: int | None = None, block: int | None = None,
                  blocksize: int = 0, latency: float | str = "low", ahead: float = 0.01,
-                 priority: bool = True, start_timeout: float = 60.0):
+                 priority: bool = True, start_timeout: float = 60.0, midi_out: str | None = None):
         if not callable(factory):
             raise BadArgument(f"factory must be a function that returns a Machine, got {factory!r}")
         if isinstance(device, bool) or device is not None and not isinstance(device, (int, str)):
@@ -176,7 +176,7 @@ class AudioEngine:
         self.factory, self.args, self.kwargs = factory, tuple(args), dict(kwargs or {})
         self.config = {"device": device, "rate": rate, "block": block, "blocksize": blocksize,
                        "latency": latency, "ahead": float(ahead), "null": self._null,
-                       "priority": bool(priority)}
+                       "priority": bool(priority), "midi_out": midi_out}
         self.start_timeout = float(start_timeout)
         self.info: dict = {}
         self.reports: deque = deque(maxlen=256)  # machine reports and rejected edits, newest last
@@ -218,6 +218,9 @@ class AudioEngine:
         self._cmds, self._replies = ctx.Queue(), ctx.Queue()
         self._stop_audio = ctx.Event()
         shared = (self._status, ring, self._pos)
+        if self.config.get("midi_out"):  # MIDI out in the JACK graph (drivers/midi.py): its events
+            from .midi import EVENTS
+            shared += (ctx.RawArray("q", 4 * EVENTS), ctx.RawArray("q", 2))
         self._engine = ctx.Process(target=_engine_main, name="dmmlive-engine", daemon=True,
                                    args=(self.factory, self.args, self.kwargs, self.config,
                                          self._cmds, self._replies, shared))
@@ -558,6 +561,9 @@ def _engine_main(factory, args, kwargs, config, cmds, replies, shared):
                 raise BadArgument(f"{key} {want} was asked for but the machine's {key} is "
                                   f"{getattr(m, key)}: build the machine with {key}={want}")
         engine = _Engine(made, config, cmds, replies, status, _Ring(shared[1], shared[2]))
+        if len(shared) > 3 and engine.host is not None:  # MIDI out in the JACK graph: the events go there
+            from .midi import EventRing
+            engine.host.midi_events = EventRing(shared[3], shared[4])
         engine.info["nice"] = nice
         status[_I["rate"]], status[_I["block"]] = m.rate, m.block  # the audio process waits for these
         engine.prefill()
@@ -641,6 +647,8 @@ class _Engine:
         self.clock = None
         self.info = {"rate": self.rate, "block": self.B, "ahead": self.base / self.rate}
         m.on_report = lambda msg: self.replies.put(("report", msg))
+        if self.host is not None:  # when each sample is played (MIDI out sends by it: drivers/midi.py)
+            self.host.device_clock = self.device_clock
         for msg in list(m.reports):
             self.replies.put(("report", msg))
 
@@ -720,6 +728,18 @@ class _Engine:
         self.target = max(self.target, self.ahead) if self.held is not None else max(self.ahead, self.cover)
         self.S[_I["margin"]] = self.ahead / self.rate
 
+    def device_clock(self):
+        """(ring position, monotonic time, frames): the device's last period began playing the
+        sample at that ring position at that time (a sample `p` is played at time + (p -
+        position) / rate); None before the first period."""
+        S = self.S
+        for _ in range(4):
+            n = S[_I["callbacks"]]
+            pos, t, frames = S[_I["cb_pos"]], S[_I["cb_time"]], S[_I["cb_frames"]]
+            if n and S[_I["callbacks"]] == n:
+                return int(pos), float(t), int(frames)
+        return None
+
     def _timer(self):
         """NullOutput's device: drain one block per period, on an absolute schedule."""
         S, t0 = self.S, time.monotonic()
@@ -731,6 +751,7 @@ class _Engine:
                 time.sleep(delay)
             elif delay < -1.0:  # suspended or stalled for long: no catching up
                 due = time.monotonic()
+            S[_I["cb_pos"]], S[_I["cb_time"]], S[_I["cb_frames"]] = self.ring.pos[1], time.monotonic(), self.B
             n = self.ring.read(None, self.B)
             if n < self.B:
                 S[_I["short"]] += 1
@@ -745,8 +766,11 @@ class _Engine:
         compiles = m.compiles
         heard_in = self.ring.fill() / self.rate  # s until this tick's sound is played
         if self.host is not None:  # (the timed commands' clock)
+            self.host.write_pos = int(self.ring.pos[0])
             self.host.will_tick(heard_in)
         m.tick()
+        if self.host is not None:  # (before its sound is in the ring: MIDI out stamps by it)
+            self.host.ticked()
         while m.frames_out:  # a frame goes to the window, with when its tick is heard
             rec = m.frames_out.popleft()
             rec["at"] = time.time() + heard_in
@@ -908,11 +932,15 @@ def _audio_main(config, replies, stop, shared):
     nice = _child_setup(config["priority"])
     status = np.frombuffer(shared[0], np.float64)
     player = _Player(config, status, _Ring(shared[1], shared[2]))
+    midi = None  # MIDI out in the JACK graph (drivers/midi.py), when asked for
     try:
         player.query()
         while status[_I["rate"]] == 0:  # the engine is building the machine
             if status[_I["state"]] == FAILED or stop.wait(0.01):
                 return
+        if config.get("midi_out") and len(shared) > 3:  # (its JACK client made before the stream's)
+            from .midi import GraphMidiOut, EventRing
+            midi = GraphMidiOut(config["midi_out"], EventRing(shared[3], shared[4]), status, _I)
         player.open(int(status[_I["rate"]]))
         while status[_I["state"]] != RUNNING:  # the engine is filling the ring
             if status[_I["state"]] == FAILED or stop.wait(0.005):
@@ -933,6 +961,9 @@ def _audio_main(config, replies, stop, shared):
         player.start()
         if config["priority"]:
             _realtime_thread(AUDIO_MAIN_RT_PRIORITY)
+        if midi is not None:
+            midi.attach()
+            player.info["midi_out"] = midi.dest
         status[_I["audio_state"]] = RUNNING
         replies.put(("audio-ready", dict(player.info, nice=nice)))
         parent = mp.parent_process()
@@ -947,6 +978,8 @@ def _audio_main(config, replies, stop, shared):
         status[_I["audio_state"]] = FAILED
         replies.put(("error",) + _error_message(e))
     finally:
+        if midi is not None:
+            midi.close()
         player.close()
 
 
@@ -1018,6 +1051,8 @@ class _Player:
             S[_I["audio_rt"]] = float(self.rt)
         if status.output_underflow:
             S[_I["underflows"]] += 1
+        # when this period's first sample is played (drivers/midi.py sends by it)
+        S[_I["cb_pos"]], S[_I["cb_time"]], S[_I["cb_frames"]] = self.ring.pos[1], time.monotonic(), frames
         n = self.ring.read(outdata, frames)
         if n < frames:
             S[_I["short"]] += 1

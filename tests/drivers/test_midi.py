@@ -1,0 +1,401 @@
+"""MIDI through real JACK MIDI ports: `play --midi-in / --midi-out / --midi-clock-in`.
+
+A JACK server of its own (dummy driver, 48 kHz, 128-frame periods: a period is one
+engine block) runs for this module. A python-rtmidi JACK MIDI port (`Keyboard`) is the
+controller; a JACK-Client client (`Listener`) is the synth and the ear: it records
+dmmlive's sound from its output ports and its MIDI from its MIDI port, each stamped with
+the JACK frame it came in.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dmmlive.app import App
+from dmmlive.core.errors import BadArgument
+from dmmlive.log import machine_from_log
+
+from ..conftest import _realtime_permitted
+
+jack = pytest.importorskip("jack")  # JACK-Client
+
+RATE, PERIOD, B = 48000, 128, 128
+
+
+# ---- the server -----------------------------------------------------------------------------
+def _running(server: str) -> bool:
+    r = subprocess.run(["jack_wait", "-s", server, "-c"], capture_output=True, text=True, timeout=10)
+    return r.stdout.strip() == "running"
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A JACK dummy server at 128-frame periods, the default server of this process (and the
+    engine processes it spawns) while the module runs."""
+    if shutil.which("jackd") is None or shutil.which("jack_wait") is None:
+        pytest.skip("jackd is not installed (apt-get install jackd2)")
+    name = f"dmmlive-midi-{os.getpid()}"
+    env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
+    env.pop("JACK_DEFAULT_SERVER", None)
+    log = tempfile.TemporaryFile("w+")
+    # real-time where permitted, as for a performance (tests/conftest.py's server too)
+    mode = ["--realtime", "--realtime-priority", "10"] if _realtime_permitted() else ["--no-realtime"]
+    proc = subprocess.Popen(["jackd", "-n", name, *mode, "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)],
+                            env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 15
+    while not _running(name):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            log.seek(0)
+            pytest.fail(f"jackd did not start: {log.read()[-2000:]}")
+        time.sleep(0.1)
+    old = os.environ.get("JACK_DEFAULT_SERVER")
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    try:
+        yield name
+    finally:
+        if old is None:
+            os.environ.pop("JACK_DEFAULT_SERVER", None)
+        else:
+            os.environ["JACK_DEFAULT_SERVER"] = old
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+class Listener:
+    """A JACK client (JACK-Client): `in_0`, `in_1` record dmmlive's sound and `midi_in` its MIDI,
+    each with the JACK frame it came in; `midi_out` is a MIDI source (sending nothing)."""
+
+    def __init__(self, name="miditest"):
+        self.client = jack.Client(name, no_start_server=True)
+        self.name = self.client.name
+        self.ins = [self.client.inports.register(f"in_{i}") for i in range(2)]
+        self.mi = self.client.midi_inports.register("midi_in")
+        self.mo = self.client.midi_outports.register("midi_out")
+        self.blocks: deque = deque(maxlen=RATE * 30 // PERIOD)
+        self.events: list = []
+        self.client.set_process_callback(self._process)
+        self.client.activate()
+
+    def _process(self, frames):
+        t = self.client.last_frame_time
+        self.blocks.append((t, np.stack([p.get_array().copy() for p in self.ins], 1)))
+        for off, data in self.mi.incoming_midi_events():
+            self.events.append((t + off, bytes(data)))
+        self.mo.clear_buffer()
+
+    def connect_sound(self) -> None:
+        outs = [p for p in self.client.get_ports(is_audio=True, is_output=True)
+                if not p.name.startswith(("system:", self.name + ":"))]
+        assert len(outs) >= 2, [p.name for p in outs]
+        for src, dst in zip(outs[:2], self.ins):
+            self.client.connect(src, dst)
+
+    def sound(self, since: int = 0) -> tuple[int, np.ndarray]:
+        """(first frame, samples (n, 2)) recorded from JACK frame `since` on."""
+        bl = [(t, x) for t, x in list(self.blocks) if t >= since]
+        if not bl:
+            return since, np.zeros((0, 2), np.float32)
+        first = bl[0][0]
+        out = np.full((bl[-1][0] + len(bl[-1][1]) - first, 2), np.nan, np.float32)
+        for t, x in bl:  # each at its frame (a period JACK skipped this client in stays NaN)
+            out[t - first:t - first + len(x)] = x
+        return first, out
+
+    @property
+    def frame(self) -> int:
+        return self.client.frame_time
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()
+
+
+@pytest.fixture
+def listener(server):
+    li = Listener()
+    yield li
+    li.close()
+
+
+class Keyboard:
+    """A MIDI source of its own (python-rtmidi's JACK MIDI: `miditest-keys:out`), sending at once
+    from any thread (rtmidi's own process callback, in C, delivers each at the next period)."""
+
+    def __init__(self):
+        import rtmidi
+        self.rt = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "miditest-keys")
+        self.rt.open_virtual_port("out")
+        self.name = "miditest-keys:out"
+        self.stop = threading.Event()
+        self.thread = None
+
+    def send(self, *data) -> None:
+        self.rt.send_message(list(data))
+
+    def clock(self, bpm: float) -> None:
+        """Send a MIDI clock at `bpm` (24 a beat) from a thread, on an absolute schedule."""
+        def run():
+            step, due = 60.0 / (bpm * 24), time.monotonic()
+            while not self.stop.is_set():
+                due += step
+                time.sleep(max(0.0, due - time.monotonic()))
+                self.rt.send_message([0xF8])
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join(2)
+        self.rt.close_port()
+        self.rt.delete()
+
+
+@pytest.fixture
+def keys(server):
+    k = Keyboard()
+    yield k
+    k.close()
+
+
+def wait_until(cond, what, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+# ---- probes, run in the engine process -------------------------------------------------------
+def tempo(host):
+    return host.machine.tempo
+
+
+def received(host):
+    return host.midi_link.applied if host.midi_link is not None else -1
+
+
+def logged_lines(host) -> int:
+    return host.log.lines
+
+
+def freq_of(x: np.ndarray) -> float:
+    """The frequency of the strongest tone in `x` (Hann window, zero-padded FFT: 0.7 Hz bins)."""
+    spec = np.abs(np.fft.rfft(x * np.hanning(len(x)), 1 << 16))
+    return float(np.argmax(spec) * RATE / (1 << 16))
+
+
+# ---- MIDI in -----------------------------------------------------------------------------------
+IN_PATCH = """\
+fade(0)
+gain = midicc(7, channel=1, default=0, lag=0.005)
+n = midinote(channel=2)
+x = sine(freq=1000)
+out.left = 0.5*mul(x, gain)
+v = sine(freq=n.freq)
+out.right = 0.5*mul(mul(v, n.velocity), n.gate)
+"""
+
+
+def test_midi_in_moves_a_gain_and_plays_notes_and_the_log_replays_it(server, listener, keys, tmp_path):
+    patch, log = tmp_path / "in.dmm", tmp_path / "in.dmmlog"
+    patch.write_text(IN_PATCH)
+    app = App(patch, audio=True, device="system", window=False, osc=False, log=log, out=io.StringIO(),
+              err=io.StringIO(), midi_in=["miditest-keys"])
+    app.start()
+    sent = [(0xB0, 8, 100),   # another controller: nothing moves
+            (0xB0, 7, 127),   # CC 7 on channel 1: the gain to 1
+            (0xB0, 7, 64),    # ... to 64/127
+            (0x91, 69, 64),   # note on, channel 2: A4 at velocity 64
+            (0x91, 72, 127),  # a second note: last-note priority (C5, velocity 127)
+            (0x81, 72, 0),    # its note-off: back to the A4 still held (its velocity)
+            (0x91, 69, 0)]    # a note-on at velocity 0 is a note-off: released
+    heard = []
+    try:
+        assert f"in from '{keys.name}'" in app.out.getvalue()
+        listener.connect_sound()
+        eng = app.engine
+        seconds = 5.0
+        got = {}
+        cap = threading.Thread(target=lambda: got.update(r=eng.capture(int(seconds * RATE) // B * B,
+                                                                       timeout=seconds + 20)))
+        cap.start()
+        time.sleep(0.3)
+        for data in sent:
+            n = eng.call(received)
+            keys.send(*data)
+            wait_until(lambda: eng.call(received) > n, f"MIDI {data} applied")
+            time.sleep(0.5)  # (heard once the engine's margin, up to 0.25 s under load, has played)
+            # what a JACK client on dmmlive's output heard over the last 0.12 s (0 in a period
+            # JACK skipped it in)
+            heard.append(np.nan_to_num(listener.sound(listener.frame - int(0.12 * RATE))[1]))
+        cap.join(seconds + 30)
+        tick0, data = got["r"]
+        n_lines = eng.call(logged_lines)
+    finally:
+        app.stop()
+    peak = [np.abs(h).max(axis=0) for h in heard]  # (left: the CC's gain, right: the note)
+    want_left = [0, 0.5, 0.5 * 64 / 127, *[0.5 * 64 / 127] * 4]
+    want_right = [0, 0, 0, 0.5 * 64 / 127, 0.5, 0.5 * 64 / 127, 0]
+    assert [p[0] for p in peak] == pytest.approx(want_left, abs=0.01)
+    assert [p[1] for p in peak] == pytest.approx(want_right, abs=0.01)
+    lines = [json.loads(x) for x in open(log, encoding="utf-8")][1:]
+    midi = [e for e in lines if e["kind"] == "midi"]
+    assert [tuple(e["bytes"]) for e in midi] == sent
+    assert n_lines >= len(midi)
+    ticks = [e["tick"] for e in midi]
+    n_blocks = len(data) // B
+    assert tick0 <= ticks[0] and ticks[-1] < tick0 + n_blocks - 2, (tick0, n_blocks, ticks)
+    # the sound the engine played, between one message's tick and the next: the note's pitch
+    # and loudness, from the first tick that message reached (logged at t: heard from t + 1)
+    spans = [data[(t - tick0 + 1) * B:(u - tick0 + 1) * B] for t, u in zip(ticks, ticks[1:] + [tick0 + n_blocks - 1])]
+    for i, f in ((3, 440.0), (4, 523.25), (5, 440.0)):
+        right = spans[i][B:, 1]  # (the first block glides the gain's smoothing in)
+        assert freq_of(right) == pytest.approx(f, abs=1.0)
+        assert np.abs(right).max() == pytest.approx(want_right[i], abs=0.005)
+    assert np.abs(spans[6][B:, 1]).max() == 0 and np.abs(spans[2][:, 1]).max() == 0
+    m = machine_from_log(log)   # the replay: sample for sample what was played
+    blocks = []
+    while m.t < tick0 + n_blocks - 1:
+        m.tick()
+        if m.t >= tick0:
+            blocks.append(m.sound().copy())
+    again = np.concatenate(blocks)
+    np.testing.assert_array_equal(again, data)
+    assert np.abs(data).max() > 0.4
+
+
+# ---- MIDI out and clock ---------------------------------------------------------------------------
+OUT_PATCH = """\
+fade(0)
+tempo(150)
+c = clock(bpm=120, div=4)
+gate = seq(c, values=[1, 0])
+notes = seq(c, values=[60, 60, 62, 62, 64, 64])
+m = midiout(note=notes, gate=gate, velocity=0.8, channel=3)
+out.left = 0.5*gate
+out.right = phasor(freq=0.5, amp=0.5)
+"""
+
+
+def test_midi_out_sends_notes_where_the_sound_is_and_a_clock_at_the_tempo(server, listener, tmp_path):
+    patch = tmp_path / "out.dmm"
+    patch.write_text(OUT_PATCH)
+    app = App(patch, audio=True, device="system", window=False, osc=False, out=io.StringIO(),
+              err=io.StringIO(), midi_out=f"{listener.name}:midi_in")
+    app.start()
+    try:
+        listener.connect_sound()
+        time.sleep(0.5)
+        f0 = listener.frame
+        listener.events.clear()
+        time.sleep(3.0)
+        first, x = listener.sound(f0)
+        events = [(t, d) for t, d in list(listener.events) if first <= t < first + len(x)]
+    finally:
+        app.stop()
+    # the sound: 0.5 while the gate is up; its rising edges are where the notes must be
+    # (a period JACK skipped the listener in is NaN: neither low nor high, no edge there)
+    lo, hi = x[:, 0] < 0.25, x[:, 0] > 0.25
+    rises = first + 1 + np.flatnonzero(lo[:-1] & hi[1:])
+    falls = first + 1 + np.flatnonzero(hi[:-1] & lo[1:])
+    ons = [(t, d) for t, d in events if d[0] == 0x92 and d[2] > 0]
+    offs = [(t, d) for t, d in events if d[0] == 0x82]
+    assert len(rises) >= 6 and len(ons) >= 6, (len(rises), len(ons))
+
+    def errors(msgs, edges):  # each message's frame - its edge's (an edge within 2,000 frames: seen)
+        out = [t - edges[np.argmin(np.abs(edges - t))] for t, _ in msgs]
+        return np.array([e for e in out if abs(e) < 2000])
+
+    err_on, err_off = errors(ons, rises), errors(offs, falls)
+    print(f"\nnote-on - sound onset (frames): {err_on.tolist()}; note-off - release: {err_off.tolist()}")
+    assert len(err_on) >= 6 and len(err_off) >= 6
+    assert np.median(np.abs(np.r_[err_on, err_off])) == 0  # to the frame
+    # within a block, but for a period the machine stalled JACK's own cycle (2 cores, shared)
+    assert np.mean(np.abs(np.r_[err_on, err_off]) <= B) >= 0.9
+    assert all(d[2] == round(0.8 * 127) for _, d in ons)
+    notes = [d[1] for _, d in ons]  # the sequence's notes in turn (one lost with a skipped period aside)
+    assert set(notes) == {60, 62, 64}
+    assert np.mean([b == {60: 62, 62: 64, 64: 60}[a] for a, b in zip(notes, notes[1:])]) >= 0.7, notes
+    # the clock: 24 pulses a beat at tempo(150): one every 800 samples of the sound. Counted in
+    # the sound's own samples (the right channel is a ramp: its value says which sample plays),
+    # so a period JACK skipped dmmlive's sound in (it plays on a period later) does not count.
+    beat = RATE * 60 / 150
+    at = [x[t - first, 1] for t, d in events if d == b"\xf8"]
+    sample = np.array([round(2 * v * 2 * RATE) for v in at if np.isfinite(v)], np.int64)
+    sample = np.unwrap(sample, period=2 * RATE)  # (the ramp starts again every 2 s)
+    gaps = np.diff(sample)
+    print(f"clock: {len(sample)} pulses, gap mean {gaps.mean():.2f} samples (800 at 150 bpm), "
+          f"min {gaps.min()}, max {gaps.max()}")
+    assert len(sample) >= 100
+    # every pulse on the grid of 24 a beat (a pulse in a period JACK skipped the listener in is
+    # not seen: a gap of two), and nearly all seen
+    step = beat / 24
+    off_grid = np.abs((sample - sample[0] + step / 2) % step - step / 2)
+    assert np.median(off_grid) <= 1 and np.mean(off_grid <= B) >= 0.9, off_grid
+    assert np.median(gaps) == pytest.approx(step, abs=1)
+
+
+def test_midi_clock_in_sets_the_tempo(server, keys, tmp_path):
+    patch, log = tmp_path / "clk.dmm", tmp_path / "clk.dmmlog"
+    patch.write_text("out = 0.1*sine(freq=220)\n")
+    app = App(patch, audio=True, device="system", window=False, osc=False, log=log, out=io.StringIO(),
+              err=io.StringIO(), midi_in=[keys.name], midi_clock_in=True)
+    app.start()
+    try:
+        assert app.engine.call(tempo) == 120.0
+        keys.clock(97.0)
+        wait_until(lambda: abs(app.engine.call(tempo) - 97.0) < 0.3, "the tempo to follow the clock", 10)
+        time.sleep(2.0)
+        assert app.engine.call(tempo) == pytest.approx(97.0, abs=0.5)  # (a clock sent by a Python thread)
+    finally:
+        app.stop()
+    lines = [json.loads(x) for x in open(log, encoding="utf-8")][1:]
+    tempos = [e["tempo"] for e in lines if e["kind"] == "midi"]
+    assert tempos and tempos[-1] == pytest.approx(97.0, abs=0.5)
+    assert not [e for e in lines if e["kind"] == "midi" and "bytes" in e]  # the pulses are not logged
+
+
+def test_an_unknown_midi_port_is_an_error_naming_it(server, listener, tmp_path):
+    patch = tmp_path / "p.dmm"
+    patch.write_text("out = 0.1*sine(freq=220)\n")
+    for kw, said in ((dict(midi_in=["nosuchkeyboard"]), "no MIDI source 'nosuchkeyboard'"),
+                     (dict(midi_out="nosuchsynth"), "no MIDI destination 'nosuchsynth'")):
+        app = App(patch, audio=False, window=False, osc=False, out=io.StringIO(), err=io.StringIO(), **kw)
+        with pytest.raises(BadArgument) as e:
+            app.start()
+        app.stop()
+        assert said in str(e.value) and f"{listener.name}:midi_" in str(e.value)
+
+
+def test_play_takes_the_midi_options(server, listener, tmp_path):
+    """`dmmlive play --midi-in NAME` through the command line; `none` opens nothing."""
+    patch = tmp_path / "p.dmm"
+    patch.write_text("g = midicc(7)\nout = 0.1*mul(sine(freq=220), g)\n")
+    exe = Path(sys.executable).with_name("dmmlive")
+    cli = [str(exe)] if exe.exists() else [sys.executable, "-m", "dmmlive.cli"]
+    r = subprocess.run(cli + ["play", str(patch), "--no-audio", "--no-window", "--no-osc", "--seconds", "1",
+                              "--midi-in", "nosuch"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "no MIDI source 'nosuch'" in r.stderr, r.stderr
+    r = subprocess.run(cli + ["play", str(patch), "--no-audio", "--no-window", "--no-osc", "--seconds", "1",
+                              "--midi-in", "miditest", "--midi-out", "virtual"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "MIDI (JACK): in from 'miditest:midi_out'; out to 'dmmlive:midi_out'" in r.stdout, r.stdout
