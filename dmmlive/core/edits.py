@@ -10,6 +10,7 @@ import numpy as np
 from . import vv
 from .errors import (BadArgument, DmmError, DuplicateName, KindMismatch, MalformedDelta,
                      UnknownNeuron, UnknownPort, did_you_mean, kind_hint)
+from .declare import DECLARE, read as read_declarations
 from .glides import _Fade
 from .plan import BUILTIN, Decl, entries, glide_mats
 from .registry import compatible
@@ -74,7 +75,7 @@ class Edits:
     def pending_decls(self) -> dict:
         """{name: declaration} as it will be once every queued edit is in (less the neurons
         an edit retires unless a weight keeps them: a text that follows declares them anew)."""
-        hidden = self._idle.union(*(e.retire for e in self._queue), *(e.retire for e in self._inflight))
+        hidden = self._idle.union(self._dormant, *(e.retire for e in self._queue), *(e.retire for e in self._inflight))
         if hidden:
             return {**{n: d for n, d in self._decls.items() if n not in hidden}, **self._pending_decls}
         return {**self._decls, **self._pending_decls}
@@ -93,6 +94,7 @@ class Edits:
         Checked like `edit`; a declaration may not change an existing neuron."""
         delta, decls = self._checked(delta, declare, False, False, defaults)
         if decls:
+            self._forget(self._dormant.intersection(decls))  # declared anew
             self._install(decls)
             self._restructure(names=decls)
         if delta:
@@ -102,7 +104,7 @@ class Edits:
         """The edit, checked against the network as queued edits leave it (`queued`) or as
         it is now."""
         delta = {} if delta is None else delta
-        view = self.pending_decls() if queued else self._decls
+        view = self.pending_decls() if queued else self._live_decls()
         decls = self._check_declare(declare or {}, view, replace=replace)
         self._check_delta(delta, {**view, **decls}, self.pending_matrix if queued else (lambda: self._W))
         delta = vv.prune(delta)
@@ -113,6 +115,12 @@ class Edits:
                 if extra:
                     delta = vv.add(delta, extra)
         return delta, decls
+
+    def _live_decls(self) -> dict:
+        """The declarations less the dormant neurons (what an edit may build on)."""
+        if not self._dormant:
+            return self._decls
+        return {n: d for n, d in self._decls.items() if n not in self._dormant}
 
     def _fire_self(self) -> None:
         # the edits whose ΔW arrives: emitted last tick (synchronous) or this tick (ordered)
@@ -134,6 +142,12 @@ class Edits:
                 d = vv.scale(y, w) if w != 1.0 else y
                 if d.get("self") is not None:
                     d = self._without_fixed(d, src)
+                if DECLARE in d:  # neurons the network declares: before the links to them
+                    sec = d[DECLARE]
+                    d = {k: v for k, v in d.items() if k != DECLARE}
+                    extra = self._net_declare(sec, src, d)
+                    if extra:
+                        d = vv.add(d, extra)
                 deltas.append(d)
                 # a writer after a pause (a switch) glides where it is heard; one that wrote
                 # last tick too (a modulation) goes in exactly, its steps its own resolution
@@ -145,6 +159,49 @@ class Edits:
             dense = self._dense_part(d)
             if dense:
                 self._glide(dense, self.netfade)
+
+    def _net_declare(self, section, src, rest) -> dict:
+        """Install what a network-written ":declare" section declares (core/declare.py): new
+        names up to `max_neurons` live neurons, a dormant one declared again afresh; a name
+        declared already as the same stays as it is; the rest refused and reported.
+        Returns the default weights of the declared neurons' ports `rest` (the ΔW that
+        came with it) leaves out, as an edit gives them."""
+        want, bad = read_declarations(section)
+        given = {(dst, inp) for dst, inp, *_ in entries(rest)}
+        extra = {}
+        for name, why in bad:
+            self.report(("declare", src, name), f"{src[0]} declared {name!r}: refused, {why}")
+        live = len(self._decls) - len(self._dormant)
+        for name, (tname, args) in want.items():
+            where = f"{src[0]} declared {name!r}"
+            try:
+                if not name or name[0] == ":" or any(c in name for c in ". \t\n"):
+                    raise BadArgument(f"bad neuron name {name!r}")
+                t = self.types.get_type(tname)
+                if t.pinned:
+                    raise BadArgument(f"type {tname!r} is built in")
+                d = self._decl(t, args, name)
+            except DmmError as e:
+                self.report(("declare", src, name), f"{where}: refused, {e}")
+                continue
+            old = self._decls.get(name)
+            if old is not None and name not in self._dormant:
+                if old.key != d.key:
+                    self.report(("declare", src, name), f"{where} as {tname}: refused, it is a {old.type.name}")
+                continue
+            if old is None and live >= self.max_neurons:
+                self.report(("declare", src, "max"), f"{where}: refused, max_neurons ({self.max_neurons}) reached")
+                continue
+            if old is not None:
+                self._forget({name})  # dormant: declared afresh
+            else:
+                live += 1
+            self._decls[name] = d
+            self._dormant.discard(name)
+            self._born.add(name)
+            self._restructure(names=(name,))
+            extra.update(self._defaults(name, d, given))
+        return extra
 
     def _dense_part(self, delta) -> dict:
         """The entries of ΔW into number and audio inputs (what a glide can smooth)."""
@@ -250,6 +307,7 @@ class Edits:
             self._idle.update(e.retire)
             self._restructure(active=True)
         self._idle.difference_update(e.decls)  # declared again since
+        self._dormant.difference_update(e.decls)
         glide = e.delta
         for name, d in e.decls.items():
             old = self._decls.get(name)
@@ -347,6 +405,13 @@ class Edits:
             self._vports.pop(n, None)
             self._fired.pop(n, None)
 
+    def _sleep(self, names) -> None:
+        """Retire `names` into dormancy: state, outputs and inputs freed, declarations kept."""
+        decls = {n: self._decls[n] for n in names if n in self._decls}
+        self._forget(names)
+        self._decls.update(decls)
+        self._dormant.update(decls)
+
     def _fire_edits(self) -> None:
         queue = self._queue
         # a quantised edit (and those after it) waits until its sample is at most LEAD
@@ -378,6 +443,7 @@ class Edits:
     def _install(self, decls: dict) -> None:
         for name, d in decls.items():
             self._decls[name] = d
+            self._dormant.discard(name)
 
     def _defaults(self, name, decl, given_rows) -> dict:
         out = {}

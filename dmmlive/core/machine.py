@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from . import flatv, vv
+from . import declare, flatv, vv
 from .compiler import build, compile_plan
 from .edits import LEAD, Edits, split_port  # noqa: F401  (split_port: part of this module's face)
 from .errors import BadArgument, MalformedDelta, UnknownNeuron, UnknownPort, did_you_mean
@@ -29,9 +29,12 @@ SCHEDULES = ("synchronous", "ordered")
 
 # The built-in neurons: the machine computes them itself; the entries give them
 # their ports, kinds and help text.
-@neuron_type("self", inputs={"delta": "vvalue"}, outputs={"matrix": "vvalue"}, pinned=True)
+@neuron_type("self", inputs={"delta": "vvalue"}, outputs={"matrix": "vvalue", "decls": "vvalue"}, pinned=True)
 def _self(inputs, state):
-    """The network matrix W; each up movement adds what arrives on `delta` to it."""
+    """The network matrix W; each up movement adds what arrives on `delta` to it.
+
+    `decls` shows the declarations as a V-value ({name: {type: {args JSON: 1}}}); a ΔW's
+    ":declare" section in that form declares neurons (core/declare.py)."""
     raise AssertionError("computed by the machine")
 
 
@@ -134,10 +137,12 @@ class Machine(Edits, Glides, Frames):
         self._row_srcs: dict = {}      # row -> the neurons whose entries in it changed (None: any)
         self._idle: set = set()        # neurons to retire at the next compile if inactive
         self._born: set = set()        # neurons declared since the last compile (not run yet)
+        self._dormant: set = set()     # declared, retired (state freed): a link revives them
         self._self_read = False        # Self's input is the one it added (see set_schedule)
         self._self_parts = None        # Self's input terms [(source, w, value)] this tick
         self._wroute = None  # (ΔW, the W it made, compiles, leaves): that ΔW again goes in in place
         self.netfade = 0.005  # s: network-written changes to number and audio weights glide (0: jump)
+        self.max_neurons = 1024  # the most live neurons the network may declare itself up to
         self._net_last: dict = {}      # a source writing into self.delta -> the last tick it wrote
         self._w_read = False           # a neuron reads self.matrix (W is lent to the network)
         self._active: set = set()
@@ -152,7 +157,9 @@ class Machine(Edits, Glides, Frames):
     # ---- declaring and wiring (immediate) -------------------------------------------
     def add(self, name: str, type: str, **args) -> "Machine":
         """Declare neuron `name` of `type` now; ports with defaults get their weight from `one`."""
-        decl = self._check_declare({name: (type, args)}, self._decls)[name]
+        decl = self._check_declare({name: (type, args)}, self._live_decls())[name]
+        if name in self._dormant:  # declared anew: the dormant one is forgotten first
+            self._forget({name})
         self._install({name: decl})
         self._restructure(names=(name,))
         delta = self._defaults(name, decl, set())
@@ -246,8 +253,14 @@ class Machine(Edits, Glides, Frames):
 
     @property
     def neurons(self) -> dict:
-        """{name: type name} of every declared neuron."""
-        return {n: d.type.name for n, d in self._decls.items()}
+        """{name: type name} of every declared neuron (not the dormant ones: `dormant`)."""
+        return {n: d.type.name for n, d in self._decls.items() if n not in self._dormant}
+
+    @property
+    def dormant(self) -> set:
+        """Neurons that retired when their links went (state freed) and stay declared: a
+        link the network writes to one revives it, fresh; an edit declares it anew."""
+        return set(self._dormant)
 
     @property
     def active(self) -> list:
@@ -757,9 +770,14 @@ class Machine(Edits, Glides, Frames):
         out_map = None if fresh else plan.out_map  # old output row -> new (-1: gone)
         if old is not None:
             gone = (set(old.active) | {n for n in self._idle if n in self._decls}) - set(plan.active) - pinned
-            self._idle = set()
+            asked, self._idle = self._idle, set()
             if gone:
-                self._forget(gone)
+                # asked to retire (a patch dropped it, a crossfade's old neuron): forgotten;
+                # gone quiet (its links removed, by an edit or by the network): dormant,
+                # still declared with its state freed, so a link written to it revives it
+                slept = {n for n in gone if n not in asked}
+                self._forget(gone - slept)
+                self._sleep(slept)
                 changed = self._ent.update_names(self._W, self._decls, gone)
                 plan = build(self._ent, self._decls, pinned, sync, fades, prev=plan, changed=changed, names=gone)
                 if out_map is not None:  # old -> first plan -> this one
@@ -790,6 +808,11 @@ class Machine(Edits, Glides, Frames):
             self._Y[kind] = Y
             xshape = (plan.n_in[kind],) + ((self.block,) if kind == "audio" else ())
             self._X[kind] = np.zeros(xshape, Y.dtype)
+        if old is not None and gone:  # a dormant neuron's outputs: 0 until it is revived
+            for kind in DENSE:
+                idx, Y = plan.out_index[kind], self._Y[kind]
+                for key in [k for k in idx if k[0] in slept]:
+                    Y[idx[key]] = 0.0
         # Group state: keep the rows of kept neurons, initialise new ones.
         new_gstate = {}
         for key, names in plan.state_layout.items():
@@ -812,8 +835,12 @@ class Machine(Edits, Glides, Frames):
             self.report(("ignored",) + msg[0], f"W entry {'.'.join(msg[0])} ignored: {msg[1]}")
         self._plan = plan
         self._active = set(plan.active)
+        if self._dormant:
+            self._dormant -= self._active  # revived by a link
         self._any_slow = any(d.every > 1 for d in self._decls.values())
         self._w_read = bool(self._ent.by_src.get("self"))  # a row names self.matrix: W is lent
+        if self._w_read:  # (declarations change only here, at a compile)
+            self._Yv[("self", "decls")] = declare.as_vvalue(self._live_decls())
         self._wroute = None
         self._dirty = False
         if old is not None:

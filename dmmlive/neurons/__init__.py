@@ -1,4 +1,4 @@
 """The library of neuron types; importing it fills the type table."""
-from . import research, sinks, inputs, bridge  # noqa: F401
+from . import research, sinks, inputs, bridge, grow  # noqa: F401
 from . import oscillators, shaping, filters, envelopes, sampler, analysis, control, control_rate  # noqa: F401
 from . import midi  # noqa: F401

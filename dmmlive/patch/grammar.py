@@ -42,10 +42,10 @@ BUILTIN = ("self", "one", "edits")
 SINKS = ("out", "screen")  # known sink names; each is one only while its type is loaded
 SETTINGS = {"fade": 0.05, "tempo": 120.0, "size": (640, 360), "fps": 30.0, "seed": 0,
             "schedule": "ordered", "meter": 4, "quant": None,  # quant None: not set (play --quant)
-            "netfade": 0.005}
+            "netfade": 0.005, "max_neurons": 1024}
 SETTING_ARGS = {"fade": "seconds", "tempo": "bpm", "size": "w, h", "fps": "n", "seed": "n",
                 "schedule": "'ordered' or 'synchronous'", "meter": "beats per bar", "quant": "beats",
-                "netfade": "seconds"}
+                "netfade": "seconds", "max_neurons": "n"}
 MAX_QUANT = 1024  # beats
 SCHEDULES = ("ordered", "synchronous")
 MAX_SIZE = 8192
@@ -451,6 +451,9 @@ class Parser(PitchReader):
             if not _number(v) or v <= 0:
                 raise self.error(f"tempo must be a number of beats per minute > 0, got {_show(v)}", node)
             v = float(v)
+        elif name == "max_neurons":
+            if not _integer(v) or not 1 <= v <= 100000:
+                raise self.error(f"max_neurons must be a whole number from 1 to 100000, got {_show(v)}", node)
         elif name == "netfade":
             if not _number(v) or not 0 <= v <= 1:
                 raise self.error(f"netfade must be a number of seconds from 0 to 1, got {_show(v)}", node)

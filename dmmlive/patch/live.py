@@ -97,6 +97,7 @@ class PatchSession:
             m.tempo = s["tempo"]                                 # stays until the text changes it
         m.grid.meter = s["meter"]
         m.netfade = s["netfade"]
+        m.max_neurons = s["max_neurons"]
         m.set_schedule(s["schedule"])
         if not now:  # a save brings a hushed set back (OSC /dmm/hush), over its fade
             unhush(m, s["fade"])

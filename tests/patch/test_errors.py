@@ -142,9 +142,9 @@ CASES = [
     ("fade(x)", 1, 6, "expected a constant here, not a name"),
     # unknown settings
     ("fadee(1)", 1, 1,
-     "unknown setting 'fadee' (did you mean 'fade'?); settings: fade, tempo, size, fps, seed, schedule, meter, quant, netfade"),
+     "unknown setting 'fadee' (did you mean 'fade'?); settings: fade, tempo, size, fps, seed, schedule, meter, quant, netfade, max_neurons"),
     ("tmepo(1)", 1, 1,
-     "unknown setting 'tmepo' (did you mean 'tempo'?); settings: fade, tempo, size, fps, seed, schedule, meter, quant, netfade"),
+     "unknown setting 'tmepo' (did you mean 'tempo'?); settings: fade, tempo, size, fps, seed, schedule, meter, quant, netfade, max_neurons"),
     ("test_perr_osc(freq=1)", 1, 1,
      "test_perr_osc(...) on its own declares nothing: give it a name, as in `x = test_perr_osc(...)`"),
     # duplicate names

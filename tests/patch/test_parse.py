@@ -84,7 +84,7 @@ def test_demo_parses_to_its_rows_declarations_and_settings():
     assert p.defaults == want
     assert ("lfo", "amp") in want and ("filt", "q") not in want and ("echo", "time") not in want
     assert p.settings == {"fade": 0.05, "tempo": 120.0, "size": (640, 360), "fps": 30.0, "seed": 0,
-                          "schedule": "ordered", "meter": 4, "quant": None, "netfade": 0.005}
+                          "schedule": "ordered", "meter": 4, "quant": None, "netfade": 0.005, "max_neurons": 1024}
     assert p.knobs == {"/1/fader1": "vol"}
 
 
@@ -230,9 +230,9 @@ def test_settings_and_their_defaults():
     p = parse("fade(0)\ntempo(90)\nsize(1280, 720)\nfps(60)\nseed(7)\nschedule('synchronous')\n"
               "meter(3)\nquant(1.5)\n")
     assert p.settings == {"fade": 0.0, "tempo": 90.0, "size": (1280, 720), "fps": 60.0, "seed": 7,
-                          "schedule": "synchronous", "meter": 3, "quant": 1.5, "netfade": 0.005}
+                          "schedule": "synchronous", "meter": 3, "quant": 1.5, "netfade": 0.005, "max_neurons": 1024}
     assert parse("").settings == {"fade": 0.05, "tempo": 120.0, "size": (640, 360), "fps": 30.0,
-                                  "seed": 0, "schedule": "ordered", "meter": 4, "quant": None, "netfade": 0.005}
+                                  "seed": 0, "schedule": "ordered", "meter": 4, "quant": None, "netfade": 0.005, "max_neurons": 1024}
     assert parse("fade(1/20)\nsize(2*640, 360)").settings["size"] == (1280, 360)
     assert parse("fade(1/20)").settings["fade"] == 0.05
 

@@ -1,0 +1,63 @@
+"""Declarations as V-values: how the network declares neurons through what it writes into
+`self.delta`, and how Self shows the declarations (`self.decls`).
+
+A ΔW may carry a section under the key ":declare" (not a neuron name: names cannot start
+with ':'):
+
+    {":declare": {name: {type: {args: count}}}, ...the rest of ΔW...}
+
+`args` is the neuron's construction arguments as canonical JSON (keys sorted, no spaces;
+"{}" for none), so the same declaration is the same path and a V-value is linear: two
+writers declaring it add their counts, a declaration scaled by a weight w counts w. A name
+is declared where exactly one (type, args) of it has a count > 0 (the rest is ignored and
+reported). Self installs the section before it adds the rest into W (so the links the rest
+writes to the new neuron resolve), up to the machine's `max_neurons`.
+`self.decls` is every live declaration in the same form, count 1."""
+from __future__ import annotations
+
+import json
+
+DECLARE = ":declare"
+
+
+def args_key(args: dict) -> str:
+    return json.dumps(args, sort_keys=True, separators=(",", ":"))
+
+
+def declaration(name: str, type_name: str, args: dict | None = None, count: float = 1.0) -> dict:
+    """The ΔW section that declares `name` as `type_name(**args)`."""
+    return {DECLARE: {name: {type_name: {args_key(args or {}): float(count)}}}}
+
+
+def as_vvalue(decls: dict) -> dict:
+    """{name: {type: {args: 1.0}}} of {name: Decl} (what `self.decls` outputs)."""
+    return {n: {d.type.name: {args_key(d.args): 1.0}} for n, d in decls.items()}
+
+
+def read(section) -> tuple[dict, list]:
+    """({name: (type name, args)} declared by a ":declare" section, [(name, why)] refused
+    as malformed)."""
+    out, bad = {}, []
+    if not isinstance(section, dict):
+        return out, [("?", "the :declare section is not a V-value of names")]
+    for name, types in section.items():
+        if not isinstance(types, dict):
+            bad.append((name, "not {type: {args: count}}"))
+            continue
+        on = [(t, a) for t, by in types.items() if isinstance(by, dict)
+              for a, c in by.items() if isinstance(c, (int, float)) and c > 0]
+        if len(on) != 1:
+            if on:
+                bad.append((name, f"{len(on)} declarations with a count > 0 (one at a time)"))
+            continue
+        t, a = on[0]
+        try:
+            args = json.loads(a)
+        except ValueError:
+            bad.append((name, f"arguments {a!r} are not JSON"))
+            continue
+        if not isinstance(args, dict):
+            bad.append((name, f"arguments {a!r} are not a JSON object"))
+            continue
+        out[name] = (t, args)
+    return out, bad
