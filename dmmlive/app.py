@@ -119,7 +119,7 @@ class StopSignals:
 def build(path: str, rate: int, block: int, limiter: bool, ahead: float = 0.01,
           load_root: str | None = None, allow_load_anywhere: bool = False, log: str | None = None,
           shaders: str | None = None, frames: bool = False, empty: bool = False,
-          midi: dict | None = None) -> Host:
+          midi: dict | None = None, link: bool = False) -> Host:
     """The engine's factory: the Host of the patch at `path` (its machine, the session
     that applies saves, the Controller that runs OSC commands between its ticks).
     `log`: write a performance log there (dmmlive.log). `shaders`: a folder of more
@@ -150,6 +150,12 @@ def build(path: str, rate: int, block: int, limiter: bool, ahead: float = 0.01,
     if midi:  # `midi`: drivers.midi.MidiLink's arguments (--midi-in, --midi-out, --midi-clock-in)
         from .drivers.midi import MidiLink
         host.midi_link = MidiLink(**midi).open()
+    if link:  # --link: the local Ableton Link session steers the grid (drivers/link.py)
+        import atexit
+
+        from .drivers.link import LinkSync
+        host.link = LinkSync(host.machine.tempo)
+        atexit.register(host.link.close)
     return host
 
 
@@ -167,7 +173,7 @@ class App:
                  seconds=None, out=None, err=None, status_every=1.0,
                  osc=True, osc_host="127.0.0.1", osc_port=9000, osc_allow=None,
                  allow_load_anywhere=False, log=None, record=None, shaders=None, ahead=0.01,
-                 midi_in=None, midi_out=None, midi_clock_in=False):
+                 midi_in=None, midi_out=None, midi_clock_in=False, link=False):
         self.path = str(Path(patch))
         self.record_to = None if record is None else str(record)  # --record: from the start
         from .gfx.types import shader_folder  # --shaders, or a shaders/ folder beside the patch
@@ -188,6 +194,7 @@ class App:
         midi_in = [x for x in (midi_in or ()) if x != "none"]  # MIDI ports (drivers/midi.py): none by default
         self.midi = ({"inputs": midi_in, "output": midi_out, "clock_in": bool(midi_clock_in)}
                      if midi_in or midi_out else None)
+        self.link = bool(link)  # --link: join the local Ableton Link session (drivers/link.py)
         self.window_on, self.window_size = bool(window), window_size
         self.window = None  # the Window (drivers/window.py) while playing with one
         self.errors: deque = deque(maxlen=32)  # recent error texts, for the window's overlay
@@ -460,7 +467,8 @@ class App:
         self.engine = cls(build, (self.path, self.rate, self.block, self.limiter, self.ahead, None,
                                   self.allow_load_anywhere, self.log, self.shaders, self.window_on,
                                   self.broken is not None),
-                          {"midi": self.midi} if self.midi else None, **kw).start()
+                          {**({"midi": self.midi} if self.midi else {}), **({"link": True} if self.link else {})}
+                          or None, **kw).start()
         if server is not None:
             server.set_knobs(self._knobs_or_none())
             self.server = server.start()
@@ -474,6 +482,9 @@ class App:
             from .drivers.midi import midi_ports
             said = self.engine.call(midi_ports)
             self.say(said or "MIDI: no MIDI source to take from (--midi-in NAME when one is plugged in)")
+        if self.link:
+            from .drivers.link import link_status
+            self.say(self.engine.call(link_status))
         self.say(f"playing {self.path} ({'sound: ' + str(self.engine.info.get('device', 'default')) if self.audio else 'no audio'}); "
                  "save the file to change the network; Ctrl-C to stop"
                  + (f"; logging to {self.log}" if self.log is not None else ""))

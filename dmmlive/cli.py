@@ -157,7 +157,8 @@ def cmd_play(a) -> int:
               limiter=not a.no_limiter, seconds=a.seconds, osc=not a.no_osc, osc_host=a.osc_host,
               osc_port=a.osc_port, osc_allow=a.osc_allow or None, allow_load_anywhere=a.allow_load_anywhere,
               log=a.log, record=a.record, shaders=a.shaders, ahead=a.ahead,
-              midi_in=a.midi_in or ["all"], midi_out=a.midi_out, midi_clock_in=a.midi_clock_in)
+              midi_in=a.midi_in or ["all"], midi_out=a.midi_out, midi_clock_in=a.midi_clock_in,
+              link=a.link)
     try:
         return app.run()
     except AudioDeviceError as e:
@@ -252,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "(a unique part of its name, or 'virtual': dmmlive:midi_out)")
     pl.add_argument("--midi-clock-in", action="store_true",
                     help="follow the tempo of the MIDI clock coming in (sets the machine's tempo)")
+    pl.add_argument("--link", action="store_true",
+                    help="join the local Ableton Link session: take its tempo and beat phase (quantum: the "
+                         "patch's meter), give it the set's own tempo changes")
     pl.set_defaults(fn=cmd_play)
     se = sub.add_parser("send", help="send one OSC message: dmmlive send [--host H] [--port P] [--wait] /addr ARGS")
     se.add_argument("rest", nargs=argparse.REMAINDER)

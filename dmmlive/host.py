@@ -31,7 +31,7 @@ class Journal:
     """The changes applied to a machine, in order, each a record {"tick", "kind", ...}:
     `kind` "code" (a patch text: `path`, `text`, `shaders` {name: source} of the shader
     types it declares), "osc" (`op`, `args`), "knob" (`address`, `values`), "midi" (`bytes`,
-    or `tempo` from a MIDI clock)."""
+    or `tempo` from a MIDI clock) or "link" (`tempo` and/or `beat` from Ableton Link)."""
 
     def __init__(self):
         self.subscribers: list = []
@@ -67,6 +67,7 @@ class Host:
         self.heard_in = float(ahead)      # s from now until the next tick is heard
         self.log = None                   # the LogWriter, when logging (dmmlive.log.start_log)
         self.midi_link = None             # the MIDI ports (drivers.midi.MidiLink), when playing with them
+        self.link = None                  # the Ableton Link session (drivers.link.LinkSync), with play --link
         self.write_pos = None             # the ring position of the next tick's first sample (the engine's)
         self._tap = None
         session.on_applied.append(self._code_applied)
@@ -89,6 +90,8 @@ class Host:
                 tap["lost"] += 1
         if self.midi_link is not None:
             self.midi_link.before_tick(self)
+        if self.link is not None:  # after the commands due: a tempo they set reaches the session
+            self.link.before_tick(self)
         if self.log is not None:
             self.log.poll()
 
@@ -144,6 +147,20 @@ class Host:
         self.machine.tempo = float(bpm)
         if self.journal.subscribers:
             self.journal.publish({"tick": self.machine.t, "kind": "midi", "tempo": float(bpm)})
+
+    def link_steer(self, tempo: float | None = None, beat: float | None = None) -> None:
+        """Take the Link session's tempo and/or phase before the next tick (`drivers.link.apply`)
+        and journal it: a `link` line with its `tempo` and/or `beat` (the grid's beat at the
+        next tick's first sample)."""
+        from .drivers.link import apply
+        apply(self.machine, tempo, beat)
+        if self.journal.subscribers:
+            rec = {"tick": self.machine.t, "kind": "link"}
+            if tempo is not None:
+                rec["tempo"] = float(tempo)
+            if beat is not None:
+                rec["beat"] = float(beat)
+            self.journal.publish(rec)
 
     def knob_addresses(self) -> list:
         """The addresses the patch's knobs listen to (for the OSC listener)."""

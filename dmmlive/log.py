@@ -16,6 +16,9 @@ tick t+1 is computed):
     {"tick": 951, "kind": "knob", "address": "/1/fader1", "values": [0.7]}
     {"tick": 960, "kind": "midi", "bytes": [176, 74, 100]}                       a MIDI message (CC, note, bend)
     {"tick": 970, "kind": "midi", "tempo": 121.5}                                the tempo of a MIDI clock in
+    {"tick": 980, "kind": "link", "tempo": 128.0, "beat": 1042.25}               Ableton Link's tempo and/or
+                                                                                 phase (the grid's beat at
+                                                                                 the tick's first sample)
     {"tick": 4000, "kind": "end"}                                                the set stopped cleanly
 
 A `code` or `osc` line that declares a shader type first seen there carries
@@ -58,7 +61,7 @@ SUFFIX = ".dmmlog"
 VERSION = 1
 FLUSH_EVERY = 0.5     # seconds: buffered lines reach the file at least this often
 TAIL_SECONDS = 1.0    # a log without an "end" line is rendered to its last change plus this
-KINDS = ("code", "osc", "knob", "midi", "end")
+KINDS = ("code", "osc", "knob", "midi", "link", "end")
 HEADER_KEYS = ("rate", "block", "seed", "schedule", "fps", "size", "limiter", "patch", "text", "shaders")
 
 
@@ -301,12 +304,24 @@ def _check_event(e: dict, path: str, i: int, log: SetLog) -> None:
     if kind not in KINDS:
         raise BadArgument(f"{path}: line {i}: unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
     need = {"code": ("text", "path"), "osc": ("op", "args"), "knob": ("address", "values"), "midi": (),
-            "end": ()}[kind]
+            "link": (), "end": ()}[kind]
     for k in need:
         if k not in e:
             raise BadArgument(f"{path}: line {i}: a {kind} line needs {k!r}")
     if kind == "midi":
         _check_midi(e, f"{path}: line {i}")
+    if kind == "link":
+        _check_link(e, f"{path}: line {i}")
+
+
+def _check_link(e: dict, where: str) -> None:
+    """A `link` line holds a `tempo` (bpm > 0) and/or a `beat` (the grid's beat at the tick's first sample)."""
+    t, b = e.get("tempo"), e.get("beat")
+    def num(x):
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    if (t is None and b is None) or (t is not None and not (num(t) and t > 0)) or (b is not None and not num(b)):
+        raise BadArgument(f"{where}: a link line needs a 'tempo' (bpm > 0) and/or a 'beat' (a number), "
+                          f"got tempo {t!r}, beat {b!r}")
 
 
 def _check_midi(e: dict, where: str) -> None:
@@ -380,6 +395,10 @@ class Replayer:
                 from .neurons.midi import apply
                 apply(self.m, e["bytes"])
             return
+        if kind == "link":
+            from .drivers.link import apply as steer
+            steer(self.m, e.get("tempo"), e.get("beat"))
+            return
         if kind == "knob":
             op, args = "knob", [e["address"], *e["values"]]
         else:
@@ -427,7 +446,7 @@ def check_log(source) -> str:
         prev = parse(h["text"], h["patch"], previous=EMPTY_PATCH, types=types)
     except DmmError as e:
         raise BadArgument(f"{path}:1: the set's first patch does not read:\n{e}") from None
-    counts = dict.fromkeys(("code", "osc", "knob", "midi"), 0)
+    counts = dict.fromkeys(("code", "osc", "knob", "midi", "link"), 0)
     for line, e in log.events:
         kind = e["kind"]
         if kind == "end":
@@ -438,6 +457,8 @@ def check_log(source) -> str:
                 prev = parse(e["text"], e["path"], previous=prev, types=types)
             elif kind == "midi":
                 _check_midi(e, f"{path}:{line}")
+            elif kind == "link":
+                _check_link(e, f"{path}:{line}")
             else:
                 op, args = ("knob", [e["address"], *e["values"]]) if kind == "knob" else (e["op"], e["args"])
                 cmd = commands.get(op)
@@ -449,7 +470,8 @@ def check_log(source) -> str:
     how = "ended cleanly" if log.end is not None else (log.warning or "not ended")
     return (f"{path}: ok: a set of {log.seconds:.1f} s ({log.ticks} ticks at {h['rate']} Hz, block {h['block']}) "
             f"from {h['patch']}: {counts['code']} saves, {counts['osc']} OSC commands, {counts['knob']} knob "
-            f"moves" + (f", {counts['midi']} MIDI messages" if counts["midi"] else "") + f"; {how}")
+            f"moves" + (f", {counts['midi']} MIDI messages" if counts["midi"] else "")
+            + (f", {counts['link']} Link changes" if counts["link"] else "") + f"; {how}")
 
 
 def logged_types(shaders: dict):

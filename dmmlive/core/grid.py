@@ -44,13 +44,15 @@ class Grid:
         if bpm == a[TEMPO]:
             return
         p = self.phase(at)
-        a[S0P], a[P0P], a[TEMPOP] = a[S0], a[P0], a[TEMPO]
+        if at != a[S0]:  # (a second change at the same sample keeps the segment before it)
+            a[S0P], a[P0P], a[TEMPOP] = a[S0], a[P0], a[TEMPO]
         a[S0], a[P0], a[TEMPO] = float(at), p, bpm
 
     def set_beat(self, beat: float, at: int) -> None:
         """Make sample `at` fall on beat `beat` (Link's session phase, an external clock)."""
         a = self.arr
-        a[S0P], a[P0P], a[TEMPOP] = a[S0], a[P0], a[TEMPO]
+        if at != a[S0]:  # (as set_tempo)
+            a[S0P], a[P0P], a[TEMPOP] = a[S0], a[P0], a[TEMPO]
         a[S0], a[P0] = float(at), float(beat) * a[UNIT]
 
     def phase(self, s: int) -> float:

@@ -98,7 +98,8 @@ class EngineError(DmmError):
 # Shared status: one float64 each; each field has one writing process.
 FIELDS = ("state", "audio_state", "rate", "block", "ticks", "frames", "device_frames", "callbacks",
           "short", "underflows", "latency", "load", "stream_load", "peak", "device_start",
-          "device_time", "audio_rt", "margin", "cb_pos", "cb_time", "cb_frames")
+          "device_time", "audio_rt", "margin", "cb_pos", "cb_time", "cb_frames",
+          "cb_delay")
 _I = {name: i for i, name in enumerate(FIELDS)}
 STARTING, RUNNING, STOPPED, FAILED = 0.0, 1.0, 2.0, -1.0
 
@@ -649,6 +650,7 @@ class _Engine:
         m.on_report = lambda msg: self.replies.put(("report", msg))
         if self.host is not None:  # when each sample is played (MIDI out sends by it: drivers/midi.py)
             self.host.device_clock = self.device_clock
+            self.host.device_delay = self.device_delay  # (Link: drivers/link.py)
         for msg in list(m.reports):
             self.replies.put(("report", msg))
 
@@ -739,6 +741,11 @@ class _Engine:
             if n and S[_I["callbacks"]] == n:
                 return int(pos), float(t), int(frames)
         return None
+
+    def device_delay(self) -> float:
+        """Seconds from the start of the device's last period to its first sample leaving the
+        converter (PortAudio's outputBufferDacTime - currentTime; 0 for NullOutput)."""
+        return float(self.S[_I["cb_delay"]])
 
     def _timer(self):
         """NullOutput's device: drain one block per period, on an absolute schedule."""
@@ -1053,6 +1060,8 @@ class _Player:
             S[_I["underflows"]] += 1
         # when this period's first sample is played (drivers/midi.py sends by it)
         S[_I["cb_pos"]], S[_I["cb_time"]], S[_I["cb_frames"]] = self.ring.pos[1], time.monotonic(), frames
+        delay = time_info.outputBufferDacTime - time_info.currentTime  # (a host without it: the latency)
+        S[_I["cb_delay"]] = delay if 0.0 < delay < 1.0 else S[_I["latency"]]
         n = self.ring.read(outdata, frames)
         if n < frames:
             S[_I["short"]] += 1
