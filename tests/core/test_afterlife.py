@@ -15,8 +15,10 @@ The sketches (paths in anhinga/fluid, with the commit that last changed each fil
   runs (squeeze on every output) and the sound (sines at 40(i+1) Hz, gain
   1.4^-i * (0.5 - 0.5*W[1][i])).
 
-`reference` below is the sketches' draw() loop written again from reading them (dense
-float32 matrices, as Processing computes), to compare every entry of every matrix.
+The sketches' own code (their Matrix class, setup() and draw(), graphics stubbed out) run
+under Java 17 prints exactly the lines the two trace tests expect (12 frames each).
+`reference` below is their draw() loop written again from reading them (dense float32
+matrices, as Processing computes), to compare every entry of every matrix.
 """
 from __future__ import annotations
 
