@@ -148,8 +148,11 @@ def build(path: str, rate: int, block: int, limiter: bool, ahead: float = 0.01,
         from .log import start_log
         start_log(host, log, path, text)  # writes what the host's journal publishes
     if midi:  # `midi`: drivers.midi.MidiLink's arguments (--midi-in, --midi-out, --midi-clock-in)
+        import atexit
+
         from .drivers.midi import MidiLink
         host.midi_link = MidiLink(**midi).open()
+        atexit.register(host.midi_link.close)  # (All Notes Off, the ports let go of)
     if link:  # --link: the local Ableton Link session steers the grid (drivers/link.py)
         import atexit
 

@@ -2,8 +2,8 @@
 
 Everything here runs in the engine process, beside the machine (`Host.midi_link`):
 
-- in: every message from the ports opened (`--midi-in`) waits in an inbox and is applied
-  to the machine between two ticks, before the next one (`neurons.midi.apply`: `midicc`,
+- in: every message from the ports opened (`--midi-in`) waits in the port's queue and is
+  applied to the machine between two ticks, before the next one (`neurons.midi.apply`: `midicc`,
   `midinote`, `midibend`), journaled with that tick (`play --log`; a `midi` line), as a
   knob's value is; the replay applies it before the same tick. With `--midi-clock-in` the
   machine's tempo follows the clock (24 pulses a beat) of the ports: the median length of
@@ -44,6 +44,7 @@ CLOCK_WINDOW = 4 * PPQN + 1   # clock pulses the tempo is fitted over (4 beats)
 CLOCK_GAP = 1.0               # s without a pulse: the clock stopped (the fit starts again)
 CLOCK_STEP = 0.1              # bpm the fitted tempo moves by before the machine's is set
 CLIENT = "dmmlive"            # the MIDI client's name (JACK: dmmlive:midi_in, dmmlive:midi_out)
+QUEUE = 4096                  # MIDI messages a port keeps between two ticks at most
 EVENTS = 8192                 # MIDI messages waiting for their frame at most (engine -> audio process)
 
 
@@ -130,10 +131,9 @@ class MidiLink:
         self.graph = output if graph else None  # the output is the audio process's (GraphMidiOut)
         self.clock_in = bool(clock_in)
         self.api = api
-        self.ins: list = []          # (rtmidi.MidiIn, the source's name)
+        self.ins: list = []          # [rtmidi.MidiIn, the source's name, its clock (s, by the deltas)]
         self.out = None              # rtmidi.MidiOut
         self.out_name = None
-        self.inbox: deque = deque()  # (monotonic time, bytes) received
         self.received = 0
         self.applied = 0
         self.malformed = 0
@@ -173,9 +173,8 @@ class MidiLink:
                 if n in seen:
                     continue
                 seen.add(n)
-                mi = rtmidi.MidiIn(api, CLIENT)
+                mi = rtmidi.MidiIn(api, CLIENT, queue_size_limit=QUEUE)
                 mi.ignore_types(sysex=True, timing=not self.clock_in, active_sense=True)
-                mi.set_callback(self._received)
                 try:
                     if i is None:
                         mi.open_virtual_port("midi_in")
@@ -184,7 +183,7 @@ class MidiLink:
                 except Exception as e:  # noqa: BLE001
                     mi.delete()
                     raise BadArgument(f"MIDI source {n!r} would not open: {e}") from None
-                self.ins.append((mi, n))
+                self.ins.append([mi, n, 0.0])
         if self.output_spec:
             mo = rtmidi.MidiOut(api, CLIENT)
             try:
@@ -213,7 +212,7 @@ class MidiLink:
             return ""
         parts = []
         if self.ins:
-            parts.append("in from " + ", ".join(repr(n) for _, n in self.ins)
+            parts.append("in from " + ", ".join(repr(n) for _, n, _ in self.ins)
                          + (" (following its clock)" if self.clock_in else ""))
         if self.out is not None:
             parts.append(f"out to {self.out_name!r} (notes, clock at the tempo)")
@@ -225,9 +224,8 @@ class MidiLink:
         if self._sender is not None:
             self._sender.stop()
             self._sender = None
-        for mi, _ in self.ins:
+        for mi, _, _ in self.ins:
             try:
-                mi.cancel_callback()
                 mi.close_port()
                 mi.delete()
             except Exception:  # noqa: BLE001
@@ -235,6 +233,8 @@ class MidiLink:
         self.ins = []
         if self.out is not None:
             try:
+                for data in all_notes_off():  # (no note left hanging on the synth)
+                    self.out.send_message(list(data))
                 self.out.close_port()
                 self.out.delete()
             except Exception:  # noqa: BLE001
@@ -242,10 +242,21 @@ class MidiLink:
             self.out = None
 
     # ---- in -----------------------------------------------------------------------------------
-    def _received(self, event, data=None) -> None:  # rtmidi's thread
-        msg, _delta = event
-        self.inbox.append((time.monotonic(), msg))
-        self.received += 1
+    def _poll(self):
+        """The messages waiting in the ports' queues: (time, bytes), the time by the deltas
+        rtmidi stamps them with (seconds, on that port's own clock). Polled by the engine
+        before each tick: no Python runs in the MIDI system's thread (on JACK that is the
+        real-time process thread, which must never wait for this process's GIL)."""
+        for port in self.ins:
+            mi = port[0]
+            while True:
+                got = mi.get_message()
+                if got is None:
+                    break
+                data, delta = got
+                port[2] += delta
+                self.received += 1
+                yield port[2], data
 
     def _clock_pulse(self, t: float):
         """A clock pulse came at `t`: the tempo of the last pulses (the median of the spans of
@@ -267,13 +278,21 @@ class MidiLink:
         if self.out is not None or self.graph:
             m = host.machine
             pos = getattr(host, "write_pos", None)  # (the ring position of the tick's first sample)
-            self._send_tick(host, (m.t - 1) * m.block if pos is None else pos)
+            try:
+                self._send_tick(host, (m.t - 1) * m.block if pos is None else pos)
+            except Exception as e:  # noqa: BLE001  (the sound never stops for MIDI)
+                m.report("midi-out", f"MIDI out failed: {type(e).__name__}: {e} (the sound goes on)")
 
     def before_tick(self, host) -> None:
         """Before each tick: apply the messages received since the last tick."""
+        try:
+            self._take(host)
+        except Exception as e:  # noqa: BLE001  (the sound never stops for MIDI)
+            host.machine.report("midi-in", f"MIDI in failed: {type(e).__name__}: {e} (the sound goes on)")
+
+    def _take(self, host) -> None:
         bpm = None
-        while self.inbox:
-            t, data = self.inbox.popleft()
+        for t, data in self._poll():
             if not data:
                 continue
             if data[0] == CLOCK:
@@ -380,6 +399,11 @@ class _Sender:
                 self.log.append((t, time.monotonic(), data))
 
 
+def all_notes_off() -> list:
+    """What a stop sends: the clock's Stop, then All Notes Off (CC 123) on every channel."""
+    return [(STOP,)] + [(0xB0 + ch, 123, 0) for ch in range(16)]
+
+
 def jack_graph() -> bool:
     """Whether MIDI out can go in the JACK graph: MIDI here is JACK's (no ALSA sequencer) and
     JACK-Client is there."""
@@ -452,6 +476,7 @@ class GraphMidiOut:
             self.target = self.dest = names[pick(dest, names, "destination")]
         self.before = set(self._sound_ports())
         self.last_n = 0
+        self.closing = None  # the messages to write in the next period before closing
         self.client.set_process_callback(self._process)
 
     def _sound_ports(self) -> list:
@@ -469,6 +494,11 @@ class GraphMidiOut:
     def _process(self, frames) -> None:  # JACK's thread, after the sound's callback of this period
         port = self.port
         port.clear_buffer()
+        if self.closing is not None:
+            for i, data in enumerate(self.closing[:frames]):
+                port.write_midi_event(i, bytes(data))
+            self.closing = []
+            return
         S, ix = self.S, self.I
         n = S[ix["callbacks"]]
         if n == self.last_n:  # the sound's callback did not run this period (JACK skipped it):
@@ -485,6 +515,10 @@ class GraphMidiOut:
             last = off
 
     def close(self) -> None:
+        self.closing = all_notes_off()  # (written in the next period: no note left hanging)
+        deadline = time.monotonic() + 0.1
+        while self.closing and time.monotonic() < deadline:
+            time.sleep(0.005)
         try:
             self.client.deactivate()
             self.client.close()
