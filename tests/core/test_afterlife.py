@@ -23,6 +23,7 @@ matrices, as Processing computes), to compare every entry of every matrix.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -224,7 +225,7 @@ def test_dot_clip_must_be_a_number_not_below_0():
 
 
 # ---- patches/afterlife.dmm --------------------------------------------------------------------
-PATCH = lw.__file__.rsplit("/dmmlive/", 1)[0] + "/patches/afterlife.dmm"
+PATCH = Path(__file__).resolve().parents[2] / "patches" / "afterlife.dmm"
 
 
 def test_the_patch_passes_the_link_round_the_master_row():
