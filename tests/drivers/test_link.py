@@ -561,3 +561,31 @@ def test_play_link_with_a_peer_tempo_beats_and_replay(jack, tmp_path):
         replay.append(m.sound().copy())
     replay = np.concatenate(replay)[:len(live)]
     assert np.array_equal(replay, live)
+
+
+def test_dmmlive_play_link_from_the_command_line_and_its_log_renders(tmp_path):
+    """`dmmlive play --link` as a user runs it (no sound card: --no-audio), beside a peer at
+    123 bpm: it says it joined, takes 123 (a `link` log line), and `dmmlive render` replays
+    the log without Link, twice to the same samples."""
+    pytest.importorskip("link")
+    patch, log = tmp_path / "p.dmm", tmp_path / "p.dmmlog"
+    patch.write_text(LIVE)
+    peer = Peer(123)
+    try:
+        r = subprocess.run([sys.executable, "-m", "dmmlive.cli", "play", str(patch), "--link", "--no-audio",
+                            "--no-window", "--no-osc", "--seconds", "2", "--log", str(log)],
+                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    finally:
+        peer.close()
+    assert r.returncode == 0, r.stderr
+    assert "Link: in the local session" in r.stdout + r.stderr
+    lines = [json.loads(x) for x in open(log, encoding="utf-8")][1:]
+    assert [e["tempo"] for e in lines if e["kind"] == "link" and "tempo" in e][:1] == [123.0]
+    assert lines[-1]["kind"] == "end"
+    outs = []
+    for name in ("a.wav", "b.wav"):
+        rr = subprocess.run([sys.executable, "-m", "dmmlive.cli", "render", str(log), "-o", str(tmp_path / name)],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert rr.returncode == 0, rr.stderr
+        outs.append((tmp_path / name).read_bytes())
+    assert outs[0] == outs[1] and len(outs[0]) > 10000
