@@ -21,7 +21,9 @@ from ..core.errors import BadArgument
 from ..core.registry import neuron_type, ranged
 from .control import smoothing
 
-__all__ = ["apply", "midi_state", "note_freq", "MidiState"]
+__all__ = ["apply", "midi_state", "note_freq", "MidiState", "MAX_VOICES"]
+
+MAX_VOICES = 8  # midipoly's voices at most
 
 
 def note_freq(note: float, bend: float = 0.0) -> float:
@@ -39,6 +41,36 @@ class MidiState:
         self.held: dict = {}
         self.last: dict = {}
         self.bend: dict = {}
+        self.poly: dict = {}   # {channel: {voices: [[note, velocity, gate, stamp], ...]}} (midipoly)
+        self.stamp = 0
+
+    def voices(self, channel: int, voices: int) -> list:
+        """The `voices` slots of `channel` for a midipoly of that many voices: [note, velocity,
+        gate, stamp] each (stamp: when it was last played or released)."""
+        per = self.poly.get(channel)
+        if per is None:
+            return [[69, 0.0, 0.0, -1] for _ in range(voices)]
+        return per[voices]
+
+    def poly_note(self, channel: int, note: int, velocity: float) -> None:
+        """A note on (velocity > 0) or off, in the slots of every voice count: a note-on takes
+        the slot playing that note, else the slot released longest ago, else the one played
+        longest ago (stolen); a note-off releases the slot playing it."""
+        per = self.poly.setdefault(channel, {k: [[69, 0.0, 0.0, -1] for _ in range(k)]
+                                             for k in range(1, MAX_VOICES + 1)})
+        self.stamp += 1
+        for slots in per.values():
+            playing = [s for s in slots if s[0] == note and s[2] > 0]
+            if velocity > 0:
+                if playing:
+                    s = playing[0]
+                else:
+                    free = [s for s in slots if s[2] == 0]
+                    s = min(free or slots, key=lambda s: s[3])
+                s[:] = [note, velocity, 1.0, self.stamp]
+            else:
+                for s in playing:
+                    s[2], s[3] = 0.0, self.stamp
 
     def note(self, channel: int) -> tuple[float, float, float]:
         """(note, gate, velocity) of `channel` now: the last note still held (gate 1), else
@@ -174,6 +206,55 @@ def midibend(state, rate):
     return state.value.copy()
 
 
+# ---- midipoly -------------------------------------------------------------------------------
+def _poly_check(args: dict) -> None:
+    _check_channel("midipoly", args["channel"])
+    v = args["voices"]
+    if not _int_in(v, 1, MAX_VOICES):
+        raise BadArgument(f"midipoly voices must be a whole number from 1 to {MAX_VOICES}, got {v!r}")
+    _note_check({"channel": args["channel"], "bend": args["bend"]})
+
+
+def _poly_values(st: MidiState | None, channel: int, voices: int, bend_range: float):
+    """(freq, gate, velocity, note) rows of MAX_VOICES (the voices beyond `voices` silent)."""
+    out = np.zeros((4, MAX_VOICES))
+    out[0], out[3] = 440.0, 69.0
+    slots = st.voices(channel, voices) if st is not None else [[69, 0.0, 0.0, -1]] * voices
+    b = (st.bend.get(channel, 0.0) if st is not None else 0.0) * bend_range
+    for k, (n, v, g, _) in enumerate(slots):
+        out[:, k] = note_freq(n, b), g, v, n
+    return out
+
+
+def _poly_init(names, args, ctx) -> dict:
+    x = _poly_values(getattr(ctx, "midi", None), int(args["channel"]), int(args["voices"]), float(args["bend"]))
+    k = len(names)
+    return {f: np.tile(x[i], (k, 1)) for i, f in enumerate(("freq", "gate", "velocity", "note"))}
+
+
+@neuron_type("midipoly", kind="number", inputs={},
+             outputs={f"{f}{k}": "number" for f in ("freq", "gate", "velocity", "note")
+                      for k in range(1, MAX_VOICES + 1)},
+             args={"voices": 4, "channel": 1, "bend": 2.0}, batched=True, state=_poly_init, check=_poly_check)
+def midipoly(state, rate):
+    """Polyphonic MIDI on `channel`: `voices` (1-8) voices, each with freqK, gateK, velocityK, noteK (K = 1..voices).
+
+    A note-on takes the voice already playing that note, else the one released longest
+    ago, else the one played longest ago (stolen); its note-off releases that voice (its
+    gate to 0, its pitch kept for the release). Pitch bend moves every voice by up to
+    `bend` semitones. Outputs past `voices` stay silent.
+
+    Example: `p = midipoly(voices=2)`, `v1 = mul(saw(freq=p.freq1), adsr(gate=p.gate1))`,
+    `v2 = mul(saw(freq=p.freq2), adsr(gate=p.gate2))`, `out = 0.2*v1 + 0.2*v2`
+    """
+    out = {}
+    for f in ("freq", "gate", "velocity", "note"):
+        a = getattr(state, f)
+        for k in range(MAX_VOICES):
+            out[f"{f}{k + 1}"] = a[:, k]
+    return out
+
+
 # ---- applying a message ----------------------------------------------------------------------
 def _running(machine, type_name: str):
     """(name, args, (arrays, row)) of every running neuron of `type_name`."""
@@ -203,6 +284,7 @@ def apply(machine, data) -> bool:
                 arrays["target"][i] = x
         return True
     if kind in (0x80, 0x90):  # note off, note on (velocity 0: off)
+        st.poly_note(ch, d1, d2 / 127.0 if kind == 0x90 else 0.0)
         held = st.held.setdefault(ch, [])
         held[:] = [h for h in held if h[0] != d1]
         if kind == 0x90 and d2 > 0:
@@ -222,6 +304,11 @@ def apply(machine, data) -> bool:
         if int(args["channel"]) == ch:
             f, g, v, n = _note_values(st, ch, float(args["bend"]))
             arrays["freq"][i], arrays["gate"][i], arrays["velocity"][i], arrays["note"][i] = f, g, v, n
+    for _, args, (arrays, i) in _running(machine, "midipoly"):
+        if int(args["channel"]) == ch:
+            x = _poly_values(st, ch, int(args["voices"]), float(args["bend"]))
+            for j, f in enumerate(("freq", "gate", "velocity", "note")):
+                arrays[f][i] = x[j]
     return True
 
 

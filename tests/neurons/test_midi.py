@@ -234,3 +234,28 @@ def test_a_bad_midi_log_line_is_named(tmp_path):
     log.close(10)
     with pytest.raises(BadArgument, match=r"line 2: a midi line needs 'bytes'"):
         check_log(path)
+
+
+def test_midipoly_gives_each_note_a_voice_and_steals_the_oldest():
+    h = host_of("p = midipoly(voices=2, channel=1)\nv1 = saw(freq=p.freq1)\nv2 = saw(freq=p.freq2)\n"
+                "out = 0.1*mul(v1, p.gate1) + 0.1*mul(v2, p.gate2)\n")
+
+    def voices():
+        return [(out(h, f"p.note{k}"), out(h, f"p.gate{k}")) for k in (1, 2)]
+
+    h.tick(1)
+    assert voices() == [(69, 0), (69, 0)]
+    steps = [([0x90, 60, 100], [(60, 1), (69, 0)]),
+             ([0x90, 64, 50], [(60, 1), (64, 1)]),
+             ([0x90, 67, 100], [(67, 1), (64, 1)]),   # no voice free: the oldest (60) is taken
+             ([0x80, 64, 0], [(67, 1), (64, 0)]),     # released, its pitch kept
+             ([0x90, 72, 127], [(67, 1), (72, 1)]),   # the released voice
+             ([0x90, 67, 0], [(67, 0), (72, 1)])]     # velocity 0: off
+    for data, want in steps:
+        h.midi(data)
+        h.tick(1)
+        assert voices() == want, data
+    assert out(h, "p.freq2") == pytest.approx(note_freq(72)) and out(h, "p.velocity2") == 1.0
+    assert out(h, "p.gate3") == 0 and out(h, "p.freq8") == 440.0  # beyond `voices`: silent
+    with pytest.raises(PatchError, match=r"midipoly voices must be a whole number from 1 to 8, got 9"):
+        parse("p = midipoly(voices=9)\nout = 0.1*sine(freq=p.freq1)\n", "poly.dmm")
