@@ -88,7 +88,18 @@ def frame_state(st, name, gpu, time, frame, rings, audio_ports) -> None:
         for p in audio_ports:
             if (name, p) not in rings:
                 rings[(name, p)] = ring_for(st)
-        st["audio"] = lambda port, n, _name=name: rings[(_name, port)].last(n)
+        st["audio"] = AudioReader(rings, name)
+
+
+class AudioReader:
+    """A frame neuron's `audio(port, n)`: the last n samples of its input `port` (an object,
+    not a closure, so that a snapshot holds it)."""
+
+    def __init__(self, rings: dict, name: str):
+        self.rings, self.name = rings, name
+
+    def __call__(self, port, n):
+        return self.rings[(self.name, port)].last(n)
 
 
 class Ring:

@@ -245,6 +245,20 @@ class Machine(Edits, Glides, Frames):
         """The beat position of the next tick's first sample (0 at the machine's start)."""
         return self.grid.beat(self.t * self.block)
 
+    # ---- snapshots (core/snapshot.py) -----------------------------------------------------
+    def snapshot(self, extra=None) -> bytes:
+        """The machine's whole state as bytes (`extra`: any object kept beside it):
+        `Machine.restore(data)` ticks on sample-identically (core/snapshot.py)."""
+        from .snapshot import snapshot
+        return snapshot(self, extra)
+
+    @classmethod
+    def restore(cls, data: bytes, types: Types | None = None) -> "Machine":
+        """The machine a `snapshot()` holds (its neuron types found in `types`, default the
+        standard table; hooks and on_report are not in it: attach them again)."""
+        from .snapshot import restore
+        return restore(data, types)
+
     # ---- reading -----------------------------------------------------------------------
     @property
     def matrix(self) -> dict:

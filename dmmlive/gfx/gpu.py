@@ -76,6 +76,26 @@ class Key:
         return f"<Key {self.id[1]}>"
 
 
+_TAGS = {t.name: t for t in (_AUTO, _UPLOAD, _RGB8)}
+
+
+def _enc(x):
+    """A texture key with its tags as plain tuples (a snapshot holds no _Tag objects)."""
+    if isinstance(x, _Tag):
+        return (("\0tag",), x.name)
+    if isinstance(x, tuple):
+        return tuple(_enc(v) for v in x)
+    return x
+
+
+def _flat(x):
+    return [y for v in x for y in _flat(v)] if isinstance(x, tuple) else [x]
+
+
+def _tex_state(t) -> tuple:
+    return (t.size, t.components, t.dtype, t.read())
+
+
 class _Pair:
     """Two textures with framebuffers: one holds the latest frame, the other the one before."""
 
@@ -190,6 +210,98 @@ class Gpu:
             self._black = None
         if self._own:
             self.ctx.release()
+
+    # --- snapshots (core/snapshot.py) -----------------------------------------------------
+
+    def snapshot_textures(self) -> dict:
+        """Every texture's contents, read back (with what `snapshot_id` needs to name the
+        textures, Images, Keys and tags the machine's state holds): `restore_textures` on
+        another Gpu makes the same textures again."""
+        while self._dead:
+            self.release(self._dead.pop())
+        refs, slots = {}, []
+        for key, slot in self._slots.items():
+            if _RGB8 in _flat(key):
+                continue  # the video read-back's scratch: made again when needed
+            ek = _enc(key)
+            items = {}
+            for name, r in slot.items():
+                if isinstance(r, _Pair):
+                    items[name] = ("pair", r.latest, [_tex_state(t) for t in r.textures])
+                    for i, t in enumerate(r.textures):
+                        refs[id(t)] = (ek, name, i)
+                elif isinstance(r, moderngl.Texture):
+                    items[name] = ("tex", _tex_state(r))
+                    refs[id(r)] = (ek, name, None)
+            slots.append((ek, items))
+        if self._black is not None:
+            refs[id(self._black)] = "black"
+        self._refs = refs
+        return {"size": self.size, "slots": slots, "uploads": next(self._uploads)}
+
+    def snapshot_id(self, obj):
+        """How a snapshot names `obj` if it is one of this Gpu's (an Image, a texture, a
+        Key, a tag), else None; `snapshot_load` on the restored Gpu gives it back."""
+        if isinstance(obj, Image):
+            return ("image", self._refs.get(id(obj.texture), "black"))
+        if isinstance(obj, moderngl.Texture):
+            return ("tex", self._refs.get(id(obj), "black"))
+        if isinstance(obj, Key):
+            return ("key", obj.id[1])
+        if isinstance(obj, _Tag):
+            return ("tag", obj.name)
+        return None
+
+    def restore_textures(self, state) -> None:
+        """Make the textures of `snapshot_textures` again on this Gpu (before `snapshot_load`)."""
+        self._keys: dict = {}
+        self._loaded: dict = {}
+        if state is None:
+            return
+        self.size = tuple(state["size"])
+        self._uploads = itertools.count(state["uploads"])
+        for ek, items in state["slots"]:
+            key = self._dec(ek)
+            s = self._slots.setdefault(key, {})
+            for name, item in items.items():
+                if item[0] == "pair":
+                    p = s[name] = _Pair(self.ctx, item[2][0][0])
+                    p.latest = item[1]
+                    for i, (t, st) in enumerate(zip(p.textures, item[2])):
+                        t.write(st[3])
+                        self._loaded[(ek, name, i)] = t
+                else:
+                    size, comps, dtype, data = item[1]
+                    t = s[name] = _texture(self.ctx, size, comps, dtype)
+                    t.write(data)
+                    self._loaded[(ek, name, None)] = t
+            if "copy" in s:
+                s["copyfbo"] = self.ctx.framebuffer(color_attachments=[s["copy"]])
+
+    def snapshot_load(self, pid):
+        """The object a snapshot named `pid` (see `snapshot_id`), on this Gpu."""
+        what, ref = pid
+        if what == "key":
+            return self._key_for(ref)
+        if what == "tag":
+            return _TAGS[ref]
+        tex = self.black().texture if ref == "black" else self._loaded[ref]
+        return Image(tex) if what == "image" else tex
+
+    def _key_for(self, n) -> Key:
+        k = self._keys.get(n)
+        if k is None:
+            k = self._keys[n] = Key(self._dead)
+        return k
+
+    def _dec(self, x):
+        if isinstance(x, tuple) and len(x) == 2 and x[0] == ("\0tag",):
+            return _TAGS[x[1]]
+        if isinstance(x, tuple):
+            x = tuple(self._dec(v) for v in x)
+            if len(x) == 2 and x[0] is _AUTO:  # a Key's id: the restored Key's
+                return self._key_for(x[1]).id
+        return x
 
     # --- programs -----------------------------------------------------------------------
 
