@@ -119,7 +119,7 @@ class StopSignals:
 def build(path: str, rate: int, block: int, limiter: bool, ahead: float = 0.01,
           load_root: str | None = None, allow_load_anywhere: bool = False, log: str | None = None,
           shaders: str | None = None, frames: bool = False, empty: bool = False,
-          midi: dict | None = None, link: bool = False) -> Host:
+          midi: dict | None = None, link: bool = False, quant: float = 0.0) -> Host:
     """The engine's factory: the Host of the patch at `path` (its machine, the session
     that applies saves, the Controller that runs OSC commands between its ticks).
     `log`: write a performance log there (dmmlive.log). `shaders`: a folder of more
@@ -142,6 +142,7 @@ def build(path: str, rate: int, block: int, limiter: bool, ahead: float = 0.01,
     else:  # the engine makes sound only: pictures are drawn by the window, from its frames
         session = open_patch(path, rate=rate, block=block, limiter=limiter, images=False, types=types,
                              publish_frames=frames)
+    session.quant = float(quant)  # --quant (the log's header keeps it for the replay)
     host = Host(session.machine, session, load_root=load_root or str(Path(path).resolve().parent),
                 allow_load_anywhere=allow_load_anywhere, ahead=ahead)
     if log:
@@ -176,7 +177,7 @@ class App:
                  seconds=None, out=None, err=None, status_every=1.0,
                  osc=True, osc_host="127.0.0.1", osc_port=9000, osc_allow=None,
                  allow_load_anywhere=False, log=None, record=None, shaders=None, ahead=0.01,
-                 midi_in=None, midi_out=None, midi_clock_in=False, link=False):
+                 midi_in=None, midi_out=None, midi_clock_in=False, link=False, quant=0.0):
         self.path = str(Path(patch))
         self.record_to = None if record is None else str(record)  # --record: from the start
         from .gfx.types import shader_folder  # --shaders, or a shaders/ folder beside the patch
@@ -198,6 +199,7 @@ class App:
         self.midi = ({"inputs": midi_in, "output": midi_out, "clock_in": bool(midi_clock_in)}
                      if midi_in or midi_out else None)
         self.link = bool(link)  # --link: join the local Ableton Link session (drivers/link.py)
+        self.quant = float(quant)  # --quant: the beats a save lands on when the patch sets no quant()
         self.window_on, self.window_size = bool(window), window_size
         self.window = None  # the Window (drivers/window.py) while playing with one
         self.errors: deque = deque(maxlen=32)  # recent error texts, for the window's overlay
@@ -470,7 +472,8 @@ class App:
         self.engine = cls(build, (self.path, self.rate, self.block, self.limiter, self.ahead, None,
                                   self.allow_load_anywhere, self.log, self.shaders, self.window_on,
                                   self.broken is not None),
-                          {**({"midi": self.midi} if self.midi else {}), **({"link": True} if self.link else {})}
+                          {**({"midi": self.midi} if self.midi else {}), **({"link": True} if self.link else {}),
+                           **({"quant": self.quant} if self.quant else {})}
                           or None, **kw).start()
         if server is not None:
             server.set_knobs(self._knobs_or_none())

@@ -111,7 +111,7 @@ def cmd_render(a) -> int:
             sys.stderr.write("\n")
         print(f"dmmlive: {text}", file=sys.stderr)
     path = render(source, a.output, seconds=seconds, progress=progress, size=a.size, fps=a.fps, start=a.start,
-                  report=report)
+                  report=report, input=a.input)
     if path.suffix.lower() == ".png":
         frames = sorted(path.parent.glob(f"{path.stem}_[0-9][0-9][0-9][0-9][0-9].png"))
         print(f"wrote {len(frames)} frames: {path.with_name(path.stem + '_00000.png')} ...")
@@ -149,6 +149,16 @@ def cmd_devices(a) -> int:
     return 0
 
 
+def _quant(text: str) -> float:
+    try:
+        q = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of beats: {text!r}") from None
+    if not 0 <= q <= 1024:
+        raise argparse.ArgumentTypeError(f"must be beats from 0 to 1024, got {text}")
+    return q
+
+
 def cmd_play(a) -> int:
     from .app import App
     from .drivers.audio import AudioDeviceError
@@ -158,7 +168,7 @@ def cmd_play(a) -> int:
               osc_port=a.osc_port, osc_allow=a.osc_allow or None, allow_load_anywhere=a.allow_load_anywhere,
               log=a.log, record=a.record, shaders=a.shaders, ahead=a.ahead,
               midi_in=a.midi_in or ["all"], midi_out=a.midi_out, midi_clock_in=a.midi_clock_in,
-              link=a.link)
+              link=a.link, quant=a.quant)
     try:
         return app.run()
     except AudioDeviceError as e:
@@ -207,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--size", type=_size, default=None, help="WxH (images; default: the patch's size)")
     r.add_argument("--fps", type=float, default=None, help="frames per second (default: the patch's)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--input", default=None, metavar="FILE.wav",
+                   help="what the patch's input(channel) neurons hear (a WAV file; a log replays its own)")
     r.add_argument("--shaders", default=None, metavar="FOLDER",
                    help="more shader types: FOLDER/NAME.frag is the type NAME (default: a shaders/ "
                         "folder beside the patch, if there is one)")
@@ -256,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--link", action="store_true",
                     help="join the local Ableton Link session: take its tempo and beat phase (quantum: the "
                          "patch's meter), give it the set's own tempo changes")
+    pl.add_argument("--quant", type=_quant, default=0.0, metavar="BEATS",
+                    help="saves, /dmm/code and /dmm/set land on the next multiple of BEATS on the beat grid "
+                         "(default 0: at once; a patch's quant(...) wins)")
     pl.set_defaults(fn=cmd_play)
     se = sub.add_parser("send", help="send one OSC message: dmmlive send [--host H] [--port P] [--wait] /addr ARGS")
     se.add_argument("rest", nargs=argparse.REMAINDER)

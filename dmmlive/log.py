@@ -170,6 +170,7 @@ def header_for(m, session, patch_path: str, text: str) -> dict:
     decls = session.patch.neurons if session.patch is not None else {}
     return {"rate": m.rate, "block": m.block, "seed": m.seed, "schedule": m.schedule, "fps": m.fps,
             "size": list(m.size), "limiter": m.limiter, "patch": str(patch_path), "text": text,
+            "quant": session.quant,
             "shaders": shader_sources({d.type for d in decls.values()}, m.types),
             "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "dmmlive": __version__}
@@ -420,6 +421,7 @@ def machine_from_log(source, size=None, fps=None, log: SetLog | None = None, typ
     h = log.header
     session = session_from_text(h["text"], h["patch"], rate=h["rate"], block=h["block"], seed=h["seed"],
                                 size=size or h["size"], fps=fps or h["fps"], limiter=h["limiter"], types=types)
+    session.quant = float(h.get("quant", 0.0))  # play --quant
     m = session.machine
     m.set_schedule(h["schedule"])
     m.before_tick.append(Replayer(session, log))

@@ -83,3 +83,33 @@ def test_a_quantised_osc_set_lands_on_the_beat():
     ctl.execute("add", ["out.left", "s", 0.25])   # /dmm/add: at once
     got, base = left(m, 3), left(ref, 3)
     assert first_change(got, 3 * base) is not None and first_change(got, 3 * base) < 3 * B
+
+
+def test_play_quant_reaches_the_engine_and_a_log_replays_it(tmp_path):
+    """`play --quant 1` (build's quant) makes a save land on the next beat, and the log
+    keeps it in its header so the replay lands it on the same sample."""
+    import dmmlive
+    from scipy.io import wavfile
+    from dmmlive.app import build
+    from dmmlive.cli import build_parser
+    assert build_parser().parse_args(["play", "p.dmm", "--quant", "2"]).quant == 2.0
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["play", "p.dmm", "--quant", "-1"])
+    patch, log = tmp_path / "p.dmm", tmp_path / "p.dmmlog"
+    patch.write_text(PATCH.format(quant="", gain=0.25))
+    host = build(str(patch), RATE, B, True, 0.05, None, False, str(log), quant=1.0)
+    m = host.machine
+    sound = []
+    for t in range(300):
+        if t == 20:
+            host.apply_text(PATCH.format(quant="", gain=0.75), str(patch))
+        host.tick()
+        sound.append(m.sound()[:, 0].copy())
+    host.log.close(m.t)
+    sound = np.concatenate(sound)
+    k = 24000  # the next beat after the save (at sample 2560)
+    ref, _ = session()
+    base = left(ref, 300)
+    assert first_change(sound, base) == k
+    rate, data = wavfile.read(dmmlive.render(log, tmp_path / "again.wav"))
+    np.testing.assert_array_equal(data[:len(sound), 0], sound)

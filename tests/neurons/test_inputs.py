@@ -53,3 +53,17 @@ def test_input_channel_is_checked():
     m = Machine(rate=RATE, block=B)
     with pytest.raises(BadArgument, match="channel must be a whole number from 1 to 8"):
         m.add("a", "input", channel=9)
+
+
+def test_dmmlive_render_input_on_the_command_line(tmp_path, capsys):
+    from dmmlive.cli import main
+    x = (0.3 * np.sin(2 * np.pi * 330 * np.arange(RATE // 2) / RATE)).astype(np.float32)
+    wavfile.write(tmp_path / "in.wav", RATE, x)
+    (tmp_path / "p.dmm").write_text("out = input(1)\n")
+    assert main(["render", str(tmp_path / "p.dmm"), "-o", str(tmp_path / "o.wav"), "--seconds", "0.5",
+                 "--input", str(tmp_path / "in.wav"), "-q"]) == 0
+    _, y = wavfile.read(tmp_path / "o.wav")
+    np.testing.assert_array_equal(y[:, 0], x)
+    assert main(["render", str(tmp_path / "p.dmm"), "-o", str(tmp_path / "o.wav"), "--seconds", "0.5",
+                 "--input", str(tmp_path / "nope.wav"), "-q"]) == 1
+    assert "no such file" in capsys.readouterr().err
