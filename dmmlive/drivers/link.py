@@ -89,7 +89,8 @@ class LinkSync:
         self.link = link_module.Link(float(bpm))
         self.link.enabled = True
         self.tempo = None          # the session tempo last taken or given (bpm), None before the first tick
-        self.estimates: deque = deque()  # (ring position, heard(0) estimate) of the periods seen
+        self.low: deque = deque()         # the lowest heard(0) estimates of the periods of the last WINDOW s
+        self.low_recent: deque = deque()  # ... of the last RECENT s
         self.taken = self.corrections = self.given = 0
         self.last_error = 0.0      # the last phase error measured (beats), for tests and the status
         self.failed = False
@@ -162,17 +163,18 @@ class LinkSync:
         delay_of = getattr(host, "device_delay", None)
         delay = delay_of() if delay_of is not None else 0.0
         est = ctime - cpos / rate + delay
-        q = self.estimates  # [ring position of a period's start, its estimate], one a period
-        if not q or q[-1][0] != cpos:
-            q.append((cpos, est))
-        while q[0][0] < cpos - WINDOW * rate:
-            q.popleft()
-        recent = cpos - max(RECENT * rate, 4 * frames)
-        best = min(e for _, e in q)
-        late = min(e for p, e in q if p >= recent)
+        recent = max(RECENT * rate, 4 * frames)
+        low, low_recent = self.low, self.low_recent  # sliding minima: (ring position, estimate), rising
+        if not low_recent or low_recent[-1][0] < cpos:  # one estimate a period
+            for q, span in ((low, WINDOW * rate), (low_recent, recent)):
+                while q and q[-1][1] >= est:
+                    q.pop()
+                q.append((cpos, est))
+                while q[0][0] < cpos - span:
+                    q.popleft()
+        best, late = low[0][1], low_recent[0][1]
         if late - best >= SHIFT:  # every recent period later: a shift, not jitter
-            while q[0][0] < recent:
-                q.popleft()
+            self.low = deque(low_recent)
             best = late
         return best + pos / rate
 
