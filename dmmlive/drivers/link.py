@@ -79,15 +79,18 @@ class LinkSync:
     `link` module (tests pass a stand-in); by default LinkPython-extern's."""
 
     def __init__(self, bpm: float = 120.0, link_module=None):
+        from ..core.errors import BadArgument
         if link_module is None:
             try:
                 import link as link_module
             except ImportError as e:
-                from ..core.errors import BadArgument
                 raise BadArgument("--link needs LinkPython-extern (pip install LinkPython-extern): "
                                   f"{e}") from None
-        self.link = link_module.Link(float(bpm))
-        self.link.enabled = True
+        try:
+            self.link = link_module.Link(float(bpm))
+            self.link.enabled = True
+        except Exception as e:  # noqa: BLE001  (said at start, before any sound)
+            raise BadArgument(f"--link: cannot join the Link session: {type(e).__name__}: {e}") from None
         self.tempo = None          # the session tempo last taken or given (bpm), None before the first tick
         self.low: deque = deque()         # the lowest heard(0) estimates of the periods of the last WINDOW s
         self.low_recent: deque = deque()  # ... of the last RECENT s

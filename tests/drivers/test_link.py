@@ -275,6 +275,16 @@ def test_a_failure_is_reported_once_and_the_sound_goes_on():
     assert len(pulses(x)) >= 1
 
 
+def test_link_that_cannot_start_is_an_error_at_start():
+    from dmmlive.core.errors import BadArgument
+
+    class Broken:
+        def Link(self, bpm):  # noqa: N802
+            raise RuntimeError("no network")
+    with pytest.raises(BadArgument, match="--link: cannot join the Link session: RuntimeError: no network"):
+        LinkSync(120.0, link_module=Broken())
+
+
 def test_a_log_of_a_link_set_replays_sample_for_sample(tmp_path):
     log = tmp_path / "link.dmmlog"
     card = Card(jitter=0.002)
