@@ -119,7 +119,7 @@ class StopSignals:
 def build(path: str, rate: int, block: int, limiter: bool, ahead: float = 0.01,
           load_root: str | None = None, allow_load_anywhere: bool = False, log: str | None = None,
           shaders: str | None = None, frames: bool = False, empty: bool = False,
-          midi: dict | None = None, link: bool = False, quant: float = 0.0) -> Host:
+          midi: dict | None = None, link: bool = False, quant: float = 0.0, resume: str | None = None) -> Host:
     """The engine's factory: the Host of the patch at `path` (its machine, the session
     that applies saves, the Controller that runs OSC commands between its ticks).
     `log`: write a performance log there (dmmlive.log). `shaders`: a folder of more
@@ -143,6 +143,10 @@ def build(path: str, rate: int, block: int, limiter: bool, ahead: float = 0.01,
         session = open_patch(path, rate=rate, block=block, limiter=limiter, images=False, types=types,
                              publish_frames=frames)
     session.quant = float(quant)  # --quant (the log's header keeps it for the replay)
+    if resume:  # play --from SNAP: the snapshot's machine and patch in place of the file's (dmmlive/snapshots.py)
+        from .snapshots import resume as resume_from
+        m = resume_from(session, resume)
+        m.images, m.publish_frames = False, bool(frames)
     host = Host(session.machine, session, load_root=load_root or str(Path(path).resolve().parent),
                 allow_load_anywhere=allow_load_anywhere, ahead=ahead)
     if log:
@@ -177,7 +181,7 @@ class App:
                  seconds=None, out=None, err=None, status_every=1.0,
                  osc=True, osc_host="127.0.0.1", osc_port=9000, osc_allow=None,
                  allow_load_anywhere=False, log=None, record=None, shaders=None, ahead=0.01,
-                 midi_in=None, midi_out=None, midi_clock_in=False, link=False, quant=0.0):
+                 midi_in=None, midi_out=None, midi_clock_in=False, link=False, quant=0.0, resume=None):
         self.path = str(Path(patch))
         self.record_to = None if record is None else str(record)  # --record: from the start
         from .gfx.types import shader_folder  # --shaders, or a shaders/ folder beside the patch
@@ -200,6 +204,10 @@ class App:
                      if midi_in or midi_out else None)
         self.link = bool(link)  # --link: join the local Ableton Link session (drivers/link.py)
         self.quant = float(quant)  # --quant: the beats a save lands on when the patch sets no quant()
+        self.resume = None if resume is None else str(resume)  # --from SNAP (dmmlive/snapshots.py)
+        if self.resume is not None and log is not None:
+            raise BadArgument("--from and --log: a log replays from a patch, not from a snapshot; "
+                              "play --from without --log")
         self.window_on, self.window_size = bool(window), window_size
         self.window = None  # the Window (drivers/window.py) while playing with one
         self.errors: deque = deque(maxlen=32)  # recent error texts, for the window's overlay
@@ -473,7 +481,8 @@ class App:
                                   self.allow_load_anywhere, self.log, self.shaders, self.window_on,
                                   self.broken is not None),
                           {**({"midi": self.midi} if self.midi else {}), **({"link": True} if self.link else {}),
-                           **({"quant": self.quant} if self.quant else {})}
+                           **({"quant": self.quant} if self.quant else {}),
+                           **({"resume": self.resume} if self.resume else {})}
                           or None, **kw).start()
         if server is not None:
             server.set_knobs(self._knobs_or_none())

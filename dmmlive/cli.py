@@ -168,7 +168,7 @@ def cmd_play(a) -> int:
               osc_port=a.osc_port, osc_allow=a.osc_allow or None, allow_load_anywhere=a.allow_load_anywhere,
               log=a.log, record=a.record, shaders=a.shaders, ahead=a.ahead,
               midi_in=a.midi_in or ["all"], midi_out=a.midi_out, midi_clock_in=a.midi_clock_in,
-              link=a.link, quant=a.quant)
+              link=a.link, quant=a.quant, resume=a.resume)
     try:
         return app.run()
     except AudioDeviceError as e:
@@ -271,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--quant", type=_quant, default=0.0, metavar="BEATS",
                     help="saves, /dmm/code and /dmm/set land on the next multiple of BEATS on the beat grid "
                          "(default 0: at once; a patch's quant(...) wins)")
+    pl.add_argument("--from", dest="resume", default=None, metavar="SNAP.dmmsnap",
+                    help="start from a snapshot written by /dmm/snapshot (the set resumes where it was; "
+                         "the patch file's next save applies over it)")
     pl.set_defaults(fn=cmd_play)
     se = sub.add_parser("send", help="send one OSC message: dmmlive send [--host H] [--port P] [--wait] /addr ARGS")
     se.add_argument("rest", nargs=argparse.REMAINDER)

@@ -225,6 +225,10 @@ TABLE: tuple[Op, ...] = (
     Op("record", ((Arg("start", "word"), Arg("path", "string", optional=True)), (Arg("stop", "word"),)),
        "Start recording the window and the sound to an .mp4 (by default beside the patch), or stop.",
        "_op_record"),
+    Op("snapshot", ((Arg("path", "string", optional=True),),),
+       "Write the running machine's whole state to a .dmmsnap (by default NAME-TICK.dmmsnap beside "
+       "the patch; replied /dmm/ok /dmm/snapshot path once taken): play --from it resumes the set there.",
+       "_op_snapshot"),
     Op("get", ((REF,), (DST, SRC)),
        "Reply /dmm/value name.port x: the port's value now (audio: the block's mean); "
        "with two refs, /dmm/value dst.port src.port w: that weight of W.",

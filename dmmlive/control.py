@@ -79,6 +79,7 @@ class Controller:
         self.load_root = Path(os.path.realpath(load_root if load_root is not None else os.getcwd()))
         self.allow_load_anywhere = bool(allow_load_anywhere)
         self.on_record = on_record
+        self.on_snapshot = None  # fn(path or None) -> the path a snapshot is written to (the host's)
         self.max_scheduled = int(max_scheduled)
         self.clock = clock
         self._heap: list = []
@@ -301,6 +302,11 @@ class Controller:
         if self.on_record is None:
             raise BadArgument("recording is not available here (no recorder attached)")
         self.on_record(cmd, path)
+
+    def _op_snapshot(self, path=None):
+        if self.on_snapshot is None:
+            raise BadArgument("snapshots are not available here (no engine attached)")
+        return [(OK, ["/dmm/snapshot", self.on_snapshot(path)])]
 
     def _op_get(self, ref, src=None):
         m = self.machine

@@ -72,6 +72,7 @@ class Host:
         self._tap = None
         session.on_applied.append(self._code_applied)
         self.controller.on_applied.append(self._command_applied)
+        self.controller.on_snapshot = self._on_snapshot
 
     # ---- the engine's side ---------------------------------------------------------------
     def will_tick(self, heard_in: float) -> None:
@@ -212,6 +213,16 @@ class Host:
         if path is not None:
             path = record_path(path, self.root, self.allow_load_anywhere)
         self.record_requests.append((cmd, path))
+
+
+    def _on_snapshot(self, path) -> str:
+        """/dmm/snapshot [path]: the machine's state taken now, written on a thread (dmmlive/snapshots.py)."""
+        from . import snapshots
+        stem = Path(self.session.path).stem if self.session.path else "set"
+        path = snapshots.snapshot_path(path, self.root, stem, self.machine.t, self.allow_load_anywhere)
+        snapshots.write(snapshots.session_snapshot(self.session), path,
+                        on_error=lambda msg: self.machine.report(("snapshot", path), msg))
+        return path
 
 
 def shader_sources(type_names, types) -> dict:

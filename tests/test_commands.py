@@ -78,6 +78,7 @@ def test_usage_texts():
         "remove": "name (string)",
         "code": "patch text (string)",
         "load": "path (string)",
+        "snapshot": "[path] ([string])",
         "hush": "[on] ([float])",
         "tempo": "[bpm] ([float])",
         "record": "'start' [path] or 'stop'",
