@@ -575,26 +575,47 @@ def test_play_link_with_a_peer_tempo_beats_and_replay(jack, tmp_path):
 
 def test_dmmlive_play_link_from_the_command_line_and_its_log_renders(tmp_path):
     """`dmmlive play --link` as a user runs it (no sound card: --no-audio), beside a peer at
-    123 bpm: it says it joined, takes 123 (a `link` log line), and `dmmlive render` replays
-    the log without Link, twice to the same samples."""
+    123 bpm: it says it joined and takes 123 (a `link` log line); a real OSC message
+    (`dmmlive send /dmm/tempo 140`) reaches the peer; `dmmlive render` replays the log
+    without Link, twice to the same samples."""
+    import socket
     pytest.importorskip("link")
     patch, log = tmp_path / "p.dmm", tmp_path / "p.dmmlog"
     patch.write_text(LIVE)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sk:
+        sk.bind(("127.0.0.1", 0))
+        port = sk.getsockname()[1]
     peer = Peer(123)
+    cli = [sys.executable, "-m", "dmmlive.cli"]
+    p, said = None, []
     try:
-        r = subprocess.run([sys.executable, "-m", "dmmlive.cli", "play", str(patch), "--link", "--no-audio",
-                            "--no-window", "--no-osc", "--seconds", "2", "--log", str(log)],
-                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        p = subprocess.Popen(cli + ["play", str(patch), "--link", "--no-audio", "--no-window", "--osc-port", str(port),
+                                    "--seconds", "4", "--log", str(log)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+        for line in p.stdout:
+            said.append(line)
+            if line.startswith("playing"):
+                break
+        assert any("Link: in the local session" in x for x in said), said
+        wait_until(lambda: abs(peer.ask("status")["tempo"] - 123.0) < 0.01, "the session at 123", 5)
+        time.sleep(0.5)
+        r = subprocess.run(cli + ["send", "--port", str(port), "--wait", "/dmm/tempo", "140"], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 0, r.stdout + r.stderr
+        wait_until(lambda: abs(peer.ask("status")["tempo"] - 140.0) < 0.01, "the peer to take 140 bpm", 2)
+        out, _ = p.communicate(timeout=60)
     finally:
+        if p is not None and p.poll() is None:
+            p.kill()
         peer.close()
-    assert r.returncode == 0, r.stderr
-    assert "Link: in the local session" in r.stdout + r.stderr
+    assert p.returncode == 0, "".join(said) + out
     lines = [json.loads(x) for x in open(log, encoding="utf-8")][1:]
     assert [e["tempo"] for e in lines if e["kind"] == "link" and "tempo" in e][:1] == [123.0]
+    assert [e["args"] for e in lines if e["kind"] == "osc" and e["op"] == "tempo"] == [[140.0]]
     assert lines[-1]["kind"] == "end"
     outs = []
     for name in ("a.wav", "b.wav"):
-        rr = subprocess.run([sys.executable, "-m", "dmmlive.cli", "render", str(log), "-o", str(tmp_path / name)],
+        rr = subprocess.run(cli + ["render", str(log), "-o", str(tmp_path / name)],
                             capture_output=True, text=True, timeout=120, cwd=tmp_path)
         assert rr.returncode == 0, rr.stderr
         outs.append((tmp_path / name).read_bytes())
