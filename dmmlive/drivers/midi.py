@@ -18,7 +18,7 @@ Everything here runs in the engine process, beside the machine (`Host.midi_link`
 
 Which MIDI system: ALSA where its sequencer exists (/dev/snd/seq), else JACK where a JACK
 server runs (the JACK MIDI ports of that server), else the platform's own (CoreMIDI,
-Windows MM). A port is named by its full name or a unique part of it (case ignored).
+Windows MM); DMMLIVE_MIDI_API=jack in the environment takes JACK's where both are. A port is named by its full name or a unique part of it (case ignored).
 """
 from __future__ import annotations
 
@@ -65,13 +65,16 @@ class _Quiet:
 
 def choose_api():
     """The rtmidi API to use: ALSA where its sequencer exists, JACK where a server runs,
-    else the platform's default; None where there is no MIDI system at all."""
+    else the platform's default; None where there is no MIDI system at all. The
+    environment's DMMLIVE_MIDI_API=jack (or alsa) asks for that one (JACK's MIDI on a
+    machine that has ALSA's too)."""
     import rtmidi
     compiled = rtmidi.get_compiled_api()
+    want = os.environ.get("DMMLIVE_MIDI_API", "").strip().lower()
     if sys.platform.startswith("linux"):
-        if rtmidi.API_LINUX_ALSA in compiled and os.path.exists("/dev/snd/seq"):
+        if rtmidi.API_LINUX_ALSA in compiled and os.path.exists("/dev/snd/seq") and want != "jack":
             return rtmidi.API_LINUX_ALSA
-        if rtmidi.API_UNIX_JACK in compiled:
+        if rtmidi.API_UNIX_JACK in compiled and want != "alsa":
             try:
                 with _Quiet():
                     probe = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, CLIENT + "-probe")

@@ -61,15 +61,17 @@ def server():
             log.seek(0)
             pytest.fail(f"jackd did not start: {log.read()[-2000:]}")
         time.sleep(0.1)
-    old = os.environ.get("JACK_DEFAULT_SERVER")
+    old = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "DMMLIVE_MIDI_API")}
     os.environ["JACK_DEFAULT_SERVER"] = name
+    os.environ["DMMLIVE_MIDI_API"] = "jack"  # (JACK's MIDI even where ALSA's sequencer exists)
     try:
         yield name
     finally:
-        if old is None:
-            os.environ.pop("JACK_DEFAULT_SERVER", None)
-        else:
-            os.environ["JACK_DEFAULT_SERVER"] = old
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
         proc.terminate()
         try:
             proc.wait(10)
