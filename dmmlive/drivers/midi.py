@@ -9,7 +9,8 @@ Everything here runs in the engine process, beside the machine (`Host.midi_link`
   machine's tempo follows the clock (24 pulses a beat) of the ports: the median length of
   a beat over the last 4 beats, set when it moves by 0.1 bpm or more (journaled too).
 - out (`--midi-out`): what the `midiout` neurons send, and a MIDI clock (Start, then 24
-  pulses a beat at the machine's tempo), each message stamped with the sample it belongs
+  pulses a beat at the machine's tempo, on the beat grid's 24ths: in phase with its
+  `clock` neurons), each message stamped with the sample it belongs
   to and sent when that sample is played: the sound card's last period (the ring
   position and the monotonic time it began, drivers/audio.py) says when each sample is
   played. A message sent is delivered at the start of the sound server's next period,
@@ -318,14 +319,19 @@ class MidiLink:
         """What the tick whose first sample is at ring position `pos` sends."""
         m = host.machine
         events = []  # (the clock's first: at the same sample, a synth hears Start before a note)
-        step = 60.0 * m.rate / (max(m.tempo, 1e-3) * PPQN)  # samples a pulse
         if self._next_clock is None:
             self._next_clock = float(pos)
             events.append((pos, (START,)))
-        end = pos + m.block
-        while self._next_clock < end:
-            events.append((int(np.ceil(self._next_clock)), (CLOCK,)))
-            self._next_clock += step
+        grid = getattr(m, "grid", None)
+        if grid is not None:  # on the beat grid's own 24ths of a beat: in phase with its clocks
+            s0 = (m.t - 1) * m.block   # the tick's first sample, on the machine's count
+            events += [(pos + int(i), (CLOCK,)) for i in grid_pulses(grid, s0, m.block, PPQN)]
+        else:
+            step = 60.0 * m.rate / (max(m.tempo, 1e-3) * PPQN)  # samples a pulse
+            end = pos + m.block
+            while self._next_clock < end:
+                events.append((int(np.ceil(self._next_clock)), (CLOCK,)))
+                self._next_clock += step
         for name, t in m.neurons.items():
             if t != "midiout":
                 continue
@@ -400,6 +406,17 @@ class _Sender:
                 except Exception:  # noqa: BLE001  (a port gone: the sound goes on)
                     pass
                 self.log.append((t, time.monotonic(), data))
+
+
+def grid_pulses(grid, s0: int, n: int, per_beat: int) -> np.ndarray:
+    """The offsets in samples s0 .. s0+n-1 where the beat grid (core/grid.py) starts a
+    1/per_beat of a beat: where floor(beat · per_beat) steps up, as its clocks pulse."""
+    from ..core.grid import P0, P0P, S0, S0P, TEMPO, TEMPOP, UNIT
+    a = grid.arr
+    s = np.arange(s0 - 1, s0 + n, dtype=np.float64)
+    ph = np.where(s >= a[S0], a[P0] + (s - a[S0]) * a[TEMPO], a[P0P] + (s - a[S0P]) * a[TEMPOP])
+    k = np.floor(ph * per_beat / a[UNIT])
+    return np.flatnonzero(k[1:] > k[:-1])
 
 
 def all_notes_off() -> list:

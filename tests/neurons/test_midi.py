@@ -259,3 +259,20 @@ def test_midipoly_gives_each_note_a_voice_and_steals_the_oldest():
     assert out(h, "p.gate3") == 0 and out(h, "p.freq8") == 440.0  # beyond `voices`: silent
     with pytest.raises(PatchError, match=r"midipoly voices must be a whole number from 1 to 8, got 9"):
         parse("p = midipoly(voices=9)\nout = 0.1*sine(freq=p.freq1)\n", "poly.dmm")
+
+
+def test_the_clock_out_pulses_on_the_samples_a_clock_of_24_a_beat_pulses_on_through_tempo_changes():
+    h = host_of("fade(0)\ntempo(133)\nc = clock(div=24)\nout = 0.5*c\n")
+    ring = EventRing(bytearray(8 * 4 * 8192), bytearray(16))
+    h.midi_events = ring
+    h.midi_link = MidiLink(inputs=(), output="x", graph=True)
+    m, pulses = h.machine, []
+    for t in range(1200):
+        if t == 400:
+            m.tempo = 97.5
+        if t == 800:
+            h.midi_tempo(171.25)
+        h.tick(1)
+        pulses += ((m.t - 1) * B + np.flatnonzero(m.output("c") > 0.5)).tolist()
+    clocks = [p for p, d in ring.take(10 ** 9) if d == bytes([CLOCK])]
+    assert len(clocks) > 150 and clocks == pulses
