@@ -181,7 +181,8 @@ class App:
                  seconds=None, out=None, err=None, status_every=1.0,
                  osc=True, osc_host="127.0.0.1", osc_port=9000, osc_allow=None,
                  allow_load_anywhere=False, log=None, record=None, shaders=None, ahead=0.01,
-                 midi_in=None, midi_out=None, midi_clock_in=False, link=False, quant=0.0, resume=None):
+                 midi_in=None, midi_out=None, midi_clock_in=False, link=False, quant=0.0, resume=None,
+                 input_device=None, input_channels=2):
         self.path = str(Path(patch))
         self.record_to = None if record is None else str(record)  # --record: from the start
         from .gfx.types import shader_folder  # --shaders, or a shaders/ folder beside the patch
@@ -204,6 +205,7 @@ class App:
                      if midi_in or midi_out else None)
         self.link = bool(link)  # --link: join the local Ableton Link session (drivers/link.py)
         self.quant = float(quant)  # --quant: the beats a save lands on when the patch sets no quant()
+        self.input_device, self.input_channels = input_device, int(input_channels)  # --input-device
         self.resume = None if resume is None else str(resume)  # --from SNAP (dmmlive/snapshots.py)
         if self.resume is not None and log is not None:
             raise BadArgument("--from and --log: a log replays from a patch, not from a snapshot; "
@@ -466,6 +468,8 @@ class App:
                 raise BadArgument(f"cannot write the log {self.log}: {e.strerror or e}") from None
         cls = AudioEngine if self.audio else NullOutput
         kw = {"device": self.device, "ahead": self.ahead} if self.audio else {"ahead": self.ahead}
+        if self.audio and self.input_device is not None:  # duplex: input(channel) hears the card
+            kw.update(input_device=self.input_device, input_channels=self.input_channels)
         if self.audio and self.midi and self.midi["output"]:
             from .drivers.midi import jack_graph
             if jack_graph():  # MIDI out written in the JACK graph by the audio process, frame-exact

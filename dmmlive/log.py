@@ -61,7 +61,7 @@ SUFFIX = ".dmmlog"
 VERSION = 1
 FLUSH_EVERY = 0.5     # seconds: buffered lines reach the file at least this often
 TAIL_SECONDS = 1.0    # a log without an "end" line is rendered to its last change plus this
-KINDS = ("code", "osc", "knob", "midi", "link", "end")
+KINDS = ("code", "osc", "knob", "midi", "link", "input", "end")
 HEADER_KEYS = ("rate", "block", "seed", "schedule", "fps", "size", "limiter", "patch", "text", "shaders")
 
 
@@ -93,6 +93,7 @@ class LogWriter:
         self.closed = False
         self.lines = 0
         self._shaders = set(header.get("shaders") or ())
+        self._input = None  # the file beside the log the card's input goes to (input_block)
         self.types = types if types is not None else STANDARD  # where the shader sources are read
         self._write(dict({"format": "dmmlog", "version": VERSION}, **header))
         self.flush()
@@ -137,6 +138,21 @@ class LogWriter:
         self._write(rec)
         self.poll()
 
+    def input_block(self, tick: int, block) -> None:
+        """Append the card's input block of tick `tick` (frames x channels) to the file beside
+        the log; the first one writes the `input` line that names it (a replay feeds it
+        to the `input` neurons from that tick on, sample for sample)."""
+        if self.closed:
+            return
+        try:
+            if self._input is None:
+                name = input_file(self.path)
+                self._input = open(Path(self.path).parent / name, "wb")
+                self._write({"tick": int(tick) - 1, "kind": "input", "file": name, "channels": int(block.shape[1])})
+            self._input.write(memoryview(block).cast("B"))
+        except OSError as e:
+            self._fail(e)
+
     def poll(self) -> None:
         if self._dirty and time.monotonic() - self._last >= FLUSH_EVERY:
             self.flush()
@@ -146,6 +162,8 @@ class LogWriter:
             return
         try:
             self._f.flush()
+            if self._input is not None:
+                self._input.flush()
         except OSError as e:
             self._fail(e)
             return
@@ -163,6 +181,8 @@ class LogWriter:
             self.closed = True
             with contextlib.suppress(OSError):
                 self._f.close()
+                if self._input is not None:
+                    self._input.close()
 
 
 def header_for(m, session, patch_path: str, text: str) -> dict:
@@ -305,7 +325,7 @@ def _check_event(e: dict, path: str, i: int, log: SetLog) -> None:
     if kind not in KINDS:
         raise BadArgument(f"{path}: line {i}: unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
     need = {"code": ("text", "path"), "osc": ("op", "args"), "knob": ("address", "values"), "midi": (),
-            "link": (), "end": ()}[kind]
+            "link": (), "input": ("file", "channels"), "end": ()}[kind]
     for k in need:
         if k not in e:
             raise BadArgument(f"{path}: line {i}: a {kind} line needs {k!r}")
@@ -313,6 +333,10 @@ def _check_event(e: dict, path: str, i: int, log: SetLog) -> None:
         _check_midi(e, f"{path}: line {i}")
     if kind == "link":
         _check_link(e, f"{path}: line {i}")
+    if kind == "input" and (not isinstance(e["file"], str) or "/" in e["file"] or "\\" in e["file"]
+                            or not isinstance(e["channels"], int) or not 1 <= e["channels"] <= 8):
+        raise BadArgument(f"{path}: line {i}: an input line needs a file name beside the log and 1-8 channels, "
+                          f"got {e['file']!r}, {e['channels']!r}")
 
 
 def _check_link(e: dict, where: str) -> None:
@@ -400,6 +424,10 @@ class Replayer:
             from .drivers.link import apply as steer
             steer(self.m, e.get("tempo"), e.get("beat"))
             return
+        if kind == "input":  # the card's input, recorded beside the log from this tick on
+            from .neurons.inputs import InputFeed
+            self.m.before_tick.append(InputFeed(read_input(self.log.path, e), start=e["tick"] * self.m.block))
+            return
         if kind == "knob":
             op, args = "knob", [e["address"], *e["values"]]
         else:
@@ -448,7 +476,7 @@ def check_log(source) -> str:
         prev = parse(h["text"], h["patch"], previous=EMPTY_PATCH, types=types)
     except DmmError as e:
         raise BadArgument(f"{path}:1: the set's first patch does not read:\n{e}") from None
-    counts = dict.fromkeys(("code", "osc", "knob", "midi", "link"), 0)
+    counts = dict.fromkeys(("code", "osc", "knob", "midi", "link", "input"), 0)
     for line, e in log.events:
         kind = e["kind"]
         if kind == "end":
@@ -461,6 +489,8 @@ def check_log(source) -> str:
                 _check_midi(e, f"{path}:{line}")
             elif kind == "link":
                 _check_link(e, f"{path}:{line}")
+            elif kind == "input":
+                read_input(path, e)
             else:
                 op, args = ("knob", [e["address"], *e["values"]]) if kind == "knob" else (e["op"], e["args"])
                 cmd = commands.get(op)
@@ -473,7 +503,26 @@ def check_log(source) -> str:
     return (f"{path}: ok: a set of {log.seconds:.1f} s ({log.ticks} ticks at {h['rate']} Hz, block {h['block']}) "
             f"from {h['patch']}: {counts['code']} saves, {counts['osc']} OSC commands, {counts['knob']} knob "
             f"moves" + (f", {counts['midi']} MIDI messages" if counts["midi"] else "")
-            + (f", {counts['link']} Link changes" if counts["link"] else "") + f"; {how}")
+            + (f", {counts['link']} Link changes" if counts["link"] else "")
+            + (", its audio input" if counts["input"] else "") + f"; {how}")
+
+
+def input_file(log_path) -> str:
+    """The name of the file beside a log that holds the card's input (float32, interleaved)."""
+    return Path(log_path).name + ".input.f32"
+
+
+def read_input(log_path, e: dict):
+    """The input frames an `input` line names: (frames, channels) float32, or BadArgument."""
+    import numpy as np
+    f = Path(log_path).parent / e["file"]
+    try:
+        x = np.fromfile(f, np.float32)
+    except OSError as err:
+        raise BadArgument(f"{log_path}: the audio input recorded beside it, {str(f)!r}, cannot be read: "
+                          f"{err.strerror or err}") from None
+    ch = e["channels"]
+    return x[:len(x) - len(x) % ch].reshape(-1, ch)
 
 
 def logged_types(shaders: dict):

@@ -99,7 +99,7 @@ class EngineError(DmmError):
 FIELDS = ("state", "audio_state", "rate", "block", "ticks", "frames", "device_frames", "callbacks",
           "short", "underflows", "latency", "load", "stream_load", "peak", "device_start",
           "device_time", "audio_rt", "margin", "cb_pos", "cb_time", "cb_frames",
-          "cb_delay")
+          "cb_delay", "input_short", "input_skipped", "input_dropped")
 _I = {name: i for i, name in enumerate(FIELDS)}
 STARTING, RUNNING, STOPPED, FAILED = 0.0, 1.0, 2.0, -1.0
 
@@ -162,7 +162,8 @@ class AudioEngine:
     def __init__(self, factory: Callable, args: tuple = (), kwargs: dict | None = None, *,
                  device: int | str | None = None, rate: int | None = None, block: int | None = None,
                  blocksize: int = 0, latency: float | str = "low", ahead: float = 0.01,
-                 priority: bool = True, start_timeout: float = 60.0, midi_out: str | None = None):
+                 priority: bool = True, start_timeout: float = 60.0, midi_out: str | None = None,
+                 input_device: int | str | None = None, input_channels: int = 2):
         if not callable(factory):
             raise BadArgument(f"factory must be a function that returns a Machine, got {factory!r}")
         if isinstance(device, bool) or device is not None and not isinstance(device, (int, str)):
@@ -174,10 +175,15 @@ class AudioEngine:
             raise BadArgument(f"latency must be 'low', 'high' or seconds, got {latency!r}")
         if isinstance(blocksize, bool) or not isinstance(blocksize, int) or blocksize < 0:
             raise BadArgument(f"blocksize must be a number of frames >= 0, got {blocksize!r}")
+        if isinstance(input_device, bool) or input_device is not None and not isinstance(input_device, (int, str)):
+            raise BadArgument(f"input_device must be a name, an index or None, got {input_device!r}")
+        if isinstance(input_channels, bool) or not isinstance(input_channels, int) or not 1 <= input_channels <= 8:
+            raise BadArgument(f"input_channels must be a whole number from 1 to 8, got {input_channels!r}")
         self.factory, self.args, self.kwargs = factory, tuple(args), dict(kwargs or {})
         self.config = {"device": device, "rate": rate, "block": block, "blocksize": blocksize,
                        "latency": latency, "ahead": float(ahead), "null": self._null,
-                       "priority": bool(priority), "midi_out": midi_out}
+                       "priority": bool(priority), "midi_out": midi_out,
+                       "input_device": input_device, "input_channels": input_channels, "input_at": None}
         self.start_timeout = float(start_timeout)
         self.info: dict = {}
         self.reports: deque = deque(maxlen=256)  # machine reports and rejected edits, newest last
@@ -222,6 +228,9 @@ class AudioEngine:
         if self.config.get("midi_out"):  # MIDI out in the JACK graph (drivers/midi.py): its events
             from .midi import EVENTS
             shared += (ctx.RawArray("q", 4 * EVENTS), ctx.RawArray("q", 2))
+        if self.config["input_device"] is not None and not self._null:  # duplex: what the card hears
+            self.config["input_at"] = len(shared)
+            shared += (ctx.RawArray("f", self.config["input_channels"] * cap), ctx.RawArray("q", 2))
         self._engine = ctx.Process(target=_engine_main, name="dmmlive-engine", daemon=True,
                                    args=(self.factory, self.args, self.kwargs, self.config,
                                          self._cmds, self._replies, shared))
@@ -343,6 +352,9 @@ class AudioEngine:
         time; stream_load: PortAudio's callback load; peak: |sample| max of the
         last computed block; device_time: the device clock since the first callback
         (s); audio_thread: 'realtime' when the callback thread got the real-time class.
+        With an input device: input_short (blocks the engine found no input for: silence),
+        input_skipped (input frames passed over to keep the input's lag at the margin),
+        input_dropped (frames the card gave while the engine was not reading).
         """
         v = dict(zip(FIELDS, list(self._status) if self._status is not None else [0.0] * len(FIELDS)))
         rate, block = int(v["rate"]), max(1, int(v["block"]))
@@ -362,6 +374,9 @@ class AudioEngine:
             out[k] = v[k]
         out["device_time"] = max(0.0, v["device_time"] - v["device_start"]) if out["callbacks"] else 0.0
         out["audio_thread"] = "realtime" if v["audio_rt"] else "normal"
+        if self.config.get("input_at") is not None:  # a duplex device: its input's counters
+            for k in ("input_short", "input_skipped", "input_dropped"):
+                out[k] = int(v[k])
         return out
 
     # ---- internals --------------------------------------------------------------------
@@ -497,8 +512,8 @@ class _Ring:
     (frames read) by the reader after copying them out.
     """
 
-    def __init__(self, data, pos):
-        self.buf = np.frombuffer(data, np.float32).reshape(-1, 2)
+    def __init__(self, data, pos, channels: int = 2):
+        self.buf = np.frombuffer(data, np.float32).reshape(-1, channels)
         self.cap = len(self.buf)
         self.pos = np.frombuffer(pos, np.int64)
 
@@ -562,6 +577,10 @@ def _engine_main(factory, args, kwargs, config, cmds, replies, shared):
                 raise BadArgument(f"{key} {want} was asked for but the machine's {key} is "
                                   f"{getattr(m, key)}: build the machine with {key}={want}")
         engine = _Engine(made, config, cmds, replies, status, _Ring(shared[1], shared[2]))
+        if config.get("input_at") is not None:  # the card's input, from the audio process
+            i = config["input_at"]
+            engine.input = _Ring(shared[i], shared[i + 1], config["input_channels"])
+            engine.inbuf = np.zeros((m.block, config["input_channels"]), np.float32)
         if len(shared) > 3 and engine.host is not None:  # MIDI out in the JACK graph: the events go there
             from .midi import EventRing
             engine.host.midi_events = EventRing(shared[3], shared[4])
@@ -643,6 +662,8 @@ class _Engine:
         self.cover = 0            # frames to keep computed after a heavy call (0: none)
         self.cover_until = 0.0    # perf_counter time the cover may end, once no glide runs
         self.stopping = False
+        self.input = self.inbuf = None  # the card's input ring (a duplex device), and a block of it
+        self.in_keep, self.in_calm = 0, 0.0  # input frames held back (see _take_input), since when calm
         self.captures: list = []
         self.load = 0.0
         self.clock = None
@@ -772,6 +793,8 @@ class _Engine:
         m = self.m
         compiles = m.compiles
         heard_in = self.ring.fill() / self.rate  # s until this tick's sound is played
+        if self.input is not None:
+            self._take_input(m)
         if self.host is not None:  # (the timed commands' clock)
             self.host.write_pos = int(self.ring.pos[0])
             self.host.will_tick(heard_in)
@@ -796,6 +819,34 @@ class _Engine:
         S[_I["peak"]] = float(np.abs(s).max(initial=0.0))
         if self.captures:
             self._capture(s)
+
+    def _take_input(self, m):
+        """The next block of the card's input into the machine (`input` neurons), and into
+        the set log. The input comes late by the engine's lead over the card (the margin)
+        and by `in_keep`, input held back to cover the times the engine runs further ahead
+        (a command's cover, a margin that grows): a block not there yet is silence and
+        grows `in_keep` by what was missing (up to MARGIN_MAX); what piles up beyond it, a
+        block and a device period is skipped, so the lag comes back down as `in_keep`
+        decays when calm (a block every MARGIN_CALM s). Counted: `input_short` (blocks),
+        `input_skipped` (frames)."""
+        r, S, B = self.input, self.S, self.B
+        now = time.perf_counter()
+        if self.in_keep and now - self.in_calm > MARGIN_CALM:
+            self.in_keep, self.in_calm = max(0, self.in_keep - B), now
+        extra = r.fill() - B - int(S[_I["cb_frames"]]) - self.in_keep
+        if extra > 0:
+            r.pos[1] = int(r.pos[1]) + extra
+            S[_I["input_skipped"]] += extra
+        n = r.read(self.inbuf, B)
+        if n < B and S[_I["callbacks"]] > 0:
+            S[_I["input_short"]] += 1
+            self.in_keep = min(self.in_keep + B - n, int(MARGIN_MAX * self.rate))
+            self.in_calm = now
+        ch = self.inbuf.shape[1]
+        m.audio_in[:ch] = self.inbuf.T
+        log = getattr(self.host, "log", None)
+        if log is not None:
+            log.input_block(m.t + 1, self.inbuf)
 
     def _capture(self, s):
         keep = []
@@ -939,6 +990,9 @@ def _audio_main(config, replies, stop, shared):
     nice = _child_setup(config["priority"])
     status = np.frombuffer(shared[0], np.float64)
     player = _Player(config, status, _Ring(shared[1], shared[2]))
+    if config.get("input_at") is not None:
+        i = config["input_at"]
+        player.inring = _Ring(shared[i], shared[i + 1], config["input_channels"])
     midi = None  # MIDI out in the JACK graph (drivers/midi.py), when asked for
     try:
         player.query()
@@ -998,6 +1052,7 @@ class _Player:
         self.sd = self.stream = None
         self.rt = None
         self.device = config["device"]
+        self.inring = None  # the card's input goes there (a duplex stream)
         self.info = {"device": None, "latency": 0.0}
 
     def query(self):
@@ -1013,17 +1068,39 @@ class _Player:
         except (ValueError, sd.PortAudioError) as e:
             raise AudioDeviceError(f"audio device {_name(self.device)} is unusable: {e}; "
                                    f"output devices: {_outputs(sd)}") from None
+        if self.inring is not None:
+            dev, ch = self.config["input_device"], self.config["input_channels"]
+            try:
+                d = sd.query_devices(dev if dev != "default" else None, "input")
+            except (ValueError, sd.PortAudioError) as e:
+                raise AudioDeviceError(f"input device {_name(dev)} is unusable: {e}; "
+                                       f"input devices: {_inputs(sd)}") from None
+            if d["max_input_channels"] < ch:
+                raise AudioDeviceError(f"input device {d['name']!r} has {d['max_input_channels']} input "
+                                       f"channels, {ch} were asked for")
+            self.info["input_device"] = d["name"]
 
     def open(self, rate):
         sd = self.sd
+        duplex = self.inring is not None
         try:
-            self.stream = sd.OutputStream(
-                samplerate=rate, blocksize=self.config["blocksize"], device=self.device, channels=2,
-                dtype="float32", latency=self.config["latency"], callback=self._callback)
+            if duplex:  # the card's input too, in the same callback (one clock for both)
+                dev = self.config["input_device"]
+                self.stream = sd.Stream(
+                    samplerate=rate, blocksize=self.config["blocksize"],
+                    device=(None if dev == "default" else dev, self.device),
+                    channels=(self.config["input_channels"], 2), dtype="float32",
+                    latency=self.config["latency"], callback=self._duplex)
+            else:
+                self.stream = sd.OutputStream(
+                    samplerate=rate, blocksize=self.config["blocksize"], device=self.device, channels=2,
+                    dtype="float32", latency=self.config["latency"], callback=self._callback)
         except (ValueError, sd.PortAudioError) as e:
             raise AudioDeviceError(f"audio device {_name(self.device)} ({self.info['device']}) is "
-                                   f"unusable at {rate} Hz, 2 channels: {e}") from None
-        self.info["latency"] = float(self.stream.latency)
+                                   f"unusable at {rate} Hz, 2 channels{' with input' if duplex else ''}: "
+                                   f"{e}") from None
+        lat = self.stream.latency  # (input, output) for a duplex stream
+        self.info["latency"] = float(lat[1] if isinstance(lat, tuple) else lat)
         self.S[_I["latency"]] = self.info["latency"]
 
     def start(self):
@@ -1048,6 +1125,15 @@ class _Player:
                 self.sd._terminate()  # noqa: SLF001
             except Exception:  # noqa: BLE001
                 pass
+
+    def _duplex(self, indata, outdata, frames, time_info, status):
+        # the input first: the engine, woken by the room the output makes, finds it there
+        r = self.inring
+        if r.cap - r.fill() >= frames:
+            r.write(indata)
+        else:  # the engine is not reading (stalled): the newest is dropped, not the ring's state
+            self.S[_I["input_dropped"]] += frames
+        self._callback(outdata, frames, time_info, status)
 
     def _callback(self, outdata, frames, time_info, status):
         S = self.S
@@ -1124,6 +1210,14 @@ def output_devices() -> list[dict]:
                         "channels": d["max_output_channels"], "rate": d["default_samplerate"],
                         "default": d["index"] == default})
     return out
+
+
+def _inputs(sd) -> str:
+    try:
+        devs = [d["name"] for d in sd.query_devices() if d["max_input_channels"] > 0]
+    except Exception:  # noqa: BLE001
+        devs = []
+    return ", ".join(repr(d) for d in devs) or "none"
 
 
 def _outputs(sd) -> str:
