@@ -95,6 +95,14 @@ def cmd_render(a) -> int:
         seconds = a.end - a.start
     if seconds is None and not a.patch.lower().endswith(".dmmlog"):
         seconds = 10.0  # a log's default: to its end (see dmmlive.log)
+    if a.workers is not None or a.ray:  # in segments, on Ray workers (dmmlive/distributed.py)
+        if a.start:
+            raise BadArgument("--start with --workers: not yet; render the whole set or --seconds")
+        from .distributed import render_split
+        path = render_split(a.patch, a.output, seconds, progress, size=a.size, fps=a.fps,
+                            workers=a.workers if a.workers is not None else (None if a.ray else 1), address=a.ray)
+        print(f"wrote {path}")
+        return 0
     source = a.patch
     if not a.patch.lower().endswith(".dmmlog"):  # the patch's machine, made here to look at it
         from .patch.live import load
@@ -217,6 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--size", type=_size, default=None, help="WxH (images; default: the patch's size)")
     r.add_argument("--fps", type=float, default=None, help="frames per second (default: the patch's)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="a log's video in segments on N Ray workers (1: in this process, no Ray); see "
+                        "README 'Render a set at 4K on many machines'")
+    r.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="the Ray cluster the segments run on (ray start --head gives its address)")
     r.add_argument("--input", default=None, metavar="FILE.wav",
                    help="what the patch's input(channel) neurons hear (a WAV file; a log replays its own)")
     r.add_argument("--shaders", default=None, metavar="FOLDER",

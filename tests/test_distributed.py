@@ -1,0 +1,126 @@
+"""A set's log rendered in segments (dmmlive/distributed.py): on 2 Ray workers the decoded
+pictures and sound are those of --workers 1 (no Ray), a worker that dies is retried,
+and without Ray the command says how to get it."""
+from __future__ import annotations
+
+import builtins
+import os
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+from dmmlive import BadArgument
+from dmmlive.app import build
+from dmmlive.cli import main
+from dmmlive.distributed import DIE_ONCE, frame_tick, plan, render_split
+from dmmlive.render import render
+
+RATE, B = 48000, 128
+DEMO = Path(__file__).resolve().parents[1] / "patches" / "demo.dmm"
+
+
+@pytest.fixture(scope="module")
+def setlog(tmp_path_factory):
+    """3 s of a logged set drawing pictures (feedback, a waveform, a shader changed by a
+    save), at 64x36, driven offline with `build` as the engine would."""
+    d = tmp_path_factory.mktemp("set")
+    patch, log = d / "set.dmm", d / "set.dmmlog"
+    text = DEMO.read_text().replace("size(640, 360)", "size(64, 36)")
+    patch.write_text(text)
+    host = build(str(patch), RATE, B, True, 0.05, None, False, str(log))
+    for t in range(3 * RATE // B):
+        if t == 200:
+            host.osc([("set", ["out.left", "echo", 0.4], None, None)])
+        if t == 600:
+            host.apply_text(text.replace("sides=6", "sides=5"), str(patch))
+        host.tick()
+    host.log.close(host.machine.t)
+    return log
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def decode(path):
+    with av.open(str(path)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    with av.open(str(path)) as c:
+        sound = np.concatenate([f.to_ndarray() for f in c.decode(audio=0)], axis=1)
+    return frames, sound
+
+
+def test_the_segments_do_not_depend_on_the_workers():
+    from fractions import Fraction
+    segs = plan(95, Fraction(30), RATE, B, segment=1.0, warmup=0.5)
+    assert [(a, b) for a, b, _ in segs] == [(0, 30), (30, 60), (60, 90), (90, 95)]
+    assert segs[0][2] == 0 and segs[1][2] == frame_tick(30, Fraction(30), RATE, B) - 1 - 188
+    assert frame_tick(0, Fraction(30), RATE, B) == 1 and frame_tick(30, Fraction(30), RATE, B) == 376
+
+
+def test_two_ray_workers_give_the_file_of_one_and_a_dead_worker_is_retried(setlog, tmp_path, ray_local,
+                                                                           monkeypatch):
+    one = render_split(str(setlog), tmp_path / "one.mp4", workers=1, segment=1.0, warmup=0.5)
+    died = tmp_path / "died"
+    monkeypatch.setenv(DIE_ONCE, str(died))  # the first segment's worker dies; Ray runs it again
+    seen = []
+    two = render_split(str(setlog), tmp_path / "two.mp4", workers=2, segment=1.0, warmup=0.5,
+                       progress=lambda done, total: seen.append((done, total)))
+    assert died.exists()
+    f1, s1 = decode(one)
+    f2, s2 = decode(two)
+    assert len(f1) == len(f2) == 90 and f1[0].shape == (36, 64, 3)
+    for a, b in zip(f1, f2):
+        assert_array_equal(a, b)
+    assert_array_equal(s1, s2)
+    assert seen[0] == (0, 90) and seen[-1] == (90, 90)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen) and len(seen) >= 3  # one bar, segment by segment
+    # the sound is the set's, as a render in one piece has it
+    render(str(setlog), tmp_path / "whole.mp4")
+    _, s0 = decode(tmp_path / "whole.mp4")
+    assert_array_equal(s0, s1)
+    assert np.abs(s1).max() > 0.01 and f1[-1].max() > 0
+
+
+def test_the_cli_renders_with_workers(setlog, tmp_path, ray_local, capsys):
+    out = tmp_path / "cli.mp4"
+    assert main(["render", str(setlog), "-o", str(out), "--workers", "2", "--seconds", "1", "-q"]) == 0
+    frames, sound = decode(out)
+    assert len(frames) == 30 and sound.shape[0] == 2
+    assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_without_ray_it_says_how_to_get_it(setlog, tmp_path, monkeypatch, capsys):
+    real = builtins.__import__
+
+    def no_ray(name, *args, **kw):
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError("No module named 'ray'")
+        return real(name, *args, **kw)
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    with pytest.raises(BadArgument, match=r"pip install 'dmmlive\[ray\]'"):
+        render_split(str(setlog), tmp_path / "x.mp4", workers=2)
+    assert main(["render", str(setlog), "-o", str(tmp_path / "x.mp4"), "--workers", "2", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "render --workers needs Ray" in err and "pip install 'dmmlive[ray]'" in err
+    assert not (tmp_path / "x.mp4").exists()
+    # one worker needs no Ray
+    assert main(["render", str(setlog), "-o", str(tmp_path / "w1.mp4"), "--workers", "1", "--seconds", "0.5",
+                 "-q"]) == 0
+
+
+def test_bad_requests(setlog, tmp_path):
+    with pytest.raises(BadArgument, match="mp4"):
+        render_split(str(setlog), tmp_path / "x.wav", workers=1)
+    with pytest.raises(BadArgument, match="log"):
+        render_split(str(DEMO), tmp_path / "x.mp4", workers=1)
+    with pytest.raises(BadArgument, match="workers"):
+        render_split(str(setlog), tmp_path / "x.mp4", workers=0)
+    assert not os.path.exists(tmp_path / "x.mp4")
