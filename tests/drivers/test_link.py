@@ -20,7 +20,14 @@ with the JACK frame of every sample; a sample is *heard* at the JACK time of its
 (`jack_frames_to_time`, turned into CLOCK_MONOTONIC_RAW the same way) plus the playback
 latency JACK reports for the physical output port (system:playback_1) — when the sample
 leaves the (dummy) converter. The onsets of a `clock` neuron's pulses (one a beat, grid
-following) are compared with the nearest beat of the peer.
+following) are compared with the nearest beat of the peer. Clicks within 0.25 s after an
+xrun JACK reports are printed but not held to 3 ms (sound computed before an xrun is heard
+late by it); a window whose clean clicks miss 3 ms is measured again (3 tries: on a shared
+machine others' real-time work disturbs a window now and then). Every figure is printed
+(`-s`).
+
+All Link peers on one machine share one session: two runs of this module at the same time
+(or another Link app changing the tempo) disturb each other's live tests.
 """
 from __future__ import annotations
 
