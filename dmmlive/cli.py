@@ -176,7 +176,8 @@ def cmd_play(a) -> int:
               osc_port=a.osc_port, osc_allow=a.osc_allow or None, allow_load_anywhere=a.allow_load_anywhere,
               log=a.log, record=a.record, shaders=a.shaders, ahead=a.ahead,
               midi_in=a.midi_in or ["all"], midi_out=a.midi_out, midi_clock_in=a.midi_clock_in,
-              link=a.link, quant=a.quant, resume=a.resume)
+              link=a.link, quant=a.quant, resume=a.resume, input_device=a.input_device,
+              input_channels=a.input_channels)
     try:
         return app.run()
     except AudioDeviceError as e:
@@ -281,6 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--link", action="store_true",
                     help="join the local Ableton Link session: take its tempo and beat phase (quantum: the "
                          "patch's meter), give it the set's own tempo changes")
+    pl.add_argument("--input-device", default=None, metavar="NAME",
+                    help="open the sound card duplex: input(channel) neurons hear this input device "
+                         "(a unique part of its name, its index, or 'default'); the log records it")
+    pl.add_argument("--input-channels", type=int, default=2, choices=range(1, 9), metavar="N",
+                    help="input channels to take (1-8, default 2)")
     pl.add_argument("--quant", type=_quant, default=0.0, metavar="BEATS",
                     help="saves, /dmm/code and /dmm/set land on the next multiple of BEATS on the beat grid "
                          "(default 0: at once; a patch's quant(...) wins)")

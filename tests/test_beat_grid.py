@@ -113,3 +113,11 @@ def test_play_quant_reaches_the_engine_and_a_log_replays_it(tmp_path):
     assert first_change(sound, base) == k
     rate, data = wavfile.read(dmmlive.render(log, tmp_path / "again.wav"))
     np.testing.assert_array_equal(data[:len(sound), 0], sound)
+
+
+def test_play_takes_input_device_and_channels():
+    from dmmlive.cli import build_parser
+    a = build_parser().parse_args(["play", "p.dmm", "--input-device", "system", "--input-channels", "1"])
+    assert (a.input_device, a.input_channels) == ("system", 1)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["play", "p.dmm", "--input-channels", "9"])
