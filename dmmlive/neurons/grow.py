@@ -6,6 +6,7 @@ import zlib
 from ..core import vv
 from ..core.declare import DECLARE
 from ..core.errors import BadArgument
+from ..core.plan import entries
 from ..core.registry import neuron_type
 
 
@@ -50,27 +51,18 @@ def clone_delta(W: dict, decls: dict, prefix: str, most: int, vary: float = 0.0)
     out: dict = {DECLARE: {}}
     for old, name in new.items():
         out[DECLARE][name] = decls[old]
-    for dst, ins in W.items():
-        if not isinstance(ins, dict):
+    for dst, inp, src, o, w in entries(W):
+        if not vv.is_number(w) or not w:
             continue
-        for inp, srcs in ins.items():
-            if not isinstance(srcs, dict):
-                continue
-            for src, outs in srcs.items():
-                if not isinstance(outs, dict):
-                    continue
-                for o, w in outs.items():
-                    if not vv.is_number(w) or not w:
-                        continue
-                    if dst in new:      # a copy's input row: its sources, copied ones mapped
-                        d2, s2 = new[dst], new.get(src, src)
-                        if src == "one" and vary:
-                            w = w * (1.0 + vary * _spread(d2))
-                    elif src in new:    # a link out of an original, from the copy too
-                        d2, s2 = dst, new[src]
-                    else:
-                        continue
-                    out.setdefault(d2, {}).setdefault(inp, {}).setdefault(s2, {})[o] = w
+        if dst in new:      # a copy's input row: its sources, copied ones mapped
+            d2, s2 = new[dst], new.get(src, src)
+            if src == "one" and vary:
+                w = w * (1.0 + vary * _spread(d2))
+        elif src in new:    # a link out of an original, from the copy too
+            d2, s2 = dst, new[src]
+        else:
+            continue
+        out.setdefault(d2, {}).setdefault(inp, {}).setdefault(s2, {})[o] = w
     return out
 
 
