@@ -143,6 +143,22 @@ def _progress_bar(stream, width=40):
     return show
 
 
+def cmd_evolve(a) -> int:
+    from .evolve import evolve
+    if a.workers is not None and a.ray:
+        raise BadArgument("give --workers N (this machine) or --ray ADDRESS (a cluster), not both")
+    r = evolve(a.patch, a.target, a.weights, population=a.population, sigma=a.sigma, generations=a.generations,
+               seconds=a.seconds, seed=a.seed, workers=a.workers if a.workers is not None else (None if a.ray else 1),
+               address=a.ray, say=lambda text: print(text, flush=True))
+    try:
+        with open(a.output, "w", encoding="utf-8") as f:
+            f.write(r.text)
+    except OSError as e:
+        raise BadArgument(f"cannot write {a.output}: {e.strerror or e}") from None
+    print(f"wrote {a.output} (distance {r.distance:.5f})")
+    return 0
+
+
 def cmd_devices(a) -> int:
     """The sound outputs `play --device` can use."""
     from .drivers.audio import output_devices
@@ -237,6 +253,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="more shader types: FOLDER/NAME.frag is the type NAME (default: a shaders/ "
                         "folder beside the patch, if there is one)")
     r.set_defaults(fn=cmd_render)
+    ev = sub.add_parser("evolve", help="evolve a patch's weights toward a sound (evolution strategies, on Ray)")
+    ev.add_argument("patch", help="the patch whose weights evolve (its numbers are the start)")
+    ev.add_argument("--target", required=True, metavar="SOUND.wav", help="the sound to come near")
+    ev.add_argument("--weights", required=True, metavar="A.PORT,B.PORT,...",
+                    help="the weights that evolve: dst.port (its constant, or its one term) or dst.port:src")
+    ev.add_argument("-o", "--output", required=True, metavar="BEST.dmm",
+                    help="the patch written: the input's text with the best numbers in place")
+    ev.add_argument("--population", type=int, default=32, help="candidates a generation (even: antithetic pairs)")
+    ev.add_argument("--sigma", type=float, default=0.05, help="the relative change a candidate tries (default 0.05)")
+    ev.add_argument("--generations", type=int, default=30, help="generations (default 30)")
+    ev.add_argument("--seconds", type=float, default=None, help="seconds compared (default: the whole target)")
+    ev.add_argument("--seed", type=int, default=0, help="the random seed (the same seed, the same result)")
+    ev.add_argument("--workers", type=int, default=None, metavar="N",
+                    help="render the candidates on N Ray workers here (default 1: in this process, no Ray)")
+    ev.add_argument("--ray", default=None, metavar="ADDRESS", help="render them on this Ray cluster")
+    ev.set_defaults(fn=cmd_evolve)
     dv = sub.add_parser("devices", help="list the sound outputs play --device can use")
     dv.set_defaults(fn=cmd_devices)
     pl = sub.add_parser("play", help="play a patch live; saving the file changes the network")
