@@ -237,7 +237,9 @@ class Gpu:
         if self._black is not None:
             refs[id(self._black)] = "black"
         self._refs = refs
-        return {"size": self.size, "slots": slots, "uploads": next(self._uploads)}
+        uploads = next(self._uploads)
+        self._uploads = itertools.count(uploads)  # (the same numbers on: a snapshot changes nothing)
+        return {"size": self.size, "slots": slots, "uploads": uploads}
 
     def snapshot_id(self, obj):
         """How a snapshot names `obj` if it is one of this Gpu's (an Image, a texture, a
