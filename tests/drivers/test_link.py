@@ -16,15 +16,17 @@ the JACK dummy server. How time is compared: both sides are brought to
 CLOCK_MONOTONIC_RAW. The peer turns the times of its session's whole beats (its Link
 timeline, `timeAtBeat`) from its Link clock into CLOCK_MONOTONIC_RAW, by the offset read
 back to back. A JACK client in this process (`Listener`) records dmmlive's output ports
-with the JACK frame of every sample; a sample is *heard* at the JACK time of its frame
-(`jack_frames_to_time`, turned into CLOCK_MONOTONIC_RAW the same way) plus the playback
-latency JACK reports for the physical output port (system:playback_1) — when the sample
-leaves the (dummy) converter. The onsets of a `clock` neuron's pulses (one a beat, grid
+with the JACK frame of every sample and the CLOCK_MONOTONIC_RAW time its process callback
+woke for that period; a period's start is the lowest (wake time - frame / rate) of it and
+the next 0.2 s of periods, and a sample is *heard* at its period's start + its offset in
+the period + the playback latency JACK reports for the physical output port
+(system:playback_1): when it leaves the (dummy) converter. (JACK's own period times,
+`jack_frames_to_time`, are printed too: their DLL takes seconds to settle after a
+disturbance: measured 1.3 ms off, drifting back over 4 s, while the wake times stayed flat.) The onsets of a `clock` neuron's pulses (one a beat, grid
 following) are compared with the nearest beat of the peer. Clicks within 0.25 s after an
 xrun JACK reports are printed but not held to 3 ms (sound computed before an xrun is heard
-late by it); a window whose clean clicks miss 3 ms is measured again (3 tries: on a shared
-machine others' real-time work disturbs a window now and then). Every figure is printed
-(`-s`).
+late by it); a window whose clean clicks miss 3 ms is measured again (3 tries: a shared
+machine). Every figure is printed (`-s`).
 
 All Link peers on one machine share one session: two runs of this module at the same time
 (or another Link app changing the tempo) disturb each other's live tests.
@@ -405,8 +407,9 @@ class Listener:
         self.client.activate()
 
     def _process(self, frames):
+        woke = time.clock_gettime(RAW)
         f = self.client.last_frame_time
-        self.blocks.append((f, self.lib.jack_frames_to_time(self.ptr, f), self.ins[0].get_array().copy()))
+        self.blocks.append((f, self.lib.jack_frames_to_time(self.ptr, f), woke, self.ins[0].get_array().copy()))
 
     def connect_sound(self) -> None:
         outs = [p for p in self.client.get_ports(is_audio=True, is_output=True)
@@ -434,25 +437,34 @@ class Listener:
                 best = (b - a, j - 0.5 * (a + b) * 1e6)
         return best[1]
 
-    def onsets(self, since_us: float) -> tuple[np.ndarray, np.ndarray]:
+    def onsets(self, since_us: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """When the clicks recorded since JACK time `since_us` are heard (CLOCK_MONOTONIC_RAW s),
-        and whether each is clean: no xrun of the server in the XRUN_SHADOW s before it."""
+        by the periods' wake times and by JACK's own period times; and whether each is clean:
+        no xrun of the server in the XRUN_SHADOW s before it.
+
+        A period's start is taken as the lowest of (wake time - frame / rate) over it and the
+        periods of the next 0.2 s (a callback woken late only reads later; time the server
+        loses shows in every period after it): this client's own reading of CLOCK_MONOTONIC_RAW
+        first thing in its process callback. JACK's `jack_frames_to_time` comes from a DLL that
+        takes seconds to settle after a disturbance (measured: 1.3 ms off and drifting back over
+        4 s while the periods' wake times were flat): printed, not held to anything."""
         lat, off = self.playback_latency(), self.jack_minus_raw()
-        out, clean = [], []
+        out, dll, clean = [], [], []
         xr = np.array(self.xruns, dtype=float)
         blocks = list(self.blocks)
-        frames = np.array([f for f, _, _ in blocks], dtype=float)
-        zero = np.array([t for _, t, _ in blocks], dtype=float) - frames * 1e6 / RATE  # t(frame 0) per period
-        for f, t_us, x in blocks:
+        frames = np.array([b[0] for b in blocks], dtype=float)
+        zero = np.array([b[2] for b in blocks]) * 1e6 - frames * 1e6 / RATE  # wake-time start of frame 0
+        for k, (f, t_us, _, x) in enumerate(blocks):
             if t_us < since_us:
                 continue
             for i in np.flatnonzero(np.nan_to_num(x) > 0.25):
                 fr = f + int(i)
-                near = np.abs(frames - fr) <= 0.5 * RATE
-                t = float(np.median(zero[near])) + fr * 1e6 / RATE
-                out.append((t - off) / 1e6 + lat / RATE)
+                ahead = (frames >= f) & (frames <= f + 0.2 * RATE)
+                out.append((float(zero[ahead].min()) + fr * 1e6 / RATE) / 1e6 + lat / RATE)
+                t = t_us + int(i) * 1e6 / RATE  # JACK's time of the frame
+                dll.append((t - off) / 1e6 + lat / RATE)
                 clean.append(not np.any((xr > t - XRUN_SHADOW * 1e6) & (xr <= t + 1e3)))
-        return np.array(out), np.array(clean, dtype=bool)
+        return np.array(out), np.array(dll), np.array(clean, dtype=bool)
 
     def close(self) -> None:
         self.client.deactivate()
@@ -482,22 +494,25 @@ def link_counts(host):
 XRUN_SHADOW = 0.25  # s: sound computed ahead before a JACK xrun is heard late by it (the margin, to 0.25 s)
 
 
-def onset_errors(listener, peer, seconds, want=4, most=12.0) -> tuple[np.ndarray, np.ndarray]:
-    """Each click heard from now on against the peer's nearest beat (s, signed), and whether
-    it is clean (no JACK xrun shortly before it), over `seconds`, or longer, up to `most` s,
-    until `want` clean ones are heard (a busy machine)."""
+def onset_errors(listener, peer, seconds, want=4, most=12.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each click heard from now on against the peer's nearest beat (s, signed; by the wake
+    times, and by JACK's period times), and whether it is clean (no JACK xrun shortly before
+    it), over `seconds`, or longer, up to `most` s, until `want` clean ones are heard (a busy
+    machine). (Waits 0.2 s past the last click: the period times look that far ahead.)"""
     since = listener.lib.jack_get_time()
     t0 = time.monotonic()
     while True:
         time.sleep(0.5)
-        heard, clean = listener.onsets(since)
+        heard, dll, clean = listener.onsets(since)
         took = time.monotonic() - t0
         if took >= seconds and clean.sum() >= want or took >= most:
             break
+    time.sleep(0.3)
+    heard, dll, clean = listener.onsets(since)
     assert len(heard) >= 2, "no clicks heard"
     beats = np.array([t for _, t in peer.ask(f"beats {heard[0] - 1.0} {heard[-1] + 1.0}")["beats"]])
-    nearest = beats[np.abs(heard[:, None] - beats[None, :]).argmin(axis=1)]
-    return heard - nearest, clean
+    near = lambda h: beats[np.abs(h[:, None] - beats[None, :]).argmin(axis=1)]  # noqa: E731
+    return heard - near(heard), dll - near(dll), clean
 
 
 LIVE = """\
@@ -514,9 +529,10 @@ def measure(listener, peer, seconds, tries=3) -> dict:
     others (their own real-time processes) now and then disturbs a window."""
     windows = []
     for _ in range(tries):
-        errs, clean = onset_errors(listener, peer, seconds)
+        errs, dll, clean = onset_errors(listener, peer, seconds)
         ms = np.round(errs * 1e3, 2)
-        windows.append({"errors_ms": ms.tolist(), "clean": clean.astype(int).tolist()})
+        windows.append({"errors_ms": ms.tolist(), "clean": clean.astype(int).tolist(),
+                        "by_jack_dll_ms": np.round(dll * 1e3, 2).tolist()})
         if clean.sum() >= 3 and np.abs(errs[clean]).max() <= 0.003:
             break
     last = windows[-1]
