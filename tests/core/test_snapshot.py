@@ -128,7 +128,7 @@ def queue(m, e) -> None:
     if kind == "set" and name in m.neurons:
         m.edit({"out": {"left": {name: {"out": w - (m.matrix["out"]["left"].get(name, {}).get("out", 0.0))}}}},
                fade=fade, at=at)
-    elif kind == "declare" and name not in m.neurons:
+    elif kind == "declare" and name not in m.pending_decls():  # (queued, not yet in: declared already)
         m.edit({"out": {"right": {name: {"out": w}}}}, declare={name: ("sine", {})}, fade=fade, at=at)
     elif kind == "replace" and name in m.neurons:
         m.edit({name: {"freq": {"one": {"out": 50.0 * w}}}}, declare={name: ("tri", {})}, fade=fade,
