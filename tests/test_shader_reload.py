@@ -75,7 +75,7 @@ def test_a_saved_shader_changes_the_picture_and_a_broken_one_does_not(tmp_path, 
     assert grey(seen["before"], 0.2) and grey(seen["broken"], 0.6) and seen["fixed"]
     e = err.getvalue()
     assert f"{frag}:4:" in e and "previous shader goes on running" in e
-    assert any(f"{NAME}.frag:4" in line for line in seen["overlay"])
+    assert any(f"{NAME}.frag:4" in line for line in seen["overlay"]), seen["overlay"]
     assert app.shader_reloads == 2 and app.reloads == 0
     assert f"{NAME}.frag: shader applied" in out.getvalue()
 

@@ -542,8 +542,7 @@ class Window:
         return fw, fh
 
     def _overlay_lines(self) -> list:
-        if not self.overlay:
-            return [QUIT_HINT]  # (drawn only while it shows)
+        """What the overlay (H) shows: the quit hint while it shows, then the status."""
         lines = [QUIT_HINT] if self.quit_hint else []
         return lines + self._status_lines()
 
@@ -581,7 +580,8 @@ class Window:
     def _draw_overlay(self) -> None:
         w, h = self.window.get_size()
         now = time.perf_counter()
-        self.overlay_text = text = "\n".join(self._overlay_lines())
+        # overlay off: the quit hint alone (drawn only while it shows)
+        self.overlay_text = text = "\n".join(self._overlay_lines() if self.overlay else [QUIT_HINT])
         width = max(16, w - 16)
         # laying a new text out costs milliseconds: a few times a second is enough to read
         if text != self._label.text and now - self._overlay_at >= OVERLAY_EVERY or self._label.width != width:
