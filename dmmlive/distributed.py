@@ -237,22 +237,24 @@ def join(segments: list, pcm_path, samples: int, rate: int, out_path) -> None:
     out.close()
 
 
-def render_split(source, path, seconds=None, progress=None, *, size=None, fps=None, workers: int = 1,
+def render_split(source, path, seconds=None, progress=None, *, size=None, fps=None, workers: int | None = 1,
                  address: str | None = None, segment: float = SEGMENT, warmup: float = WARMUP):
     """Render a performance log to an .mp4 in segments (see the module's doc): `workers`
-    Ray workers on this machine, or the cluster at `address` (`workers=1` and no address:
-    this process, no Ray). `progress(done, total)`: frames of all segments written."""
+    Ray workers on this machine, or the cluster at `address` (`workers=None`: as many as it
+    has; `workers=1` and no address: this process, no Ray). `progress(done, total)`: frames of all segments written."""
     from .log import read_log
     path = Path(path)
     if path.suffix.lower() != ".mp4":
         raise BadArgument(f"--workers renders an .mp4, not {path.name!r} (a .wav needs no workers)")
     if not str(source).lower().endswith(".dmmlog"):
         raise BadArgument("--workers renders a set's log (play --log set.dmmlog); render a patch without it")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+    if workers is None and not address:
+        workers = 1
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise BadArgument(f"--workers must be a whole number >= 1, got {workers!r}")
     if not path.parent.is_dir():
         raise BadArgument(f"cannot render to {str(path)!r}: no folder {str(path.parent)!r}")
-    if workers > 1 or address:
+    if workers != 1 or address:
         need_ray("render --workers")
     log = read_log(source)
     h = log.header

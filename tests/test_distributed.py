@@ -95,6 +95,10 @@ def test_the_cli_renders_with_workers(setlog, tmp_path, ray_local, capsys):
     frames, sound = decode(out)
     assert len(frames) == 30 and sound.shape[0] == 2
     assert f"wrote {out}" in capsys.readouterr().out
+    # --ray ADDRESS with no --workers: the cluster's workers (here: the instance already up)
+    assert main(["render", str(setlog), "-o", str(tmp_path / "r.mp4"), "--ray", "auto", "--seconds", "1", "-q"]) == 0
+    again, _ = decode(tmp_path / "r.mp4")
+    assert all(np.array_equal(a, b) for a, b in zip(frames, again)) and len(again) == 30
 
 
 def test_without_ray_it_says_how_to_get_it(setlog, tmp_path, monkeypatch, capsys):
