@@ -115,10 +115,12 @@ def plan(n_frames: int, fps: Fraction, rate: int, block: int, segment: float = S
     return out
 
 
-def sound_pass(log, size, fps, ticks: int, snap_ticks: set, pcm, progress=None) -> dict:
+def sound_pass(log, size, fps, ticks: int, snap_ticks: dict, pcm, progress=None) -> dict:
     """Replay the log without pictures for `ticks` ticks, writing each block's sound to the
     file `pcm` (float32 stereo) and taking a snapshot (with the replay) before the ticks in
-    `snap_ticks`: {tick: snapshot bytes}."""
+    `snap_ticks` ({tick: the last tick its segment runs to}): {tick: snapshot bytes}. A
+    snapshot's replay holds the log's changes up to its segment's end only (a long set's
+    knob moves are not copied into every snapshot)."""
     from .log import Replayer, logged_types, session_from_text
     h = log.header
     session = session_from_text(h["text"], h["patch"], rate=h["rate"], block=h["block"], seed=h["seed"],
@@ -132,14 +134,28 @@ def sound_pass(log, size, fps, ticks: int, snap_ticks: set, pcm, progress=None) 
     every = max(1, ticks // 100)
     while m.t < ticks:
         if m.t in snap_ticks:
-            snaps[m.t] = m.snapshot(extra=replay)
+            snaps[m.t] = _snap(m, replay, snap_ticks[m.t])
         m.tick()
         pcm.write(np.ascontiguousarray(m.sound(), "<f4").tobytes())
         if progress is not None and m.t % every == 0:
             progress(m.t, ticks)
-    for t in snap_ticks - set(snaps):
-        snaps[t] = m.snapshot(extra=replay)
+    for t in set(snap_ticks) - set(snaps):
+        snaps[t] = _snap(m, replay, snap_ticks[t])
     return snaps
+
+
+def _snap(m, replay, until: int) -> bytes:
+    """A snapshot of the machine and its replay, the replay's log cut to the changes it will
+    apply up to tick `until`."""
+    import copy
+    log, i = replay.log, replay.i
+    part = copy.copy(log)
+    part.events = [e for e in log.events[i:] if e[1]["tick"] <= until]
+    replay.log, replay.i = part, 0
+    try:
+        return m.snapshot(extra=replay)
+    finally:
+        replay.log, replay.i = log, i
 
 
 def render_segment(snap: bytes, shaders: dict, f0: int, f1: int, driver: int = 0) -> bytes:
@@ -275,7 +291,8 @@ def render_split(source, path, seconds=None, progress=None, *, size=None, fps=No
     with tempfile.TemporaryDirectory(prefix="dmmlive-render-") as d:
         pcm_path = Path(d, "sound.f32")
         with open(pcm_path, "wb") as pcm:
-            snaps = sound_pass(log, size, fps, ticks, {s[2] for s in segs}, pcm)
+            ends = {snap: frame_tick(f1 - 1, fpsf, rate, block) for _, f1, snap in segs}
+            snaps = sound_pass(log, size, fps, ticks, ends, pcm)
         jobs = [(snaps[snap], log.shaders, f0, f1, os.getpid()) for f0, f1, snap in segs]
         snaps.clear()
         done = [0]
