@@ -37,6 +37,7 @@ RAY_HINT = ("Ray is an optional extra: pip install 'dmmlive[ray]' (or pip instal
 RETRIES = 3          # a task whose worker dies is run again (Ray's max_retries)
 SEGMENT = 10.0       # s of video a task renders
 WARMUP = 1.0         # s drawn before a segment and not written
+TELL_EVERY = 5      # frames between a segment's progress reports
 DIE_ONCE = "DMMLIVE_TEST_DIE_ONCE"  # tests: a file path; the first task to find it absent makes it and dies
 
 
@@ -68,10 +69,10 @@ def ray_session(workers: int | None, address: str | None, what: str):
         ray.shutdown()
 
 
-def run_tasks(fn, jobs, workers: int | None, address: str | None, what: str, on_done=None) -> list:
+def run_tasks(fn, jobs, workers: int | None, address: str | None, what: str, on_done=None, poll=None) -> list:
     """`[fn(*job) for job in jobs]`: in this process, in order, for `workers == 1` without an
     address; else as Ray tasks (a worker that dies: retried). `on_done(i, result)` as each
-    ends (in the order they end)."""
+    ends (in the order they end); `poll()` as each ends and every half second between (Ray)."""
     if workers == 1 and not address:
         out = []
         for i, job in enumerate(jobs):
@@ -88,7 +89,9 @@ def run_tasks(fn, jobs, workers: int | None, address: str | None, what: str, on_
         out = [None] * len(futures)
         pending = list(futures)
         while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
+            ready, pending = ray.wait(pending, num_returns=1, timeout=0.5)
+            if poll is not None:
+                poll()
             for f in ready:
                 i = index[f]
                 out[i] = ray.get(f)
@@ -98,6 +101,35 @@ def run_tasks(fn, jobs, workers: int | None, address: str | None, what: str, on_
 
 
 # ---- the split render -----------------------------------------------------------------------
+class Tally:
+    """The frames each segment has written (a Ray actor the tasks tell, or an object in this
+    process): one progress over all segments. A segment run again (its worker died) counts
+    from where it had come, not twice."""
+
+    def __init__(self, on_change=None):
+        self.done: dict = {}
+        self.on_change = on_change
+
+    def set(self, seg: int, frames: int) -> None:
+        if frames > self.done.get(seg, 0):
+            self.done[seg] = frames
+            if self.on_change is not None:
+                self.on_change(self.total())
+
+    def total(self) -> int:
+        return sum(self.done.values())
+
+
+def _tell(tally, seg: int, frames: int) -> None:
+    if tally is None:
+        return
+    remote = getattr(tally, "set", None)
+    if hasattr(remote, "remote"):
+        remote.remote(seg, frames)  # (an actor: not waited for)
+    else:
+        tally.set(seg, frames)
+
+
 def frame_tick(k: int, fps: Fraction, rate: int, block: int) -> int:
     """The tick that computes frame k (frame k falls in tick t when (t-1)·B/rate <= k/fps < t·B/rate)."""
     return (k * rate * fps.denominator) // (fps.numerator * block) + 1
@@ -158,10 +190,11 @@ def _snap(m, replay, until: int) -> bytes:
         replay.log, replay.i = log, i
 
 
-def render_segment(snap: bytes, shaders: dict, f0: int, f1: int, driver: int = 0) -> bytes:
+def render_segment(snap: bytes, shaders: dict, f0: int, f1: int, driver: int = 0, tally=None, seg: int = 0) -> bytes:
     """A task: frames f0..f1-1 of the set, from a snapshot of the fast pass taken before
     them, as an mp4 of H.264 pictures alone (its bytes). `driver`: the pid of the process
-    that asked (tests: only a worker elsewhere dies, see DIE_ONCE)."""
+    that asked (tests: only a worker elsewhere dies, see DIE_ONCE). `tally`: told the
+    frames written (`Tally.set(seg, n)`) every few frames."""
     if os.environ.get(DIE_ONCE) and os.getpid() != driver and not os.path.exists(os.environ[DIE_ONCE]):
         Path(os.environ[DIE_ONCE]).write_text("died once\n")
         os._exit(1)  # a worker lost mid-task (tests): Ray runs the task again elsewhere
@@ -185,6 +218,8 @@ def render_segment(snap: bytes, shaders: dict, f0: int, f1: int, driver: int = 0
                     img = m.image()
                     rec.add_frame(m.gpu.read_rgb8(img) if img is not None else black)
                     k += 1
+                    if (k - f0) % TELL_EVERY == 0 or k == f1:
+                        _tell(tally, seg, k - f0)
         finally:
             rec.close()
             if m.gpu is not None:
@@ -293,17 +328,19 @@ def render_split(source, path, seconds=None, progress=None, *, size=None, fps=No
         with open(pcm_path, "wb") as pcm:
             ends = {snap: frame_tick(f1 - 1, fpsf, rate, block) for _, f1, snap in segs}
             snaps = sound_pass(log, size, fps, ticks, ends, pcm)
-        jobs = [(snaps[snap], log.shaders, f0, f1, os.getpid()) for f0, f1, snap in segs]
-        snaps.clear()
-        done = [0]
         if progress is not None:
             progress(0, n_frames)
 
-        def on_done(i, _):
-            done[0] += segs[i][1] - segs[i][0]
-            if progress is not None and done[0] < n_frames:
-                progress(done[0], n_frames)
-        parts = run_tasks(render_segment, jobs, workers, address, "render --workers", on_done)
+        def show(done):
+            if progress is not None and done < n_frames:
+                progress(done, n_frames)
+        local = workers == 1 and not address
+        with contextlib.nullcontext() if local else ray_session(workers, address, "render --workers") as ray:
+            tally = Tally(show) if local else ray.remote(num_cpus=0)(Tally).remote()
+            jobs = [(snaps[snap], log.shaders, f0, f1, os.getpid(), tally, i) for i, (f0, f1, snap) in enumerate(segs)]
+            snaps.clear()
+            poll = None if local else (lambda: show(ray.get(tally.total.remote())))
+            parts = run_tasks(render_segment, jobs, workers, address, "render --workers", poll=poll)
         join(parts, pcm_path, samples, rate, part)
     os.replace(part, path)
     if progress is not None:
