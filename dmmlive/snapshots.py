@@ -61,8 +61,8 @@ def read(path: str) -> bytes:
 
 def resume(session, path: str):
     """Put the machine of snapshot `path` in the session (and the patch it had applied),
-    in place of the one it holds; returns the machine. Its neuron types are found in the
-    session's machine's table."""
+    in place of the one it holds (made at the same rate and block); returns the machine.
+    Its neuron types are found in the session's machine's table."""
     from .core.snapshot import restore_with
     try:
         m, extra = restore_with(read(path), types=session.machine.types)
@@ -71,6 +71,10 @@ def resume(session, path: str):
     except KeyError as e:
         raise BadArgument(f"{path}: the snapshot uses neuron type {e.args[0]!r}, unknown here "
                           "(its shader folder: --shaders)") from None
+    old = session.machine
+    if (m.rate, m.block) != (old.rate, old.block):
+        raise BadArgument(f"{path}: the snapshot was taken at {m.rate} Hz, {m.block} samples a tick: "
+                          f"play --rate {m.rate} --block {m.block}")
     session.machine = m
     if isinstance(extra, dict):
         session.patch = extra.get("patch")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from dmmlive import commands
+from dmmlive import BadArgument, commands
 from dmmlive.app import build
 
 RATE, B = 48000, 128
@@ -89,6 +89,8 @@ def test_play_from_a_snapshot_starts_there(tmp_path):
                           "--no-audio", "--no-window", "--no-osc", "--seconds", "1"],
                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert bad.returncode == 1 and "not a dmmlive snapshot" in bad.stderr, bad.stderr
+    with pytest.raises(BadArgument, match="--rate 48000 --block 128"):
+        build(str(patch), RATE, 256, True, 0.05, resume=str(tmp_path / "s.dmmsnap"))
 
 
 @pytest.fixture(autouse=True)
