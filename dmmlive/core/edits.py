@@ -16,6 +16,7 @@ from .plan import BUILTIN, Decl, entries, glide_mats
 from .registry import compatible
 
 EDITS = ("edits", "delta")
+_NOTHING: dict = {}  # what `edits` emits with nothing queued (V-values are never written in place)
 FIXED = ("self", "delta", "edits", "delta")  # the entry no edit may change
 LEAD = 3  # blocks ahead of its sample a quantised edit is emitted (Self takes it in 1-2 ticks later)
 RATE_ARGS = ("every", "hz")  # what any V-value or number neuron may be given: how often it fires
@@ -404,6 +405,7 @@ class Edits:
         for n in names:
             self._vports.pop(n, None)
             self._fired.pop(n, None)
+            self._kept.pop(n, None)
 
     def _sleep(self, names) -> None:
         """Retire `names` into dormancy: state, outputs and inputs freed, declarations kept."""
@@ -414,6 +416,9 @@ class Edits:
 
     def _fire_edits(self) -> None:
         queue = self._queue
+        if not queue:  # the usual tick: nothing to emit (the same empty V-value as last tick)
+            self._Yv[EDITS] = _NOTHING
+            return
         # a quantised edit (and those after it) waits until its sample is at most LEAD
         # blocks after this one: in both schedules its ΔW is then in W before that block
         horizon = (self.t + LEAD) * self.block

@@ -22,6 +22,7 @@ from .grid import BLOCK, Grid
 from .plan import BUILTIN, DENSE, Decl, Plan, all_finite, dyn_args, dyn_fill, dyn_kernel, matvec_into, spmm_add
 from .registry import STANDARD, Types, neuron_type
 
+SELF_DELTA = ("self", "delta")
 MAX_INPUTS = 8  # the input channels a machine keeps a block of (`input` neurons, neurons/inputs.py)
 
 SCHEDULES = ("synchronous", "ordered")
@@ -140,6 +141,8 @@ class Machine(Edits, Glides, Frames):
         self._dormant: set = set()     # declared, retired (state freed): a link revives them
         self._self_read = False        # Self's input is the one it added (see set_schedule)
         self._self_parts = None        # Self's input terms [(source, w, value)] this tick
+        self._self_in = []             # the last ones, [(value, w)]: Self's input, summed when read
+        self._kept: dict = {}          # constant neuron -> the declaration its kept outputs are of
         self._wroute = None  # (ΔW, the W it made, compiles, leaves): that ΔW again goes in in place
         self.netfade = 0.005  # s: network-written changes to number and audio weights glide (0: jump)
         self.max_neurons = 1024  # the most live neurons the network may declare itself up to
@@ -301,6 +304,8 @@ class Machine(Edits, Glides, Frames):
     def input(self, name: str, port: str | None = None):
         port = port or self._default_port(name, output=False)
         kind = self._port_kind(name, port, output=False)
+        if (name, port) == SELF_DELTA:
+            return copy.deepcopy(self._sum_of(self._self_in))
         if kind == "vvalue":
             self._unflat(name, port)
             return copy.deepcopy(self._Xv.get((name, port), {}))
@@ -509,11 +514,14 @@ class Machine(Edits, Glides, Frames):
             else:
                 self._deflate()
         for key, terms in vrows:
-            if key == ("self", "delta") and self._any_slow:
-                terms = self._fresh_terms(terms)
+            if key == SELF_DELTA:  # what Self adds, term by term (see _fire_self); their sum
+                if self._any_slow:  # is made only when read (`input("self", "delta")`)
+                    terms = self._fresh_terms(terms)
+                Yv = self._Yv
+                self._self_parts = parts = [(src, w, Yv.get(src)) for src, w in terms]
+                self._self_in = [(y, w) for _, w, y in parts]
+                continue
             self._Xv[key] = self._vsum(terms)
-            if key == ("self", "delta"):  # what Self adds, term by term (see _fire_self)
-                self._self_parts = [(src, w, self._Yv.get(src)) for src, w in terms]
 
     def _deflate(self) -> None:
         """End the array program (core/flatv.py): every unit's V-value made a dict again."""
@@ -542,12 +550,8 @@ class Machine(Edits, Glides, Frames):
                 out.append((src, w))
         return out
 
-    def _vsum(self, terms) -> dict:
-        """The vvalue input sum_w w * output over a row's terms. Where every term's V-value
-        has one shape (the same leaf paths in the same order: the usual case), the leaves
-        are summed as flat lists (`vv.flat_sum`), to the bit what the dict walk gives."""
-        Yv = self._Yv
-        ys = [(Yv.get(src), w) for src, w in terms]
+    def _sum_of(self, ys) -> dict:
+        """sum_w w * y over [(y, w)]: flat where every y has one shape, else the dict walk."""
         got = vv.flat_sum(ys, self._vflat)
         if got is not None:
             return got
@@ -556,6 +560,13 @@ class Machine(Edits, Glides, Frames):
             if y:
                 acc = vv.add_into(acc, vv.scale(y, w) if w != 1.0 else y, pruned=True)
         return acc
+
+    def _vsum(self, terms) -> dict:
+        """The vvalue input sum_w w * output over a row's terms. Where every term's V-value
+        has one shape (the same leaf paths in the same order: the usual case), the leaves
+        are summed as flat lists (`vv.flat_sum`), to the bit what the dict walk gives."""
+        Yv = self._Yv
+        return self._sum_of([(Yv.get(src), w) for src, w in terms])
 
     def _up(self, lv) -> None:
         t = self.t
@@ -589,8 +600,12 @@ class Machine(Edits, Glides, Frames):
                 pass
             elif s.decl.type.passthrough:
                 self._fire_identity(s)
+            elif s.decl.type.constant and self._kept.get(name) is s.decl:
+                pass  # its outputs, from its arguments alone, are those of its first firing
             else:
                 self._fire_single(s)
+                if s.decl.type.constant:
+                    self._kept[name] = s.decl
 
     def _fire_identity(self, s) -> None:
         """A passthrough type (`identity`: each input to the output of its name) without

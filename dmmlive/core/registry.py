@@ -99,6 +99,7 @@ class NeuronType:
     frame: bool = False         # fires on frame ticks (image types)
     check: Callable | None = None  # check(args) raises DmmError on bad construction arguments
     passthrough: bool = False   # variadic: each input is the output of its name (the machine skips the call)
+    constant: bool = False      # no inputs, outputs from its arguments alone: called once, kept
 
     @property
     def default_input(self) -> str | None:
@@ -212,7 +213,7 @@ def neuron_type(name: str, *, inputs=None, outputs=None, kind: str | None = None
                 variadic: str | None = None, batched: bool = False, state=None,
                 args: dict | None = None, pinned: bool = False, replace: bool = True,
                 check: Callable | None = None, frame: bool | None = None, types: Types | None = None,
-                passthrough: bool = False):
+                passthrough: bool = False, constant: bool = False):
     """Register the decorated function as the neuron type `name`, in `types` (default:
     the standard table every machine starts from).
 
@@ -231,6 +232,8 @@ def neuron_type(name: str, *, inputs=None, outputs=None, kind: str | None = None
     `frame`: fires on frame ticks only (default: when an output is of kind image).
     `check(args)`: runs when a neuron is declared and raises a DmmError (naming the
     file, value...) so a bad argument rejects the edit instead of failing mid-tick.
+    `constant`: a type without inputs whose outputs depend on its arguments alone (`const`):
+    the machine calls it once after it is declared and keeps its outputs.
     `passthrough` (variadic types): the function returns its inputs as they are, so the
     machine may skip calling it (`identity`).
 
@@ -255,6 +258,7 @@ def neuron_type(name: str, *, inputs=None, outputs=None, kind: str | None = None
         t = NeuronType(name=name, inputs=_ports(inputs, kind), outputs=outs, fn=fn,
                        variadic=variadic, batched=batched, state=state,
                        args=dict(args or {}), doc=doc, pinned=pinned, check=check, passthrough=passthrough,
+                       constant=constant and not inputs and not batched,
                        frame=bool(frame) if frame is not None else "image" in outs.values())
         (STANDARD if types is None else types).add(t, replace)
         fn.neuron_type = t

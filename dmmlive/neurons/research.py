@@ -57,7 +57,7 @@ def compare(inputs, state):
     return {"true": vv.number(max(x - y, 0.0)), "false": vv.number(max(y - x, 0.0))}
 
 
-@neuron_type("const", outputs={"out": "vvalue"}, args={"value": {":number": 1.0}})
+@neuron_type("const", outputs={"out": "vvalue"}, args={"value": {":number": 1.0}}, constant=True)
 def const(inputs, state):
     """out = the construction argument `value`, every tick."""
     v = state["args"]["value"]

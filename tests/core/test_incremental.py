@@ -312,3 +312,34 @@ def test_a_delta_written_every_tick_goes_in_in_place_and_w_lent_out_stays_as_it_
         seen = vv.path(r.output("seen", "x"), "s0", "freq", "one", "out")
         # ordered: self fires last, after `seen` read the W of the tick before
         assert seen == before, (seen, before)
+
+
+def test_a_const_is_called_once_and_again_when_declared_anew_or_revived():
+    """`const` (a constant type: outputs from its arguments alone) is called at its first
+    firing only; a new declaration, or a revival after it went dormant, calls it again.
+    Self's input is summed only when read, and equals what Self added."""
+    from dmmlive.core.registry import STANDARD
+    calls = []
+    types = STANDARD.copy()
+    fn = types["const"].fn
+
+    @types.neuron_type("count_const", outputs={"out": "vvalue"}, args={"value": {}}, constant=True)
+    def _cc(inputs, state):
+        calls.append(1)
+        return fn(inputs, state)
+
+    m = Machine(types=types)
+    m.add("a", "sine")
+    m.connect("out.left", "a", 0.1)
+    m.add("c", "count_const", value={"a": {"freq": {"one": {"out": 1.0}}}})
+    m.connect("self.delta", "c.out")
+    m.tick(5)
+    assert len(calls) == 1
+    assert m.input("self", "delta") == {"a": {"freq": {"one": {"out": 1.0}}}}
+    assert vv.path(m.matrix, "a", "freq", "one", "out") == 220.0 + 5
+    m.connect("self.delta", "c.out", 0.0)   # c goes quiet: dormant
+    m.tick(2)
+    assert "c" in m.dormant
+    m.connect("self.delta", "c.out", 1.0)   # revived: called afresh
+    m.tick(2)
+    assert len(calls) == 2 and "c" in m.active
