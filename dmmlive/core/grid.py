@@ -86,6 +86,3 @@ class Grid:
         while not self.on(x, beats):  # the exact test decides (a step or two at most)
             x += 1
         return x
-
-    def state(self) -> list:
-        return [float(x) for x in self.arr]
