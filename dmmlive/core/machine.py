@@ -7,6 +7,7 @@ import collections
 import copy
 import math
 from fractions import Fraction
+from itertools import repeat
 from types import SimpleNamespace
 from typing import Any
 
@@ -852,10 +853,12 @@ class Machine(Edits, Glides, Frames):
             t, args = self._decls[names[0]].type, self._decls[names[0]].args
             arrays = self._group_init(t, args, names)
             if prev:
-                where = {n: i for i, n in enumerate(prev["names"])}
-                keep = [(i, where[n]) for i, n in enumerate(names) if n in where]
-                if keep:
-                    ni, oi = map(list, zip(*keep))
+                # each kept neuron's old row, found at C speed (a group of thousands)
+                where = dict(zip(prev["names"], range(len(prev["names"]))))
+                oi = np.fromiter(map(where.get, names, repeat(-1)), np.int64, len(names))
+                ni = np.flatnonzero(oi >= 0)
+                if len(ni):
+                    oi = oi[ni]
                     for k in arrays:
                         arrays[k][ni] = prev["arrays"][k][oi]
             new_gstate[key] = {"names": list(names), "arrays": arrays}
