@@ -140,6 +140,7 @@ class Machine(Edits, Glides, Frames):
         self._idle: set = set()        # neurons to retire at the next compile if inactive
         self._born: set = set()        # neurons declared since the last compile (not run yet)
         self._dormant: set = set()     # declared, retired (state freed): a link revives them
+        self._pinned = None            # the pinned neurons' names (found at the first compile)
         self._self_read = False        # Self's input is the one it added (see set_schedule)
         self._self_parts = None        # Self's input terms [(source, w, value)] this tick
         self._self_in = []             # the last ones, [(value, w)]: Self's input, summed when read
@@ -776,7 +777,9 @@ class Machine(Edits, Glides, Frames):
         if self._flatv is not None:  # it runs the old plan's rows
             self._deflate()
         old = self._plan
-        pinned = {n for n, d in self._decls.items() if d.type.pinned}
+        pinned = self._pinned  # (the built-ins and sinks: declared once, at the start)
+        if pinned is None or not pinned.isdisjoint(self._changed_names):
+            pinned = self._pinned = {n for n, d in self._decls.items() if d.type.pinned}
         fades = [f.delta for f in self._fades]
         sync = self.schedule == "synchronous"
         rows, names = self._changed_rows | self._value_rows, self._changed_names
@@ -798,10 +801,12 @@ class Machine(Edits, Glides, Frames):
         # Retire neurons that were active and are touched by no weight now, and idle ones
         # an edit asked to retire.
         out_map = None if fresh else plan.out_map  # old output row -> new (-1: gone)
+        gone_any = False
         if old is not None:
             gone = (set(old.active) | {n for n in self._idle if n in self._decls}) - set(plan.active) - pinned
             asked, self._idle = self._idle, set()
             if gone:
+                gone_any = True
                 # asked to retire (a patch dropped it, a crossfade's old neuron): forgotten;
                 # gone quiet (its links removed, by an edit or by the network): dormant,
                 # still declared with its state freed, so a link written to it revives it
@@ -869,7 +874,8 @@ class Machine(Edits, Glides, Frames):
         self._active = set(plan.active)
         if self._dormant:
             self._dormant -= self._active  # revived by a link
-        self._any_slow = any(d.every > 1 for d in self._decls.values())
+        if fresh or names or gone_any:  # declarations came, changed or went: a slow one among them?
+            self._any_slow = any(d.every > 1 for d in self._decls.values())
         self._w_read = bool(self._ent.by_src.get("self"))  # a row names self.matrix: W is lent
         if self._w_read:  # (declarations change only here, at a compile)
             self._Yv[("self", "decls")] = declare.as_vvalue(self._live_decls())
