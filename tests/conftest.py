@@ -50,7 +50,8 @@ def host_xruns_allowed(jack: Jack, callbacks: int) -> float:
 
     An xrun is either the engine's (its ring was short when the card asked: the
     engine fell behind) or the host's (JACK flagged a late cycle while the ring was
-    full). Tests allow the engine none, ever. The host's are the machine's: this is
+    full). Tests allow the engine none of its own (see engine_xruns_allowed for a
+    machine that stalls whole). The host's are the machine's: this is
     a shared 2-core VM. With JACK real-time (as a sound server is run for a
     performance), its dummy driver's thread is now and then woken late: fresh-clone
     CI rehearsals saw 0 to 5 over a whole run; up to 0.5% of the periods played
