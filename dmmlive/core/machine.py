@@ -143,7 +143,7 @@ class Machine(Edits, Glides, Frames):
         self._pinned = None            # the pinned neurons' names (found at the first compile)
         self._self_read = False        # Self's input is the one it added (see set_schedule)
         self._self_parts = None        # Self's input terms [(source, w, value)] this tick
-        self._self_in = []             # the last ones, [(value, w)]: Self's input, summed when read
+        self._self_seen = []           # the last ones (kept: Self's input, summed when read)
         self._kept: dict = {}          # constant neuron -> the declaration its kept outputs are of
         self._wroute = None  # (ΔW, the W it made, compiles, leaves): that ΔW again goes in in place
         self.netfade = 0.005  # s: network-written changes to number and audio weights glide (0: jump)
@@ -307,7 +307,7 @@ class Machine(Edits, Glides, Frames):
         port = port or self._default_port(name, output=False)
         kind = self._port_kind(name, port, output=False)
         if (name, port) == SELF_DELTA:
-            return copy.deepcopy(self._sum_of(self._self_in))
+            return copy.deepcopy(self._sum_of([(y, w) for _, w, y in self._self_seen]))
         if kind == "vvalue":
             self._unflat(name, port)
             return copy.deepcopy(self._Xv.get((name, port), {}))
@@ -520,8 +520,7 @@ class Machine(Edits, Glides, Frames):
                 if self._any_slow:  # is made only when read (`input("self", "delta")`)
                     terms = self._fresh_terms(terms)
                 Yv = self._Yv
-                self._self_parts = parts = [(src, w, Yv.get(src)) for src, w in terms]
-                self._self_in = [(y, w) for _, w, y in parts]
+                self._self_parts = self._self_seen = [(src, w, Yv.get(src)) for src, w in terms]
                 continue
             self._Xv[key] = self._vsum(terms)
 
@@ -801,12 +800,11 @@ class Machine(Edits, Glides, Frames):
         # Retire neurons that were active and are touched by no weight now, and idle ones
         # an edit asked to retire.
         out_map = None if fresh else plan.out_map  # old output row -> new (-1: gone)
-        gone_any = False
+        gone = slept = set()  # neurons retired by this compile, those of them gone dormant
         if old is not None:
             gone = (set(old.active) | {n for n in self._idle if n in self._decls}) - set(plan.active) - pinned
             asked, self._idle = self._idle, set()
             if gone:
-                gone_any = True
                 # asked to retire (a patch dropped it, a crossfade's old neuron): forgotten;
                 # gone quiet (its links removed, by an edit or by the network): dormant,
                 # still declared with its state freed, so a link written to it revives it
@@ -843,7 +841,7 @@ class Machine(Edits, Glides, Frames):
             self._Y[kind] = Y
             xshape = (plan.n_in[kind],) + ((self.block,) if kind == "audio" else ())
             self._X[kind] = np.zeros(xshape, Y.dtype)
-        if old is not None and gone:  # a dormant neuron's outputs: 0 until it is revived
+        if slept:  # a dormant neuron's outputs: 0 until it is revived
             for kind in DENSE:
                 idx, Y = plan.out_index[kind], self._Y[kind]
                 for key in [k for k in idx if k[0] in slept]:
@@ -874,7 +872,7 @@ class Machine(Edits, Glides, Frames):
         self._active = set(plan.active)
         if self._dormant:
             self._dormant -= self._active  # revived by a link
-        if fresh or names or gone_any:  # declarations came, changed or went: a slow one among them?
+        if fresh or names or gone:  # declarations came, changed or went: a slow one among them?
             self._any_slow = any(d.every > 1 for d in self._decls.values())
         self._w_read = bool(self._ent.by_src.get("self"))  # a row names self.matrix: W is lent
         if self._w_read:  # (declarations change only here, at a compile)
