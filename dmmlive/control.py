@@ -295,8 +295,7 @@ class Controller:
     def _at(self):
         """The sample an edit run now lands on: the next multiple of the patch's quant(beats)
         (or play --quant) on the beat grid; None (at once) without one."""
-        q = self.session.quant_of()
-        return self.machine.quant_at(q) if q > 0 else None
+        return self.session.landing()
 
     def _op_record(self, cmd, path=None):
         if self.on_record is None:

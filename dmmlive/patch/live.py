@@ -89,9 +89,8 @@ class PatchSession:
                 dropped = new.dropped
             else:
                 dropped = [n for n in old.neurons if n not in new.neurons]
-            q = self.quant_of(new)
             m.edit(delta, declare, fade=s["fade"], replace=True, defaults=False, retire=dropped,
-                   at=m.quant_at(q) if q > 0 else None)
+                   at=self.landing(new))
         old = self.patch
         if old is None or old.settings["tempo"] != s["tempo"]:  # a tempo set since (OSC, Link)
             m.tempo = s["tempo"]                                 # stays until the text changes it
@@ -116,6 +115,12 @@ class PatchSession:
         patch = self.patch if patch is None else patch
         q = patch.settings.get("quant") if patch is not None else None
         return self.quant if q is None else q
+
+    def landing(self, patch=None) -> int | None:
+        """The sample an edit made now lands on: the next multiple of `quant_of(patch)`
+        beats on the machine's grid (`Machine.quant_at`), None (at once) without one."""
+        q = self.quant_of(patch)
+        return self.machine.quant_at(q) if q > 0 else None
 
 
 def open_patch(path, rate: int = 48000, block: int = 128, size=None, fps=None, **machine_args) -> PatchSession:
