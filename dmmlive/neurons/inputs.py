@@ -7,6 +7,7 @@ from ..core.errors import BadArgument
 from ..core.machine import MAX_INPUTS
 from ..core.registry import neuron_type
 from .oscillators import output_rows
+from .sampler import decode, resampled
 
 
 
@@ -49,27 +50,15 @@ class InputFeed:
         from scipy.io import wavfile
         try:
             file_rate, data = wavfile.read(str(path))
+            x = decode(np.asarray(data), mono=False)
         except FileNotFoundError:
             raise BadArgument(f"--input: no such file {str(path)!r}") from None
         except Exception as e:  # noqa: BLE001  (scipy raises several kinds for a bad file)
             raise BadArgument(f"--input: cannot read {str(path)!r}: not a readable WAV file ({e})") from None
-        data = np.asarray(data)
-        if data.dtype == np.uint8:
-            x = (data.astype(np.float64) - 128.0) / 128.0
-        elif data.dtype.kind == "i":
-            x = data.astype(np.float64) / float(2 ** (8 * data.dtype.itemsize - 1))
-        else:
-            x = data.astype(np.float64)
         x = x.reshape(len(x), -1)
         if not np.isfinite(x).all():
             raise BadArgument(f"--input: {str(path)!r} holds NaN or Inf samples")
-        if file_rate != rate:
-            from math import gcd
-
-            from scipy.signal import resample_poly
-            g = gcd(int(file_rate), int(rate))
-            x = resample_poly(x, rate // g, file_rate // g, axis=0)
-        return cls(x.astype(np.float32))
+        return cls(resampled(x, int(file_rate), int(rate)))
 
     def __call__(self, m) -> None:
         a = m.audio_in

@@ -34,8 +34,9 @@ def resolve(file) -> pathlib.Path:
     return ASSETS / p
 
 
-def decode(data: np.ndarray) -> np.ndarray:
-    """WAV samples (int16, int32, uint8 or float; mono or (frames, channels)) as mono float32 in [-1, 1]."""
+def decode(data: np.ndarray, mono: bool = True) -> np.ndarray:
+    """WAV samples (int16, int32, uint8 or float; mono or (frames, channels)) as float32 in
+    [-1, 1]: mono (the channels mixed down), or with `mono=False` as they are."""
     if data.dtype == np.uint8:
         x = (data.astype(np.float64) - 128.0) / 128.0
     elif data.dtype.kind == "i":
@@ -44,7 +45,7 @@ def decode(data: np.ndarray) -> np.ndarray:
         x = data.astype(np.float64)
     else:
         raise ValueError(f"unsupported sample format {data.dtype}")
-    if x.ndim == 2:
+    if x.ndim == 2 and mono:
         x = x.mean(axis=1)  # stereo (or more) mixed down to mono
     return np.ascontiguousarray(x, dtype=np.float32)
 
@@ -77,6 +78,20 @@ def load_raw(file) -> tuple[int, np.ndarray]:
     return int(rate), x
 
 
+def resampled(x: np.ndarray, file_rate: int, rate: int) -> np.ndarray:
+    """Samples (frames first) at `file_rate` as float32 at `rate` (polyphase; as they are
+    when the rates match)."""
+    if file_rate == rate:
+        return x
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(int(file_rate), int(rate))
+    y = resample_poly(x.astype(np.float64), rate // g, file_rate // g, axis=0)
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
 def load(file, rate: int) -> np.ndarray:
     """The mono float32 samples of `file` at `rate` Hz (resampled at load if the file's rate differs)."""
     hit = _AT_RATE.get((str(file), rate))
@@ -84,13 +99,7 @@ def load(file, rate: int) -> np.ndarray:
         return hit[1]
     path = str(resolve(file))
     file_rate, x = load_raw(file)
-    if file_rate != rate:
-        from math import gcd
-
-        from scipy.signal import resample_poly
-
-        g = gcd(file_rate, rate)
-        x = np.ascontiguousarray(resample_poly(x.astype(np.float64), rate // g, file_rate // g), dtype=np.float32)
+    x = resampled(x, file_rate, rate)
     _AT_RATE[(str(file), rate)] = (path, x)
     return x
 
