@@ -70,8 +70,18 @@ class Edits:
         if isinstance(retire, str) or not all(isinstance(n, str) for n in retire):
             raise BadArgument(f"retire must be a list of neuron names, got {retire!r}")
         delta, decls = self._checked(delta, declare, True, replace, defaults)
-        self._queue.append(_Edit(delta, decls, float(fade), tuple(retire), None if at is None else int(at)))
+        e = _Edit(delta, decls, float(fade), tuple(retire), None if at is None else int(at))
+        p = self._pend
+        if p is not None and p[0] is self._W and p[1] == self._queued():
+            # what the queue leaves, one ΔW further (the next command builds on it: a burst of
+            # commands between two ticks costs their size, not the queue's length each)
+            self._pend = (p[0], p[1] + (e,), vv.add_into(p[2], delta) if delta else p[2])
+        self._queue.append(e)
         self._pending_decls.update(decls)
+
+    def _queued(self) -> tuple:
+        """The edits Self has still to add, in order: emitted (in flight), then queued."""
+        return (*self._inflight, *self._queue)
 
     def pending_decls(self) -> dict:
         """{name: declaration} as it will be once every queued edit is in (less the neurons
@@ -84,10 +94,14 @@ class Edits:
     def pending_matrix(self) -> dict:
         """W as it will be once every queued edit is in (what a new edit builds on): their
         ΔW added one at a time, in order, as Self will add them."""
-        W = self.lend_w()
-        for e in self._inflight + self._queue:
+        p, queued = self._pend, self._queued()
+        if p is not None and p[0] is self._W and p[1] == queued:
+            return p[2]  # (W is lent already: see lend_w)
+        W = w0 = self.lend_w()
+        for e in queued:
             if e.delta:
                 W = vv.add_into(W, e.delta)
+        self._pend = (w0, queued, W)
         return W
 
     def apply(self, delta: dict | None = None, declare: dict | None = None, defaults: bool = True) -> None:

@@ -146,6 +146,7 @@ class Machine(Edits, Glides, Frames):
         self._self_seen = []           # the last ones (kept: Self's input, summed when read)
         self._kept: dict = {}          # constant neuron -> the declaration its kept outputs are of
         self._wroute = None  # (ΔW, the W it made, compiles, leaves): that ΔW again goes in in place
+        self._pend = None    # (W, edits queued, W with them in): pending_matrix, kept while both hold
         self.netfade = 0.005  # s: network-written changes to number and audio weights glide (0: jump)
         self.max_neurons = 1024  # the most live neurons the network may declare itself up to
         self._net_last: dict = {}      # a source writing into self.delta -> the last tick it wrote

@@ -74,6 +74,14 @@ def links(m):
     return out
 
 
+def folded(m) -> dict:
+    """W with every queued edit added, from scratch (what `pending_matrix` keeps as it goes)."""
+    W = m._W
+    for e in (*m._inflight, *m._queue):
+        W = vv.add_into(W, e.delta)
+    return W
+
+
 def run_ops(data, schedule):
     m, twin = twins(schedule)
     ticks = 0
@@ -90,6 +98,7 @@ def run_ops(data, schedule):
                 same(m, twin)
             continue
         pend = m.pending_matrix()
+        assert pend == folded(m)  # the kept one: what the queue leaves, edit after edit and tick after tick
         try:
             if op == "declare":
                 name = data.draw(st.sampled_from(NAMES), label="name")

@@ -246,3 +246,21 @@ def test_the_margin_grows_when_the_card_nearly_runs_dry_and_shrinks_back(jack):
         grown = eng.status()["margin"]
         assert grown >= 0.01 + 2 * BLOCK / RATE - 1 / RATE, grown
         assert settled(30.0) == pytest.approx(0.01, abs=1 / RATE)
+
+
+def test_a_burst_of_commands_is_guessed_by_the_bursts_not_by_the_empty_calls_between():
+    """The OSC forwarder calls every 5 ms with nothing in it between bursts of up to 64
+    commands. Learned together, each cheap empty call halved the cost per unit, and a burst
+    that took 17 ms was guessed at 0.2 ms: run without cover, it ran the ring dry (an OSC
+    flood on a loaded machine)."""
+    from dmmlive.drivers.audio import _Engine, _size
+    from dmmlive.host import Host
+
+    e = _Engine.__new__(_Engine)
+    e.cost, e.changes_w, e.compile_cost = {}, {}, 0.0
+    burst = [("add", ["probe.in", "one.out", 1e-6], None, None)] * 64
+    e._learn(Host.forward_osc, (burst,), 0.017)
+    for _ in range(20):
+        e._learn(Host.forward_osc, ([],), 0.00005)
+    assert e._guess(("call", 0, Host.forward_osc, (burst,))) == pytest.approx(0.017 / _size((burst,)) * 65)
+    assert e._guess(("call", 0, Host.forward_osc, ([],))) == pytest.approx(0.00005)
