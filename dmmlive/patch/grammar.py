@@ -102,10 +102,11 @@ class Patch:
         self.record = None         # what changed against the base, for PatchChange (not pickled)
         self.decl_changes = None   # {name: Declared} new or changed in type or arguments against the base
         self.dropped = None        # the base's neurons this Patch drops
+        self.ranges_checked = None  # the types table its constants passed check_ranges with (parse.py)
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        for k in ("w_built", "stmts", "stmt_cache", "sums", "context", "record"):  # rebuilt where needed
+        for k in ("w_built", "stmts", "stmt_cache", "sums", "context", "record", "ranges_checked"):  # rebuilt where needed
             state[k] = None
         return state
 
@@ -996,28 +997,40 @@ def _describe(node) -> str:
 
 
 # ---- ranges -------------------------------------------------------------------------------------
-def check_ranges(patch: Patch, text: str, path: str, types: Types) -> None:
+def check_ranges(patch: Patch, text: str, path: str, types: Types, keys=None) -> None:
     """PatchError at the first input constant out of its port's range (`Port.lo`..`hi`):
     a `delay` time past its `max`, a negative cutoff. Only a row's constant (its weight
-    from `one`) is checked: what a stream adds to it is the network's business."""
-    lines = None
-    for (dst, port), row in patch.rows.items():
-        x = row.get(ONE)
-        if x is None:
+    from `one`) is checked: what a stream adds to it is the network's business. `keys`:
+    the rows that can fail (those that changed since a Patch that passed), else all; where
+    one of them fails, all are read in order for the first."""
+    rows = patch.rows
+    if keys is not None and not any(_out_of_range(patch, types, k, rows[k]) for k in keys if k in rows):
+        return
+    for key, row in rows.items():
+        bad = _out_of_range(patch, types, key, row)
+        if bad is None:
             continue
-        d = patch.neurons.get(dst)
-        t = types.get(d.type) if d is not None else None
-        p = t.inputs.get(port) if t is not None and not t.variadic else None
-        if p is None or (p.lo is None and p.hi is None):
-            continue
-        why = p.out_of_range(x, d.args)
-        if why is None:
-            continue
-        if lines is None:
-            lines = text.splitlines()
-        line, col = _constant_site(lines, d, dst, port)
-        raise PatchError(f"{t.name} {port} = {x:g} is {why}", path, line, col,
+        d, t, x, why = bad
+        lines = text.splitlines()
+        line, col = _constant_site(lines, d, *key)
+        raise PatchError(f"{t.name} {key[1]} = {x:g} is {why}", path, line, col,
                          lines[line - 1] if 0 < line <= len(lines) else "")
+
+
+def _out_of_range(patch: Patch, types: Types, key, row):
+    """(declaration, type, constant, why) where row `key`'s constant is out of its port's
+    range; None where it is in range or has none."""
+    x = row.get(ONE)
+    if x is None:
+        return None
+    dst, port = key
+    d = patch.neurons.get(dst)
+    t = types.get(d.type) if d is not None else None
+    p = t.inputs.get(port) if t is not None and not t.variadic else None
+    if p is None or (p.lo is None and p.hi is None):
+        return None
+    why = p.out_of_range(x, d.args)
+    return None if why is None else (d, t, x, why)
 
 
 def _constant_site(lines, d: Declared, dst: str, port: str) -> tuple[int, int]:

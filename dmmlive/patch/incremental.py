@@ -283,11 +283,13 @@ def _sum_unit(t: str):
     return m.group(1), m.group(2), pairs
 
 
-def _evaluate_sum(text: str, line: int, unit, sites: dict, old, types, same: bool = False) -> _Stmt:
+def _evaluate_sum(text: str, line: int, unit, sites: dict, old, types, same: bool = False,
+                  changed: set | None = None) -> _Stmt:
     """A flat sum statement, each term reused from `old` (the previous patch's sum with the
-    same target, its terms checked unless `same`) or read alone by the same code as a full
-    parse; the terms are then added up exactly as `Parser.linear` adds up the chain (same
-    order, same overflow checks)."""
+    same target, its terms checked unless `same`; with `changed`, the names whose
+    declarations changed, only the terms naming one) or read alone by the same code as a
+    full parse; the terms are then added up exactly as `Parser.linear` adds up the chain
+    (same order, same overflow checks)."""
     target, op, pairs = unit
     p = _ChunkParser(text, sites, {}, types)
     tree = _ast(target)
@@ -310,7 +312,7 @@ def _evaluate_sum(text: str, line: int, unit, sites: dict, old, types, same: boo
     results = []
     for sign, tt in pairs:
         r = cache.get(tt)
-        if r is not None and not same:
+        if r is not None and not same and (changed is None or not changed.isdisjoint(r[3])):
             for n, ty in r[3].items():
                 if _resolve(n, sites, types) is not ty:
                     r = None
@@ -363,12 +365,14 @@ def _evaluate_sum(text: str, line: int, unit, sites: dict, old, types, same: boo
     return s
 
 
-def _valid(s: _Stmt, sites: dict, counters: dict, types, same: bool = False) -> bool:
-    """Whether `s` holds here (`same`: its names resolve as they did: only counts can differ)."""
+def _valid(s: _Stmt, sites: dict, counters: dict, types, same: bool = False,
+           changed: set | None = None) -> bool:
+    """Whether `s` holds here (`same`: its names resolve as they did: only counts can differ;
+    `changed`: the types are the same and only these names may resolve otherwise)."""
     for key, n in s.counts_in.items():
         if counters.get(key, 0) != n:
             return False
-    if same:
+    if same or (changed is not None and changed.isdisjoint(s.refs)):
         return True
     for name, t in s.refs.items():
         if _resolve(name, sites, types) is not t:
@@ -461,8 +465,18 @@ def _parse(text: str, path: str, prev: Patch, table) -> Patch | None:
     # loaded: where both are prev's, every result prev kept resolves as it did there
     types = dict(table)
     pctx = prev.context
-    same = (pctx is not None and pctx[0] == sites and len(pctx[1]) == len(types)
-            and all(pctx[1].get(k) is v for k, v in types.items()))
+    same_types = (pctx is not None and len(pctx[1]) == len(types)
+                  and all(pctx[1].get(k) is v for k, v in types.items()))
+    same = same_types and pctx[0] == sites
+    # with the same types, a name resolves as it did unless its declaration changed (or a
+    # named sum's, whose type follows its terms': then every name is checked, as before)
+    changed = None
+    if same_types and not same:
+        ps = pctx[0]
+        changed = {n for n, tn in sites.items() if ps.get(n) != tn}
+        changed.update(n for n in ps if n not in sites)
+        if any(tn.startswith("=") for tn in sites.values()) or any(tn.startswith("=") for tn in ps.values()):
+            changed = None
     # 3. each statement reused or parsed, in source order
     counters: dict = {}
     stmts = []
@@ -470,7 +484,7 @@ def _parse(text: str, path: str, prev: Patch, table) -> Patch | None:
         s = None
         if cands:
             for c in cands:
-                if _valid(c, sites, counters, table, same):
+                if _valid(c, sites, counters, table, same, changed):
                     s = c if c.line == line else c.shifted(line)
                     break
         if s is None:
@@ -479,7 +493,7 @@ def _parse(text: str, path: str, prev: Patch, table) -> Patch | None:
                 if tree is None:
                     return None
             if type(tree) is tuple:
-                s = _evaluate_sum(t, line, tree, sites, sums.get(tree[0]), table, same)
+                s = _evaluate_sum(t, line, tree, sites, sums.get(tree[0]), table, same, changed)
             else:
                 s = _evaluate(t, line, tree, sl, sites, counters, table)
         for key, k in s.counts_out.items():

@@ -28,7 +28,18 @@ def parse(text: str, path: str = "<patch>", previous: Patch | None = None,
     table; a machine's own, `Machine.types`, for a machine with shaders of its own)."""
     types = STANDARD if types is None else types
     patch = parse_incremental(text, path, previous, types) if previous is not None else None
+    keys = None
     if patch is None:
         patch = Parser(text, path, types).run()
-    check_ranges(patch, text, path, types)  # the values both readings give, checked alike
+    elif getattr(previous, "ranges_checked", None) is types and patch.record is not None:
+        # the base passed this check with these types: only rows that changed can fail now
+        # (a row's value changed, or its neuron's type or arguments: a delay's `max`)
+        decl, _, _, set_rows, edits, _ = patch.record
+        keys = set(set_rows).union(edits)
+        for name, d in decl.items():
+            t = types.get(d.type)
+            if t is not None and not t.variadic:
+                keys.update((name, port) for port in t.inputs)
+    check_ranges(patch, text, path, types, keys)  # the values both readings give, checked alike
+    patch.ranges_checked = types
     return patch

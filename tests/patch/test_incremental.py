@@ -455,3 +455,27 @@ def test_session_diffs_equal_full_diffs_as_the_engine_runs_them(rnd):
             continue
         assert len(sent) == n + 1 and sent[-1] == want
         app_last, text = new, new_text
+
+
+def test_ranges_are_checked_where_rows_or_declarations_changed_with_the_fresh_parse_s_error():
+    text = ("s = sine(freq=3)\nd = delay(s, time=0.5, max=1)\nf = lowpass(d, cutoff=300)\n"
+            "g = lowpass(s, cutoff=400)\nout = f + g\n")
+    p1 = parse(text, "live.dmm", previous=EMPTY_PATCH)
+    # the time row is as it was; the declaration's max makes it out of range
+    bad = assert_same(text.replace("max=1", "max=0.25"), p1)
+    assert isinstance(bad, PatchError) and (bad.line, bad.col) == (2, 19) and "time" in bad.message
+    # two constants out of range in one save: the first row's error, as a fresh parse words it
+    two = text.replace("cutoff=400", "cutoff=-4").replace("cutoff=300", "cutoff=-3")
+    bad = assert_same(two, p1)
+    assert isinstance(bad, PatchError) and bad.line == 3
+    ok = assert_same(text.replace("cutoff=400", "cutoff=500"), p1, reused=True)  # and a good one passes
+    assert ok.rows[("g", "cutoff")] == {("one", "out"): 500.0}
+
+
+def test_a_declaration_changed_under_a_named_sum_reaches_the_sum_s_readers():
+    text = "a = sine(freq=2)\nb = saw(freq=3)\nmix = a + b\nf = lowpass(mix, cutoff=300)\nout = f\n"
+    p1 = parse(text, "x.dmm", previous=EMPTY_PATCH)
+    p2 = assert_same(text.replace("a = sine(freq=2)", "a = saw(freq=2)"), p1, reused=True)
+    assert p2.rows[("f", "in")] == {("mix", "out"): 1.0}
+    bad = assert_same(text.replace("a = sine(freq=2)", 'a = const(value={"x": 1.0})'), p2)
+    assert isinstance(bad, PatchError)
