@@ -675,10 +675,12 @@ class Machine(Edits, Glides, Frames):
         # a slow group's firing stands for `every` ticks: its block is as long (an LFO in Hz stays in Hz)
         # `into`: the output rows themselves, for a kernel that writes its result there
         # (returning that very view saves a copy)
-        into = {port: Y[kind][sl] for port, (kind, sl) in g.outputs.items()}
+        rows = {port: Y[kind][sl] for port, (kind, sl) in g.outputs.items()}
+        into = {port: v for port, v in rows.items()  # (kernels' `output_rows` checks the shape only)
+                if v.dtype == np.float32 and v.flags.c_contiguous}
         base = dict(args=g.args, block=self.block * g.every, n=len(g.names), names=g.names, into=into,
                     grid=self.grid.arr, audio_in=self.audio_in, **views)
-        outs = [(port, kind, sl, into[port]) for port, (kind, sl) in g.outputs.items()]
+        outs = [(port, kind, sl, rows[port]) for port, (kind, sl) in g.outputs.items()]
         g.call = c = (X["audio"], X["number"], arrays, ins, views, base, outs, g.type.default_output,
                       Y["audio"], Y["number"])
         return c

