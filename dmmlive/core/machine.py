@@ -125,6 +125,7 @@ class Machine(Edits, Glides, Frames):
         self._vflat = vv.FlatCache()  # V-values flattened to (shape, leaves) for flat sums
         self._flatv = None       # a cluster of identity neurons run as an array (core/flatv.py)
         self._flatv_retry = 0    # the tick from which to look for one again
+        self._run = None         # the usual tick's steps and what they were made for (_steps)
         self._Xv: dict = {}   # (neuron, port) -> V-value inputs
         self._state: dict = {}    # non-batched neuron -> dict
         self._gstate: dict = {}   # group key -> {"names": [...], "arrays": {name: ndarray}}
@@ -252,6 +253,11 @@ class Machine(Edits, Glides, Frames):
         return self.grid.beat(self.t * self.block)
 
     # ---- snapshots (core/snapshot.py) -----------------------------------------------------
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_run"] = None  # views into the machine's arrays (a pickle would copy them): made again
+        return state
+
     def snapshot(self, extra=None) -> bytes:
         """The machine's whole state as bytes (`extra`: any object kept beside it):
         `Machine.restore(data)` ticks on sample-identically (core/snapshot.py)."""
@@ -387,16 +393,85 @@ class Machine(Edits, Glides, Frames):
                 if publishing:
                     self.frame = k
                     self._frame_rec = []
-                for lv in self._plan.levels:
-                    self._down(lv)
-                    self._up(lv)
-                    if publishing:
-                        self._publish(lv)
+                self._run_steps(publishing)
                 if publishing:
                     self.frames_out.append({"tick": self.t, "frame": self.frame, "time": self._frame_time(),
                                             "neurons": self._frame_rec})
                 if self._fades:
                     self._advance_fades()
+
+    def _steps(self) -> list:
+        """A tick's steps, level by level: (level, its groups' calls, its singles), a group's
+        call being what `_group_call` makes of it and a namespace kept from tick to tick
+        (not made at each call). Made again when the plan or an array they view was
+        replaced (a compile), which is checked once a tick."""
+        X, Y, r = self._X, self._Y, self._run
+        if r is not None and r[0] is self._plan and r[1] is X["number"] and r[2] is X["audio"] \
+                and r[3] is Y["number"] and r[4] is Y["audio"] and r[5] is self._gstate:
+            return r[6]
+        steps = []
+        for lv in self._plan.levels:
+            calls = []
+            for g in lv.groups:
+                c = self._group_call(g)
+                # (group, kernel, namespace, inputs, state views, state arrays, outputs, default output)
+                calls.append((g, g.type.fn, SimpleNamespace(**c[2]), c[0], c[1], self._gstate[g.key]["arrays"],
+                               c[3], g.type.default_output))
+            steps.append((lv, calls, lv.singles))
+        self._run = (self._plan, X["number"], X["audio"], Y["number"], Y["audio"], self._gstate, steps)
+        return steps
+
+    def _run_steps(self, publishing=False) -> None:
+        """The two strokes, level by level: a level's down movement (its steady rows at once
+        where its cache holds: `_down_steady`, inline), then its up movement (groups, then
+        singles), then its frame record when `publishing`."""
+        X, Y, rate, t = self._X, self._Y, self.rate, self.t
+        Xn, Xa, Yn0, Ya0 = X["number"], X["audio"], Y["number"], Y["audio"]
+        for lv, calls, singles in self._steps():
+            c = lv.steady
+            if c is not None and lv.filled and not lv.stale and not self._fades and c[0] is Xn \
+                    and c[1] is Xa and c[2] is Yn0 and c[3] is Ya0:
+                _, _, Yn, Ya, mn, xn, xa, dyn = c
+                if xn is not None:
+                    if mn is not None:
+                        matvec_into(mn, Yn, xn)
+                    else:
+                        xn[...] = 0.0
+                if xa is not None:
+                    runs, (np_, ni, nd), (ap, ai, ad) = dyn
+                    dyn_kernel(runs, np_, ni, nd, Yn, ap, ai, ad, Ya, xa)
+                if self._rings or lv.irows or lv.vrows:
+                    self._down_rest(lv)
+            else:
+                self._down(lv)
+            prog = self._flatv  # (after the down movement: where it could not run it ended)
+            if prog is not None and lv is prog.level:
+                singles = prog.singles  # the cluster's identities fired with its array (in _down)
+                Yv, cache = self._Yv, self._vflat
+                for u, i in prog.readers:  # the outputs other rows read, as dicts
+                    Yv[u] = prog.value(i, cache)
+            for g, fn, ns, ins, views, arrays, outs, default in calls:
+                if g.every > 1:  # a slow group: on its ticks only, its outputs held between
+                    if t % g.every:
+                        continue
+                    for n in g.names:
+                        self._fired[n] = t
+                try:
+                    out = fn(ns, rate, **ins)
+                except Exception as e:
+                    self.report(g.key, f"{g.type.name} group failed: {type(e).__name__}: {e}")
+                    out = None
+                if views:
+                    d = ns.__dict__
+                    for k, v in views.items():  # a function may rebind rather than write in place
+                        if d[k] is not v:
+                            arrays[k][g.state_slice] = d[k]
+                            d[k] = v
+                self._group_out(g, out, outs, default)
+            if singles:
+                self._fire_singles(singles)
+            if publishing:
+                self._publish(lv)
 
     def _down(self, lv) -> None:
         if not self._down_steady(lv):
@@ -570,22 +645,8 @@ class Machine(Edits, Glides, Frames):
         Yv = self._Yv
         return self._sum_of([(Yv.get(src), w) for src, w in terms])
 
-    def _up(self, lv) -> None:
+    def _fire_singles(self, singles) -> None:
         t = self.t
-        prog = self._flatv
-        singles = lv.singles
-        if prog is not None and lv is prog.level:
-            singles = prog.singles  # the cluster's identities fired with its array (in _down)
-            Yv, cache = self._Yv, self._vflat
-            for u, i in prog.readers:  # the outputs other rows read, as dicts
-                Yv[u] = prog.value(i, cache)
-        for g in lv.groups:
-            if g.every > 1:  # a slow group: on its ticks only, its outputs held between
-                if t % g.every:
-                    continue
-                for n in g.names:
-                    self._fired[n] = t
-            self._fire_group(g)
         for s in singles:
             name = s.name
             if s.decl.type.frame and not self.frame_tick:
@@ -666,9 +727,8 @@ class Machine(Edits, Glides, Frames):
                 self._set_dense(kind, (s.name, port), 0.0 if v is None else v, row=where)
 
     def _group_call(self, g):
-        """What a group's call is made of, kept on the group (`_fire_group` makes it again
-        when an array it views was replaced): its input views, its state views and the rest
-        of its state namespace, and its outputs."""
+        """What a group's call is made of: its input views, its state views, the rest of its
+        state namespace, and its outputs [(port, kind, rows, their view)]."""
         X, Y, arrays = self._X, self._Y, self._gstate[g.key]["arrays"]
         ins = {port: (X[kind][sl] if sl is not None else None) for port, (kind, sl) in g.inputs.items()}
         views = {k: a[g.state_slice] for k, a in arrays.items()}
@@ -681,29 +741,10 @@ class Machine(Edits, Glides, Frames):
         base = dict(args=g.args, block=self.block * g.every, n=len(g.names), names=g.names, into=into,
                     grid=self.grid.arr, audio_in=self.audio_in, **views)
         outs = [(port, kind, sl, rows[port]) for port, (kind, sl) in g.outputs.items()]
-        g.call = c = (X["audio"], X["number"], arrays, ins, views, base, outs, g.type.default_output,
-                      Y["audio"], Y["number"])
-        return c
+        return ins, views, base, outs
 
-    def _fire_group(self, g) -> None:
-        c = g.call
-        X = self._X
-        if c is None or c[0] is not X["audio"] or c[1] is not X["number"] \
-                or c[2] is not self._gstate[g.key]["arrays"] or c[8] is not self._Y["audio"] \
-                or c[9] is not self._Y["number"]:
-            c = self._group_call(g)
-        arrays, ins, views, base, outs = c[2], c[3], c[4], c[5], c[6]
-        state = SimpleNamespace(**base)
-        try:
-            out = g.type.fn(state, self.rate, **ins)
-        except Exception as e:
-            self.report(g.key, f"{g.type.name} group failed: {type(e).__name__}: {e}")
-            out = None
-        if views:
-            d = state.__dict__
-            for k, v in views.items():  # a function may rebind rather than write in place
-                if d[k] is not v:
-                    arrays[k][g.state_slice] = d[k]
+    def _group_out(self, g, out, outs, default) -> None:
+        """A group's outputs into its rows, muted where not finite."""
         if len(outs) == 1 and out is not None and not isinstance(out, dict):
             port, kind, sl, block = outs[0]  # one output, returned alone (the usual kernel)
             if out is not block:
@@ -712,7 +753,7 @@ class Machine(Edits, Glides, Frames):
                 self._mute_rows(g, port, kind, sl)
             return
         if not isinstance(out, dict):
-            out = {c[7]: out}
+            out = {default: out}
         for port, kind, sl, block in outs:
             v = out.get(port)
             if v is None:

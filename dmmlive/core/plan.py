@@ -50,7 +50,6 @@ class Group:
     args: dict
     names: list
     every: int = 1                                      # fires every k ticks (its members' `every`)
-    call: tuple = None                                  # what its call is made of (Machine._group_call)
     state_slice: slice = None                           # rows of the group's state arrays
     inputs: dict = field(default_factory=dict)          # port -> (kind, slice of X[kind])
     outputs: dict = field(default_factory=dict)         # port -> (kind, slice of Y[kind])

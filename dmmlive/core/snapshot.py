@@ -14,7 +14,7 @@ on restore (a feedback shader's previous frame included).
 
 What it does not hold: the `before_tick` hooks and `on_report` (the caller's: a replay
 attaches its own again, see `extra`), and the caches of views into the machine's arrays
-(a level's steady views, a group's call data), which the next tick makes again. Neuron
+(a level's steady views, the tick's steps), which the next tick makes again. Neuron
 types are held by name and found again in the restoring machine's table (`types=`,
 default the standard one): a machine with shader types of its own is restored with a
 table holding them (`log.logged_types` for a replay).
@@ -32,12 +32,12 @@ import io
 import pickle
 import types as pytypes
 
-from .plan import Group, Level
+from .plan import Level
 from .registry import BACKENDS, STANDARD, NeuronType, Types
 
 MAGIC = b"DMMSNAP1"
 
-_CACHES = {Level: ("steady", "dyn_np"), Group: ("call",)}  # views of the machine's arrays: made again
+_CACHES = {Level: ("steady", "dyn_np")}  # views of the machine's arrays: made again (Machine's: __getstate__)
 
 
 def _dropped(fn) -> bool:
