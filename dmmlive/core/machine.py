@@ -20,7 +20,8 @@ from .errors import BadArgument, MalformedDelta, UnknownNeuron, UnknownPort, did
 from .frames import Frames
 from .glides import Glides
 from .grid import BLOCK, Grid
-from .plan import BUILTIN, DENSE, Decl, Plan, all_finite, dyn_args, dyn_fill, dyn_kernel, matvec_into, spmm_add
+from .plan import (BUILTIN, DENSE, Decl, Plan, _finite, all_finite, dyn_args, dyn_fill, dyn_kernel,
+                   matvec_into, spmm_add)
 from .registry import STANDARD, Types, neuron_type
 
 SELF_DELTA = ("self", "delta")
@@ -414,9 +415,14 @@ class Machine(Edits, Glides, Frames):
             calls = []
             for g in lv.groups:
                 c = self._group_call(g)
-                # (group, kernel, namespace, inputs, state views, state arrays, outputs, default output)
+                outs = c[3]
+                # one output whose block the compiled check takes (the usual kernel): checked inline
+                one = outs[0][3] if len(outs) == 1 and outs[0][3].size <= 4096 \
+                    and outs[0][3].flags.c_contiguous else None
+                # (group, kernel, namespace, inputs, state views, state arrays, outputs, default
+                # output, that one output's block or None)
                 calls.append((g, g.type.fn, SimpleNamespace(**c[2]), c[0], c[1], self._gstate[g.key]["arrays"],
-                               c[3], g.type.default_output))
+                              outs, g.type.default_output, one))
             steps.append((lv, calls, lv.singles))
         self._run = (self._plan, X["number"], X["audio"], Y["number"], Y["audio"], self._gstate, steps)
         return steps
@@ -450,7 +456,7 @@ class Machine(Edits, Glides, Frames):
                 Yv, cache = self._Yv, self._vflat
                 for u, i in prog.readers:  # the outputs other rows read, as dicts
                     Yv[u] = prog.value(i, cache)
-            for g, fn, ns, ins, views, arrays, outs, default in calls:
+            for g, fn, ns, ins, views, arrays, outs, default, one in calls:
                 if g.every > 1:  # a slow group: on its ticks only, its outputs held between
                     if t % g.every:
                         continue
@@ -467,7 +473,11 @@ class Machine(Edits, Glides, Frames):
                         if d[k] is not v:
                             arrays[k][g.state_slice] = d[k]
                             d[k] = v
-                self._group_out(g, out, outs, default)
+                if one is not None and out is one:  # wrote into its rows and returned them
+                    if not _finite(one):
+                        self._mute_rows(g, outs[0][0], outs[0][1], outs[0][2])
+                else:
+                    self._group_out(g, out, outs, default)
             if singles:
                 self._fire_singles(singles)
             if publishing:
@@ -560,6 +570,8 @@ class Machine(Edits, Glides, Frames):
                         X[rows] -= (m @ self._Y["audio"]) * left[None, :]
                     else:
                         X[rows] -= (m @ self._Y["number"]).astype(np.float32)[:, None] * left[None, :]
+        if lv.rows["audio"].stop == lv.rows["audio"].start and not self._fades:
+            lv.filled = True  # (no audio rows to fill: the level's steady path holds at once)
         if lv.filled and not self._fades and not lv.stale:
             self._steady(lv)
 
