@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dmmlive import Machine
+from dmmlive import BadArgument, Machine
 from dmmlive.checks import TEMPO
 from dmmlive.control import ERROR, Controller
 from dmmlive.patch.live import PatchSession
@@ -66,6 +66,13 @@ def test_osc_tempo_sets_and_gets_and_a_patch_keeps_it_until_its_text_changes_it(
     assert ctl.execute("tempo", [140]) == [(TEMPO, [140.0])]
     assert m.tempo == 140.0
     assert ctl.execute("tempo", [0])[0][0] == ERROR and m.tempo == 140.0
+    # one range everywhere (core/grid.py's MAX_TEMPO): OSC, Machine.tempo and a patch's tempo()
+    assert ctl.execute("tempo", [1000]) == [(TEMPO, [1000.0])]
+    assert ctl.execute("tempo", [1000.5]) == [(ERROR, ["/dmm/tempo", "tempo must be a number of beats per minute "
+                                                       "> 0 and <= 1000, got 1000.5"])] and m.tempo == 1000.0
+    with pytest.raises(BadArgument, match="<= 1000"):
+        m.tempo = 5000
+    ctl.execute("tempo", [140])
     s.apply(PATCH.format(quant="", gain=0.5))          # tempo(120) unchanged in the text
     assert m.tempo == 140.0
     s.apply(PATCH.format(quant="", gain=0.5).replace("tempo(120)", "tempo(90)\nmeter(3)"))

@@ -21,6 +21,14 @@ FIXED = ("self", "delta", "edits", "delta")  # the entry no edit may change
 LEAD = 3  # blocks ahead of its sample a quantised edit is emitted (Self takes it in 1-2 ticks later)
 RATE_ARGS = ("every", "hz")  # what any V-value or number neuron may be given: how often it fires
 
+NAME_RULE = "a non-empty string without '.' or spaces, not starting with ':' (W's sections: ':declare')"
+
+
+def good_name(name) -> bool:
+    """Whether `name` may name a neuron (an edit's declaration, or the network's own)."""
+    return isinstance(name, str) and bool(name) and name[0] != ":" and not any(c in name for c in ". \t\n")
+
+
 def check_rate_args(t, own: dict, where: str) -> None:
     """BadArgument unless `own` ({"every": ticks} or {"hz": firings a second}) fits type
     `t`: one of them, a whole number of ticks >= 1 or a rate > 0, on a V-value or number
@@ -190,8 +198,8 @@ class Edits:
         for name, (tname, args) in want.items():
             where = f"{src[0]} declared {name!r}"
             try:
-                if not name or name[0] == ":" or any(c in name for c in ". \t\n"):
-                    raise BadArgument(f"bad neuron name {name!r}")
+                if not good_name(name):
+                    raise BadArgument(f"bad neuron name {name!r}: {NAME_RULE}")
                 t = self.types.get_type(tname)
                 if t.pinned:
                     raise BadArgument(f"type {tname!r} is built in")
@@ -479,8 +487,8 @@ class Edits:
             raise BadArgument(f"declare must be a dict name -> type, got {type(declare).__name__}")
         out = {}
         for name, spec in declare.items():
-            if not isinstance(name, str) or not name or any(c in name for c in ". \t\n"):
-                raise BadArgument(f"bad neuron name {name!r}: a non-empty string without '.' or spaces")
+            if not good_name(name):
+                raise BadArgument(f"bad neuron name {name!r}: {NAME_RULE}")
             if isinstance(spec, str):
                 tname, args = spec, {}
             elif isinstance(spec, (tuple, list)) and len(spec) == 2 and isinstance(spec[1], dict):

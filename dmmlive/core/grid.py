@@ -20,6 +20,8 @@ import math
 
 import numpy as np
 
+MAX_TEMPO = 1000.0  # bpm: the highest tempo anywhere (a patch's tempo(), /dmm/tempo, Machine.tempo)
+
 # the fields of the array the clock kernels read (`Grid.arr`)
 S0, P0, TEMPO, S0P, P0P, TEMPOP, UNIT, BLOCK = range(8)  # BLOCK: the running block's first sample
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import collections
 import copy
-import math
 from fractions import Fraction
 from itertools import repeat
 from types import SimpleNamespace
@@ -19,7 +18,7 @@ from .edits import LEAD, Edits, split_port  # noqa: F401  (split_port: part of t
 from .errors import BadArgument, MalformedDelta, UnknownNeuron, UnknownPort, did_you_mean
 from .frames import Frames
 from .glides import Glides
-from .grid import BLOCK, Grid
+from .grid import BLOCK, MAX_TEMPO, Grid
 from .plan import (BUILTIN, DENSE, Decl, Plan, _finite, all_finite, dyn_args, dyn_fill, dyn_kernel,
                    matvec_into, spmm_add)
 from .registry import STANDARD, Types, neuron_type
@@ -238,8 +237,8 @@ class Machine(Edits, Glides, Frames):
 
     @tempo.setter
     def tempo(self, bpm: float) -> None:
-        if not vv.is_number(bpm) or not 0 < bpm < 10000 or not math.isfinite(bpm):
-            raise BadArgument(f"tempo must be a number of beats per minute from 0 to 10000, got {bpm!r}")
+        if not vv.is_number(bpm) or not 0 < bpm <= MAX_TEMPO:
+            raise BadArgument(f"tempo must be a number of beats per minute > 0 and <= {MAX_TEMPO:g}, got {bpm!r}")
         self._ctx.tempo = float(bpm)
         self.grid.set_tempo(bpm, self.t * self.block)
 

@@ -31,6 +31,7 @@ import warnings
 from dataclasses import dataclass, field
 
 from ..core.edits import RATE_ARGS, check_rate_args
+from ..core.grid import MAX_TEMPO
 from ..core.errors import DmmError, did_you_mean, kind_hint
 from ..core.registry import NeuronType, Types, compatible
 from ..neurons import control  # noqa: F401  (the knob type must exist for patches)
@@ -449,8 +450,9 @@ class Parser(PitchReader):
                 raise self.error(f"fade must be a number of seconds from 0 to {MAX_FADE:g}, got {_show(v)}", node)
             v = float(v)
         elif name == "tempo":
-            if not _number(v) or v <= 0:
-                raise self.error(f"tempo must be a number of beats per minute > 0, got {_show(v)}", node)
+            if not _number(v) or not 0 < v <= MAX_TEMPO:
+                raise self.error(f"tempo must be a number of beats per minute > 0 and <= {MAX_TEMPO:g}, "
+                                 f"got {_show(v)}", node)
             v = float(v)
         elif name == "max_neurons":
             if not _integer(v) or not 1 <= v <= 100000:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import dmmlive
-from dmmlive import (DmmError, DuplicateName, KindMismatch, Machine, MalformedDelta, UnknownNeuron,
+from dmmlive import (BadArgument, DmmError, DuplicateName, KindMismatch, Machine, MalformedDelta, UnknownNeuron,
                      UnknownPort, UnknownType, vv)
 from dmmlive.core.registry import STANDARD
 
@@ -306,3 +306,16 @@ def test_types_have_docs_and_ports():
         assert t.doc.strip(), name
     assert dmmlive.TYPES["identity"].variadic == "vvalue"
     assert list(dmmlive.TYPES["compare"].outputs) == ["true", "false"]
+
+
+def test_a_neuron_name_follows_one_rule_from_outside_and_from_the_network():
+    # ':' starts W's sections (':declare'): no neuron may be called so, from any path
+    m = Machine()
+    for bad in (":x", ":declare", "a.b", "a b", ""):
+        with pytest.raises(BadArgument, match="not starting with ':'"):
+            m.edit(declare={bad: "sine"})
+        with pytest.raises(BadArgument, match="not starting with ':'"):
+            m.add(bad, "sine")
+    m.edit(declare={"out:left/sine#1": "sine"})  # (a patch's anonymous names hold ':' inside)
+    m.tick(3)
+    assert "out:left/sine#1" in m.neurons
