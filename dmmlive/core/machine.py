@@ -427,15 +427,19 @@ class Machine(Edits, Glides, Frames):
         return steps
 
     def _run_steps(self, publishing=False) -> None:
-        """The two strokes, level by level: a level's down movement (its steady rows at once
-        where its cache holds: `_down_steady`, inline), then its up movement (groups, then
-        singles), then its frame record when `publishing`."""
+        """The two strokes, level by level: a level's down movement, then its up movement
+        (groups, then singles), then its frame record when `publishing`.
+
+        A level's dense rows between compiles, with no glide (the usual tick), run with the
+        views and matrices kept from the last time (`Level.steady`): its number rows, its
+        changing audio rows, and the constant audio rows whose weights changed in place
+        filled again; otherwise `_down_dense` (which makes that cache again)."""
         X, Y, rate, t = self._X, self._Y, self.rate, self.t
         Xn, Xa, Yn0, Ya0 = X["number"], X["audio"], Y["number"], Y["audio"]
         for lv, calls, singles in self._steps():
             c = lv.steady
-            if c is not None and lv.filled and not lv.stale and not self._fades and c[0] is Xn \
-                    and c[1] is Xa and c[2] is Yn0 and c[3] is Ya0:
+            if c is not None and lv.filled and not self._fades and c[0] is Xn and c[1] is Xa \
+                    and c[2] is Yn0 and c[3] is Ya0:
                 _, _, Yn, Ya, mn, xn, xa, dyn = c
                 if xn is not None:
                     if mn is not None:
@@ -445,10 +449,12 @@ class Machine(Edits, Glides, Frames):
                 if xa is not None:
                     runs, (np_, ni, nd), (ap, ai, ad) = dyn
                     dyn_kernel(runs, np_, ni, nd, Yn, ap, ai, ad, Ya, xa)
-                if self._rings or lv.irows or lv.vrows:
-                    self._down_rest(lv)
+                if lv.stale:
+                    lv.refill(Xa[lv.rows["audio"]], Yn)
             else:
-                self._down(lv)
+                self._down_dense(lv)
+            if self._rings or lv.irows or lv.vrows:
+                self._down_rest(lv)
             prog = self._flatv  # (after the down movement: where it could not run it ended)
             if prog is not None and lv is prog.level:
                 singles = prog.singles  # the cluster's identities fired with its array (in _down)
@@ -482,37 +488,8 @@ class Machine(Edits, Glides, Frames):
             if publishing:
                 self._publish(lv)
 
-    def _down(self, lv) -> None:
-        if not self._down_steady(lv):
-            self._down_dense(lv)
-        if self._rings or lv.irows or lv.vrows:
-            self._down_rest(lv)
-
-    def _down_steady(self, lv) -> bool:
-        """The dense rows of a level between compiles, with no glide and no constant to fill
-        again (the usual tick): its number rows and changing audio rows with the views and
-        matrices kept from the last time (`Level.steady`), and the constant audio rows whose
-        weights changed in place filled again; False where the full path runs."""
-        c = lv.steady
-        X, Y = self._X, self._Y
-        if c is None or self._fades or not lv.filled or c[0] is not X["number"] \
-                or c[1] is not X["audio"] or c[2] is not Y["number"] or c[3] is not Y["audio"]:
-            return False
-        _, _, Yn, Ya, mn, xn, xa, dyn = c
-        if xn is not None:
-            if mn is not None:
-                matvec_into(mn, Yn, xn)
-            else:
-                xn[...] = 0.0
-        if xa is not None:
-            runs, (np_, ni, nd), (ap, ai, ad) = dyn
-            dyn_kernel(runs, np_, ni, nd, Yn, ap, ai, ad, Ya, xa)
-        if lv.stale:
-            lv.refill(X["audio"][lv.rows["audio"]], Yn)
-        return True
-
     def _steady(self, lv) -> None:
-        """What `_down_steady` keeps of a level: the arrays it was made for, the number
+        """What the steady down movement (`_run_steps`) keeps of a level: the arrays it was made for, the number
         matrix, the number rows and the audio rows (None where there are none)."""
         X, Y = self._X, self._Y
         rn, ra = lv.rows["number"], lv.rows["audio"]

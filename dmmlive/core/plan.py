@@ -79,7 +79,7 @@ class Level:
     stale: set = field(default_factory=set)      # constant audio rows to fill again (relative)
     dyn_starts: list = field(default_factory=list)
     dyn_np: tuple = None                         # dyn_fill's arguments, kept while the matrices stay
-    steady: tuple = None                         # Machine._down_steady's views and matrices
+    steady: tuple = None                         # the steady down movement's views and matrices (Machine._run_steps)
     _row_at: dict = field(default_factory=dict)   # "vvalue"/"image" -> {input key: index in vrows/irows}
     vrows: list = field(default_factory=list)    # [(input key, [(output key, w), ...])]
     irows: list = field(default_factory=list)    # image inputs: [(input key, [(output key, w, kind), ...])]
