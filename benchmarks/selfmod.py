@@ -2,7 +2,7 @@
 network static, (b) one-weight edits (changed, added, removed) at 50,000 weights.
 
     python benchmarks/selfmod.py [--sizes 100,1000] [--seconds 1.5] [--repeat 5] [--edits 41]
-                                 [--only a|b]
+                                 [--only a|b|c] [--phases]
 
 (a) N sines (N = 100, 1,000), each `sine` with its own freq, mixed into `out` (ordered schedule,
     B = 128, 48 kHz), plus one `const` vvalue neuron whose value is the rank-4 ΔW
@@ -20,6 +20,8 @@ network static, (b) one-weight edits (changed, added, removed) at 50,000 weights
     between two sines (FM: one moves down a level; removed again, untimed), and a neuron declared and linked (a sine fed by `one`,
     mixed into `out.left`); each timed as the edit plus the two ticks that take it in, less two
     plain ticks. Printed: medians over --edits repeats; what is left is the O(N) layout.
+    --phases: also the median time of a compile and of its phases (the local re-levelling,
+    the layout, the matrices: dmmlive.core.compiler's functions, wrapped to time them).
 
 Only the public Machine API (add, connect, edit, tick, compiles, matrix): runs on any engine.
 Figures are medians; this 2-core machine is shared and noisy (measurements of (a) alternate
@@ -205,12 +207,43 @@ def part_b(edits: int, seed: int = 7):
         print(f"    (!) W has {n1:,} entries after the edits, not {nw:,}")
 
 
-def part_c(sizes, edits: int):
+PHASES = ("_reorder", "_layout", "_matrices")  # dmmlive.core.compiler's, timed by --phases
+
+
+def timing_phases():
+    """Wrap Machine._compile and the compiler's phases to time them (--phases): {name: [s]}, and
+    a function that unwraps them; None where this engine has no such functions."""
+    from dmmlive.core import compiler, machine
+    if not all(hasattr(compiler, f) for f in PHASES) or not hasattr(machine.Machine, "_compile"):
+        return None
+    times = {f: [] for f in PHASES + ("compile",)}
+    saved = [(compiler, f, getattr(compiler, f)) for f in PHASES] + [
+        (machine.Machine, "_compile", getattr(machine.Machine, "_compile"))]
+    for owner, name, fn in saved:
+        key = "compile" if name == "_compile" else name
+
+        def timed(*a, _fn=fn, _key=key, **k):
+            t0 = time.perf_counter()
+            try:
+                return _fn(*a, **k)
+            finally:
+                times[_key].append(time.perf_counter() - t0)
+        setattr(owner, name, timed)
+
+    def undo():
+        for owner, name, fn in saved:
+            setattr(owner, name, fn)
+    return times, undo
+
+
+def part_c(sizes, edits: int, phases: bool = False):
     print("(c) structural edits, N sines mixed into out, ordered: edit + 2 ticks - 2 ticks, ms")
-    print(f"{'N':>6} | {'new link':>9} {'new neuron':>11} | compiles per round (3 edits)")
+    print(f"{'N':>6} | {'new link':>9} {'new neuron':>11} | compiles per round (3 edits)"
+          + (" | a compile's phases, medians: " + ", ".join(PHASES) + ", whole" if phases else ""))
     for n in sizes:
         m = sines(n, False)
         cost = {"link": [], "neuron": []}
+        timing = timing_phases() if phases else None
         before = m.compiles
         for k in range(edits):
             t0 = time.perf_counter()
@@ -232,8 +265,14 @@ def part_c(sizes, edits: int):
             m.tick(2)
             cost["neuron"].append(time.perf_counter() - t0 - base)
         per = (m.compiles - before) / edits
+        extra = ""
+        if timing is not None:
+            times, undo = timing
+            undo()
+            extra = " | " + " ".join(f"{1e3 * statistics.median(times[f]):.2f}" if times[f] else "-"
+                                     for f in PHASES + ("compile",))
         print(f"{n:>6} | {1e3 * statistics.median(cost['link']):>9.2f} {1e3 * statistics.median(cost['neuron']):>11.2f} |"
-              f" {per:.2f}", flush=True)
+              f" {per:.2f}{extra}", flush=True)
 
 
 def main():
@@ -244,13 +283,15 @@ def main():
     ap.add_argument("--repeat", type=int, default=5, help="(a) windows per network")
     ap.add_argument("--edits", type=int, default=41, help="(b) repeats of each kind of edit")
     ap.add_argument("--only", choices=["a", "b", "c"])
+    ap.add_argument("--phases", action="store_true",
+                    help="(c) also time a compile's phases (the core's own functions, where it has them)")
     a = ap.parse_args()
     if a.only in (None, "a"):
         part_a([int(x) for x in a.sizes.split(",")], a.seconds, a.repeat)
     if a.only in (None, "b"):
         part_b(a.edits)
     if a.only in (None, "c"):
-        part_c([100, 1000, 4000], a.edits)
+        part_c([100, 1000, 4000], a.edits, a.phases)
 
 
 if __name__ == "__main__":
