@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import builtins
 import time
 from dataclasses import dataclass
 
@@ -88,6 +89,36 @@ def skip_if_host_unfit(jack: Jack, underflows: int, callbacks: int) -> None:
     if underflows > allowed:
         pytest.skip(f"the JACK host flagged {underflows} late cycles in {callbacks} periods "
                     f"(allowed {allowed:.1f}): this machine is not keeping real time now")
+
+
+def wait_until(cond, what, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def connect_sound(client, ins) -> None:
+    """Connect the first two audio outputs of another client (the player) to `ins`, the
+    ports of the JACK `client` of a test that listens to it."""
+    outs = [p for p in client.get_ports(is_audio=True, is_output=True)
+            if not p.name.startswith(("system:", client.name + ":"))]
+    assert len(outs) >= 2, [p.name for p in outs]
+    for src, dst in zip(outs[:2], ins):
+        client.connect(src, dst)
+
+
+@pytest.fixture
+def without_ray(monkeypatch):
+    """Ray not installed, as far as the code under test can tell (its import fails)."""
+    real = builtins.__import__
+
+    def no_ray(name, *args, **kw):
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError("No module named 'ray'")
+        return real(name, *args, **kw)
+    monkeypatch.setattr(builtins, "__import__", no_ray)
 
 
 def _realtime_permitted() -> bool:

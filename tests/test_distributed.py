@@ -3,7 +3,6 @@ pictures and sound are those of --workers 1 (no Ray), a worker that dies is retr
 and without Ray the command says how to get it."""
 from __future__ import annotations
 
-import builtins
 import os
 from pathlib import Path
 
@@ -104,14 +103,7 @@ def test_the_cli_renders_with_workers(setlog, tmp_path, ray_local, capsys):
     assert all(np.array_equal(a, b) for a, b in zip(frames, again)) and len(again) == 30
 
 
-def test_without_ray_it_says_how_to_get_it(setlog, tmp_path, monkeypatch, capsys):
-    real = builtins.__import__
-
-    def no_ray(name, *args, **kw):
-        if name == "ray" or name.startswith("ray."):
-            raise ImportError("No module named 'ray'")
-        return real(name, *args, **kw)
-    monkeypatch.setattr(builtins, "__import__", no_ray)
+def test_without_ray_it_says_how_to_get_it(setlog, tmp_path, without_ray, capsys):
     with pytest.raises(BadArgument, match=r"pip install 'dmmlive\[ray\]'"):
         render_split(str(setlog), tmp_path / "x.mp4", workers=2)
     assert main(["render", str(setlog), "-o", str(tmp_path / "x.mp4"), "--workers", "2", "-q"]) == 1

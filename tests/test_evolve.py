@@ -3,7 +3,6 @@ its sound, write them into the patch's own text, and give the same result on Ray
 one process."""
 from __future__ import annotations
 
-import builtins
 import re
 
 import pytest
@@ -90,14 +89,7 @@ def test_the_same_job_on_ray_gives_the_same_result(files):
     assert on_ray.text == here.text and on_ray.history == here.history
 
 
-def test_without_ray_it_says_how_to_get_it(files, monkeypatch, capsys):
-    real = builtins.__import__
-
-    def no_ray(name, *args, **kw):
-        if name == "ray" or name.startswith("ray."):
-            raise ImportError("No module named 'ray'")
-        return real(name, *args, **kw)
-    monkeypatch.setattr(builtins, "__import__", no_ray)
+def test_without_ray_it_says_how_to_get_it(files, without_ray, capsys):
     with pytest.raises(BadArgument, match=r"evolve needs Ray.*pip install 'dmmlive\[ray\]'"):
         evolve(files / "start.dmm", files / "target.wav", WEIGHTS, workers=2)
     assert main(["evolve", str(files / "start.dmm"), "--target", str(files / "target.wav"), "-o",

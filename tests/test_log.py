@@ -22,6 +22,8 @@ from dmmlive.core.registry import STANDARD
 from dmmlive.gfx import LIBRARY
 from dmmlive.log import TAIL_SECONDS, Replayer, machine_from_log, read_log
 
+from .conftest import wait_until
+
 RATE, B = 48000, 128
 
 PATCH = """\
@@ -59,14 +61,6 @@ def sound_of(m, first_tick, n_blocks):
 def events(path):
     lines = [json.loads(x) for x in open(path, encoding="utf-8")]
     return lines[0], lines[1:]
-
-
-def wait_until(cond, what, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def live_set(tmp_path, audio: bool, device=None, seconds: float = 3.0):

@@ -156,14 +156,21 @@ def test_a_cluster_of_identities_runs_as_an_array_value_for_value(data):
         assert exact(flat.input(f"u{k}", "x")) == exact(walk.input(f"u{k}", "x")), k
 
 
-def test_the_array_program_takes_a_cluster_and_ends_where_it_must():
+def ring(n: int = 40) -> Machine:
+    """n identities in a ring, each keeping half of its V-value and passing a quarter on
+    (one shape: a cluster the array program takes)."""
     m = Machine(schedule="synchronous")
-    for i in range(40):
+    for i in range(n):
         m.add(f"u{i}", "identity")
         m.set_output(f"u{i}", "x", {"a": 1.0 + i, "b": 2.0})
-    for i in range(40):
+    for i in range(n):
         m.connect(f"u{i}.x", f"u{i}.x", 0.5)
-        m.connect(f"u{i}.x", f"u{(i + 1) % 40}.x", 0.25)
+        m.connect(f"u{i}.x", f"u{(i + 1) % n}.x", 0.25)
+    return m
+
+
+def test_the_array_program_takes_a_cluster_and_ends_where_it_must():
+    m = ring()
     m.tick(3)
     assert m._flatv is not None and len(m._flatv.units) == 40   # found, and running
     x = m.output("u0", "x")                                      # read: made a dict, still running

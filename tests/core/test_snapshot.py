@@ -14,6 +14,8 @@ from dmmlive import Machine
 from dmmlive.gfx.types import patch_types
 from dmmlive.patch.live import load
 
+from .test_flat import ring
+
 PATCHES = sorted((Path(__file__).resolve().parents[2] / "patches").glob("*.dmm"))
 BEFORE, AFTER = 300, 400  # ticks before the snapshot and after it (0.8 s and 1.07 s at 48 kHz)
 
@@ -174,20 +176,10 @@ def test_edits_queued_and_in_flight_at_the_snapshot_go_on(edits, schedule, cut):
 def test_a_running_flat_program_is_kept_and_ticks_on_to_the_bit():
     """A cluster of identities running as an array (core/flatv.py) at the snapshot: the
     restored machine goes on with it, every V-value the same to the bit and in key order."""
-    def net():
-        m = Machine(schedule="synchronous")
-        for i in range(40):
-            m.add(f"u{i}", "identity")
-            m.set_output(f"u{i}", "x", {"a": 1.0 + i, "b": 2.0})
-        for i in range(40):
-            m.connect(f"u{i}.x", f"u{i}.x", 0.5)
-            m.connect(f"u{i}.x", f"u{(i + 1) % 40}.x", 0.25)
-        return m
-
     def values(m):
         return [repr(m.output(f"u{i}", "x")) for i in range(40)]
 
-    ref, m = net(), net()
+    ref, m = ring(), ring()
     ref.tick(10)
     m.tick(10)
     assert m._flatv is not None  # the array program runs

@@ -55,6 +55,8 @@ from dmmlive.drivers.link import TOLERANCE, LinkSync, phase_error, snap_tempo
 from dmmlive.host import Host
 from dmmlive.log import check_log, machine_from_log, session_from_text, start_log
 
+from ..conftest import connect_sound, wait_until
+
 RATE, B = 48000, 128
 PEER = str(Path(__file__).with_name("link_peer.py"))
 
@@ -412,11 +414,7 @@ class Listener:
         self.blocks.append((f, self.lib.jack_frames_to_time(self.ptr, f), woke, self.ins[0].get_array().copy()))
 
     def connect_sound(self) -> None:
-        outs = [p for p in self.client.get_ports(is_audio=True, is_output=True)
-                if not p.name.startswith(("system:", self.name + ":"))]
-        assert len(outs) >= 2, [p.name for p in outs]
-        for src, dst in zip(outs[:2], self.ins):
-            self.client.connect(src, dst)
+        connect_sound(self.client, self.ins)
 
     def playback_latency(self) -> int:
         """Frames from a period's start to its sound leaving the converter: system:playback_1's
@@ -469,14 +467,6 @@ class Listener:
     def close(self) -> None:
         self.client.deactivate()
         self.client.close()
-
-
-def wait_until(cond, what, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def tempo(host):  # probes, run in the engine process

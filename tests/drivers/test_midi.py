@@ -27,7 +27,7 @@ from dmmlive.app import App
 from dmmlive.core.errors import BadArgument
 from dmmlive.log import machine_from_log
 
-from ..conftest import _realtime_permitted
+from ..conftest import _realtime_permitted, connect_sound, wait_until
 
 jack = pytest.importorskip("jack")  # JACK-Client
 
@@ -103,11 +103,7 @@ class Listener:
         self.mo.clear_buffer()
 
     def connect_sound(self) -> None:
-        outs = [p for p in self.client.get_ports(is_audio=True, is_output=True)
-                if not p.name.startswith(("system:", self.name + ":"))]
-        assert len(outs) >= 2, [p.name for p in outs]
-        for src, dst in zip(outs[:2], self.ins):
-            self.client.connect(src, dst)
+        connect_sound(self.client, self.ins)
 
     def sound(self, since: int = 0) -> tuple[int, np.ndarray]:
         """(first frame, samples (n, 2)) recorded from JACK frame `since` on."""
@@ -175,14 +171,6 @@ def keys(server):
     k = Keyboard()
     yield k
     k.close()
-
-
-def wait_until(cond, what, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 # ---- probes, run in the engine process -------------------------------------------------------
