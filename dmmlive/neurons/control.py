@@ -40,6 +40,14 @@ def smoothing(lag: float, rate: int, block: int) -> float:
     return 1.0 - math.exp(-block / (rate * lag))
 
 
+def toward_target(state, rate) -> np.ndarray:
+    """A set-from-outside number's tick (knob, midicc, midibend): its value one pole of
+    `lag` seconds nearer its target."""
+    a = smoothing(float(state.args["lag"]), rate, state.block)
+    state.value += a * (state.target - state.value)
+    return state.value.copy()
+
+
 @neuron_type("knob", kind="number", inputs={}, outputs={"out": "number"},
              args={"address": "", "default": 0.5, "lag": 0.02}, batched=True,
              state=_knob_init, check=_knob_check)
@@ -51,9 +59,7 @@ def knob(state, rate):
 
     Example: `vol = knob("/1/fader1", default=0.5, lag=0.02)`
     """
-    a = smoothing(float(state.args["lag"]), rate, state.block)
-    state.value += a * (state.target - state.value)
-    return state.value.copy()
+    return toward_target(state, rate)
 
 
 def set_knob(machine, name: str, value: float) -> bool:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..core.errors import BadArgument
 from ..core.registry import neuron_type, ranged
-from .control import smoothing
+from .control import toward_target
 
 __all__ = ["apply", "midi_state", "note_freq", "MidiState", "MAX_VOICES"]
 
@@ -140,9 +140,7 @@ def midicc(state, rate):
 
     Example: `cut = midicc(74, channel=1, default=0.5, lag=0.01)`
     """
-    a = smoothing(float(state.args["lag"]), rate, state.block)
-    state.value += a * (state.target - state.value)
-    return state.value.copy()
+    return toward_target(state, rate)
 
 
 # ---- midinote ---------------------------------------------------------------------------------
@@ -201,9 +199,7 @@ def midibend(state, rate):
 
     Example: `vib = midibend(channel=1)`, `v = sine(freq=440 + 20*vib)`
     """
-    a = smoothing(float(state.args["lag"]), rate, state.block)
-    state.value += a * (state.target - state.value)
-    return state.value.copy()
+    return toward_target(state, rate)
 
 
 # ---- midipoly -------------------------------------------------------------------------------
