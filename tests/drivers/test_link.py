@@ -362,6 +362,14 @@ class Peer:
         self.lines: deque = deque()
         threading.Thread(target=lambda: [self.lines.append(x) for x in self.p.stdout], daemon=True).start()
         assert self._line(20.0).strip() == "ready"
+        self.ready_at = time.monotonic()
+
+    def settled(self, age: float = 1.0) -> None:
+        """Wait until its session is `age` s old. Where two Link sessions meet, the older one
+        wins only when they started more than SESSION_EPS (0.5 s) apart; closer than that,
+        Link picks by session id, and dmmlive started at once could found the winning
+        session at its own 120 bpm (seen once in a CI rehearsal: the peer's tempo never came)."""
+        time.sleep(max(0.0, self.ready_at + age - time.monotonic()))
 
     def _line(self, timeout=10.0) -> str:
         deadline = time.monotonic() + timeout
@@ -542,6 +550,7 @@ def test_play_link_with_a_peer_tempo_beats_and_replay(jack, tmp_path):
     patch.write_text(LIVE)
     peer = Peer(97)
     listener = Listener(jack_mod)
+    peer.settled()
     from dmmlive.app import App
     app = App(patch, audio=True, device=jack.device, window=False, osc=False, log=log, limiter=False,
               link=True, out=io.StringIO(), err=io.StringIO())
@@ -614,6 +623,7 @@ def test_dmmlive_play_link_from_the_command_line_and_its_log_renders(tmp_path):
         sk.bind(("127.0.0.1", 0))
         port = sk.getsockname()[1]
     peer = Peer(123)
+    peer.settled()
     cli = [sys.executable, "-m", "dmmlive.cli"]
     p, said = None, []
     try:
