@@ -11,14 +11,14 @@ levels, rows, groups and matrices (tests check it entry for entry and sample for
 """
 from __future__ import annotations
 
-from itertools import repeat
+import bisect
 
 import numpy as np
 import scipy.sparse as sp
 
 from . import vv
-from .plan import (DENSE, Group, Level, Plan, Single, check_entry, entries, glide_mats,
-                   order_levels)
+from .layout import layout, relayout
+from .plan import DENSE, Level, Plan, check_entry, entries, glide_mats, order_levels
 from .registry import compatible
 
 ONE = ("one", "out")
@@ -38,6 +38,8 @@ class Entries:
         self.vkeys: set = set()   # the rows of vvalue and image inputs (not in the matrices)
         self.links_changed = True  # a link (dst, src) appeared or vanished since `build`
         self.link_changes: set = set()  # which: {(dst, src)}
+        self.flips: set = set()   # neurons whose `touch` went from 0 or to 0 since `build`
+        self.link_was: dict = {}  # (dst, src) of `link_changes` -> whether the link was there at `build`
 
     def read(self, W, decls) -> set:
         """Read every row of W; returns the rows read."""
@@ -146,7 +148,10 @@ class Entries:
         are read again."""
         touch = self.touch
         if row and bool(old) != bool(new):
-            touch[dst] = touch.get(dst, 0) + (1 if new else -1)
+            was = touch.get(dst, 0)
+            touch[dst] = was + (1 if new else -1)
+            if not was or not touch[dst]:
+                self.flips.add(dst)
         net: dict = {}
         for t in old:
             net[t[0]] = net.get(t[0], 0) - 1
@@ -158,7 +163,10 @@ class Entries:
         for src, c in net.items():
             if not c:
                 continue
-            touch[src] = touch.get(src, 0) + c
+            was = touch.get(src, 0)
+            touch[src] = was + c
+            if not was or not was + c:
+                self.flips.add(src)
             had = e.get(src, 0)
             if had + c:
                 e[src] = had + c
@@ -167,6 +175,7 @@ class Entries:
             if not had or not had + c:
                 self.links_changed = True
                 self.link_changes.add((dst, src))
+                self.link_was.setdefault((dst, src), bool(had))
         if not e:
             del self.edges[dst]
 
@@ -204,35 +213,56 @@ def build(ent: Entries, decls, pinned, synchronous, fades=(), prev: Plan | None 
         for dst, inp, src, out, w in entries(D):
             if w and not check_entry(decls, dst, inp, src, out, w) and decls[dst].type.input_kind(inp) in DENSE:
                 fade_touched.update((dst, src))
-    touch = ent.touch
-    active = [n for n in decls if touch.get(n) or n in pinned or n in fade_touched]
     if prev is None or changed is None:
         prev, changed = None, set(ent.rows)
+    active, diff = _active(ent, decls, pinned, fade_touched, prev, names)
+    level_of = moved = None  # the new levels by neuron and the neurons moved, where found by change
+    hist = {}  # ordered: the levels of the sources of neurons with many (see _reorder)
     if synchronous:
         names_by_level, back = [active], None
+        if diff is not None:
+            level_of = prev.level_of
+            if diff[0] or diff[1]:
+                level_of = dict(level_of)
+                for n in diff[1]:
+                    del level_of[n]
+                level_of.update(dict.fromkeys(diff[0], 0))
+            moved = set()
     elif prev is not None and not ent.links_changed and active == prev.active:
         names_by_level, back = prev.names, prev.back
+        level_of, moved, hist = prev.level_of, set(), prev.hist
     else:
         names_by_level = back = None
-        if prev is not None and prev.back is not None:
-            got = _reorder(prev, active, ent, names)
+        if prev is not None and prev.back is not None and diff is not None:
+            got = _reorder(prev, active, ent, diff, decls.seq.__getitem__)
             if got is not None:
-                names_by_level, back = got
+                names_by_level, back, level_of, moved, hist = got
         if names_by_level is None:
             back = set()
             names_by_level = order_levels(active, ent.edges, {"self"}, False, back)
+            level_of = None
     ent.links_changed = False
     ent.link_changes = set()
-    vports = {n: sorted(i for i in ent.by_dst.get(n, ()) if (n, i) in ent.rows)
-              for n in active if decls[n].type.variadic}
-    same = (prev is not None and names_by_level == prev.names and vports == prev.vinputs
-            and not any(n in prev.level_of for n in names) and _same_outputs(prev, decls, names))
+    ent.link_was = {}
+    vports = _vports(ent, decls, active, prev, diff, changed)
+    # the running plan's layout as it is: no declaration changed (one that did, even of a
+    # neuron not active, may move or change output rows), the same levels and ports
+    same = prev is not None and not names and names_by_level == prev.names and vports == prev.vinputs
+    plan = None
     if same:
         plan = _relevel(prev)
-    else:
-        plan = _layout(names_by_level, decls, vports)
+    elif level_of is not None:
+        join, leave, redeclared = diff
+        # (self, pinned last, moves when the levels before it grow or shrink in number)
+        plan = relayout(prev, names_by_level, level_of, {"self", *join, *leave, *names, *moved},
+                        set(redeclared), decls, vports)
+    if plan is None:
+        plan = layout(names_by_level, decls, vports)
     plan.active = active
     plan.back = back
+    plan.fade_touched = fade_touched
+    plan.hist = hist
+    plan.left = diff[1] if diff is not None else None
     plan.ignored = [b for bad in ent.bad.values() for b in bad]
     _matrices(plan, ent, decls, prev, changed, same)
     for lv in plan.levels:
@@ -243,13 +273,73 @@ def build(ent: Entries, decls, pinned, synchronous, fades=(), prev: Plan | None 
     return plan
 
 
+def _active(ent: Entries, decls, pinned, fade_touched, prev: Plan | None, names):
+    """The active neurons in declaration order (touched by a runnable entry, pinned, or kept
+    by a glide) and what changed: (joined, left, declared again while active and staying),
+    or None where they were found from scratch. By change, only the neurons whose count of
+    entries went from or to 0, whose declarations changed, or that a glide keeps or kept
+    are looked at; the others keep their places (`Decls.seq` says where a neuron goes)."""
+    touch, flips = ent.touch, ent.flips
+    ent.flips = set()
+    seq = getattr(decls, "seq", None)
+    if prev is None or seq is None or prev.fade_touched is None:
+        return [n for n in decls if touch.get(n) or n in pinned or n in fade_touched], None
+    was = prev.level_of
+    join, leave, again = [], [], []
+    for n in flips | set(names) | fade_touched | prev.fade_touched:
+        want = n in decls and bool(touch.get(n) or n in pinned or n in fade_touched)
+        if n in was:
+            if not want:
+                leave.append(n)
+            elif n in names:
+                again.append(n)
+        elif want:
+            join.append(n)
+    if not (join or leave or again):
+        return prev.active, ([], [], [])
+    active = list(prev.active)
+    for n in leave + again:
+        active.remove(n)
+    key = seq.__getitem__
+    for n in sorted(join + again, key=key):
+        bisect.insort(active, n, key=key)
+    return active, (join, leave, again)
+
+
+def _vports(ent: Entries, decls, active, prev, diff, changed) -> dict:
+    """The vvalue input ports of each active variadic neuron (the rows it has), by change
+    where the active set's change is known: the neurons that came, went or whose rows
+    changed."""
+    def ports(n):
+        return sorted(i for i in ent.by_dst.get(n, ()) if (n, i) in ent.rows)
+    if diff is None or prev is None:
+        return {n: ports(n) for n in active if decls[n].type.variadic}
+    look = {k[0] for k in changed} | set(diff[0]) | set(diff[1]) | set(diff[2])
+    live = set(diff[0]) | set(diff[2])
+    vports = prev.vinputs
+    for n in look:
+        d = decls.get(n)
+        now = d is not None and d.type.variadic and (n in live or (n in prev.level_of and n not in diff[1]))
+        if now or n in vports:
+            if vports is prev.vinputs:
+                vports = dict(vports)
+            if now:
+                vports[n] = ports(n)
+            else:
+                del vports[n]
+    return vports
+
+
 LOCAL = 256  # the most neurons a local re-levelling walks before it orders them all again
+HUB = 64     # a neuron with this many sources or more keeps a count of their levels
 
 
-def _reorder(prev: Plan, active, ent: Entries, names):
+def _reorder(prev: Plan, active, ent: Entries, diff, key):
     """The ordered levels after the links in `ent.link_changes` appeared or vanished, found
     from the running plan's by walking only what those links reach, and the links cut to
-    break cycles; None where the full ordering (`order_levels`) must run instead.
+    break cycles, the new level of each neuron and the neurons whose level changed; None
+    where the full ordering (`order_levels`) must run instead. `diff`: the active set's
+    change (joined, left, declared again); `key`: declaration order.
 
     The full ordering is a depth-first walk up the links from each neuron in declaration
     order, cutting a link where it closes a cycle. A link from `p` changes that walk only
@@ -262,11 +352,13 @@ def _reorder(prev: Plan, active, ent: Entries, names):
     P = ("self",)  # pinned last: its links to others are always cut
     back = prev.back
     edges, old_level = ent.edges, prev.level_of
-    aset = set(active)
-    gone = [n for n in old_level if n not in aset]
-    new = [n for n in active if n not in old_level]
-    moved_names = [n for n in names if n in aset and n in old_level]
-    if moved_names and [n for n in active if n in old_level] != [n for n in prev.active if n in aset]:
+    new, gone, again = diff
+    gone_set, new_set = set(gone), set(new)
+
+    def live(n):
+        return n in new_set or (n in old_level and n not in gone_set)
+
+    if again and _moved_in_order(prev.active, again, gone_set, key):
         return None  # a neuron moved in declaration order: the walk's roots come in another order
     # U: everything the changed links' sources depend on; acyclic, bounded, no cut link in it
     U, todo = set(), []
@@ -284,7 +376,7 @@ def _reorder(prev: Plan, active, ent: Entries, names):
                 U.add(q)
                 todo.append(q)
     for a, b in back:
-        if a in U or b in U or (a, b) in ent.link_changes or a not in aset or b not in aset:
+        if a in U or b in U or (a, b) in ent.link_changes or not live(a) or not live(b):
             return None
     for v in U:  # a cycle inside U (iterative three-colour walk)
         if v in color:
@@ -307,8 +399,42 @@ def _reorder(prev: Plan, active, ent: Entries, names):
                 color[x] = 2
                 stack.pop()
     # the levels downstream of the changed links
-    level = {n: lv for n, lv in old_level.items() if n not in P and n in aset}
-    work = [n for n, _ in ent.link_changes if n in aset and n not in P] + [n for n in new if n not in P]
+    level = dict(old_level)
+    for n in P:
+        level.pop(n, None)
+    for n in gone:
+        level.pop(n, None)
+    # a neuron's level is the longest path to it (its sources' highest level + 1): where its
+    # sources only came or rose, the new one is the old one or one above a source that did
+    # (`rose`); where one vanished or fell (`fell`), the others are looked at again, up to
+    # one that still holds the old level (none is higher). A neuron with many sources (a
+    # mixer) keeps a count of its sources by level (`hist`), kept up by change: its level is
+    # read from it, never from all its sources again.
+    hist = {n: dict(h) for n, h in prev.hist.items()} if prev.hist else {}
+    rose: dict = {}
+    fell: set = set()
+
+    def look(n, p, up):
+        if up:
+            rose.setdefault(n, set()).add(p)
+        else:
+            fell.add(n)
+
+    for n, p in ent.link_changes:
+        if live(n) and n not in P:
+            now = p in edges.get(n, ())
+            look(n, p, now)
+            h = hist.get(n)
+            if h is not None and p != n and p not in P and now != ent.link_was.get((n, p), now):
+                lp = old_level.get(p)  # (a source laid out before: counted at its level then)
+                if lp is not None:
+                    h[lp] = h.get(lp, 0) + (1 if now else -1)
+    for n in gone:
+        hist.pop(n, None)
+    for n in new:
+        if n not in P:
+            fell.add(n)  # (no old level: all its sources)
+    work = list(set(rose) | fell)
     queued = set(work)
     moved = set()
     steps = 0
@@ -318,60 +444,100 @@ def _reorder(prev: Plan, active, ent: Entries, names):
             return None
         n = work.pop()
         queued.discard(n)
-        lv = 0
-        for p in edges.get(n, ()):
-            if p != n and p not in P and (n, p) not in back:
-                lp = level.get(p)
-                if lp is not None and lp + 1 > lv:
-                    lv = lp + 1
-        if level.get(n) == lv:
+        up, down = rose.pop(n, ()), n in fell
+        fell.discard(n)
+        was = level.get(n)
+        h = hist.get(n)
+        if h is not None:
+            lv = max((k for k, c in h.items() if c), default=-1) + 1
+        else:
+            lv = 0 if was is None else was if not down else -1
+            for p in up:
+                if p != n and p not in P and (n, p) not in back:
+                    lp = level.get(p)
+                    if lp is not None and lp + 1 > lv:
+                        lv = lp + 1
+            if down and (was is None or lv < was):
+                srcs = edges.get(n, ())
+                if len(srcs) >= HUB:  # all of them: counted by level from now on
+                    h = hist[n] = {}
+                    for p in srcs:
+                        if p != n and p not in P and (n, p) not in back:
+                            lp = level.get(p)
+                            if lp is not None:
+                                h[lp] = h.get(lp, 0) + 1
+                    lv = max((k for k, c in h.items() if c), default=-1) + 1
+                else:
+                    lv = max(lv, 0)
+                    for p in srcs:
+                        if p != n and p not in P and (n, p) not in back:
+                            lp = level.get(p)
+                            if lp is not None and lp + 1 > lv:
+                                lv = lp + 1
+                                if lv == was:
+                                    break  # nothing is higher than the old level: only falls came
+        if was == lv:
             continue
         level[n] = lv
         moved.add(n)
-        for d, _ in ent.by_src.get(n, ()):
-            if d != n and d not in P and d in aset and d not in queued and n in edges.get(d, ()) \
-                    and (d, n) not in back:
-                queued.add(d)
-                work.append(d)
+        for d in {d for d, _ in ent.by_src.get(n, ())}:
+            if d != n and d not in P and live(d) and n in edges.get(d, ()) and (d, n) not in back:
+                h = hist.get(d)
+                if h is not None:
+                    if was is not None:
+                        h[was] -= 1
+                    h[lv] = h.get(lv, 0) + 1
+                look(d, n, was is None or lv > was)
+                if d not in queued:
+                    queued.add(d)
+                    work.append(d)
     tail = prev.names[-1] if "self" in old_level else None
     prev_levels = prev.names[:-1] if tail is not None else prev.names
     depth = max(level.values(), default=-1) + 1
-    dirty = {level[n] for n in moved} | {old_level[n] for n in moved if n in old_level and n not in P}
-    dirty |= {old_level[n] for n in gone if n not in P}
-    pos = None
+    # each level: the running plan's, less the neurons that left it, plus those that came
+    leaving: dict = {}
+    coming: dict = {}
+    for n in moved:
+        if n in old_level and n not in P:
+            leaving.setdefault(old_level[n], []).append(n)
+        coming.setdefault(level[n], []).append(n)
+    for n in gone:
+        if n not in P and n in old_level:
+            leaving.setdefault(old_level[n], []).append(n)
     out = []
     for L in range(depth):
-        if L < len(prev_levels) and L not in dirty:
-            out.append(prev_levels[L])
-            continue
-        if pos is None:
-            pos = {n: i for i, n in enumerate(active)}
-        have = [n for n in (prev_levels[L] if L < len(prev_levels) else ()) if level.get(n) == L]
-        have += [n for n in moved if level[n] == L and old_level.get(n) != L]
-        out.append(sorted(have, key=pos.__getitem__))
-    if "self" in aset:
+        have = prev_levels[L] if L < len(prev_levels) else []
+        if L in leaving or L in coming or L >= len(prev_levels):
+            have = list(have)
+            for n in leaving.get(L, ()):
+                have.remove(n)
+            for n in sorted(coming.get(L, ()), key=key):
+                bisect.insort(have, n, key=key)
+        out.append(have)
+    for L in range(depth, len(prev_levels)):  # levels emptied at the end
+        if prev_levels[L] and len(leaving.get(L, ())) != len(prev_levels[L]):
+            return None
+    if live("self"):
         out.append(["self"])
-    return out, back
+        level["self"] = len(out) - 1
+    moved.update(n for n in new if n in P)
+    return out, back, level, moved, hist
 
 
-def _same_outputs(prev: Plan, decls, names) -> bool:
-    """Whether the running plan's output rows of the (inactive) neurons `names` are still
-    theirs: a neuron forgotten, or declared again with other ports, needs a new layout, or
-    a neuron born again under its name would start from its previous life's outputs."""
-    if not names:
-        return True
-    have = {}
-    for kind, idx in prev.out_index.items():
-        for key in idx:
-            if key[0] in names:
-                have.setdefault(key[0], set()).add((kind, key[1]))
-    for n in names:
-        d = decls.get(n)
-        want = set() if d is None or d.type.variadic else {
-            (k, p) for p, k in d.type.outputs.items() if k in DENSE}
-        if have.get(n, set()) != want:
-            return False
-    return True
+def _moved_in_order(old_active, again, gone, key) -> bool:
+    """Whether a neuron declared again (`again`) now stands elsewhere in declaration order
+    (`key`) among the neurons kept around it."""
+    for n in again:
+        i = old_active.index(n)
+        j = i - 1
+        while j >= 0 and (old_active[j] in gone or old_active[j] in again):
+            j -= 1
+        k = i + 1
+        while k < len(old_active) and (old_active[k] in gone or old_active[k] in again):
+            k += 1
+        if (j >= 0 and key(old_active[j]) > key(n)) or (k < len(old_active) and key(old_active[k]) < key(n)):
+            return True
+    return False
 
 
 def _relevel(prev: Plan) -> Plan:
@@ -379,83 +545,7 @@ def _relevel(prev: Plan) -> Plan:
     the running plan is left as it was."""
     levels = [Level(lv.groups, lv.singles, lv.rows) for lv in prev.levels]
     return Plan(prev.active, levels, prev.out_index, prev.in_index, prev.n_in, [], prev.state_layout,
-                prev.vinputs, prev.level_of, names=prev.names)
-
-
-def _layout(names_by_level, decls, vports) -> Plan:
-    """Rows and groups: output rows level by level, group by group, so that a group's
-    inputs, outputs and state are slices; then the outputs of declared neurons that are
-    not active (an initial output may wait for a link)."""
-    out_index = {k: {} for k in DENSE}
-    in_index = {k: {} for k in DENSE}
-    n_in = {k: 0 for k in DENSE}
-    layout: dict = {}
-    levels = []
-    seen = set()
-    for names in names_by_level:
-        groups: dict = {}
-        singles = []
-        for n in names:
-            d = decls[n]
-            if d.type.batched:
-                groups.setdefault(d.key, []).append(n)
-            else:
-                singles.append(n)
-        lv = Level([], [])
-        start = dict(n_in)
-        for key, members in groups.items():
-            d = decls[members[0]]
-            g = Group(key, d.type, d.args, members, d.every)
-            in_layout = layout.setdefault(key, [])
-            a = len(in_layout)
-            in_layout.extend(members)
-            g.state_slice = slice(a, a + len(members))
-            m = len(members)
-            for port, p in d.type.inputs.items():  # each port's rows: the members in order
-                if p.kind in DENSE:
-                    a = n_in[p.kind]
-                    in_index[p.kind].update(zip(zip(members, repeat(port)), range(a, a + m)))
-                    n_in[p.kind] = a + m
-                    g.inputs[port] = (p.kind, slice(a, a + m))
-                else:
-                    g.inputs[port] = (p.kind, None)
-            for port, kind in d.type.outputs.items():
-                idx = out_index[kind]
-                a = len(idx)
-                idx.update(zip(zip(members, repeat(port)), range(a, a + m)))
-                g.outputs[port] = (kind, slice(a, a + m))
-            seen.update(members)
-            lv.groups.append(g)
-        for n in singles:
-            d = decls[n]
-            s = Single(n, d)
-            if d.type.variadic:
-                s.inputs = {p: ("vvalue", (n, p)) for p in vports[n]}
-            else:
-                for port, p in d.type.inputs.items():
-                    if p.kind in DENSE:
-                        in_index[p.kind][(n, port)] = n_in[p.kind]
-                        s.inputs[port] = (p.kind, n_in[p.kind])
-                        n_in[p.kind] += 1
-                    else:
-                        s.inputs[port] = (p.kind, (n, port))
-                for port, kind in d.type.outputs.items():
-                    if kind in DENSE:
-                        out_index[kind][(n, port)] = len(out_index[kind])
-                        s.outputs[port] = (kind, out_index[kind][(n, port)])
-                    else:
-                        s.outputs[port] = (kind, (n, port))
-            seen.add(n)
-            lv.singles.append(s)
-        lv.rows = {k: slice(start[k], n_in[k]) for k in DENSE}
-        levels.append(lv)
-    for n, d in decls.items():  # declared, not active: outputs kept for later
-        if n not in seen and not d.type.variadic:
-            for port, kind in d.type.outputs.items():
-                if kind in DENSE:
-                    out_index[kind][(n, port)] = len(out_index[kind])
-    level_of = {n: i for i, names in enumerate(names_by_level) for n in names}
-    return Plan([], levels, out_index, in_index, n_in, [], layout, vports, level_of, names=names_by_level)
+                prev.vinputs, prev.level_of, names=prev.names, tail=prev.tail, out_active=prev.out_active)
 
 
 def _matrices(plan, ent, decls, prev, changed, same) -> None:
@@ -463,8 +553,10 @@ def _matrices(plan, ent, decls, prev, changed, same) -> None:
     carried over to this layout, with the changed rows written from the entries."""
     in_index, out_index, level_of = plan.in_index, plan.out_index, plan.level_of
     coo = {}          # (dk, sk) -> [global rows], [cols], [weights] of the rows written anew
+    long = {}         # (dk, sk) -> [(rows, cols, weights)]: long rows, as arrays
     dyn = {}          # audio input row -> whether a source other than `one` feeds it
     rewritten = {k: [] for k in DENSE}  # the rows written anew (global), entries or not
+    col_of = {k: out_index[k].getter() for k in DENSE}
     for key in (changed if prev is not None else ent.rows):
         dst, inp = key
         if dst not in level_of:
@@ -475,10 +567,21 @@ def _matrices(plan, ent, decls, prev, changed, same) -> None:
             continue
         terms = ent.rows.get(key, ())
         rewritten[dk].append(r)
+        if len(terms) > 32:  # a mixer: its columns found in one pass (no Python per term)
+            srcs, outs, ws, sks = zip(*terms)
+            if dk == "audio":
+                dyn[r] = srcs.count("one") != len(srcs)
+            for sk in set(sks):
+                pick = range(len(sks)) if sks.count(sk) == len(sks) else [i for i, k in enumerate(sks) if k == sk]
+                cols = out_index[sk].rows_of(zip([srcs[i] for i in pick], [outs[i] for i in pick]))
+                w = np.array([ws[i] for i in pick], np.float64)
+                ok = cols >= 0
+                long.setdefault((dk, sk), []).append((np.full(int(ok.sum()), r, np.int64), cols[ok], w[ok]))
+            continue
         if dk == "audio":
             dyn[r] = any((s, o) != ONE for s, o, _, _ in terms)
         for src, out, w, sk in terms:
-            c = out_index[sk].get((src, out))
+            c = col_of[sk]((src, out))
             if c is not None:
                 t = coo.setdefault((dk, sk), ([], [], []))
                 t[0].append(r)
@@ -496,12 +599,12 @@ def _matrices(plan, ent, decls, prev, changed, same) -> None:
     maps = {}
     if prev is not None:
         for kind in DENSE:
-            maps["in", kind] = _index_map(prev.in_index[kind], in_index[kind], prev.n_in[kind], same)
-            maps["out", kind] = _index_map(prev.out_index[kind], out_index[kind], len(prev.out_index[kind]), same)
+            maps["in", kind] = _index_map(prev.in_index[kind], in_index[kind], same)
+            maps["out", kind] = _index_map(prev.out_index[kind], out_index[kind], same)
         plan.out_map = {kind: maps["out", kind] for kind in DENSE}
     starts = {k: np.array([lv.rows[k].start for lv in plan.levels], np.int64) for k in DENSE}
     per_level = [{} for _ in plan.levels]
-    pairs = set(coo)
+    pairs = set(coo) | set(long)
     if prev is not None:
         for lv in prev.levels:
             pairs.update(lv.mats)
@@ -509,7 +612,13 @@ def _matrices(plan, ent, decls, prev, changed, same) -> None:
         rows, cols, ws = coo.get((dk, sk), ([], [], []))
         rows, cols = np.array(rows, np.int64), np.array(cols, np.int64)
         dtype = np.float32 if dk == "audio" and sk == "audio" else np.float64
-        ws = np.array(ws, np.float64).astype(dtype)
+        ws = np.array(ws, np.float64)
+        if (dk, sk) in long:
+            parts = long[dk, sk]
+            rows = np.concatenate([rows] + [p[0] for p in parts])
+            cols = np.concatenate([cols] + [p[1] for p in parts])
+            ws = np.concatenate([ws] + [p[2] for p in parts])
+        ws = ws.astype(dtype)
         if same:  # the running plan's matrices, their rewritten rows spliced in
             order = np.lexsort((cols, rows))
             rows, cols, ws = rows[order], cols[order], ws[order]
@@ -614,15 +723,11 @@ def _carried(prev, dk, sk, changed, rmap, cmap):
     return rows[keep], cols[keep], ws[keep]
 
 
-def _index_map(old: dict, new: dict, n: int, same: bool) -> np.ndarray:
+def _index_map(old, new, same: bool) -> np.ndarray:
     """old row -> new row of the same key (-1 where the key is gone)."""
     if same:
-        return np.arange(n, dtype=np.int64)
-    out = np.full(n, -1, np.int64)
-    if old:
-        out[np.fromiter(old.values(), np.int64, len(old))] = np.fromiter(
-            map(new.get, old, repeat(-1)), np.int64, len(old))
-    return out
+        return np.arange(len(old), dtype=np.int64)
+    return new.map_from(old)
 
 
 def compile_plan(W, decls, pinned, synchronous, fades=()) -> tuple[Entries, Plan]:

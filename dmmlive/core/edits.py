@@ -388,9 +388,9 @@ class Edits:
             self._state[old] = self._state.pop(name)
         for gs in self._gstate.values():
             gs["names"] = [old if n == name else n for n in gs["names"]]
-        for table in list(self._plan.out_index.values()):
+        for table in self._plan.out_index.values():
             for key in [k for k in table if k[0] == name]:
-                table[(old, key[1])] = table.pop(key)
+                table.keys.rename(key, (old, key[1]))
         for store in (self._Yv, self._Xv, self._Yi, self._Xi, self._rings):
             for key in [k for k in store if k[0] == name]:
                 store[(old, key[1])] = store.pop(key)

@@ -19,7 +19,7 @@ from .errors import BadArgument, MalformedDelta, UnknownNeuron, UnknownPort, did
 from .frames import Frames
 from .glides import Glides
 from .grid import BLOCK, MAX_TEMPO, Grid
-from .plan import (BUILTIN, DENSE, Decl, Plan, _finite, all_finite, dyn_args, dyn_fill, dyn_kernel,
+from .plan import (BUILTIN, DENSE, Decl, Decls, Plan, _finite, all_finite, dyn_args, dyn_fill, dyn_kernel,
                    matvec_into, spmm_add)
 from .registry import STANDARD, Types, neuron_type
 
@@ -103,7 +103,7 @@ class Machine(Edits, Glides, Frames):
         # engine, `render --input` or a replayed log fill it in place before each tick
         self.audio_in = np.zeros((MAX_INPUTS, self.block), np.float32)
         self.t = 0  # up movements done
-        self._decls: dict[str, Decl] = {}
+        self._decls: Decls = Decls()
         for n in BUILTIN:
             self._decls[n] = Decl.make(self.types[n], {})
         for n, t in self.types.items():  # the sinks (out, screen) are pinned too
@@ -834,7 +834,11 @@ class Machine(Edits, Glides, Frames):
         out_map = None if fresh else plan.out_map  # old output row -> new (-1: gone)
         gone = slept = set()  # neurons retired by this compile, those of them gone dormant
         if old is not None:
-            gone = (set(old.active) | {n for n in self._idle if n in self._decls}) - set(plan.active) - pinned
+            idle = [n for n in self._idle if n in self._decls and n not in plan.level_of]
+            if plan.left is not None:  # the active set's change is known: no walk over it
+                gone = (set(plan.left) | set(idle)) - pinned
+            else:
+                gone = (set(old.active) | set(idle)) - set(plan.active) - pinned
             asked, self._idle = self._idle, set()
             if gone:
                 # asked to retire (a patch dropped it, a crossfade's old neuron): forgotten;
@@ -862,14 +866,9 @@ class Machine(Edits, Glides, Frames):
                 keep = np.flatnonzero(r >= 0)
                 Y[r[keep]] = self._Y[kind][keep]
             elif old is not None:
-                src, dst = [], []
-                for key, r in plan.out_index[kind].items():
-                    o = old.out_index[kind].get(key)
-                    if o is not None:
-                        src.append(o)
-                        dst.append(r)
-                if src:
-                    Y[dst] = self._Y[kind][src]
+                r = plan.out_index[kind].map_from(old.out_index[kind])
+                keep = np.flatnonzero(r >= 0)
+                Y[r[keep]] = self._Y[kind][keep]
             self._Y[kind] = Y
             xshape = (plan.n_in[kind],) + ((self.block,) if kind == "audio" else ())
             self._X[kind] = np.zeros(xshape, Y.dtype)
@@ -880,23 +879,23 @@ class Machine(Edits, Glides, Frames):
                     Y[idx[key]] = 0.0
         # Group state: keep the rows of kept neurons, initialise new ones.
         new_gstate = {}
-        for key, names in plan.state_layout.items():
+        for key, members in plan.state_layout.items():
             prev = self._gstate.get(key)
-            if prev and prev["names"] == names:
+            if prev and prev["names"] == members:
                 new_gstate[key] = prev
                 continue
-            t, args = self._decls[names[0]].type, self._decls[names[0]].args
-            arrays = self._group_init(t, args, names)
+            t, args = self._decls[members[0]].type, self._decls[members[0]].args
+            arrays = self._group_init(t, args, members)
             if prev:
                 # each kept neuron's old row, found at C speed (a group of thousands)
                 where = dict(zip(prev["names"], range(len(prev["names"]))))
-                oi = np.fromiter(map(where.get, names, repeat(-1)), np.int64, len(names))
+                oi = np.fromiter(map(where.get, members, repeat(-1)), np.int64, len(members))
                 ni = np.flatnonzero(oi >= 0)
                 if len(ni):
                     oi = oi[ni]
                     for k in arrays:
                         arrays[k][ni] = prev["arrays"][k][oi]
-            new_gstate[key] = {"names": list(names), "arrays": arrays}
+            new_gstate[key] = {"names": list(members), "arrays": arrays}
         self._gstate = new_gstate
         for msg in plan.ignored:
             self.report(("ignored",) + msg[0], f"W entry {'.'.join(msg[0])} ignored: {msg[1]}")
@@ -904,8 +903,10 @@ class Machine(Edits, Glides, Frames):
         self._active = set(plan.active)
         if self._dormant:
             self._dormant -= self._active  # revived by a link
-        if fresh or names or gone:  # declarations came, changed or went: a slow one among them?
+        if fresh or ((names or gone) and self._any_slow):  # declarations came, changed or went
             self._any_slow = any(d.every > 1 for d in self._decls.values())
+        elif names:  # a slow one among those that came or changed?
+            self._any_slow = any(self._decls[n].every > 1 for n in names if n in self._decls)
         self._w_read = bool(self._ent.by_src.get("self"))  # a row names self.matrix: W is lent
         if self._w_read:  # (declarations change only here, at a compile)
             self._Yv[("self", "decls")] = declare.as_vvalue(self._live_decls())

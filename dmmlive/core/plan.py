@@ -32,6 +32,56 @@ class Decl:
         return Decl(t, args, (t.name, freeze(args)), every)
 
 
+class Decls(dict):
+    """The declarations, in declaration order, with each name's place in that order
+    (`seq`, increasing): a name declared again in place keeps its place, one declared anew
+    (or taken out and put back) goes last. The layout by change finds where a neuron goes
+    among the others from it, without walking them."""
+
+    def __init__(self, items=()):
+        super().__init__()
+        self.seq: dict = {}
+        self._next = 0
+        for k, v in dict(items).items():
+            self[k] = v
+
+    def __setitem__(self, key, value):
+        if key not in self:
+            self.seq[key] = self._next
+            self._next += 1
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key):
+        super().__delitem__(key)
+        del self.seq[key]
+
+    def pop(self, key, *default):
+        if key in self:
+            del self.seq[key]
+        return super().pop(key, *default)
+
+    def update(self, other=(), **kw):
+        for k, v in dict(other, **kw).items():
+            self[k] = v
+
+    def setdefault(self, key, default=None):
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def popitem(self):
+        key, value = super().popitem()
+        del self.seq[key]
+        return key, value
+
+    def clear(self):
+        super().clear()
+        self.seq.clear()
+
+    def __reduce__(self):
+        return Decls, (list(self.items()),)
+
+
 def freeze(args: dict) -> tuple:
     def f(v):
         if isinstance(v, dict):
@@ -116,8 +166,8 @@ class Level:
 class Plan:
     active: list
     levels: list
-    out_index: dict          # kind -> {(neuron, port): row}
-    in_index: dict           # kind -> {(neuron, port): row}
+    out_index: dict          # kind -> Index: (neuron, port) -> row (layout.Index, answers like a dict)
+    in_index: dict           # kind -> Index
     n_in: dict
     ignored: list            # (path, reason) of entries of W the plan cannot use
     state_layout: dict       # group key -> [names in row order]
@@ -127,6 +177,11 @@ class Plan:
     dyn: np.ndarray = None                        # audio input rows fed by more than `one`
     out_map: dict = None  # kind -> the running plan's output row -> this plan's (-1: gone)
     back: set = None  # ordered: the links cut to break cycles {(dst, src)} (not self or pinned)
+    tail: list = None        # declared neurons not active, in declaration order: their output rows end the index
+    out_active: dict = None  # kind -> the output rows of active neurons (the tail's start)
+    fade_touched: set = None  # neurons kept active by a glide in progress
+    hist: dict = field(default_factory=dict)  # ordered: mixer -> {level: its sources there} (compiler._reorder)
+    left: list = None         # the neurons that left the active set since the running plan (None: not known)
     _slots: dict = field(default_factory=dict)    # entry -> where its weight sits (set_weights)
 
     def set_weights(self, decls, changes) -> bool:

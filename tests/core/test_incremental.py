@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from dmmlive import DmmError, Machine, vv
+from dmmlive.core import compiler
 from dmmlive.core.plan import entries
 
 # (type, construction arguments): audio, number and vvalue neurons, with and without state
@@ -39,6 +40,7 @@ def same(m, twin):
     assert m.neurons == twin.neurons
     assert sorted(m.active) == sorted(twin.active)
     assert m._plan.names == twin._plan.names  # the levels found locally are the full ordering's
+    assert layout_of(m._plan) == layout_of(twin._plan)  # the layout by change is the one from scratch
     assert m.matrix == twin.matrix
     a, b = outputs(m), outputs(twin)
     assert a.keys() == b.keys()
@@ -46,6 +48,15 @@ def same(m, twin):
         np.testing.assert_array_equal(np.asarray(a[k], dtype=object if isinstance(a[k], dict) else None),
                                       np.asarray(b[k], dtype=object if isinstance(b[k], dict) else None),
                                       err_msg=str(k))
+
+
+def layout_of(plan):
+    """A plan's rows and groups, as plain values: the row indexes in row order, each level's
+    rows, groups (key, members, slices) and non-batched neurons, and the group state layout."""
+    idx = {(io, k): list(t[k].items()) for io, t in (("in", plan.in_index), ("out", plan.out_index)) for k in t}
+    levels = [(lv.rows, [(g.key, g.names, g.inputs, g.outputs, g.state_slice) for g in lv.groups],
+               [(s.name, s.inputs, s.outputs) for s in lv.singles]) for lv in plan.levels]
+    return idx, levels, plan.state_layout, plan.n_in, plan.level_of, plan.vinputs
 
 
 def ports(m, name, output):
@@ -209,6 +220,73 @@ def test_value_edits_glides_and_knob_like_changes_never_compile():
         twin.tick()
         np.testing.assert_array_equal(m.sound(), twin.sound())
     assert m.compiles == n
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_neurons_counting_their_sources_by_level_give_the_full_ordering(data):
+    """compiler.HUB lowered to 2: every neuron with two sources or more keeps the count of
+    their levels by change (as a mixer of 64 does), through the random edits above."""
+    hub = compiler.HUB
+    compiler.HUB = 2
+    try:
+        run_ops(data, "ordered")
+    finally:
+        compiler.HUB = hub
+
+
+@pytest.mark.parametrize("schedule", ["ordered", "synchronous"])
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_structural_edits_in_a_mixed_network_lay_out_as_from_scratch(schedule, data):
+    """80 sines mixed into `out` (a mixer past compiler.HUB), edited as a set is: FM links
+    between two sines made and undone (a sine moves a level, `out` with it, and back),
+    filters put between a sine and `out` (deeper levels), neurons declared, retired and
+    declared again; the layout by change and the levels are the ones from scratch."""
+    n = 80
+    m, twin = sines(n, schedule), sines(n, schedule)
+    for x in (m, twin):
+        x.tick(2)
+    links = []
+    for _ in range(data.draw(st.integers(3, 12), label="steps")):
+        op = data.draw(st.sampled_from(["fm", "fm", "unfm", "filter", "drop", "tick"]), label="op")
+        i, j = data.draw(st.integers(0, n - 1), label="i"), data.draw(st.integers(0, n - 1), label="j")
+        k = data.draw(st.integers(0, 3), label="k")
+        kw = None
+        if op == "fm" and i != j:
+            kw = dict(delta={f"s{i}": {"freq": {f"s{j}": {"out": 0.5}}}})
+            links.append(kw["delta"])
+        elif op == "unfm" and links:
+            d = links.pop(data.draw(st.integers(0, len(links) - 1), label="which"))
+            kw = dict(delta={a: {p: {b: {o: -w for o, w in x.items()} for b, x in y.items()} for p, y in z.items()}
+                             for a, z in d.items()})
+        elif op == "filter":
+            kw = dict(declare={f"y{k}": ("lowpass", {})},
+                      delta={f"y{k}": {"in": {f"s{i}": {"out": 1.0}}, "cutoff": {"one": {"out": 900.0}}},
+                             "out": {"left": {f"y{k}": {"out": 0.01}}}}, replace=True)
+        elif op == "drop":
+            name = f"y{k}" if data.draw(st.booleans(), label="filter") else f"s{i}"
+            delta = {}
+            for d_, i_, s_, o_, w in entries(m.pending_matrix()):
+                if name in (d_, s_):
+                    delta = vv.add_into(delta, {d_: {i_: {s_: {o_: -w}}}})
+            kw = dict(delta=delta) if delta else None
+        if kw is not None:
+            for x in (m, twin):
+                try:
+                    x.edit(**kw)
+                except DmmError:
+                    pass
+        for _ in range(data.draw(st.integers(0 if op != "tick" else 1, 2), label="ticks")):
+            m.tick()
+            twin._dirty = True
+            twin.tick()
+            same(m, twin)
+    for _ in range(2):
+        m.tick()
+        twin._dirty = True
+        twin.tick()
+        same(m, twin)
 
 
 def test_a_structural_change_reads_only_the_rows_it_touched():
