@@ -368,11 +368,8 @@ def relayout(prev: Plan, names_by_level, level_of, changed, redeclared, decls, v
     out_active = dict(n_out)
     tail = prev.tail
     put = sorted((n for n in every if n not in level_of and n in decls and not decls[n].type.variadic), key=key)
-    if put or any(n in level_of or n not in decls for n in every):
-        tail = [n for n in tail if n not in every] if len(every) > 4 else list(tail)
-        for n in every:
-            if n in tail:
-                tail.remove(n)
+    if put or not every.isdisjoint(tail):  # (each changed neuron taken out, put back where it goes)
+        tail = [n for n in tail if n not in every]
         for n in put:
             bisect.insort(tail, n, key=key)
     for k in DENSE:
