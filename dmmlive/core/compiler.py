@@ -40,6 +40,7 @@ class Entries:
         self.link_changes: set = set()  # which: {(dst, src)}
         self.flips: set = set()   # neurons whose `touch` went from 0 or to 0 since `build`
         self.link_was: dict = {}  # (dst, src) of `link_changes` -> whether the link was there at `build`
+        self.partial: dict = {}   # long rows read in part since `build`: (dst, inp) -> {src: its terms now}, None: read whole
 
     def read(self, W, decls) -> set:
         """Read every row of W; returns the rows read."""
@@ -48,8 +49,10 @@ class Entries:
             self.update(W, decls, key)
         return keys
 
-    def update_names(self, W, decls, names) -> set:
-        """Read again every row of, or naming, a neuron in `names` (its declaration changed)."""
+    def update_names(self, W, decls, names, done=None) -> set:
+        """Read again every row of, or naming, a neuron in `names` (its declaration changed);
+        `done`: rows read already with the declarations as they are ({row: the sources
+        read, None: all}), not read again for those."""
         own, naming = set(), {}
         for n in names:
             ins = W.get(n) if isinstance(W, dict) else None
@@ -62,6 +65,9 @@ class Entries:
             self.update(W, decls, key)
         for key, srcs in naming.items():  # rows naming it: its entries (a mixer is not read whole)
             if key not in own:
+                read = done.get(key, ()) if done else ()
+                if read is None or (read and srcs <= read):
+                    continue
                 self.update(W, decls, key, srcs)
         return own | set(naming)
 
@@ -70,6 +76,7 @@ class Entries:
         it) only their entries, when the row is a long dense one (a mixer) they are few in."""
         if srcs is not None and key not in self.vkeys and self._update_some(W, decls, key, srcs):
             return
+        self.partial[key] = None  # read whole: written whole at `build`
         dst, inp = key
         old = self.rows.pop(key, None) or ()
         self.vkeys.discard(key)
@@ -123,6 +130,10 @@ class Entries:
         terms, bad, named = _terms(decls, dst, inp, dk, ((s, row[s]) for s in srcs if s in row))
         self._count(dst, [t for t in old if t[0] in srcs], terms, row=False)
         self.rows[key] = keep + terms
+        part = self.partial.setdefault(key, {})
+        if part is not None:
+            for src in srcs:
+                part[src] = terms if len(srcs) == 1 else [t for t in terms if t[0] == src]
         was = self.bad.pop(key, None)
         bad = [b for b in was or () if b[0][2] not in srcs] + bad
         if bad:
@@ -557,6 +568,13 @@ def _matrices(plan, ent, decls, prev, changed, same) -> None:
     dyn = {}          # audio input row -> whether a source other than `one` feeds it
     rewritten = {k: [] for k in DENSE}  # the rows written anew (global), entries or not
     col_of = {k: out_index[k].getter() for k in DENSE}
+    maps = {}
+    if prev is not None:
+        for kind in DENSE:
+            maps["in", kind] = _index_map(prev.in_index[kind], in_index[kind], same)
+            maps["out", kind] = _index_map(prev.out_index[kind], out_index[kind], same)
+        plan.out_map = {kind: maps["out", kind] for kind in DENSE}
+    partial, ent.partial = ent.partial, {}
     for key in (changed if prev is not None else ent.rows):
         dst, inp = key
         if dst not in level_of:
@@ -567,14 +585,27 @@ def _matrices(plan, ent, decls, prev, changed, same) -> None:
             continue
         terms = ent.rows.get(key, ())
         rewritten[dk].append(r)
+        got = partial.get(key) if prev is not None and len(terms) > 32 else None
+        if got is not None:  # a mixer a change wrote in: the running plan's row, spliced
+            got = _row_by_change(prev, key, dk, got, maps, out_index, decls)
+            if got is not None:
+                for sk, (cols, w) in got.items():
+                    if len(cols):
+                        long.setdefault((dk, sk), []).append((np.full(len(cols), r, np.int64), cols, w))
+                if dk == "audio":
+                    dyn[r] = True  # (more than one source: not `one` alone)
+                continue
         if len(terms) > 32:  # a mixer: its columns found in one pass (no Python per term)
             srcs, outs, ws, sks = zip(*terms)
             if dk == "audio":
                 dyn[r] = srcs.count("one") != len(srcs)
             for sk in set(sks):
-                pick = range(len(sks)) if sks.count(sk) == len(sks) else [i for i, k in enumerate(sks) if k == sk]
-                cols = out_index[sk].rows_of(zip([srcs[i] for i in pick], [outs[i] for i in pick]))
-                w = np.array([ws[i] for i in pick], np.float64)
+                if sks.count(sk) == len(sks):
+                    cols, w = out_index[sk].rows_of(zip(srcs, outs)), np.array(ws, np.float64)
+                else:
+                    pick = [i for i, k in enumerate(sks) if k == sk]
+                    cols = out_index[sk].rows_of(zip([srcs[i] for i in pick], [outs[i] for i in pick]))
+                    w = np.array([ws[i] for i in pick], np.float64)
                 ok = cols >= 0
                 long.setdefault((dk, sk), []).append((np.full(int(ok.sum()), r, np.int64), cols[ok], w[ok]))
             continue
@@ -596,12 +627,6 @@ def _matrices(plan, ent, decls, prev, changed, same) -> None:
                 vrows[li].append((key, [((s, o), w) for s, o, w, _ in terms]))
             else:
                 irows[li].append((key, [((s, o), w, sk) for s, o, w, sk in terms]))
-    maps = {}
-    if prev is not None:
-        for kind in DENSE:
-            maps["in", kind] = _index_map(prev.in_index[kind], in_index[kind], same)
-            maps["out", kind] = _index_map(prev.out_index[kind], out_index[kind], same)
-        plan.out_map = {kind: maps["out", kind] for kind in DENSE}
     starts = {k: np.array([lv.rows[k].start for lv in plan.levels], np.int64) for k in DENSE}
     per_level = [{} for _ in plan.levels]
     pairs = set(coo) | set(long)
@@ -669,6 +694,46 @@ def _matrices(plan, ent, decls, prev, changed, same) -> None:
         lv.dyn_runs = [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
         lv.dyn_starts = [a for a, _ in lv.dyn_runs]
         lv.dyn_np = lv.steady = None
+
+
+def _row_by_change(prev, key, dk, srcs, maps, out_index, decls):
+    """A long row (a mixer) that a change wrote in for a few sources (`srcs`: {src: its
+    terms now}), written from the running plan's: its entries (columns re-indexed to this
+    layout) less those of these sources, plus their terms now. {src kind: (cols, weights)};
+    None where the running plan has no such row."""
+    li, r0 = prev.level_of.get(key[0]), prev.in_index[dk].get(key)
+    if li is None or r0 is None:
+        return None
+    lv = prev.levels[li]
+    r0 -= lv.rows[dk].start
+    mine = {k: [] for k in DENSE}  # the columns of these sources' outputs now
+    new = {k: ([], []) for k in DENSE}
+    for src, terms in srcs.items():
+        d = decls.get(src)
+        for port, kind in (d.type.outputs.items() if d is not None and not d.type.variadic else ()):
+            c = out_index[kind].get((src, port)) if kind in DENSE else None
+            if c is not None:
+                mine[kind].append(c)
+        for _, out, w, sk in terms:
+            c = out_index[sk].get((src, out))
+            if c is not None:
+                new[sk][0].append(c)
+                new[sk][1].append(w)
+    out = {}
+    for sk in DENSE:
+        m = lv.mats.get((dk, sk))
+        if m is not None:
+            a, b = m.indptr[r0], m.indptr[r0 + 1]
+            cols, ws = maps["out", sk][m.indices[a:b]], m.data[a:b]
+            keep = cols >= 0
+            if mine[sk]:
+                keep &= ~np.isin(cols, mine[sk])
+            cols, ws = cols[keep], ws[keep].astype(np.float64)
+        else:
+            cols, ws = np.zeros(0, np.int64), np.zeros(0)
+        out[sk] = (np.concatenate([cols, np.array(new[sk][0], np.int64)]),
+                   np.concatenate([ws, np.array(new[sk][1], np.float64)]))
+    return out
 
 
 def _splice(old, n, ncols, rw, rows, cols, ws, dtype):

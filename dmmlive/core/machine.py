@@ -825,9 +825,11 @@ class Machine(Edits, Glides, Frames):
             self._ent, plan = compile_plan(self._W, self._decls, pinned, sync, fades)
         else:
             ent = self._ent
+            done = {}
             for key in rows:
-                ent.update(self._W, self._decls, key, srcs.get(key))
-            changed = set(rows) | ent.update_names(self._W, self._decls, names)
+                done[key] = srcs.get(key)
+                ent.update(self._W, self._decls, key, done[key])
+            changed = set(rows) | ent.update_names(self._W, self._decls, names, done)
             plan = build(ent, self._decls, pinned, sync, fades, prev=old, changed=changed, names=names)
         # Retire neurons that were active and are touched by no weight now, and idle ones
         # an edit asked to retire.
