@@ -16,7 +16,7 @@ new rows are one numpy gather. The result is the layout from scratch, row for ro
 from __future__ import annotations
 
 import bisect
-from itertools import repeat
+from itertools import chain, repeat
 
 import numpy as np
 
@@ -357,7 +357,7 @@ def relayout(prev: Plan, names_by_level, level_of, changed, redeclared, decls, v
     state = {}
     for gkey, lists in state_members.items():
         old = prev.state_layout.get(gkey)
-        state[gkey] = old if gkey not in touched and old is not None else [n for ms in lists for n in ms]
+        state[gkey] = old if gkey not in touched and old is not None else list(chain.from_iterable(lists))
     offset = dict.fromkeys(state, 0)
     for lv in levels:
         for g in lv.groups:

@@ -66,6 +66,21 @@ def initial_state(t, args, rate: int, block: int, limiter: bool = True) -> dict:
     return st
 
 
+def carry_rows(dst, src, r) -> None:
+    """dst[r[i]] = src[i] wherever r[i] >= 0: block copies of the runs where both step by
+    one (a layout by change moves rows in a few blocks), a gather where they are many."""
+    keep = np.flatnonzero(r >= 0)
+    if not len(keep):
+        return
+    t = r[keep]
+    cut = np.flatnonzero((np.diff(keep) != 1) | (np.diff(t) != 1)) + 1
+    if len(cut) > 32:
+        dst[t] = src[keep]
+        return
+    for a, b in zip([0, *cut.tolist()], [*cut.tolist(), len(keep)]):
+        dst[t[a]:t[a] + b - a] = src[keep[a]:keep[a] + b - a]
+
+
 class Machine(Edits, Glides, Frames):
     """A dataflow matrix machine. `tick()` runs one two-stroke cycle. `types`: the table
     of neuron types it can declare (default: the standard one, `registry.STANDARD`)."""
@@ -864,21 +879,19 @@ class Machine(Edits, Glides, Frames):
             shape = (len(plan.out_index[kind]),) + ((self.block,) if kind == "audio" else ())
             Y = np.zeros(shape, np.float32 if kind == "audio" else np.float64)
             if out_map is not None:
-                r = out_map[kind]
-                keep = np.flatnonzero(r >= 0)
-                Y[r[keep]] = self._Y[kind][keep]
+                carry_rows(Y, self._Y[kind], out_map[kind])
             elif old is not None:
-                r = plan.out_index[kind].map_from(old.out_index[kind])
-                keep = np.flatnonzero(r >= 0)
-                Y[r[keep]] = self._Y[kind][keep]
+                carry_rows(Y, self._Y[kind], plan.out_index[kind].map_from(old.out_index[kind]))
             self._Y[kind] = Y
             xshape = (plan.n_in[kind],) + ((self.block,) if kind == "audio" else ())
             self._X[kind] = np.zeros(xshape, Y.dtype)
         if slept:  # a dormant neuron's outputs: 0 until it is revived
-            for kind in DENSE:
-                idx, Y = plan.out_index[kind], self._Y[kind]
-                for key in [k for k in idx if k[0] in slept]:
-                    Y[idx[key]] = 0.0
+            for n in slept:
+                d = self._decls.get(n)
+                for port, kind in (d.type.outputs.items() if d is not None and not d.type.variadic else ()):
+                    row = plan.out_index[kind].get((n, port)) if kind in DENSE else None
+                    if row is not None:
+                        self._Y[kind][row] = 0.0
         # Group state: keep the rows of kept neurons, initialise new ones.
         new_gstate = {}
         for key, members in plan.state_layout.items():
