@@ -19,9 +19,11 @@ network static, (b) one-weight edits (changed, added, removed) at 50,000 weights
 (c) structural edits in the network of (a) (static) at N = 100, 1,000, 4,000: a new link
     between two sines (FM: one moves down a level; removed again, untimed), and a neuron declared and linked (a sine fed by `one`,
     mixed into `out.left`); each timed as the edit plus the two ticks that take it in, less two
-    plain ticks. Printed: medians over --edits repeats; what is left is the O(N) layout.
+    plain ticks. Printed: medians over --edits repeats (what still grows with N is numpy over
+    arrays of every row: the sparse entries carried, the outputs moved, the rows refilled).
     --phases: also the median time of a compile and of its phases (the local re-levelling,
-    the layout, the matrices: dmmlive.core.compiler's functions, wrapped to time them).
+    the layout by change or from scratch, the matrices: dmmlive.core.compiler's functions,
+    wrapped to time them).
 
 Only the public Machine API (add, connect, edit, tick, compiles, matrix): runs on any engine.
 Figures are medians; this 2-core machine is shared and noisy (measurements of (a) alternate
