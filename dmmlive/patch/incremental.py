@@ -72,7 +72,7 @@ class _Fail(Exception):
 class _Stmt:
     """One statement's (or one line's `a; b`) result and what it read from the rest."""
     __slots__ = ("text", "line", "sites", "refs", "sinks", "types", "counts_in", "counts_out",
-                 "neurons", "decl_rows", "ops", "settings", "knobs", "sum", "set_targets")
+                 "neurons", "decl_rows", "ops", "settings", "knobs", "sum", "set_targets", "dflts")
 
     def shifted(self, line: int) -> "_Stmt":
         """The same result starting on `line` (new Declared objects: the old ones are shared)."""
@@ -83,6 +83,15 @@ class _Stmt:
         s.line = line
         s.neurons = [(n, Declared(d.type, d.args, d.line + off, d.col)) for n, d in self.neurons]
         return s
+
+    def defaults(self, types) -> list:
+        """[((name, port), default weight)] of the neurons it declares, for the types table
+        `types` (kept with the statement, which is reused from save to save)."""
+        got = getattr(self, "dflts", None)
+        if got is None or got[0] is not types:
+            got = self.dflts = (types, [((name, port), w) for name, d in self.neurons
+                                        for port, w in _type_defaults(types[d.type])])
+        return got[1]
 
 
 def _is_sink(name: str, types) -> bool:
@@ -554,10 +563,10 @@ def _assemble(stmts: list, path: str, types) -> Patch:
             rows[key] = (acc, None)
     final = {key: fin if fin is not None else _final(row) for key, (row, fin) in rows.items()}
     defaults: dict = {}
-    for name, d in neurons.items():
-        for port, w in _type_defaults(types[d.type]):
-            if (name, port) not in rows:
-                defaults[(name, port)] = w
+    for s in stmts:
+        for key, w in s.defaults(types):
+            if key not in rows:
+                defaults[key] = w
     return Patch(neurons=neurons, rows=final, settings=settings, knobs=knobs, path=path,
                  defaults=defaults)
 
@@ -598,26 +607,30 @@ def _record_changes(patch: Patch, prev: Patch) -> None:
     set_rows: dict = {}
     edits: dict = {}
     set_dflt: dict = {}
+    born = 0  # rows prev did not have
     for key, r in rows.items():
         o = prows.get(key)
         if o is r:
             continue
         if o is None:
             set_rows[key] = r
+            born += 1
         elif o != r:
             if o and r:
                 edits[key] = {k: r.get(k) for k, _ in r.items() ^ o.items()}
             else:
                 set_rows[key] = r
-    for key in prows:
-        if key not in rows:
-            set_rows[key] = None
-    for key, w in dflt.items():
-        if pdflt.get(key) != w:
-            set_dflt[key] = w
-    for key in pdflt:
-        if key not in dflt:
-            set_dflt[key] = None
+    if len(prows) != len(rows) - born:
+        for key in prows:  # (every row of prev is here when the counts say so)
+            if key not in rows:
+                set_rows[key] = None
+    if dflt != pdflt:
+        for key, w in dflt.items():
+            if pdflt.get(key) != w:
+                set_dflt[key] = w
+        for key in pdflt:
+            if key not in dflt:
+                set_dflt[key] = None
     nn, pn = patch.neurons, prev.neurons
     decl: dict = {}
     moved: dict = {}
