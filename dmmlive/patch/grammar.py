@@ -104,10 +104,12 @@ class Patch:
         self.decl_changes = None   # {name: Declared} new or changed in type or arguments against the base
         self.dropped = None        # the base's neurons this Patch drops
         self.ranges_checked = None  # the types table its constants passed check_ranges with (parse.py)
+        self.spans = None          # (the text the statements were read from, each one's start and the end)
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        for k in ("w_built", "stmts", "stmt_cache", "sums", "context", "record", "ranges_checked"):  # rebuilt where needed
+        for k in ("w_built", "stmts", "stmt_cache", "sums", "context", "record", "ranges_checked",
+                  "spans"):  # rebuilt where needed
             state[k] = None
         return state
 

@@ -39,10 +39,12 @@ from which `PatchChange.patch(base)` rebuilds the Patch there.
 from __future__ import annotations
 
 import ast
+import bisect
 import math
 import re
 import sys
 import warnings
+from itertools import accumulate
 
 from ..core.registry import compatible
 from .grammar import BUILTIN, ONE, SETTINGS, SINKS, Declared, Parser, Patch, stream_leaves, set_target
@@ -434,6 +436,9 @@ def parse_incremental(text, path, previous: Patch, types) -> Patch | None:
 
 
 def _parse(text: str, path: str, prev: Patch, table) -> Patch | None:
+    patch = _parse_region(text, path, prev, table)
+    if patch is not None:
+        return patch
     pieces = _pieces(text)
     if pieces is None:
         return None
@@ -516,6 +521,165 @@ def _parse(text: str, path: str, prev: Patch, table) -> Patch | None:
         if s.sum is not None:
             new_sums.setdefault(s.sum[0], s.sum)
     patch.stmts, patch.stmt_cache, patch.sums, patch.context = stmts, new_cache, new_sums, (sites, types)
+    starts = list(accumulate((len(s.text) for s in stmts), initial=len(text) - sum(len(t) for _, t in pieces)))
+    patch.spans = (text, starts)
+    _record_changes(patch, prev)
+    return patch
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """The length of the longest common prefix of a and b (bisection on slices: C speed)."""
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _common_suffix(a: str, b: str, most: int) -> int:
+    """The length of the longest common suffix of a and b, at most `most`."""
+    lo, hi = 0, most
+    na, nb = len(a), len(b)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[na - mid:na - lo] == b[nb - mid:nb - lo]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _parse_region(text: str, path: str, prev: Patch, table) -> Patch | None:
+    """`text` read again only where it differs from the text `prev` was read from: the
+    statements before and after the changed region are prev's (moved by the lines the
+    region gained or lost), the region's statements are found and read as `_parse` does.
+    None where the general path must decide: prev was not read by statements, the change
+    reaches the text before the first statement, a statement in the region declares
+    otherwise than the ones it replaces, the counts of anonymous neurons before the
+    statements after it change, or the types changed."""
+    spans, stmts0, pctx = prev.spans, prev.stmts, prev.context
+    if spans is None or stmts0 is None or pctx is None or not stmts0:
+        return None
+    src, offs = spans
+    if text == src or "\r" in text and _LONE_CR.search(text) or "\0" in text:
+        return None
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    types = dict(table)
+    if len(pctx[1]) != len(types) or any(pctx[1].get(k) is not v for k, v in types.items()):
+        return None
+    n0, n1 = len(src), len(text)
+    p = _common_prefix(src, text)
+    if p < offs[0]:
+        return None
+    q = _common_suffix(src, text, min(n0, n1) - p)
+    last = len(stmts0) - 1
+    # the statements the change reaches, and one on each side (a change at a statement's
+    # first character may join it to the one before; at its last, to the one after)
+    i0 = max(0, min(bisect.bisect_right(offs, p) - 1, last) - 1)
+    i1 = min(last, max(bisect.bisect_right(offs, n0 - q - 1) - 1, i0) + 1)
+    a, b = offs[i0], offs[i1 + 1] + n1 - n0  # the region in `text`
+    if b < a:
+        return None
+    starts = [m.start() for m in _START.finditer(text, a, b)]
+    if not starts or starts[0] != a:
+        return None
+    ends = starts[1:] + [b]
+    line = stmts0[i0].line
+    pieces = []
+    for s0, e0 in zip(starts, ends):
+        piece = text[s0:e0]
+        pieces.append((line, piece))
+        line += piece.count("\n")
+    delta = text.count("\n", a, b) - src.count("\n", offs[i0], offs[i1 + 1])  # lines gained
+    cache = prev.stmt_cache or {}
+    sums = prev.sums or {}
+    units = []
+    i, n = 0, len(pieces)
+    while i < n:
+        ln, t = pieces[i]
+        cands = cache.get(t)
+        tree = None
+        j = i
+        while cands is None:
+            tree = _sum_unit(t)
+            if tree is not None:
+                break
+            tree = _ast(t)
+            if tree is not None:
+                break
+            j += 1
+            if j >= n or j - i >= MERGE:
+                return None  # (a statement that runs on past the region: the general path)
+            t += pieces[j][1]
+            cands = cache.get(t)
+        units.append((ln, t, cands, tree))
+        i = j + 1
+    old = stmts0[i0:i1 + 1]
+    site_lists = [cands[0].sites if cands else [] if type(tree) is tuple else _sites_of(tree)
+                  for _, _, cands, tree in units]
+    if [x for sl in site_lists for x in sl] != [x for st in old for x in st.sites]:
+        return None  # declarations came, went or changed: the general path finds them again
+    sites = pctx[0]
+    counters: dict = {}
+    for st in stmts0[:i0]:
+        for key, k in st.counts_out.items():
+            counters[key] = counters.get(key, 0) + k
+    after = dict(counters)
+    for st in old:
+        for key, k in st.counts_out.items():
+            after[key] = after.get(key, 0) + k
+    mid = []
+    for (ln, t, cands, tree), sl in zip(units, site_lists):
+        st = None
+        for c in cands or ():
+            if _valid(c, sites, counters, table, True, None):
+                st = c if c.line == ln else c.shifted(ln)
+                break
+        if st is None:
+            if tree is None:
+                tree = _sum_unit(t) or _ast(t)
+                if tree is None:
+                    return None
+            if type(tree) is tuple:
+                st = _evaluate_sum(t, ln, tree, sites, sums.get(tree[0]), table, True, None)
+            else:
+                st = _evaluate(t, ln, tree, sl, sites, counters, table)
+        for key, k in st.counts_out.items():
+            counters[key] = counters.get(key, 0) + k
+        mid.append(st)
+    if {k: v for k, v in counters.items() if v} != {k: v for k, v in after.items() if v}:
+        return None  # the statements after would name their anonymous neurons otherwise
+    tail = stmts0[i1 + 1:]
+    if delta:
+        tail = [st.shifted(st.line + delta) for st in tail]
+    stmts = stmts0[:i0] + mid + tail
+    patch = _assemble(stmts, path, table)
+    new_cache = dict(cache)  # (as many results per text as statements with it)
+    for st in old:
+        got = new_cache.get(st.text)
+        if got:
+            k = next((k for k, c in enumerate(got) if c is st), 0)
+            got = got[:k] + got[k + 1:]
+            if got:
+                new_cache[st.text] = got
+            else:
+                del new_cache[st.text]
+    for st in mid:
+        new_cache[st.text] = [st] + new_cache.get(st.text, [])
+    new_sums: dict = {}
+    for st in stmts:  # (few statements are sums; those that are, first come first kept)
+        if st.sum is not None:
+            new_sums.setdefault(st.sum[0], st.sum)
+    patch.stmts, patch.stmt_cache, patch.sums, patch.context = stmts, new_cache, new_sums, pctx
+    patch.spans = (text, offs[:i0] + list(accumulate((len(st.text) for st in mid), initial=a))
+                   + [o + n1 - n0 for o in offs[i1 + 2:]])
     _record_changes(patch, prev)
     return patch
 

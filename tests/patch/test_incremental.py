@@ -8,6 +8,7 @@ running W that the network or OSC wrote into and running declarations that diffe
 import pickle
 import random
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,13 @@ def assert_same(text, previous, reused=False):
     assert not isinstance(inc, PatchError), (str(inc), text)
     assert snapshot(inc) == snapshot(fresh)
     assert inc == fresh
+    if inc.spans is not None:  # what the next save's region parse reads: the statements' places
+        src, offs = inc.spans
+        assert src == text.lstrip("\ufeff") and len(offs) == len(inc.stmts) + 1 and offs[-1] == len(src)
+        assert "".join(st.text for st in inc.stmts) == src[offs[0]:]
+        for st, o in zip(inc.stmts, offs):
+            assert src.startswith(st.text, o) and st.line == 1 + src.count("\n", 0, o)
+        assert Counter(st.text for st in inc.stmts) == {t: len(c) for t, c in inc.stmt_cache.items()}
     full = full_matrix(fresh.rows, fresh.defaults)
     assert inc.matrix() == full and inc.to_matrix() == fresh.to_matrix()
     if inc.changes is not None:  # the W built from the base's and the rows that changed
