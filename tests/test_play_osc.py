@@ -166,7 +166,11 @@ def E(app, fn, *args):
 
 
 def settle(app):
+    """Edits absorbed and glides ended, and a tick computed since: the tick that ends a
+    glide still holds its last ramped block (what /dmm/get reads is the last block's)."""
     wait_for(lambda: E(app, P.settled), "the edits to be absorbed and their glides to end")
+    t = tick(app)
+    wait_for(lambda: tick(app) > t + 1, "a tick after the glides")
 
 
 def tick(app) -> int:
