@@ -23,6 +23,9 @@ import numpy as np
 from .plan import DENSE, Group, Level, Plan, Single
 
 
+DEAD = 1024  # a layout by change runs while its key tables hold at most 2x their live keys + DEAD
+
+
 class Keys:
     """Stable ids of the (neuron, port) keys of one kind and direction: a key keeps its id
     while plans built by change lay it out; ids of keys no longer laid out are not reused
@@ -244,7 +247,7 @@ def relayout(prev: Plan, names_by_level, level_of, changed, redeclared, decls, v
     if seq is None or getattr(prev, "tail", None) is None:
         return None
     pin, pout = prev.in_index, prev.out_index
-    if any(len(x[k].keys.key) > 2 * len(x[k]) + 1024 for x in (pin, pout) for k in DENSE):
+    if any(len(x[k].keys.key) > 2 * len(x[k]) + DEAD for x in (pin, pout) for k in DENSE):
         return None
     every = set(changed) | set(redeclared)
     rm: dict = {}  # old level -> names leaving it

@@ -2,12 +2,14 @@
 compiled again by what a structural change touched. The reference is a twin machine that
 gets the same changes and compiles its plan from scratch before every tick: the two must
 agree sample for sample, output for output, whatever the changes and the ticks between."""
+import pickle
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from dmmlive import DmmError, Machine, vv
-from dmmlive.core import compiler
+from dmmlive.core import compiler, layout
 from dmmlive.core.plan import entries
 
 # (type, construction arguments): audio, number and vvalue neurons, with and without state
@@ -430,3 +432,57 @@ def test_a_const_is_called_once_and_again_when_declared_anew_or_revived():
     m.connect("self.delta", "c.out", 1.0)   # revived: called afresh
     m.tick(2)
     assert len(calls) == 2 and "c" in m.active
+
+
+def test_declarations_keep_their_place_and_a_name_declared_anew_goes_last():
+    from dmmlive.core.plan import Decls
+    d = Decls([("a", 1), ("b", 2), ("c", 3)])
+    d["b"] = 20                     # declared again in place: keeps its place
+    assert list(d) == ["a", "b", "c"] and d.seq["a"] < d.seq["b"] < d.seq["c"]
+    d.pop("a")
+    d.update({"a": 10, "d": 4})     # taken out and put back: last, like a dict
+    assert list(d) == ["b", "c", "a", "d"]
+    assert sorted(d, key=d.seq.__getitem__) == list(d) and "a" in d.seq
+    del d["c"]
+    assert "c" not in d.seq and sorted(d, key=d.seq.__getitem__) == list(d)
+    e = pickle.loads(pickle.dumps(d))
+    assert type(e) is Decls and list(e.items()) == list(d.items())
+    assert sorted(e, key=e.seq.__getitem__) == list(e)
+
+
+def test_a_set_that_keeps_making_neurons_gets_fresh_key_tables_and_stays_exact():
+    """Key ids are never reused: a network that declares a new neuron every few ticks and
+    retires the last grows the tables until the layout starts them afresh (more dead keys
+    than live ones), the plan the same as one compiled from scratch throughout."""
+    dead = layout.DEAD
+    layout.DEAD = 8  # (1024 in play: a few dozen here)
+    try:
+        most, fresh, live = grow_and_retire()
+    finally:
+        layout.DEAD = dead
+    assert most <= 2 * live + 8 + 4 and fresh >= 3  # started afresh whenever the dead outnumbered the live
+
+
+def grow_and_retire():
+    m, twin = sines(30), sines(30)
+    for x in (m, twin):
+        x.tick(2)
+    most = fresh = 0
+    for k in range(120):
+        d = {f"x{k}": {"freq": {"one": {"out": 200.0 + k}}}, "out": {"left": {f"x{k}": {"out": 0.01}}}}
+        if k:
+            d["out"]["left"][f"x{k - 1}"] = {"out": -0.01}
+            d[f"x{k - 1}"] = {"freq": {"one": {"out": -(199.0 + k)}}}
+        for x in (m, twin):  # (the last one retired: forgotten, its keys dead)
+            x.edit(delta=d, declare={f"x{k}": ("sine", {})}, retire=[f"x{k - 1}"] if k else (), defaults=False)
+        for _ in range(2):
+            m.tick()
+            twin._dirty = True
+            twin.tick()
+        n = len(m._plan.out_index["audio"].keys.key)
+        fresh += n < most
+        most = max(most, n)
+        if k % 10 == 9:
+            same(m, twin)
+    same(m, twin)
+    return most, fresh, len(m._plan.out_index["audio"])
