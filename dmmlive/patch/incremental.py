@@ -435,17 +435,11 @@ def parse_incremental(text, path, previous: Patch, types) -> Patch | None:
         return None
 
 
-def _parse(text: str, path: str, prev: Patch, table) -> Patch | None:
-    patch = _parse_region(text, path, prev, table)
-    if patch is not None:
-        return patch
-    pieces = _pieces(text)
-    if pieces is None:
-        return None
-    cache = prev.stmt_cache or {}
-    sums = prev.sums or {}
-    # 1. statements: a piece, or pieces joined until they parse
-    units = []  # (line, text, cached results or None, tree, _SUM_UNIT's parts, or None)
+def _units(pieces, cache) -> list | None:
+    """The statements of `pieces` [(line, piece)]: a piece, or pieces joined until they parse
+    (a flat sum on one line is a statement of its own): [(line, text, cached results or
+    None, tree: an ast, _sum_unit's parts, or None)]; None where pieces run out first."""
+    units = []
     i, n = 0, len(pieces)
     while i < n:
         line, t = pieces[i]
@@ -453,7 +447,7 @@ def _parse(text: str, path: str, prev: Patch, table) -> Patch | None:
         tree = None
         j = i
         while cands is None:
-            tree = _sum_unit(t)  # a flat sum on one line is a statement of its own
+            tree = _sum_unit(t)
             if tree is not None:
                 break
             tree = _ast(t)
@@ -466,6 +460,48 @@ def _parse(text: str, path: str, prev: Patch, table) -> Patch | None:
             cands = cache.get(t)
         units.append((line, t, cands, tree))
         i = j + 1
+    return units
+
+
+def _read(units, site_lists, sites, counters, table, sums, same, changed) -> list | None:
+    """Each unit's result, in source order: a cached one that still holds, else read (the
+    counts of anonymous neurons carried along in `counters`); None where a unit no longer
+    parses alone."""
+    out = []
+    for (line, t, cands, tree), sl in zip(units, site_lists):
+        s = None
+        for c in cands or ():
+            if _valid(c, sites, counters, table, same, changed):
+                s = c if c.line == line else c.shifted(line)
+                break
+        if s is None:
+            if tree is None:
+                tree = _sum_unit(t) or _ast(t)
+                if tree is None:
+                    return None
+            if type(tree) is tuple:
+                s = _evaluate_sum(t, line, tree, sites, sums.get(tree[0]), table, same, changed)
+            else:
+                s = _evaluate(t, line, tree, sl, sites, counters, table)
+        for key, k in s.counts_out.items():
+            counters[key] = counters.get(key, 0) + k
+        out.append(s)
+    return out
+
+
+def _parse(text: str, path: str, prev: Patch, table) -> Patch | None:
+    patch = _parse_region(text, path, prev, table)
+    if patch is not None:
+        return patch
+    pieces = _pieces(text)
+    if pieces is None:
+        return None
+    cache = prev.stmt_cache or {}
+    sums = prev.sums or {}
+    # 1. statements: a piece, or pieces joined until they parse
+    units = _units(pieces, cache)
+    if units is None:
+        return None
     # 2. the declarations, as Parser.find_site finds them
     sites: dict = {}
     site_lists = []
@@ -493,26 +529,9 @@ def _parse(text: str, path: str, prev: Patch, table) -> Patch | None:
             changed = None
     # 3. each statement reused or parsed, in source order
     counters: dict = {}
-    stmts = []
-    for (line, t, cands, tree), sl in zip(units, site_lists):
-        s = None
-        if cands:
-            for c in cands:
-                if _valid(c, sites, counters, table, same, changed):
-                    s = c if c.line == line else c.shifted(line)
-                    break
-        if s is None:
-            if tree is None:
-                tree = _sum_unit(t) or _ast(t)
-                if tree is None:
-                    return None
-            if type(tree) is tuple:
-                s = _evaluate_sum(t, line, tree, sites, sums.get(tree[0]), table, same, changed)
-            else:
-                s = _evaluate(t, line, tree, sl, sites, counters, table)
-        for key, k in s.counts_out.items():
-            counters[key] = counters.get(key, 0) + k
-        stmts.append(s)
+    stmts = _read(units, site_lists, sites, counters, table, sums, same, changed)
+    if stmts is None:
+        return None
     patch = _assemble(stmts, path, table)
     new_cache: dict = {}
     new_sums: dict = {}
@@ -600,27 +619,9 @@ def _parse_region(text: str, path: str, prev: Patch, table) -> Patch | None:
     delta = text.count("\n", a, b) - src.count("\n", offs[i0], offs[i1 + 1])  # lines gained
     cache = prev.stmt_cache or {}
     sums = prev.sums or {}
-    units = []
-    i, n = 0, len(pieces)
-    while i < n:
-        ln, t = pieces[i]
-        cands = cache.get(t)
-        tree = None
-        j = i
-        while cands is None:
-            tree = _sum_unit(t)
-            if tree is not None:
-                break
-            tree = _ast(t)
-            if tree is not None:
-                break
-            j += 1
-            if j >= n or j - i >= MERGE:
-                return None  # (a statement that runs on past the region: the general path)
-            t += pieces[j][1]
-            cands = cache.get(t)
-        units.append((ln, t, cands, tree))
-        i = j + 1
+    units = _units(pieces, cache)
+    if units is None:
+        return None  # (a statement that runs on past the region: the general path)
     old = stmts0[i0:i1 + 1]
     site_lists = [cands[0].sites if cands else [] if type(tree) is tuple else _sites_of(tree)
                   for _, _, cands, tree in units]
@@ -635,25 +636,9 @@ def _parse_region(text: str, path: str, prev: Patch, table) -> Patch | None:
     for st in old:
         for key, k in st.counts_out.items():
             after[key] = after.get(key, 0) + k
-    mid = []
-    for (ln, t, cands, tree), sl in zip(units, site_lists):
-        st = None
-        for c in cands or ():
-            if _valid(c, sites, counters, table, True, None):
-                st = c if c.line == ln else c.shifted(ln)
-                break
-        if st is None:
-            if tree is None:
-                tree = _sum_unit(t) or _ast(t)
-                if tree is None:
-                    return None
-            if type(tree) is tuple:
-                st = _evaluate_sum(t, ln, tree, sites, sums.get(tree[0]), table, True, None)
-            else:
-                st = _evaluate(t, ln, tree, sl, sites, counters, table)
-        for key, k in st.counts_out.items():
-            counters[key] = counters.get(key, 0) + k
-        mid.append(st)
+    mid = _read(units, site_lists, sites, counters, table, sums, True, None)
+    if mid is None:
+        return None
     if {k: v for k, v in counters.items() if v} != {k: v for k, v in after.items() if v}:
         return None  # the statements after would name their anonymous neurons otherwise
     tail = stmts0[i1 + 1:]

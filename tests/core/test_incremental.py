@@ -61,6 +61,16 @@ def layout_of(plan):
     return idx, levels, plan.state_layout, plan.n_in, plan.level_of, plan.vinputs
 
 
+def step(m, twin, n=1):
+    """n ticks of both machines, the twin's plan compiled afresh before each; after each
+    the two agree (`same`)."""
+    for _ in range(n):
+        m.tick()
+        twin._dirty = True  # the twin's plan is compiled afresh every tick
+        twin.tick()
+        same(m, twin)
+
+
 def ports(m, name, output):
     d = m.pending_decls()[name]
     if d.type.variadic:
@@ -166,11 +176,7 @@ def run_ops(data, schedule):
             assert errs[0] == errs[1]
         except DmmError:
             pass
-    for _ in range(6):  # glides end, neurons retire
-        m.tick()
-        twin._dirty = True
-        twin.tick()
-        same(m, twin)
+    step(m, twin, 6)  # glides end, neurons retire
     return m, twin, ticks
 
 
@@ -279,16 +285,8 @@ def test_structural_edits_in_a_mixed_network_lay_out_as_from_scratch(schedule, d
                     x.edit(**kw)
                 except DmmError:
                     pass
-        for _ in range(data.draw(st.integers(0 if op != "tick" else 1, 2), label="ticks")):
-            m.tick()
-            twin._dirty = True
-            twin.tick()
-            same(m, twin)
-    for _ in range(2):
-        m.tick()
-        twin._dirty = True
-        twin.tick()
-        same(m, twin)
+        step(m, twin, data.draw(st.integers(0 if op != "tick" else 1, 2), label="ticks"))
+    step(m, twin, 2)
 
 
 def test_a_structural_change_reads_only_the_rows_it_touched():
@@ -334,16 +332,8 @@ def test_a_long_mixer_row_changed_entry_by_entry_equals_a_fresh_compile(schedule
                 x.edit(delta=d, declare=decl, replace=True)
             except DmmError:
                 pass
-        for _ in range(data.draw(st.integers(0, 2), label="ticks")):
-            m.tick()
-            twin._dirty = True
-            twin.tick()
-            same(m, twin)
-    for _ in range(3):
-        m.tick()
-        twin._dirty = True
-        twin.tick()
-        same(m, twin)
+        step(m, twin, data.draw(st.integers(0, 2), label="ticks"))
+    step(m, twin, 3)
     assert m.compiles < twin.compiles
 
 
@@ -355,10 +345,7 @@ def test_a_neuron_declared_again_after_it_retired_starts_afresh(schedule):
     m, twin = twins(schedule)
 
     def tick():
-        m.tick()
-        twin._dirty = True
-        twin.tick()
-        same(m, twin)
+        step(m, twin)
 
     for x in (m, twin):
         x.edit(declare={"n0": ("sine", {})}, replace=True)
