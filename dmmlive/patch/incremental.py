@@ -435,10 +435,11 @@ def parse_incremental(text, path, previous: Patch, types) -> Patch | None:
         return None
 
 
-def _units(pieces, cache) -> list | None:
+def _units(pieces, cache, trees: dict) -> list | None:
     """The statements of `pieces` [(line, piece)]: a piece, or pieces joined until they parse
     (a flat sum on one line is a statement of its own): [(line, text, cached results or
-    None, tree: an ast, _sum_unit's parts, or None)]; None where pieces run out first."""
+    None, tree: an ast, _sum_unit's parts, or None)]; None where pieces run out first.
+    `trees`: the trees read so far in this parse, by text (read once though asked twice)."""
     units = []
     i, n = 0, len(pieces)
     while i < n:
@@ -447,10 +448,9 @@ def _units(pieces, cache) -> list | None:
         tree = None
         j = i
         while cands is None:
-            tree = _sum_unit(t)
-            if tree is not None:
-                break
-            tree = _ast(t)
+            tree = trees.get(t, trees)
+            if tree is trees:
+                tree = trees[t] = _sum_unit(t) or _ast(t)
             if tree is not None:
                 break
             j += 1
@@ -490,7 +490,8 @@ def _read(units, site_lists, sites, counters, table, sums, same, changed) -> lis
 
 
 def _parse(text: str, path: str, prev: Patch, table) -> Patch | None:
-    patch = _parse_region(text, path, prev, table)
+    trees: dict = {}
+    patch = _parse_region(text, path, prev, table, trees)
     if patch is not None:
         return patch
     pieces = _pieces(text)
@@ -499,7 +500,7 @@ def _parse(text: str, path: str, prev: Patch, table) -> Patch | None:
     cache = prev.stmt_cache or {}
     sums = prev.sums or {}
     # 1. statements: a piece, or pieces joined until they parse
-    units = _units(pieces, cache)
+    units = _units(pieces, cache, trees)
     if units is None:
         return None
     # 2. the declarations, as Parser.find_site finds them
@@ -571,14 +572,15 @@ def _common_suffix(a: str, b: str, most: int) -> int:
     return lo
 
 
-def _parse_region(text: str, path: str, prev: Patch, table) -> Patch | None:
+def _parse_region(text: str, path: str, prev: Patch, table, trees: dict) -> Patch | None:
     """`text` read again only where it differs from the text `prev` was read from: the
     statements before and after the changed region are prev's (moved by the lines the
     region gained or lost), the region's statements are found and read as `_parse` does.
     None where the general path must decide: prev was not read by statements, the change
     reaches the text before the first statement, a statement in the region declares
     otherwise than the ones it replaces, the counts of anonymous neurons before the
-    statements after it change, or the types changed."""
+    statements after it change, or the types changed (the trees read for the region are
+    left in `trees` for that path)."""
     spans, stmts0, pctx = prev.spans, prev.stmts, prev.context
     if spans is None or stmts0 is None or pctx is None or not stmts0:
         return None
@@ -619,7 +621,7 @@ def _parse_region(text: str, path: str, prev: Patch, table) -> Patch | None:
     delta = text.count("\n", a, b) - src.count("\n", offs[i0], offs[i1 + 1])  # lines gained
     cache = prev.stmt_cache or {}
     sums = prev.sums or {}
-    units = _units(pieces, cache)
+    units = _units(pieces, cache, trees)
     if units is None:
         return None  # (a statement that runs on past the region: the general path)
     old = stmts0[i0:i1 + 1]
