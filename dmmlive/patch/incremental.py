@@ -385,6 +385,11 @@ def _valid(s: _Stmt, sites: dict, counters: dict, types, same: bool = False,
             return False
     if same or (changed is not None and changed.isdisjoint(s.refs)):
         return True
+    return _holds(s, sites, types)
+
+
+def _holds(s: _Stmt, sites: dict, types) -> bool:
+    """Whether what `s` read still resolves as it did: its names, sinks and types."""
     for name, t in s.refs.items():
         if _resolve(name, sites, types) is not t:
             return False
@@ -627,9 +632,16 @@ def _parse_region(text: str, path: str, prev: Patch, table, trees: dict) -> Patc
     old = stmts0[i0:i1 + 1]
     site_lists = [cands[0].sites if cands else [] if type(tree) is tuple else _sites_of(tree)
                   for _, _, cands, tree in units]
-    if [x for sl in site_lists for x in sl] != [x for st in old for x in st.sites]:
-        return None  # declarations came, went or changed: the general path finds them again
-    sites = pctx[0]
+    sites, same, changed = pctx[0], True, None
+    got = _region_sites(site_lists, old, pctx[0], table)
+    if got is None:
+        return None  # a named sum, or a name declared in the region and elsewhere
+    if got is not True:  # declarations came, went or changed in the region
+        sites, changed = got
+        same = False
+        for st in stmts0[:i0] + stmts0[i1 + 1:]:  # the others must read them as they did
+            if not changed.isdisjoint(st.refs) and not _holds(st, sites, table):
+                return None
     counters: dict = {}
     for st in stmts0[:i0]:
         for key, k in st.counts_out.items():
@@ -638,7 +650,7 @@ def _parse_region(text: str, path: str, prev: Patch, table, trees: dict) -> Patc
     for st in old:
         for key, k in st.counts_out.items():
             after[key] = after.get(key, 0) + k
-    mid = _read(units, site_lists, sites, counters, table, sums, True, None)
+    mid = _read(units, site_lists, sites, counters, table, sums, same, changed)
     if mid is None:
         return None
     if {k: v for k, v in counters.items() if v} != {k: v for k, v in after.items() if v}:
@@ -664,11 +676,40 @@ def _parse_region(text: str, path: str, prev: Patch, table, trees: dict) -> Patc
     for st in stmts:  # (few statements are sums; those that are, first come first kept)
         if st.sum is not None:
             new_sums.setdefault(st.sum[0], st.sum)
-    patch.stmts, patch.stmt_cache, patch.sums, patch.context = stmts, new_cache, new_sums, pctx
+    patch.stmts, patch.stmt_cache, patch.sums, patch.context = stmts, new_cache, new_sums, (sites, pctx[1])
     patch.spans = (text, offs[:i0] + list(accumulate((len(st.text) for st in mid), initial=a))
                    + [o + n1 - n0 for o in offs[i1 + 2:]])
     _record_changes(patch, prev)
     return patch
+
+
+def _region_sites(site_lists, old, ps: dict, table):
+    """The declarations after the region's statements (`site_lists`) replaced `old`: True
+    where they declare what those did; else (declarations, the names whose declaration
+    changed); None where the general path must find them: a named sum (its type follows
+    its terms', so every name is checked), or a name the region declares that is declared
+    outside it too (an error the full parse words)."""
+    new_sites = [x for sl in site_lists for x in sl]
+    old_sites = [x for st in old for x in st.sites]
+    if new_sites == old_sites:
+        return True
+    if any(tn.startswith("=") for _, tn in new_sites) or any(tn.startswith("=") for tn in ps.values()):
+        return None
+    gone = {n: tn for n, tn in old_sites if n not in BUILTIN and not _is_sink(n, table)}
+    came: dict = {}
+    for n, tn in new_sites:
+        if n not in came and n not in BUILTIN and not _is_sink(n, table):
+            came[n] = tn
+    sites = dict(ps)
+    for n, tn in gone.items():
+        if sites.get(n) != tn:
+            return None
+        del sites[n]
+    for n, tn in came.items():
+        if n in sites:
+            return None
+        sites[n] = tn
+    return sites, {n for n in gone.keys() | came.keys() if ps.get(n) != sites.get(n)}
 
 
 def _assemble(stmts: list, path: str, types) -> Patch:
