@@ -581,11 +581,13 @@ def _parse_region(text: str, path: str, prev: Patch, table, trees: dict) -> Patc
     """`text` read again only where it differs from the text `prev` was read from: the
     statements before and after the changed region are prev's (moved by the lines the
     region gained or lost), the region's statements are found and read as `_parse` does.
-    None where the general path must decide: prev was not read by statements, the change
-    reaches the text before the first statement, a statement in the region declares
-    otherwise than the ones it replaces, the counts of anonymous neurons before the
-    statements after it change, or the types changed (the trees read for the region are
-    left in `trees` for that path)."""
+    Declarations the region adds, drops or changes are applied to prev's by change, and
+    the statements outside it that read a changed name are checked again. None where the
+    general path must decide: prev was not read by statements, the change reaches the text
+    before the first statement, the types changed, a named sum is in the patch, a name is
+    declared in the region and outside it, a statement outside reads a changed name
+    otherwise, or the counts of anonymous neurons before the statements after the region
+    change (the trees read for the region are left in `trees` for that path)."""
     spans, stmts0, pctx = prev.spans, prev.stmts, prev.context
     if spans is None or stmts0 is None or pctx is None or not stmts0:
         return None
