@@ -12,7 +12,7 @@ from .errors import (BadArgument, DmmError, DuplicateName, KindMismatch, Malform
                      UnknownNeuron, UnknownPort, did_you_mean, kind_hint)
 from .declare import DECLARE, read as read_declarations
 from .glides import _Fade
-from .plan import BUILTIN, Decl, entries, glide_mats
+from .plan import BUILTIN, DENSE, Decl, entries, glide_mats
 from .registry import compatible
 
 EDITS = ("edits", "delta")
@@ -386,11 +386,13 @@ class Edits:
         self._decls[name] = decl
         if name in self._state:
             self._state[old] = self._state.pop(name)
-        for gs in self._gstate.values():
+        od = self._decls[old]  # the old neuron's group state and output rows, by its declaration
+        gs = self._gstate.get(od.key)
+        if gs is not None:
             gs["names"] = [old if n == name else n for n in gs["names"]]
-        for table in self._plan.out_index.values():
-            for key in [k for k in table if k[0] == name]:
-                table.keys.rename(key, (old, key[1]))
+        for port, kind in (() if od.type.variadic else od.type.outputs.items()):
+            if kind in DENSE:
+                self._plan.out_index[kind].keys.rename((name, port), (old, port))
         for store in (self._Yv, self._Xv, self._Yi, self._Xi, self._rings):
             for key in [k for k in store if k[0] == name]:
                 store[(old, key[1])] = store.pop(key)
