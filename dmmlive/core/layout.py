@@ -94,9 +94,6 @@ class Index:
     def items(self):
         return zip(iter(self), range(len(self.at)))
 
-    def values(self):
-        return range(len(self.at))
-
     def getter(self):
         """`get` for many lookups: the key table's own dict where ids are rows (a layout
         from scratch)."""
@@ -107,7 +104,10 @@ class Index:
 
     def rows_of(self, keys) -> np.ndarray:
         """The rows of `keys` (an iterable), -1 where a key has none."""
-        ids = np.fromiter(map(self.keys.id.get, keys, repeat(-1)), np.int64)
+        return self._rows(np.fromiter(map(self.keys.id.get, keys, repeat(-1)), np.int64))
+
+    def _rows(self, ids: np.ndarray) -> np.ndarray:
+        """The row of each key id (-1: none here, or an id given after this index)."""
         out = np.full(len(ids), -1, np.int64)
         ok = (ids >= 0) & (ids < len(self.row))
         out[ok] = self.row[ids[ok]]
@@ -116,21 +116,12 @@ class Index:
     def map_from(self, old: "Index") -> np.ndarray:
         """Each of `old`'s rows -> the row of the same key here (-1 where it has none)."""
         if old.keys is self.keys:
-            ids = old.at
-            out = np.full(len(ids), -1, np.int64)
-            ok = ids < len(self.row)
-            out[ok] = self.row[ids[ok]]
-            return out
+            return self._rows(old.at)
         return np.fromiter(map(self.get, old, repeat(-1)), np.int64, len(old))
 
-    def same_rows(self, other: "Index") -> bool:
-        return self.keys is other.keys and np.array_equal(self.at, other.at)
 
-
-def _ports(t, kind_of_in: bool):
-    """The dense ports of type t: [(port, kind)] of its inputs or its outputs."""
-    if kind_of_in:
-        return [(port, p.kind) for port, p in t.inputs.items() if p.kind in DENSE]
+def _dense_outputs(t) -> list:
+    """[(port, kind)] of type t's outputs held in dense rows."""
     return [(port, k) for port, k in t.outputs.items() if k in DENSE]
 
 
@@ -185,7 +176,7 @@ def layout(names_by_level, decls, vports) -> Plan:
     for n, d in decls.items():  # declared, not active: outputs kept for later
         if n not in level_of and not d.type.variadic:
             tail.append(n)
-            for port, kind in _ports(d.type, False):
+            for port, kind in _dense_outputs(d.type):
                 outkeys[kind].append((n, port))
     ins = {k: Index(Keys(v), np.arange(len(v), dtype=np.int64)) for k, v in inkeys.items()}
     outs = {k: Index(Keys(v), np.arange(len(v), dtype=np.int64)) for k, v in outkeys.items()}
@@ -380,7 +371,7 @@ def relayout(prev: Plan, names_by_level, level_of, changed, redeclared, decls, v
             pieces_out[k].append(pout[k].at[prev.out_active[k]:])
         else:
             pieces_out[k].append(keys_out[k].ids(
-                [(n, port) for n in tail for port, kind in _ports(decls[n].type, False) if kind == k]))
+                [(n, port) for n in tail for port, kind in _dense_outputs(decls[n].type) if kind == k]))
     ins = {k: Index(keys_in[k], _cat(pieces_in[k])) for k in DENSE}
     outs = {k: Index(keys_out[k], _cat(pieces_out[k])) for k in DENSE}
     plan = Plan([], levels, outs, ins, {k: len(ins[k]) for k in DENSE}, [], state, vports, level_of,

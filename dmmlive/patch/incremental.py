@@ -402,24 +402,35 @@ def _holds(s: _Stmt, sites: dict, types) -> bool:
     return True
 
 
-def _pieces(text: str):
-    """[(line, piece)]: the text cut where statements may begin; None if it cannot be cut."""
+def _cuttable(text: str) -> bool:
+    """Whether the text may be cut into statements here (no lone carriage return, NUL or lone
+    surrogate: those go to the full parse)."""
     if "\r" in text and _LONE_CR.search(text) or "\0" in text:
-        return None
+        return False
     if not text.isascii():
         try:
             text.encode("utf-8")  # a lone surrogate (even in a comment) is Python's error
         except UnicodeEncodeError:
-            return None
-    starts = [m.start() for m in _START.finditer(text)]
+            return False
+    return True
+
+
+def _pieces(text: str, a: int = 0, b: int | None = None, line: int | None = None):
+    """[(line, piece)]: the text (or text[a:b], starting on `line`) cut where statements may
+    begin; None if it cannot be cut (the whole text: the part before the first statement
+    must be blank and comment lines only)."""
+    b = len(text) if b is None else b
+    starts = [m.start() for m in _START.finditer(text, a, b)]
     if not starts:
         return None
-    if starts[0] and not _PREAMBLE.fullmatch(text, 0, starts[0]):
+    if line is None:
+        if starts[0] and not _PREAMBLE.fullmatch(text, 0, starts[0]):
+            return None
+        line = 1 + text.count("\n", 0, starts[0])
+    elif starts[0] != a:
         return None
     out = []
-    line = 1 + text.count("\n", 0, starts[0])
-    ends = starts[1:] + [len(text)]
-    for s, e in zip(starts, ends):
+    for s, e in zip(starts, starts[1:] + [b]):
         piece = text[s:e]
         out.append((line, piece))
         line += piece.count("\n")
@@ -495,6 +506,8 @@ def _read(units, site_lists, sites, counters, table, sums, same, changed) -> lis
 
 
 def _parse(text: str, path: str, prev: Patch, table) -> Patch | None:
+    if not _cuttable(text):
+        return None
     trees: dict = {}
     patch = _parse_region(text, path, prev, table, trees)
     if patch is not None:
@@ -592,13 +605,8 @@ def _parse_region(text: str, path: str, prev: Patch, table, trees: dict) -> Patc
     if spans is None or stmts0 is None or pctx is None or not stmts0:
         return None
     src, offs = spans
-    if text == src or "\r" in text and _LONE_CR.search(text) or "\0" in text:
+    if text == src:
         return None
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            return None
     types = dict(table)
     if len(pctx[1]) != len(types) or any(pctx[1].get(k) is not v for k, v in types.items()):
         return None
@@ -615,16 +623,9 @@ def _parse_region(text: str, path: str, prev: Patch, table, trees: dict) -> Patc
     a, b = offs[i0], offs[i1 + 1] + n1 - n0  # the region in `text`
     if b < a:
         return None
-    starts = [m.start() for m in _START.finditer(text, a, b)]
-    if not starts or starts[0] != a:
+    pieces = _pieces(text, a, b, stmts0[i0].line)
+    if pieces is None:
         return None
-    ends = starts[1:] + [b]
-    line = stmts0[i0].line
-    pieces = []
-    for s0, e0 in zip(starts, ends):
-        piece = text[s0:e0]
-        pieces.append((line, piece))
-        line += piece.count("\n")
     delta = text.count("\n", a, b) - src.count("\n", offs[i0], offs[i1 + 1])  # lines gained
     cache = prev.stmt_cache or {}
     sums = prev.sums or {}
