@@ -527,6 +527,26 @@ def test_the_largest_datagrams_are_answered_and_change_nothing(app, unchanged):
     assert ":5401:" in got["/dmm/code"][1]
 
 
+# ---- pacing -------------------------------------------------------------------------------------
+def test_ticks_are_paced_a_block_at_a_time_and_heard_a_margin_after(app):
+    """The engine computes each block when the device's play position comes within the margin
+    of it, not a whole device period (256 frames: two blocks) at once: so consecutive ticks
+    begin about a block apart (topping the ring up a period at a time, every other tick
+    began ~0.05 ms after the one before), and each is heard about the margin after it is
+    computed (the clock the timed commands run by)."""
+    c = E(app, P.counters)
+    rate, block = c["rate"], c["block"]
+    rec = records_after(app, tick(app), 240, "240 ticks")[-200:]
+    gaps = np.diff([r[1] for r in rec])
+    margin = app.engine.status()["margin"]
+    heard = [r[2][1] - r[1] for r in rec]  # when the tick is heard (its clock), less when it began
+    print(f"\npacing: tick gaps p25 {1e3 * np.percentile(gaps, 25):.2f} ms, median "
+          f"{1e3 * np.median(gaps):.2f} ms; heard after {1e3 * np.median(heard):.2f} ms (margin "
+          f"{1e3 * margin:.1f} ms)")
+    assert np.percentile(gaps, 25) > 0.4 * block / rate
+    assert margin - 0.002 <= np.median(heard) <= margin + block / rate + 0.002
+
+
 # ---- bundles ------------------------------------------------------------------------------------
 def test_a_bundle_with_a_future_timetag_lands_at_its_tick(app):
     c = E(app, P.counters)

@@ -12,8 +12,10 @@ machine holds the GIL most of the time, and when the OS preempts it mid-tick
 - the engine process builds the Machine by calling a picklable factory (a
   top-level function and its arguments; no machine is ever pickled). Its one
   thread ticks the machine ahead of the device into a ring buffer in shared
-  memory, keeping `ahead` seconds of sound computed, and applies the edits that
-  arrive from the parent on a multiprocessing queue between ticks;
+  memory, keeping `ahead` seconds of sound computed beyond the sample the device
+  plays now, a block at a time as the device plays (paced: see `_Engine._lead`),
+  and applies the edits that arrive from the parent on a multiprocessing queue
+  between ticks;
 - the audio process opens the device; its PortAudio callback only copies frames
   out of the shared ring. Its main thread sleeps, so the callback never waits for
   the GIL;
@@ -609,7 +611,8 @@ def _engine_main(factory, args, kwargs, config, cmds, replies, shared):
 
 
 class _Engine:
-    """Ticks the machine into the ring whenever it holds less than `ahead` frames.
+    """Ticks the machine into the ring whenever less than `ahead` frames are computed beyond
+    the sample the device plays now (`_lead`): a block at a time, as the device plays.
 
     Commands run between ticks, while the ring holds sound enough to cover them. Most
     take microseconds. A patch reload diffs and then recompiles the plan at the next
@@ -662,6 +665,9 @@ class _Engine:
         self.cover = 0            # frames to keep computed after a heavy call (0: none)
         self.cover_until = 0.0    # perf_counter time the cover may end, once no glide runs
         self.stopping = False
+        # DMMLIVE_PACE=0: count the margin from the ring's read position instead (a whole
+        # device period topped up at once; for comparisons, docs/engine.md)
+        self.pace = os.environ.get("DMMLIVE_PACE", "1") != "0"
         self.input = self.inbuf = None  # the card's input ring (a duplex device), and a block of it
         self.in_keep, self.in_calm = 0, 0.0  # input frames held back (see _take_input), since when calm
         self.captures: list = []
@@ -703,7 +709,7 @@ class _Engine:
                 self.cover, self.target = 0, self.ahead
             if gc.get_count()[0] >= GC_EVERY:
                 self._collect()
-            fill = self.ring.fill()
+            fill = self._lead()
             if fill < self.low:
                 self.low = fill
             if fill < self.target:
@@ -751,6 +757,20 @@ class _Engine:
         self.target = max(self.target, self.ahead) if self.held is not None else max(self.ahead, self.cover)
         self.S[_I["margin"]] = self.ahead / self.rate
 
+    def _lead(self) -> int:
+        """Frames computed beyond the sample the device plays now: the write position less
+        the play position, the start of the device's period (`cb_pos`, the ring position it
+        took its data from) plus the frames played since that period began (at most the
+        period). Never the ring's read position: the callback stamps its period before it
+        reads, so a lead read between the two would count that period twice."""
+        S = self.S
+        frames = S[_I["cb_frames"]]
+        if not self.pace or frames <= 0:
+            return self.ring.fill()
+        pos, t = S[_I["cb_pos"]], S[_I["cb_time"]]
+        played = min(frames, max(0.0, (time.monotonic() - t) * self.rate))
+        return int(self.ring.pos[0]) - int(pos + played)
+
     def device_clock(self):
         """(ring position, monotonic time, frames): the device's last period began playing the
         sample at that ring position at that time (a sample `p` is played at time + (p -
@@ -792,7 +812,7 @@ class _Engine:
         t0 = time.perf_counter()
         m = self.m
         compiles = m.compiles
-        heard_in = self.ring.fill() / self.rate  # s until this tick's sound is played
+        heard_in = self._lead() / self.rate  # s until this tick's sound is played
         if self.input is not None:
             self._take_input(m)
         if self.host is not None:  # (the timed commands' clock)
@@ -871,7 +891,7 @@ class _Engine:
             self.waiting_since = t0
         starved = t0 - self.waiting_since > HOLD_MAX
         while True:
-            fill = self.ring.fill()
+            fill = self._lead()
             if (fill < self.ahead // 2 and not starved) or \
                     (fill < self.ahead and time.perf_counter() - t0 > COMMAND_BUDGET):
                 return
@@ -941,7 +961,7 @@ class _Engine:
             self.gc_since = t0
         # compute ahead first and collect on a later turn; a machine too heavy to get ahead
         # collects after HOLD_MAX all the same (its garbage must not pile up)
-        if self.ring.fill() < need and t0 - self.gc_since < HOLD_MAX:
+        if self._lead() < need and t0 - self.gc_since < HOLD_MAX:
             self.target = max(self.target, need)
             return
         self.gc_since = None
