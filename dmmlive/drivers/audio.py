@@ -113,9 +113,9 @@ COST_PER_CHAR = 5e-6         # s per character, before a function's first call i
 HOLD_MAX = 1.0               # s a command waits at most (for its cover, or for the ring to fill)
 GC_EVERY = gc.get_threshold()[0]  # net allocations that call for a collection (Python's own)
 COST_SAFETY = 3.0            # the cover asked for: this times the guess, plus ahead / 2 (costs vary 2x here)
-# The margin adapts: `ahead` is its floor. Over each MARGIN_WINDOW the engine takes the
-# ring's lowest fill, the host's late periods and how late it woke itself; where the device
-# nearly ran dry (below one block), the host was late or the engine was kept off the CPU,
+# The margin adapts: `ahead` is its floor. Over each MARGIN_WINDOW the engine takes its
+# lowest lead (sound computed beyond the play position: _Engine._lead), the host's late
+# periods and how late it woke itself; where the device nearly ran dry (below one block), the host was late or the engine was kept off the CPU,
 # the margin grows (by two blocks, or to cover the stall), and doubles after an engine
 # xrun (at once), up to MARGIN_MAX; after MARGIN_CALM calm seconds it shrinks back a block
 # a window. It starts at MARGIN_START (the first seconds are the busiest).
@@ -647,7 +647,7 @@ class _Engine:
         # it starts high (the first seconds compile kernels and the first plans, and the
         # processes settle) and comes down to the floor once calm
         self.ahead = min(self.margin_max, max(self.base, int(MARGIN_START * self.rate)))
-        self.low = self.max_fill  # the ring's lowest fill seen in this window (frames)
+        self.low = self.max_fill  # the lowest lead seen in this window (frames)
         self.window_end = 0.0
         self.calm_since = time.perf_counter()
         self.short_seen = self.under_seen = 0
