@@ -349,7 +349,8 @@ class AudioEngine:
         ticks: ticks computed; frames/blocks: machine sound delivered to the device;
         xruns = short (callbacks that found the ring short) + underflows (PortAudio's
         output_underflow flags); latency: the device's output latency (s); ahead:
-        sound computed and not yet played (s); margin: what the engine keeps computed
+        sound computed beyond the sample the device plays now (s, before its own output
+        latency); margin: what the engine keeps computed
         now (s: `ahead` at least, more while the device came close to running dry); load: engine compute time / real
         time; stream_load: PortAudio's callback load; peak: |sample| max of the
         last computed block; device_time: the device clock since the first callback
@@ -369,8 +370,8 @@ class AudioEngine:
         out["blocks"] = out["frames"] // block
         out["xruns"] = out["short"] + out["underflows"]
         out["latency"] = v["latency"]
-        w, r = (self._pos[0], self._pos[1]) if self._pos is not None else (0, 0)
-        out["ahead"] = (w - r) / rate if rate else 0.0
+        w, r = (int(self._pos[0]), int(self._pos[1])) if self._pos is not None else (0, 0)
+        out["ahead"] = lead(w, r, v["cb_pos"], v["cb_time"], v["cb_frames"], rate) / rate if rate else 0.0
         out["margin"] = v["margin"]
         for k in ("load", "stream_load", "peak"):
             out[k] = v[k]
@@ -758,18 +759,12 @@ class _Engine:
         self.S[_I["margin"]] = self.ahead / self.rate
 
     def _lead(self) -> int:
-        """Frames computed beyond the sample the device plays now: the write position less
-        the play position, the start of the device's period (`cb_pos`, the ring position it
-        took its data from) plus the frames played since that period began (at most the
-        period). Never the ring's read position: the callback stamps its period before it
-        reads, so a lead read between the two would count that period twice."""
-        S = self.S
-        frames = S[_I["cb_frames"]]
-        if not self.pace or frames <= 0:
+        """Frames computed beyond the sample the device plays now (`lead`)."""
+        if not self.pace:
             return self.ring.fill()
-        pos, t = S[_I["cb_pos"]], S[_I["cb_time"]]
-        played = min(frames, max(0.0, (time.monotonic() - t) * self.rate))
-        return int(self.ring.pos[0]) - int(pos + played)
+        S = self.S
+        return lead(int(self.ring.pos[0]), int(self.ring.pos[1]), S[_I["cb_pos"]], S[_I["cb_time"]],
+                    S[_I["cb_frames"]], self.rate)
 
     def device_clock(self):
         """(ring position, monotonic time, frames): the device's last period began playing the
@@ -1186,6 +1181,19 @@ class _Player:
         S[_I["callbacks"]] += 1
         S[_I["frames"]] += n
         S[_I["device_frames"]] += frames
+
+
+def lead(w: int, r: int, cb_pos: float, cb_time: float, cb_frames: float, rate: int) -> int:
+    """Frames computed beyond the sample the device plays now, `w` being the ring's write
+    position: w less the play position, the ring position the device's period started at
+    (`cb_pos`) plus the frames played since it began (at most the period). Before the first
+    period, the ring's fill (`r`: its read position). Never from the read position after
+    the first period: the callback stamps its period before it reads, so a lead read
+    between the two would count that period twice."""
+    if cb_frames <= 0:
+        return w - r
+    played = min(cb_frames, max(0.0, (time.monotonic() - cb_time) * rate))
+    return w - int(cb_pos + played)
 
 
 def _raise_priority() -> int:
