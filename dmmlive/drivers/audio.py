@@ -13,7 +13,7 @@ machine holds the GIL most of the time, and when the OS preempts it mid-tick
   top-level function and its arguments; no machine is ever pickled). Its one
   thread ticks the machine ahead of the device into a ring buffer in shared
   memory, keeping `ahead` seconds of sound computed beyond the sample the device
-  plays now, a block at a time as the device plays (paced: see `_Engine._lead`),
+  plays now, a block at a time as the device plays (paced: see `lead`),
   and applies the edits that arrive from the parent on a multiprocessing queue
   between ticks;
 - the audio process opens the device; its PortAudio callback only copies frames
@@ -114,9 +114,9 @@ HOLD_MAX = 1.0               # s a command waits at most (for its cover, or for 
 GC_EVERY = gc.get_threshold()[0]  # net allocations that call for a collection (Python's own)
 COST_SAFETY = 3.0            # the cover asked for: this times the guess, plus ahead / 2 (costs vary 2x here)
 # The margin adapts: `ahead` is its floor. Over each MARGIN_WINDOW the engine takes its
-# lowest lead (sound computed beyond the play position: _Engine._lead), the host's late
-# periods and how late it woke itself; where the device nearly ran dry (below one block), the host was late or the engine was kept off the CPU,
-# the margin grows (by two blocks, or to cover the stall), and doubles after an engine
+# lowest lead (sound computed beyond the play position: `lead`), the host's late periods
+# and how late it woke itself; where the device nearly ran dry (below one block), the host
+# was late or the engine was kept off the CPU, the margin grows (by two blocks, or to cover the stall), and doubles after an engine
 # xrun (at once), up to MARGIN_MAX; after MARGIN_CALM calm seconds it shrinks back a block
 # a window. It starts at MARGIN_START (the first seconds are the busiest).
 MARGIN_WINDOW = 0.25
