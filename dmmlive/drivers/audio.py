@@ -116,9 +116,10 @@ COST_SAFETY = 3.0            # the cover asked for: this times the guess, plus a
 # The margin adapts: `ahead` is its floor. Over each MARGIN_WINDOW the engine takes its
 # lowest lead (sound computed beyond the play position: `lead`), the host's late periods
 # and how late it woke itself; where the device nearly ran dry (below one block), the host
-# was late or the engine was kept off the CPU, the margin grows (by two blocks, or to cover the stall), and doubles after an engine
-# xrun (at once), up to MARGIN_MAX; after MARGIN_CALM calm seconds it shrinks back a block
-# a window. It starts at MARGIN_START (the first seconds are the busiest).
+# was late or the engine was kept off the CPU, the margin grows (by two blocks, or to cover
+# the stall), and doubles after an engine xrun (at once), up to MARGIN_MAX; after
+# MARGIN_CALM calm seconds it shrinks back a block a window. It starts at MARGIN_START
+# (the first seconds are the busiest).
 MARGIN_WINDOW = 0.25
 MARGIN_CALM = 2.0
 MARGIN_MAX = 0.25
