@@ -54,3 +54,50 @@ def test_the_edits_to_self_link_is_fixed():
     m.edit({"out": {"left": {"s": {"out": 0.5}}}})
     m.tick(3)
     assert vv.path(m.matrix, "out", "left", "s", "out") == 0.5
+
+
+GLIDE = '''netfade({fade})
+a = sine(freq=220)
+n = sum_kr(0.5)
+out = 0.1*a
+self.delta = pulse(value={{"out": {{"left": {{"a": {{"out": 0.2}}}}}}, "n": {{"in": {{"one": {{"out": 2.0}}}}}}}}, period=100, phase=0.04)
+'''
+
+
+def smoothstep(r):
+    r = np.clip(r, 0.0, 1.0)
+    return 3 * r * r - 2 * r ** 3
+
+
+@pytest.mark.parametrize("fade", [0.01, 0])
+def test_a_network_written_switch_glides_over_netfade_into_audio_and_number_inputs(fade):
+    """A `pulse` (a writer after a pause) adds +0.2 to out.left's weight from a (an audio
+    input) and +2 to n's input from one (a number input). W holds the new weights at once;
+    what is heard glides from the next tick over netfade(0.01) = 480 samples along the
+    smoothstep 3r² - 2r³: per sample into audio, per tick (r at the block's end) into a
+    number; m.gliding is true while it runs, 4 ticks (480 samples / 128), then false.
+    With netfade(0) both step on the next tick's first sample."""
+    m = Machine(rate=RATE, block=B)
+    PatchSession(m, "p.dmm").apply(GLIDE.format(fade=fade), now=True)
+    ticks = []
+    for _ in range(30):
+        m.tick()
+        ticks.append((m.t, vv.path(m.matrix, "out", "left", "a", "out"), vv.path(m.matrix, "n", "in", "one", "out"),
+                      m.gliding, m.sound()[:, 0].copy(), np.array(m.output("a")), m.output("n")))
+    t0 = next(t for t, wa, *_ in ticks if wa != 0.1)  # the pulse's tick (phase 0.04 s: tick 15)
+    assert t0 == 15 and not m.reports
+    by = {t: rest for t, *rest in ticks}
+    for t in range(t0, 31):  # W exact at once, from the pulse's tick on
+        assert by[t][0] == 0.1 + 0.2 and by[t][1] == 0.5 + 2.0
+    n = round(fade * RATE)
+    glide_ticks = -(-n // B)  # 4
+    assert [t for t, *_, g, _s, _a, _n in ticks if g] == (list(range(t0, t0 + glide_ticks)) if fade else [])
+    for k in range(1, 6):  # the ticks after the pulse's
+        _, _, _, sound, a, num = by[t0 + k]
+        j = (k - 1) * B + np.arange(1, B + 1)  # samples into the glide
+        r = j / n if fade else np.ones(B)
+        np.testing.assert_allclose(sound, (0.1 + 0.2 * smoothstep(r)) * a, rtol=0, atol=1e-6)
+        assert num == pytest.approx(0.5 + 2.0 * smoothstep(k * B / n if fade else 1.0), abs=1e-6)
+    # before the pulse: the old weights exactly
+    np.testing.assert_allclose(by[t0][3], 0.1 * by[t0][4], rtol=0, atol=1e-7)
+    assert by[t0][5] == 0.5

@@ -3,20 +3,23 @@ import builtins
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import dmmlive
 from dmmlive import Machine
+from dmmlive.cli import main
 from dmmlive.core.registry import STANDARD
 from dmmlive.patch import PatchError, parse
+from dmmlive.patch.live import load
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
-def blocks(lang):
-    """The fenced blocks of the README whose info string is `lang`."""
+def blocks(lang, text=README):
+    """The fenced blocks of the README (or of `text`) whose info string is `lang`."""
     out, cur, info = [], None, None
-    for line in README.splitlines(keepends=True):
+    for line in text.splitlines(keepends=True):
         if line.startswith("```"):
             if cur is None:
                 cur, info = [], line[3:].strip()
@@ -79,3 +82,38 @@ def test_the_first_patch_parses_and_its_mistake_reads_as_shown():
     with pytest.raises(PatchError) as e:
         parse(text.replace("lowpass(", "lowpas("), "hello.dmm")
     assert str(e.value).splitlines() == shown[:3]
+
+
+# ---- docs/network-writes-itself.md: each item a short, playable patch ------------------------
+WRITES = (Path(__file__).resolve().parents[1] / "docs" / "network-writes-itself.md").read_text()
+PATCH_BLOCKS = blocks("python", WRITES)
+
+
+def test_the_network_writes_itself_page_shows_a_patch_for_each_item():
+    text = "".join(PATCH_BLOCKS)
+    for item in ("vread(", "vwrite(", "netfade(", '":declare"', "clone(", "lif("):
+        assert item in text, item
+    shown = {p: any(b == (Path(__file__).resolve().parents[1] / "patches" / p).read_text() for b in PATCH_BLOCKS)
+             for p in ("grow.dmm", "onsets.dmm")}
+    assert shown == {"grow.dmm": True, "onsets.dmm": True}  # the patch files as they are
+
+
+@pytest.mark.parametrize("k", range(len(PATCH_BLOCKS)))
+def test_each_patch_of_the_network_writes_itself_page_checks_and_sounds(k, tmp_path, capsys):
+    """Every ```python block of the page is a whole patch: `dmmlive check` takes it, and
+    1.5 s of it (past the pulses at 0.5 s and 1 s) sound, finite, with nothing reported."""
+    path = tmp_path / f"block{k}.dmm"
+    path.write_text(PATCH_BLOCKS[k])
+    assert main(["check", str(path)]) == 0
+    assert capsys.readouterr().err == ""
+    m = load(str(path))
+    out = []
+    for _ in range(int(1.5 * m.rate / m.block)):
+        m.tick()
+        out.append(m.sound().copy())
+    sound = np.concatenate(out)
+    assert np.isfinite(sound).all() and np.abs(sound).max() <= 1.0
+    assert np.sqrt(np.mean(sound ** 2, axis=0)).min() > 0.02  # both channels heard
+    assert not m.reports, list(m.reports)
+    if '":declare"' in PATCH_BLOCKS[k]:  # the neuron the network declared plays
+        assert m.neurons.get("v") == "sine" and "v" in m.active

@@ -11,7 +11,9 @@ with ':'):
 writers declaring it add their counts, a declaration scaled by a weight w counts w. A name
 is declared where exactly one (type, args) of it has a count > 0 (the rest is ignored and
 reported). Self installs the section before it adds the rest into W (so the links the rest
-writes to the new neuron resolve), up to the machine's `max_neurons`.
+writes to the new neuron resolve), up to the machine's `max_neurons`, at most
+`edits.NET_DECLARE_PER_TICK` neurons a tick (the rest wait for the next ticks, in order);
+a section a source writes again unchanged is not read again (core/edits.py, `_net_declare`).
 `self.decls` is every live declaration in the same form, count 1."""
 from __future__ import annotations
 
@@ -35,9 +37,10 @@ def as_vvalue(decls: dict) -> dict:
 
 
 def read(section) -> tuple[dict, list]:
-    """({name: (type name, args)} declared by a ":declare" section, [(name, why)] refused
-    as malformed)."""
-    out, bad = {}, []
+    """({name: (type name, args key, args)} declared by a ":declare" section, [(name, why)]
+    refused as malformed). Each distinct args key is parsed once (thousands of names
+    declared alike cost one json.loads), and its args dict is shared by them: read only."""
+    out, bad, parsed = {}, [], {}
     if not isinstance(section, dict):
         return out, [("?", "the :declare section is not a V-value of names")]
     for name, types in section.items():
@@ -51,13 +54,18 @@ def read(section) -> tuple[dict, list]:
                 bad.append((name, f"{len(on)} declarations with a count > 0 (one at a time)"))
             continue
         t, a = on[0]
-        try:
-            args = json.loads(a)
-        except ValueError:
-            bad.append((name, f"arguments {a!r} are not JSON"))
+        args = parsed.get(a)
+        if args is None:
+            try:
+                args = json.loads(a)
+            except ValueError:
+                args = f"arguments {a!r} are not JSON"
+            else:
+                if not isinstance(args, dict):
+                    args = f"arguments {a!r} are not a JSON object"
+            parsed[a] = args
+        if isinstance(args, str):
+            bad.append((name, args))
             continue
-        if not isinstance(args, dict):
-            bad.append((name, f"arguments {a!r} are not a JSON object"))
-            continue
-        out[name] = (t, args)
+        out[name] = (t, a, args)
     return out, bad

@@ -19,6 +19,7 @@ EDITS = ("edits", "delta")
 _NOTHING: dict = {}  # what `edits` emits with nothing queued (V-values are never written in place)
 FIXED = ("self", "delta", "edits", "delta")  # the entry no edit may change
 LEAD = 3  # blocks ahead of its sample a quantised edit is emitted (Self takes it in 1-2 ticks later)
+NET_DECLARE_PER_TICK = 16  # the most neurons the network's declarations install a tick (the rest wait)
 RATE_ARGS = ("every", "hz")  # what any V-value or number neuron may be given: how often it fires
 
 NAME_RULE = "a non-empty string without '.' or spaces, not starting with ':' (W's sections: ':declare')"
@@ -177,6 +178,10 @@ class Edits:
                 if self.netfade > 0 and last.get(src) != t - 1:
                     glides.append(d)
                 last[src] = t
+        if self._net_backlog:  # declared in an earlier tick, waiting their turn
+            extra = self._net_install()
+            if extra:
+                deltas.append(extra)
         self._take(deltas, due)
         for d in glides:
             dense = self._dense_part(d)
@@ -184,46 +189,97 @@ class Edits:
                 self._glide(dense, self.netfade)
 
     def _net_declare(self, section, src, rest) -> dict:
-        """Install what a network-written ":declare" section declares (core/declare.py): new
-        names up to `max_neurons` live neurons, a dormant one declared again afresh; a name
-        declared already as the same stays as it is; the rest refused and reported.
-        Returns the default weights of the declared neurons' ports `rest` (the ΔW that
-        came with it) leaves out, as an edit gives them."""
-        want, bad = read_declarations(section)
-        given = {(dst, inp) for dst, inp, *_ in entries(rest)}
-        extra = {}
-        for name, why in bad:
-            self.report(("declare", src, name), f"{src[0]} declared {name!r}: refused, {why}")
-        live = len(self._decls) - len(self._dormant)
-        for name, (tname, args) in want.items():
-            where = f"{src[0]} declared {name!r}"
-            try:
-                if not good_name(name):
-                    raise BadArgument(f"bad neuron name {name!r}: {NAME_RULE}")
-                t = self.types.get_type(tname)
-                if t.pinned:
-                    raise BadArgument(f"type {tname!r} is built in")
-                d = self._decl(t, args, name)
-            except DmmError as e:
-                self.report(("declare", src, name), f"{where}: refused, {e}")
+        """Take what a network-written ":declare" section declares (core/declare.py): a new
+        name, or a dormant one declared again (afresh), waits its turn in the backlog
+        (`_net_install`) while the live neurons and those waiting are under `max_neurons`;
+        a name declared already as the same stays as it is; the rest is refused and
+        reported (once). A section written again unchanged (a `const`, a `pulse`) costs a
+        comparison while no declaration has changed since (no compile): its parse and its
+        answer are kept per source. Returns the default weights of the neurons installed
+        now (see `_net_install`)."""
+        memo, state = self._net_memo.get(src), (self.compiles, self.max_neurons)
+        if memo is not None and (memo[0] is section or memo[0] == section):
+            if memo[2] == state:
+                return self._net_install() if self._net_backlog else {}
+            want, bad = memo[1]
+        else:
+            want, bad = read_declarations(section)
+            for name, why in bad:
+                self.report(("declare", src, name), f"{src[0]} declared {name!r}: refused, {why}")
+        self._net_memo[src] = (section, (want, bad), state)
+        decls, dormant, backlog = self._decls, self._dormant, self._net_backlog
+        live = len(decls) - len(dormant) + len(backlog)
+        made, given = {}, None  # (type, args key) -> Decl or the DmmError; the rows `rest` writes
+        for name, (tname, a, args) in want.items():
+            if name in backlog:
+                continue  # waiting its turn
+            old = decls.get(name)
+            if old is not None and name not in dormant and old.type.name != tname:
+                self.report(("declare", src, name), f"{src[0]} declared {name!r} as {tname}: "
+                            f"refused, it is a {old.type.name}")
                 continue
+            if old is None and live >= self.max_neurons:  # (before any work on it)
+                self.report(("declare", src, "max"), f"{src[0]} declared {name!r}: refused, "
+                            f"max_neurons ({self.max_neurons}) reached")
+                continue
+            d = made.get((tname, a))
+            if d is None:
+                d = made[tname, a] = self._net_decl(tname, args, name)
+            if isinstance(d, DmmError):
+                key = ("declare", src, name)
+                if key not in self._reported:  # (the message names this neuron)
+                    self.report(key, f"{src[0]} declared {name!r}: refused, {self._net_decl(tname, args, name)}")
+                continue
+            if old is not None and name not in dormant:
+                if old.key != d.key:
+                    self.report(("declare", src, name), f"{src[0]} declared {name!r} as {tname}: "
+                                f"refused, it is a {tname} with other arguments")
+                continue
+            if old is not None and live >= self.max_neurons:  # a dormant one revived counts too
+                self.report(("declare", src, "max"), f"{src[0]} declared {name!r}: refused, "
+                            f"max_neurons ({self.max_neurons}) reached")
+                continue
+            if given is None:
+                given = {(dst, inp) for dst, inp, *_ in entries(rest)}
+            backlog[name] = (Decl(d.type, d.args, d.key, d.every), self._defaults(name, d, given))
+            live += 1
+        return self._net_install() if backlog else {}
+
+    def _net_decl(self, tname, args, name):
+        """The declaration of `name` as `tname(**args)` the network asks for, or the DmmError
+        that refuses it."""
+        try:
+            if not good_name(name):
+                raise BadArgument(f"bad neuron name {name!r}: {NAME_RULE}")
+            t = self.types.get_type(tname)
+            if t.pinned:
+                raise BadArgument(f"type {tname!r} is built in")
+            return self._decl(t, args, name)
+        except DmmError as e:
+            return e
+
+    def _net_install(self) -> dict:
+        """Install the neurons the network declared, in the order declared, at most
+        NET_DECLARE_PER_TICK a tick (the rest the next ticks: a burst of thousands is spread
+        over ticks, not installed and compiled in one); returns their default weights on the ports the ΔW that declared them
+        left out (as an edit gives them), to add into W with this tick's ΔW."""
+        backlog, extra = self._net_backlog, {}
+        if self._net_budget[0] != self.t:
+            self._net_budget = [self.t, NET_DECLARE_PER_TICK]
+        while backlog and self._net_budget[1] > 0:
+            name, (d, defaults) = backlog.popitem(last=False)
             old = self._decls.get(name)
             if old is not None and name not in self._dormant:
-                if old.key != d.key:
-                    self.report(("declare", src, name), f"{where} as {tname}: refused, it is a {old.type.name}")
-                continue
-            if old is None and live >= self.max_neurons:
-                self.report(("declare", src, "max"), f"{where}: refused, max_neurons ({self.max_neurons}) reached")
-                continue
+                continue  # declared meanwhile (an outside edit, a link reviving it)
+            self._net_budget[1] -= 1
             if old is not None:
                 self._forget({name})  # dormant: declared afresh
-            else:
-                live += 1
             self._decls[name] = d
             self._dormant.discard(name)
             self._born.add(name)
             self._restructure(names=(name,))
-            extra.update(self._defaults(name, d, given))
+            if defaults:
+                extra = vv.add_into(extra, defaults)
         return extra
 
     def _dense_part(self, delta) -> dict:
@@ -231,8 +287,8 @@ class Edits:
         out, decls = {}, self._decls
         for dst, inp, src, o, w in entries(delta):
             d = decls.get(dst)
-            if d is not None and d.type.input_kind(inp) in ("number", "audio"):
-                out = vv.add_into(out, {dst: {inp: {src: {o: w}}}})
+            if d is not None and vv.is_number(w) and w != 0 and d.type.input_kind(inp) in ("number", "audio"):
+                out.setdefault(dst, {}).setdefault(inp, {}).setdefault(src, {})[o] = w  # (each path once)
         return out
 
     def _without_fixed(self, d, src) -> dict:
@@ -430,6 +486,9 @@ class Edits:
             self._vports.pop(n, None)
             self._fired.pop(n, None)
             self._kept.pop(n, None)
+        if self._net_memo:  # (a source gone: its last section goes too)
+            for key in [k for k in self._net_memo if k[0] in names]:
+                del self._net_memo[key]
 
     def _sleep(self, names) -> None:
         """Retire `names` into dormancy: state, outputs and inputs freed, declarations kept."""

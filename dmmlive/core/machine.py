@@ -166,6 +166,9 @@ class Machine(Edits, Glides, Frames):
         self.netfade = 0.005  # s: network-written changes to number and audio weights glide (0: jump)
         self.max_neurons = 1024  # the most live neurons the network may declare itself up to
         self._net_last: dict = {}      # a source writing into self.delta -> the last tick it wrote
+        self._net_backlog = collections.OrderedDict()  # name -> (Decl, defaults) the network declared, to install
+        self._net_memo: dict = {}      # source -> its last ":declare" section, read, and (compiles, max_neurons)
+        self._net_budget = [-1, 0]     # [tick, installs left in it] (edits.NET_DECLARE_PER_TICK)
         self._w_read = False           # a neuron reads self.matrix (W is lent to the network)
         self._active: set = set()
         self.reports: collections.deque = collections.deque(maxlen=256)
@@ -913,6 +916,8 @@ class Machine(Edits, Glides, Frames):
             new_gstate[key] = {"names": list(members), "arrays": arrays}
         self._gstate = new_gstate
         for msg in plan.ignored:
+            if self._net_backlog and (msg[0][0] in self._net_backlog or msg[0][2] in self._net_backlog):
+                continue  # a link to a neuron the network declared, installed in a tick or two
             self.report(("ignored",) + msg[0], f"W entry {'.'.join(msg[0])} ignored: {msg[1]}")
         self._plan = plan
         self._active = set(plan.active)

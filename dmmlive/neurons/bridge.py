@@ -73,18 +73,32 @@ def vwrite(inputs, state):
     return {"out": v}
 
 
+def _check_lif(args):
+    r = args["refractory"]
+    if isinstance(r, bool) or not isinstance(r, (int, float)) or not r >= 0 or r != int(r):
+        raise BadArgument(f"lif: refractory must be a whole number of ticks >= 0, got {r!r}")
+
+
 @neuron_type("lif", kind="number", inputs={"in": 0.0, "leak": ranged(0.9, 0, 1), "threshold": 1.0},
-             batched=True, state={"v": 0.0})
+             batched=True, args={"refractory": 0}, state={"v": 0.0, "rest": 0.0}, check=_check_lif)
 def lif(state, rate, **ins):
     """Leaky integrate-and-fire: v <- leak*v + in; at v >= threshold a spike (1 for one tick), v reset to 0.
 
     Sparse events from a stream: onsets (`peak`, `rms` of a sound), coincidences (two
     inputs of 0.6 and 0.5 spike together only within a tick of each other at leak 0.9),
     and into `vwrite` into `self.delta`, edits on events. Runs once a tick (every=k slows it).
+    `refractory=k` (ticks, default 0): after a spike v stays 0 and the input is not taken
+    for k ticks, so an event that lasts up to k+1 ticks spikes once.
 
-    Example: `hit = lif(4*peak(drums), leak=0.5, threshold=1)`
+    Example: `hit = lif(4*peak(drums), leak=0.5, threshold=1, refractory=20)`
     """
     v = ins["leak"] * state.v + ins["in"]
-    spike = v >= ins["threshold"]
+    resting = state.rest > 0
+    if resting.any():
+        v = np.where(resting, 0.0, v)
+    spike = (v >= ins["threshold"]) & ~resting
     state.v = np.where(spike, 0.0, v)
+    k = float(state.args["refractory"])
+    if k or resting.any():
+        state.rest = np.where(spike, k, np.maximum(state.rest - 1.0, 0.0))
     return spike.astype(np.float64)

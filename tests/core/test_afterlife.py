@@ -139,6 +139,14 @@ def test_the_printed_traces_on_the_command_line(capsys):
     assert out[4:] == ["1 0.0 -1.0", "2 0.0 0.0", "3 0.0 0.0", "4 0.0 0.0", "5 1.0 1.0"]
 
 
+def test_the_afterlife_run_on_the_command_line_prints_the_same_on_arrays(capsys):
+    assert lw.main(["afterlife", "300032", "200"]) == 0
+    machine = capsys.readouterr().out.splitlines()
+    assert lw.main(["afterlife", "300032", "200", "--arrays"]) == 0
+    assert capsys.readouterr().out.splitlines() == machine and len(machine) == 201
+    assert machine[200].startswith("   200  ")
+
+
 # ---- vmul, vmax: the sketches' set_to_mult and set_to_max, sparse ---------------------------------
 def random_sparse(rng, p=0.5):
     return np.where(rng.random((12, 11)) < p, rng.uniform(-1, 1, (12, 11)), 0.0)
@@ -255,36 +263,58 @@ def test_the_patch_passes_the_link_round_the_master_row():
 
 
 # ---- a seeded random self-referential run -------------------------------------------------------
-TICKS = 5000  # see the docstring: the most that stays near 10 s here
+KEEP_ROW = {"edits": {"delta": 1.0}, "w": {"single": 1.0}, "prev": {"x": -1.0}}
 
 
-def test_a_random_afterlife_run_stays_finite_and_alive():
-    """Seed 300032 (the seed of their afterlife_conway runs, drawn here with numpy):
-    every tick W is finite, no entry above 1 in size (w squeezes what W becomes), W at
-    tick t+1 is w's output at tick t, and at the end the master row still moves (this
-    seed oscillates; many seeds settle on a fixed point, as many of their runs did).
-
-    10^5 ticks would take ~3 minutes here: a tick of this five-neuron V-value network is
-    ~2 ms (each matrix is a 4-level dict of ~30 leaves, summed, multiplied and squeezed
-    in Python), and the machine's fixed cost alone is ~0.15 ms a tick, so 10^5 ticks of
-    any network take over 15 s. 5,000 ticks (~10 s) is the largest round count kept under
-    20 s on this shared 2-core machine; `python -m dmmlive.lightweight afterlife 300032
-    100000` runs the long one."""
+def test_the_afterlife_arrays_run_the_machine_to_the_bit():
+    """Seed 300032 (the seed of their afterlife_conway runs, drawn here with numpy), on the
+    machine: every tick W is finite, no entry above 1 in size (w squeezes what W becomes),
+    W at tick t+1 is w's output at tick t; and `lightweight.AfterlifeArrays`, the same run
+    on arrays, equals it to the bit at every tick: W and every output. 3,000 ticks of the
+    machine (~1 ms a tick here: each matrix a 4-level dict of ~30 leaves, summed,
+    multiplied and squeezed in Python); the 10^5 run below is on the arrays."""
     m = lw.afterlife(300032)
+    a = lw.AfterlifeArrays(m)
     prev = m.output("w", "single")
-    t0 = time.perf_counter()
-    last = []
-    for k in range(TICKS):
+    edits = {("self", "delta", "edits", "delta")}
+    for k in range(3000):
         m.tick()
+        a.tick()
         W = m.matrix
         leaves = [x for _, x in vv.leaves(W)]
         assert all(np.isfinite(leaves)) and max(map(abs, leaves)) <= 1.0 + 1e-9, k
-        assert vv.path(W, "self", "delta") == {"edits": {"delta": 1.0}, "w": {"single": 1.0}, "prev": {"x": -1.0}}
+        assert vv.path(W, "self", "delta") == KEEP_ROW
         got = lw.to_dense(W, lw.A_INPUTS, lw.A_OUTPUTS)
         assert np.allclose(got, lw.to_dense(prev, lw.A_INPUTS, lw.A_OUTPUTS), atol=1e-12), k
         prev = m.output("w", "single")
-        if k >= TICKS - 50:
-            last.append(got[1])
-    assert not m.reports
+        assert np.array_equal(a.vector(W, skip=edits), a.W), k
+        for j, (name, port) in enumerate(a.SOURCES):
+            assert np.array_equal(a.vector(m.output(name, port)), a.Y[j]), (k, name)
+    assert not m.reports and a.t == m.t == 3000
+
+
+def test_a_random_afterlife_run_stays_finite_and_alive():
+    """The issue's 10^5 ticks, on `AfterlifeArrays` (the machine's run to the bit, as the
+    test above checks; 10^5 machine ticks take ~100 s here, the arrays ~7 s): every 100
+    ticks W and every output are finite and no entry is above 1 in size, the links that
+    make W follow w are as set, W is w's output of the tick before; at the end the master
+    row still moves (this seed oscillates; many seeds settle on a fixed point, as many of
+    their runs did)."""
+    a = lw.AfterlifeArrays(lw.afterlife(300032))
+    keep = [a.paths.index(("self", "delta", s, o)) for s, o in (("w", "single"), ("prev", "x"))]
+    master = [a.paths.index(("w", "delta") + src) for src in lw.A_OUTPUTS]
+    t0 = time.perf_counter()
+    last = []
+    for k in range(1, 100_001):
+        before = a.output("w")
+        a.tick()
+        if k % 100 == 0:
+            assert np.isfinite(a.W).all() and np.isfinite(a.Y).all(), k
+            assert np.abs(a.W).max() <= 1.0 + 1e-9 and np.abs(a.Y).max() <= 1.0 + 1e-9, k
+            assert list(a.W[keep]) == [1.0, -1.0], k
+            assert np.allclose(a.W, before, atol=1e-12), k
+        if k > 100_000 - 50:
+            last.append(a.W[master])
+    assert a.t == 100_000
     assert np.ptp(np.array(last), axis=0).max() > 0.1  # still moving
     assert time.perf_counter() - t0 < 60

@@ -49,6 +49,43 @@ def test_lif_with_a_constant_input_of_0_15_spikes_every_11_ticks():
     assert np.flatnonzero(out).tolist() == [10, 21, 32, 43, 54]
 
 
+@pytest.mark.parametrize("k", [0, 1, 3, 7])
+def test_lif_refractory_holds_it_silent_for_k_ticks_after_a_spike(k):
+    """Input 0.6 every tick at leak 0.9: v is 0.6, then 1.14 (a spike); after it v stays 0
+    and the input is not taken for k ticks, so it spikes every k + 2 ticks."""
+    m = Machine(rate=RATE, block=B)
+    m.add("l", "lif", refractory=k)
+    m.connect("l.in", "one", 0.6)
+    out = []
+    for _ in range(40):
+        m.tick()
+        out.append(m.output("l"))
+    assert np.flatnonzero(out).tolist() == list(range(1, 40, k + 2))
+
+
+def test_lif_refractory_spikes_once_on_an_event_of_k_plus_1_ticks():
+    SEQS["burst"] = [0.0] * 5 + [2.0] * 4 + [0.0] * 20
+    got = {}
+    for k in (0, 3):
+        m = Machine(rate=RATE, block=B, types=TYPES)
+        m.add("l", "lif", refractory=k)
+        m.add("src", "test_ticks", seq="burst")
+        m.connect("l.in", "src", 1.0)
+        out = []
+        for _ in range(20):
+            m.tick()
+            out.append(m.output("l"))
+        got[k] = np.flatnonzero(out).tolist()
+    assert got == {0: [5, 6, 7, 8], 3: [5]}
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "2", True])
+def test_lif_refractory_must_be_a_whole_number_of_ticks(bad):
+    m = Machine(rate=RATE, block=B)
+    with pytest.raises(BadArgument, match="lif: refractory must be a whole number of ticks >= 0"):
+        m.add("l", "lif", refractory=bad)
+
+
 @pytest.mark.parametrize("gap, fires", [(0, True), (1, True), (2, False), (3, False)])
 def test_lif_spikes_on_two_inputs_only_within_a_tick_of_each_other(gap, fires):
     a = [0.0] * 30
