@@ -101,3 +101,15 @@ def test_a_network_written_switch_glides_over_netfade_into_audio_and_number_inpu
     # before the pulse: the old weights exactly
     np.testing.assert_allclose(by[t0][3], 0.1 * by[t0][4], rtol=0, atol=1e-7)
     assert by[t0][5] == 0.5
+
+
+def test_a_switched_off_source_with_an_input_is_read_in_order_while_it_glides():
+    # a's only link to out is switched off by the network while a reads wob: until the glide
+    # ends out still reads a, so a stays before out in the level order (by W's links alone
+    # out came first and read a's block of the tick before: a step of 0.39)
+    sw = '{"out": {"left": {"a": {"out": -0.2}, "b": {"out": 0.2}}, "right": {"a": {"out": -0.2}, "b": {"out": 0.2}}}}'
+    text = (f"wob = sine(freq=6)\na = sine(freq=220 + 6*wob)\nb = sine(freq=330)\nout = 0.2*a\n"
+            f"self.delta = pulse(value={sw}, period=1, phase=0.5)\n")
+    d = steps(text, 0.8)
+    steady = np.percentile(d[:int(0.45 * RATE)], 99.9)
+    assert d.max() <= 3 * steady

@@ -220,12 +220,19 @@ def build(ent: Entries, decls, pinned, synchronous, fades=(), prev: Plan | None 
     plan, and `changed`, the rows read again since it was built (and `names`, the neurons
     whose declarations changed), only what they touch is built anew."""
     fade_touched = set()
+    fade_edges = {}  # links a glide still carries that W no longer has: ordered as links
     for D in fades:
         for dst, inp, src, out, w in entries(D):
             if w and not check_entry(decls, dst, inp, src, out, w) and decls[dst].type.input_kind(inp) in DENSE:
                 fade_touched.update((dst, src))
+                if not synchronous and src not in ent.edges.get(dst, ()):
+                    fade_edges.setdefault(dst, set()).add(src)
     if prev is None or changed is None:
         prev, changed = None, set(ent.rows)
+    # a link gliding out is still read until its glide ends, so its source must still come
+    # before its reader: while such a glide runs, and at the compile that follows its end,
+    # the levels are found from scratch over W's links and those
+    reorder = bool(fade_edges) or (prev is not None and bool(prev.fade_edges))
     active, diff = _active(ent, decls, pinned, fade_touched, prev, names)
     level_of = moved = None  # the new levels by neuron and the neurons moved, where found by change
     hist = {}  # ordered: the levels of the sources of neurons with many (see _reorder)
@@ -239,18 +246,23 @@ def build(ent: Entries, decls, pinned, synchronous, fades=(), prev: Plan | None 
                     del level_of[n]
                 level_of.update(dict.fromkeys(diff[0], 0))
             moved = set()
-    elif prev is not None and not ent.links_changed and active == prev.active:
+    elif prev is not None and not ent.links_changed and active == prev.active and not reorder:
         names_by_level, back = prev.names, prev.back
         level_of, moved, hist = prev.level_of, set(), prev.hist
     else:
         names_by_level = back = None
-        if prev is not None and prev.back is not None and diff is not None:
+        if prev is not None and prev.back is not None and diff is not None and not reorder:
             got = _reorder(prev, active, ent, diff, decls.seq.__getitem__)
             if got is not None:
                 names_by_level, back, level_of, moved, hist = got
         if names_by_level is None:
             back = set()
-            names_by_level = order_levels(active, ent.edges, {"self"}, False, back)
+            edges = ent.edges
+            if fade_edges:
+                edges = dict(edges)
+                for dst, srcs in fade_edges.items():
+                    edges[dst] = {**edges.get(dst, {}), **dict.fromkeys(srcs, 0)}
+            names_by_level = order_levels(active, edges, {"self"}, False, back)
             level_of = None
     ent.links_changed = False
     ent.link_changes = set()
@@ -272,6 +284,7 @@ def build(ent: Entries, decls, pinned, synchronous, fades=(), prev: Plan | None 
     plan.active = active
     plan.back = back
     plan.fade_touched = fade_touched
+    plan.fade_edges = fade_edges
     plan.hist = hist
     plan.left = diff[1] if diff is not None else None
     plan.ignored = [b for bad in ent.bad.values() for b in bad]

@@ -180,6 +180,7 @@ class Plan:
     tail: list = None        # declared neurons not active, in declaration order: their output rows end the index
     out_active: dict = None  # kind -> the output rows of active neurons (the tail's start)
     fade_touched: set = None  # neurons kept active by a glide in progress
+    fade_edges: dict = field(default_factory=dict)  # ordered: links only a glide carries, dst -> {src}
     hist: dict = field(default_factory=dict)  # ordered: mixer -> {level: its sources there} (compiler._reorder)
     left: list = None         # the neurons that left the active set since the running plan (None: not known)
     _slots: dict = field(default_factory=dict)    # entry -> where its weight sits (set_weights)
