@@ -119,14 +119,16 @@ class StopSignals:
 def build(path: str, rate: int, block: int, limiter: bool, ahead: float = 0.01,
           load_root: str | None = None, allow_load_anywhere: bool = False, log: str | None = None,
           shaders: str | None = None, frames: bool = False, empty: bool = False,
-          midi: dict | None = None, link: bool = False, quant: float = 0.0, resume: str | None = None) -> Host:
+          midi: dict | None = None, link: bool = False, quant: float | None = None,
+          resume: str | None = None) -> Host:
     """The engine's factory: the Host of the patch at `path` (its machine, the session
     that applies saves, the Controller that runs OSC commands between its ticks).
     `log`: write a performance log there (dmmlive.log). `shaders`: a folder of more
     shader types (loaded as in the App's process). `frames`: publish what the frame
     neurons get at each frame tick, for the window (`Machine(publish_frames=True)`).
     `empty`: start from an empty network (the file has an error; its first good save
-    applies, as any save does).
+    applies, as any save does). `resume`: a snapshot to start from; its rate, block and
+    quant where `rate`, `block`, `quant` are None (a rate or block given must be its own).
     `/dmm/record` requests are checked
     here and kept for the App (`Host.forward_osc` hands them over)."""
     types = None
@@ -135,17 +137,18 @@ def build(path: str, rate: int, block: int, limiter: bool, ahead: float = 0.01,
         types = STANDARD.copy()
         load_shader_types(shaders, errors=[], types=types)  # the App reports them; the engine draws nothing
     text = "" if empty else read_patch(path) if log else None
+    at = {"rate": 48000 if rate is None else rate, "block": 128 if block is None else block}
     if log or empty:
         from .log import session_from_text
-        session = session_from_text(text, path, rate=rate, block=block, limiter=limiter, images=False,
+        session = session_from_text(text, path, **at, limiter=limiter, images=False,
                                     types=types, publish_frames=frames)
     else:  # the engine makes sound only: pictures are drawn by the window, from its frames
-        session = open_patch(path, rate=rate, block=block, limiter=limiter, images=False, types=types,
+        session = open_patch(path, **at, limiter=limiter, images=False, types=types,
                              publish_frames=frames)
-    session.quant = float(quant)  # --quant (the log's header keeps it for the replay)
+    session.quant = float(quant or 0.0)  # --quant (the log's header keeps it for the replay)
     if resume:  # play --from SNAP: the snapshot's machine and patch in place of the file's (dmmlive/snapshots.py)
         from .snapshots import resume as resume_from
-        m = resume_from(session, resume)
+        m = resume_from(session, resume, rate=rate, block=block, quant=quant)
         m.images, m.publish_frames = False, bool(frames)
     host = Host(session.machine, session, load_root=load_root or str(Path(path).resolve().parent),
                 allow_load_anywhere=allow_load_anywhere, ahead=ahead)
@@ -176,12 +179,12 @@ def read_patch(path: str) -> str:
 
 # ---- the app --------------------------------------------------------------------------------
 class App:
-    def __init__(self, patch, *, audio=True, window=True, window_size=None, device=None, rate=48000,
-                 block=128, limiter=True,
+    def __init__(self, patch, *, audio=True, window=True, window_size=None, device=None, rate=None,
+                 block=None, limiter=True,
                  seconds=None, out=None, err=None, status_every=1.0,
                  osc=True, osc_host="127.0.0.1", osc_port=9000, osc_allow=None,
                  allow_load_anywhere=False, log=None, record=None, shaders=None, ahead=0.01,
-                 midi_in=None, midi_out=None, midi_clock_in=False, link=False, quant=0.0, resume=None,
+                 midi_in=None, midi_out=None, midi_clock_in=False, link=False, quant=None, resume=None,
                  input_device=None, input_channels=2):
         self.path = str(Path(patch))
         self.record_to = None if record is None else str(record)  # --record: from the start
@@ -190,6 +193,8 @@ class App:
         self.shaders = None if shaders is None else str(shaders)
         self.types = STANDARD.copy()  # this session's neuron types (+ --shaders, at start)
         self.log = None if log is None else str(log)
+        if resume is None:  # (with --from, None: the snapshot's, known once the engine has read it)
+            rate, block = 48000 if rate is None else rate, 128 if block is None else block
         self.audio, self.device, self.rate, self.block = audio, device, rate, block
         self.limiter, self.seconds = limiter, seconds
         if isinstance(ahead, bool) or not isinstance(ahead, (int, float)) or not 0.005 <= ahead <= 0.5:
@@ -204,7 +209,11 @@ class App:
         self.midi = ({"inputs": midi_in, "output": midi_out, "clock_in": bool(midi_clock_in)}
                      if midi_in or midi_out else None)
         self.link = bool(link)  # --link: join the local Ableton Link session (drivers/link.py)
-        self.quant = float(quant)  # --quant: the beats a save lands on when the patch sets no quant()
+        if self.link and midi_clock_in:
+            raise BadArgument("--link and --midi-clock-in: one clock source steers the beat grid; "
+                              "play with one of them")
+        # --quant: the beats a save lands on when the patch sets no quant() (None: 0, or the snapshot's)
+        self.quant = None if quant is None else float(quant)
         self.input_device, self.input_channels = input_device, int(input_channels)  # --input-device
         self.resume = None if resume is None else str(resume)  # --from SNAP (dmmlive/snapshots.py)
         if self.resume is not None and log is not None:
@@ -485,9 +494,10 @@ class App:
                                   self.allow_load_anywhere, self.log, self.shaders, self.window_on,
                                   self.broken is not None),
                           {**({"midi": self.midi} if self.midi else {}), **({"link": True} if self.link else {}),
-                           **({"quant": self.quant} if self.quant else {}),
+                           **({"quant": self.quant} if self.quant is not None else {}),
                            **({"resume": self.resume} if self.resume else {})}
                           or None, **kw).start()
+        self.rate, self.block = self.engine.info["rate"], self.engine.info["block"]  # (--from: the snapshot's)
         if server is not None:
             server.set_knobs(self._knobs_or_none())
             self.server = server.start()

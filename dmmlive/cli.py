@@ -100,7 +100,7 @@ def cmd_render(a) -> int:
             raise BadArgument("--start with --workers: not yet; render the whole set or --seconds")
         from .distributed import render_split
         path = render_split(a.patch, a.output, seconds, progress, size=a.size, fps=a.fps,
-                            workers=a.workers if a.workers is not None else (None if a.ray else 1), address=a.ray)
+                            workers=a.workers, address=a.ray)  # (--ray alone: the cluster's workers)
         print(f"wrote {path}")
         return 0
     source = a.patch
@@ -148,7 +148,7 @@ def cmd_evolve(a) -> int:
     if a.workers is not None and a.ray:
         raise BadArgument("give --workers N (this machine) or --ray ADDRESS (a cluster), not both")
     r = evolve(a.patch, a.target, a.weights, population=a.population, sigma=a.sigma, generations=a.generations,
-               seconds=a.seconds, seed=a.seed, workers=a.workers if a.workers is not None else (None if a.ray else 1),
+               seconds=a.seconds, seed=a.seed, workers=a.workers,  # None: Ray on this machine's cores, or --ray's
                address=a.ray, say=lambda text: print(text, flush=True))
     try:
         with open(a.output, "w", encoding="utf-8") as f:
@@ -266,7 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seconds", type=float, default=None, help="seconds compared (default: the whole target)")
     ev.add_argument("--seed", type=int, default=0, help="the random seed (the same seed, the same result)")
     ev.add_argument("--workers", type=int, default=None, metavar="N",
-                    help="render the candidates on N Ray workers here (default 1: in this process, no Ray)")
+                    help="render the candidates on N Ray workers here (default: one per core, on Ray; "
+                         "1: in this process, no Ray)")
     ev.add_argument("--ray", default=None, metavar="ADDRESS", help="render them on this Ray cluster")
     ev.set_defaults(fn=cmd_evolve)
     dv = sub.add_parser("devices", help="list the sound outputs play --device can use")
@@ -277,8 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--no-window", action="store_true", help="no window: sound, file watcher and OSC only")
     pl.add_argument("--device", default=None, help="sound output: a unique part of its name, or its index "
                     "(dmmlive devices lists them; default: the system's default output)")
-    pl.add_argument("--rate", type=int, default=48000, help="sample rate in Hz (default 48000)")
-    pl.add_argument("--block", type=int, default=128, help="samples per tick (default 128)")
+    # (None: not given; App fills in 48000 and 128, or with --from the snapshot's)
+    pl.add_argument("--rate", type=int, default=None, help="sample rate in Hz (default 48000; with --from: the snapshot's)")
+    pl.add_argument("--block", type=int, default=None, help="samples per tick (default 128; with --from: the snapshot's)")
     pl.add_argument("--no-limiter", action="store_true",
                     help="no output limiter (by default a brickwall limiter keeps the output within ±1)")
     pl.add_argument("--ahead", type=float, default=0.01, metavar="SECONDS",
@@ -310,7 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="send midiout's notes and a MIDI clock at the tempo to this destination "
                          "(a unique part of its name, or 'virtual': dmmlive:midi_out)")
     pl.add_argument("--midi-clock-in", action="store_true",
-                    help="follow the tempo of the MIDI clock coming in (sets the machine's tempo)")
+                    help="follow the MIDI clock coming in: its tempo, and after a Start, Continue or "
+                         "Song Position Pointer its beat phase (not with --link)")
     pl.add_argument("--link", action="store_true",
                     help="join the local Ableton Link session: take its tempo and beat phase (quantum: the "
                          "patch's meter), give it the set's own tempo changes")
@@ -319,9 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "(a unique part of its name, its index, or 'default'); the log records it")
     pl.add_argument("--input-channels", type=int, default=2, choices=range(1, 9), metavar="N",
                     help="input channels to take (1-8, default 2)")
-    pl.add_argument("--quant", type=_quant, default=0.0, metavar="BEATS",
+    pl.add_argument("--quant", type=_quant, default=None, metavar="BEATS",
                     help="saves, /dmm/code and /dmm/set land on the next multiple of BEATS on the beat grid "
-                         "(default 0: at once; a patch's quant(...) wins)")
+                         "(default 0: at once, or with --from the snapshot's; a patch's quant(...) wins)")
     pl.add_argument("--from", dest="resume", default=None, metavar="SNAP.dmmsnap",
                     help="start from a snapshot written by /dmm/snapshot (the set resumes where it was; "
                          "the patch file's next save applies over it)")

@@ -38,6 +38,7 @@ RETRIES = 3          # a task whose worker dies is run again (Ray's max_retries)
 SEGMENT = 10.0       # s of video a task renders
 WARMUP = 1.0         # s drawn before a segment and not written
 TELL_EVERY = 5      # frames between a segment's progress reports
+SOUND_SHARE = 0.05  # of the progress bar: the fast pass (under 1% of the work at 1280x720, but it shows the start)
 DIE_ONCE = "DMMLIVE_TEST_DIE_ONCE"  # tests: a file path; the first task to find it absent makes it and dies
 
 
@@ -50,6 +51,16 @@ def need_ray(what: str):
     return ray
 
 
+def check_workers(workers, address: str | None, what: str) -> None:
+    """`workers`: None (Ray: all this machine's cores, or the cluster's) or a whole number
+    >= 1 (1 without an address: this process, no Ray); Ray is needed, and its absence told
+    with how to get it, before any work, unless it is 1 without an address."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise BadArgument(f"--workers must be a whole number >= 1, got {workers!r}")
+    if workers != 1 or address:
+        need_ray(what)
+
+
 @contextlib.contextmanager
 def ray_session(workers: int | None, address: str | None, what: str):
     """Ray for the length of a job: the cluster at `address`, else a local instance of
@@ -59,10 +70,15 @@ def ray_session(workers: int | None, address: str | None, what: str):
         yield ray
         return
     if address:
-        ray.init(address=address, log_to_driver=False)
+        try:
+            ray.init(address=address, log_to_driver=False)
+        except ConnectionError as e:  # (a cluster that asks for a token: RAY_AUTH_MODE=token, Ray's docs)
+            why = [line for line in str(e.__cause__ or e).splitlines() if line.strip()] or [repr(e)]
+            raise BadArgument(f"--ray {address}: cannot connect to the Ray cluster: {why[-1]}") from None
     else:
-        ray.init(num_cpus=max(1, int(workers or os.cpu_count() or 1)), include_dashboard=False,
-                 log_to_driver=False)
+        # a Ray of its own on this machine ("local"), not one a `ray start` left running here
+        ray.init(address="local", num_cpus=max(1, int(workers or os.cpu_count() or 1)),
+                 include_dashboard=False, log_to_driver=False)
     try:
         yield ray
     finally:
@@ -291,22 +307,19 @@ def join(segments: list, pcm_path, samples: int, rate: int, out_path) -> None:
 def render_split(source, path, seconds=None, progress=None, *, size=None, fps=None, workers: int | None = 1,
                  address: str | None = None, segment: float = SEGMENT, warmup: float = WARMUP):
     """Render a performance log to an .mp4 in segments (see the module's doc): `workers`
-    Ray workers on this machine, or the cluster at `address` (`workers=None`: as many as it
-    has; `workers=1` and no address: this process, no Ray). `progress(done, total)`: frames of all segments written."""
+    Ray workers on this machine, or the cluster at `address` (`workers=None`: as many as there
+    are cores here, or as the cluster has; `workers=1` and no address: this process, no Ray).
+    `progress(done, total)`: one bar, rising, that ends at its total: its first SOUND_SHARE
+    the fast pass, the rest the frames of all segments written."""
     from .log import read_log
     path = Path(path)
     if path.suffix.lower() != ".mp4":
         raise BadArgument(f"--workers renders an .mp4, not {path.name!r} (a .wav needs no workers)")
     if not str(source).lower().endswith(".dmmlog"):
         raise BadArgument("--workers renders a set's log (play --log set.dmmlog); render a patch without it")
-    if workers is None and not address:
-        workers = 1
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise BadArgument(f"--workers must be a whole number >= 1, got {workers!r}")
     if not path.parent.is_dir():
         raise BadArgument(f"cannot render to {str(path)!r}: no folder {str(path.parent)!r}")
-    if workers != 1 or address:
-        need_ray("render --workers")
+    check_workers(workers, address, "render --workers")
     log = read_log(source)
     h = log.header
     rate, block = h["rate"], h["block"]
@@ -323,17 +336,20 @@ def render_split(source, path, seconds=None, progress=None, *, size=None, fps=No
     segs = plan(n_frames, fpsf, rate, block, segment, warmup)
     ticks = max(-(-samples // block), frame_tick(n_frames - 1, fpsf, rate, block))
     part = path.with_name(path.stem + ".part" + path.suffix)
+    first = max(1, round(n_frames * SOUND_SHARE))  # the bar's steps for the fast pass
+    total = first + n_frames
     with tempfile.TemporaryDirectory(prefix="dmmlive-render-") as d:
         pcm_path = Path(d, "sound.f32")
         with open(pcm_path, "wb") as pcm:
             ends = {snap: frame_tick(f1 - 1, fpsf, rate, block) for _, f1, snap in segs}
-            snaps = sound_pass(log, size, fps, ticks, ends, pcm)
+            snaps = sound_pass(log, size, fps, ticks, ends, pcm,
+                               None if progress is None else lambda t, n: progress(first * t // n, total))
         if progress is not None:
-            progress(0, n_frames)
+            progress(first, total)
 
         def show(done):
             if progress is not None and done < n_frames:
-                progress(done, n_frames)
+                progress(first + done, total)
         local = workers == 1 and not address
         with contextlib.nullcontext() if local else ray_session(workers, address, "render --workers") as ray:
             tally = Tally(show) if local else ray.remote(num_cpus=0)(Tally).remote()
@@ -344,5 +360,5 @@ def render_split(source, path, seconds=None, progress=None, *, size=None, fps=No
         join(parts, pcm_path, samples, rate, part)
     os.replace(part, path)
     if progress is not None:
-        progress(n_frames, n_frames)
+        progress(total, total)
     return path

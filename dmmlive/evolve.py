@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -227,8 +228,10 @@ def evolve(patch, target, weights, *, population: int = 32, sigma: float = 0.05,
            seconds: float | None = None, seed: int = 0, lr: float = 0.1, workers: int | None = 1,
            address: str | None = None, rate: int = 48000, say=None, types=None) -> Result:
     """Evolve the weights named in `weights` (a list, or a comma-separated string) of the patch
-    file `patch` toward the sound of `target` (a WAV file, or an (n, 2) array at `rate`)."""
-    from .distributed import need_ray
+    file `patch` toward the sound of `target` (a WAV file, or an (n, 2) array at `rate`).
+    `workers`: 1 without `address`, this process (no Ray); N, N Ray workers here; None, Ray
+    on all this machine's cores (`dmmlive evolve`'s default), or on the cluster at `address`."""
+    from .distributed import check_workers
     if isinstance(weights, str):
         weights = [w.strip() for w in weights.split(",") if w.strip()]
     if not weights:
@@ -239,10 +242,7 @@ def evolve(patch, target, weights, *, population: int = 32, sigma: float = 0.05,
         raise BadArgument(f"--sigma must be between 0 and 1 (a relative change), got {sigma!r}")
     if isinstance(generations, bool) or not isinstance(generations, int) or generations < 1:
         raise BadArgument(f"--generations must be a whole number >= 1, got {generations!r}")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise BadArgument(f"--workers must be a whole number >= 1, got {workers!r}")
-    if workers != 1 or address:
-        need_ray("evolve")  # before any work: say how to get it
+    check_workers(workers, address, "evolve")  # Ray's absence told before any work
     path = str(patch)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -260,7 +260,7 @@ def evolve(patch, target, weights, *, population: int = 32, sigma: float = 0.05,
     u = np.zeros(len(sites))          # log of each value's factor from the start
     m1, m2 = np.zeros_like(u), np.zeros_like(u)
     b1, b2 = 0.9, 0.999
-    n_tasks = max(1, min(population + 1, workers if workers else 8))
+    n_tasks = max(1, min(population + 1, workers or (8 if address else os.cpu_count() or 1)))
     best = (math.inf, x0.copy())
     history = []
     with _pool(workers, address) as run:

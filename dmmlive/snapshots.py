@@ -59,10 +59,12 @@ def read(path: str) -> bytes:
         raise BadArgument(f"cannot read snapshot {path}: {e.strerror or e}") from None
 
 
-def resume(session, path: str):
-    """Put the machine of snapshot `path` in the session (and the patch it had applied),
-    in place of the one it holds (made at the same rate and block); returns the machine.
-    Its neuron types are found in the session's machine's table."""
+def resume(session, path: str, rate: int | None = None, block: int | None = None, quant: float | None = None):
+    """Put the machine of snapshot `path` in the session (and the patch it had applied, and
+    its quant unless `quant` is given), in place of the one it holds; returns the machine.
+    `rate`, `block`: what play was given (None: not given, the snapshot's are taken); a
+    snapshot taken at another is refused, the message naming its own. Its neuron types
+    are found in the session's machine's table."""
     from .core.snapshot import restore_with
     try:
         m, extra = restore_with(read(path), types=session.machine.types)
@@ -71,11 +73,12 @@ def resume(session, path: str):
     except KeyError as e:
         raise BadArgument(f"{path}: the snapshot uses neuron type {e.args[0]!r}, unknown here "
                           "(its shader folder: --shaders)") from None
-    old = session.machine
-    if (m.rate, m.block) != (old.rate, old.block):
+    if rate is not None and rate != m.rate or block is not None and block != m.block:
         raise BadArgument(f"{path}: the snapshot was taken at {m.rate} Hz, {m.block} samples a tick: "
-                          f"play --rate {m.rate} --block {m.block}")
+                          f"play --rate {m.rate} --block {m.block} (or leave both out: the snapshot's are taken)")
     session.machine = m
     if isinstance(extra, dict):
         session.patch = extra.get("patch")
+        if quant is None:
+            session.quant = float(extra.get("quant") or 0.0)
     return m

@@ -4,6 +4,12 @@ and without Ray the command says how to get it."""
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 import av
@@ -14,7 +20,7 @@ from numpy.testing import assert_array_equal
 from dmmlive import BadArgument
 from dmmlive.app import build
 from dmmlive.cli import main
-from dmmlive.distributed import DIE_ONCE, frame_tick, plan, render_split
+from dmmlive.distributed import DIE_ONCE, SOUND_SHARE, frame_tick, plan, render_split
 from dmmlive.render import render
 
 RATE, B = 48000, 128
@@ -43,9 +49,48 @@ def setlog(tmp_path_factory):
 @pytest.fixture(scope="module")
 def ray_local():
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def one(setlog, tmp_path_factory):
+    """The set in segments of 1 s, in this process (workers 1, no Ray): its file, and the
+    (done, total) its progress told."""
+    told = []
+    path = render_split(str(setlog), tmp_path_factory.mktemp("one") / "one.mp4", workers=1, segment=1.0,
+                        warmup=0.5, progress=lambda done, total: told.append((done, total)))
+    return path, told
+
+
+@pytest.fixture
+def ray_head():
+    """A Ray cluster started as a user starts one (`ray start --head`, 2 CPUs, a port of its
+    own): its address. Its files (and the address `ray.init()` would find) in a folder of its
+    own, so no other Ray on this machine joins it; stopped after (its --block process told
+    to end, which ends the rest: not `ray stop`, which stops every Ray here)."""
+    pytest.importorskip("ray")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    d = tempfile.mkdtemp(prefix="dmmray")  # (short: Ray's socket paths live under it)
+    env = dict(os.environ, RAY_AUTH_MODE="token")  # Ray's token, the head's and the client's
+    logf = open(Path(d, "head.log"), "w+")
+    head = subprocess.Popen([str(Path(sys.executable).parent / "ray"), "start", "--head", "--port", str(port),
+                             "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats",
+                             "--temp-dir", d, "--block"], stdout=logf, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 90
+        while "Ray runtime started" not in Path(d, "head.log").read_text():
+            assert head.poll() is None and time.monotonic() < deadline, Path(d, "head.log").read_text()
+            time.sleep(0.2)
+        yield f"127.0.0.1:{port}", env
+    finally:
+        head.terminate()
+        head.wait(90)
+        logf.close()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def decode(path):
@@ -64,12 +109,15 @@ def test_the_segments_do_not_depend_on_the_workers():
     assert frame_tick(0, Fraction(30), RATE, B) == 1 and frame_tick(30, Fraction(30), RATE, B) == 376
 
 
-def test_two_ray_workers_give_the_file_of_one_and_a_dead_worker_is_retried(setlog, tmp_path, ray_local,
+def test_two_ray_workers_give_the_file_of_one_and_a_dead_worker_is_retried(setlog, one, tmp_path, ray_local,
                                                                            monkeypatch):
-    told = []
-    one = render_split(str(setlog), tmp_path / "one.mp4", workers=1, segment=1.0, warmup=0.5,
-                       progress=lambda done, total: told.append(done))
-    assert told == sorted(told) and told[0] == 0 and told[-1] == 90 and len(told) >= 90 // 5  # every few frames
+    one, told = one
+    first = round(90 * SOUND_SHARE)  # the bar's first steps: the fast pass (the sound)
+    assert first == 4 and {t for _, t in told} == {90 + first}
+    done = [d for d, _ in told]
+    assert done == sorted(done) and done[0] == 0 and done[-1] == 90 + first  # one bar: it only rises, to its end
+    assert {0, 1, 2, 3} <= set(done[:done.index(first)])  # it moves while the fast pass runs
+    assert len(done) - done.index(first) >= 90 // 5  # and every few frames
     died = tmp_path / "died"
     monkeypatch.setenv(DIE_ONCE, str(died))  # the first segment's worker dies; Ray runs it again
     seen = []
@@ -82,7 +130,7 @@ def test_two_ray_workers_give_the_file_of_one_and_a_dead_worker_is_retried(setlo
     for a, b in zip(f1, f2):
         assert_array_equal(a, b)
     assert_array_equal(s1, s2)
-    assert seen[0] == (0, 90) and seen[-1] == (90, 90)
+    assert seen[0] == (0, 94) and seen[-1] == (94, 94) and (4, 94) in seen
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)  # one bar over all segments, never back
     # the sound is the set's, as a render in one piece has it
     render(str(setlog), tmp_path / "whole.mp4")
@@ -101,6 +149,24 @@ def test_the_cli_renders_with_workers(setlog, tmp_path, ray_local, capsys):
     assert main(["render", str(setlog), "-o", str(tmp_path / "r.mp4"), "--ray", "auto", "--seconds", "1", "-q"]) == 0
     again, _ = decode(tmp_path / "r.mp4")
     assert all(np.array_equal(a, b) for a, b in zip(frames, again)) and len(again) == 30
+
+
+def test_a_cluster_given_by_its_address_gives_the_file_of_one(setlog, one, ray_head, tmp_path):
+    """`--ray ADDRESS`: a cluster started apart (ray start --head), joined by its address from
+    a process of its own, renders the segments of the set to the file of --workers 1."""
+    address, env = ray_head
+    out = tmp_path / "cluster.mp4"
+    job = (f"from dmmlive.distributed import render_split; render_split({str(setlog)!r}, {str(out)!r}, "
+           f"workers=2, address={address!r}, segment=1.0, warmup=0.5)")
+    p = subprocess.run([sys.executable, "-c", job], capture_output=True, text=True, timeout=300, env=env)
+    assert p.returncode == 0, p.stderr
+    assert "Connecting to existing Ray cluster" in p.stderr  # (not a Ray of its own)
+    f1, s1 = decode(one[0])
+    f2, s2 = decode(out)
+    assert len(f2) == 90
+    for a, b in zip(f1, f2):
+        assert_array_equal(a, b)
+    assert_array_equal(s1, s2)
 
 
 def test_without_ray_it_says_how_to_get_it(setlog, tmp_path, without_ray, capsys):

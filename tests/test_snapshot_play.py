@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 
+import av
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
@@ -75,22 +76,29 @@ def test_snapshot_is_not_journaled_and_is_in_the_table():
 
 
 def test_play_from_a_snapshot_starts_there(tmp_path):
+    """Taken at 44100 Hz, 64 a tick, and played with no --rate/--block: the snapshot's (the
+    recording's sound is at its rate); a rate or block given and not its own is refused."""
     patch = tmp_path / "set.dmm"
     patch.write_text(PATCH)
-    host = build(str(patch), RATE, B, True, 0.05)
+    host = build(str(patch), 44100, 64, True, 0.05)
     drive(host, 40)
     host.osc([("snapshot", ["s.dmmsnap"], None, None)])
     wait_writers()
     p = subprocess.run([sys.executable, "-m", "dmmlive.cli", "play", str(patch), "--from", str(tmp_path / "s.dmmsnap"),
-                        "--no-audio", "--no-window", "--no-osc", "--seconds", "1"],
+                        "--no-audio", "--no-window", "--no-osc", "--seconds", "1", "--record", "r.mp4"],
                        capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
+    with av.open(str(tmp_path / "r.mp4")) as c:
+        assert c.streams.audio[0].rate == 44100
     bad = subprocess.run([sys.executable, "-m", "dmmlive.cli", "play", str(patch), "--from", str(patch),
                           "--no-audio", "--no-window", "--no-osc", "--seconds", "1"],
                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert bad.returncode == 1 and "not a dmmlive snapshot" in bad.stderr, bad.stderr
-    with pytest.raises(BadArgument, match="--rate 48000 --block 128"):
-        build(str(patch), RATE, 256, True, 0.05, resume=str(tmp_path / "s.dmmsnap"))
+    for rate, block in ((RATE, None), (None, B), (44100, B)):
+        with pytest.raises(BadArgument, match="taken at 44100 Hz, 64 samples a tick: play --rate 44100 --block 64"):
+            build(str(patch), rate, block, True, 0.05, resume=str(tmp_path / "s.dmmsnap"))
+    m = build(str(patch), None, 64, True, 0.05, resume=str(tmp_path / "s.dmmsnap")).machine
+    assert (m.rate, m.block, m.t) == (44100, 64, 40)
 
 
 @pytest.fixture(autouse=True)
@@ -110,3 +118,33 @@ def test_resumed_sound_is_not_the_fresh_patch(tmp_path):
     fresh = np.concatenate(drive(build(str(patch), RATE, B, True, 0.05), 10))
     resumed = np.concatenate(drive(build(str(patch), RATE, B, True, 0.05, resume=str(tmp_path / "s.dmmsnap")), 10))
     assert not np.array_equal(fresh, resumed)
+
+
+def test_a_resumed_set_keeps_its_quant(tmp_path):
+    """Played with --quant 1 and resumed with no --quant: a save after resuming lands on the
+    beat as it would have without the stop (not at once); a --quant given wins."""
+    patch = tmp_path / "set.dmm"
+    patch.write_text(PATCH)
+    host = build(str(patch), RATE, B, True, 0.05, quant=1.0)
+    drive(host, 52)
+    host.osc([("snapshot", ["q.dmmsnap"], None, None)])
+    want = drive(host, 100)
+    host.apply_text(SAVED, str(patch))  # at tick 152: lands on the beat, tick 188 (120 bpm)
+    want += drive(host, 100)
+    wait_writers()
+
+    again = build(str(patch), RATE, B, True, 0.05, resume=str(tmp_path / "q.dmmsnap"))
+    assert again.session.quant == 1.0
+    got = drive(again, 100)
+    again.apply_text(SAVED, str(patch))
+    got += drive(again, 100)
+    for x, y in zip(want, got, strict=True):
+        assert_array_equal(x, y)
+
+    now = build(str(patch), RATE, B, True, 0.05, quant=0.0, resume=str(tmp_path / "q.dmmsnap"))
+    assert now.session.quant == 0.0
+    at_once = drive(now, 100)
+    now.apply_text(SAVED, str(patch))
+    at_once += drive(now, 100)
+    differ = [i for i, (x, y) in enumerate(zip(want, at_once)) if not np.array_equal(x, y)]
+    assert 100 <= differ[0] < 188 - 52  # the save applied at once, before the beat the quantised one waits for
