@@ -31,7 +31,7 @@ class Journal:
     """The changes applied to a machine, in order, each a record {"tick", "kind", ...}:
     `kind` "code" (a patch text: `path`, `text`, `shaders` {name: source} of the shader
     types it declares), "osc" (`op`, `args`), "knob" (`address`, `values`), "midi" (`bytes`,
-    or `tempo` from a MIDI clock) or "link" (`tempo` and/or `beat` from Ableton Link)."""
+    or `tempo` and/or `beat` from a MIDI clock) or "link" (`tempo` and/or `beat` from Ableton Link)."""
 
     def __init__(self):
         self.subscribers: list = []
@@ -145,18 +145,20 @@ class Host:
     def midi_tempo(self, bpm: float) -> None:
         """Set the machine's tempo from an external MIDI clock, and journal it: a `midi` line
         with its `tempo`."""
-        self.machine.tempo = float(bpm)
-        if self.journal.subscribers:
-            self.journal.publish({"tick": self.machine.t, "kind": "midi", "tempo": float(bpm)})
+        self.clock_steer("midi", bpm)
 
     def link_steer(self, tempo: float | None = None, beat: float | None = None) -> None:
-        """Take the Link session's tempo and/or phase before the next tick (`drivers.link.apply`)
-        and journal it: a `link` line with its `tempo` and/or `beat` (the grid's beat at the
-        next tick's first sample)."""
+        """Take the Link session's tempo and/or phase: `clock_steer("link", ...)`."""
+        self.clock_steer("link", tempo, beat)
+
+    def clock_steer(self, kind: str, tempo: float | None = None, beat: float | None = None) -> None:
+        """Take an outside clock's tempo and/or phase before the next tick (`drivers.link.apply`)
+        and journal it: a `kind` line ("link": Ableton Link, "midi": a MIDI clock in) with its
+        `tempo` and/or `beat` (the grid's beat at the next tick's first sample)."""
         from .drivers.link import apply
         apply(self.machine, tempo, beat)
         if self.journal.subscribers:
-            rec = {"tick": self.machine.t, "kind": "link"}
+            rec = {"tick": self.machine.t, "kind": kind}
             if tempo is not None:
                 rec["tempo"] = float(tempo)
             if beat is not None:

@@ -15,7 +15,8 @@ tick t+1 is computed):
     {"tick": 900, "kind": "osc", "op": "set", "args": ["out.left", "vca", 0.1]} set add value neuron remove
     {"tick": 951, "kind": "knob", "address": "/1/fader1", "values": [0.7]}
     {"tick": 960, "kind": "midi", "bytes": [176, 74, 100]}                       a MIDI message (CC, note, bend)
-    {"tick": 970, "kind": "midi", "tempo": 121.5}                                the tempo of a MIDI clock in
+    {"tick": 970, "kind": "midi", "tempo": 121.5, "beat": 64.02}                 a MIDI clock in's tempo
+                                                                                 and/or phase (as link)
     {"tick": 980, "kind": "link", "tempo": 128.0, "beat": 1042.25}               Ableton Link's tempo and/or
                                                                                  phase (the grid's beat at
                                                                                  the tick's first sample)
@@ -332,29 +333,29 @@ def _check_event(e: dict, path: str, i: int, log: SetLog) -> None:
     if kind == "midi":
         _check_midi(e, f"{path}: line {i}")
     if kind == "link":
-        _check_link(e, f"{path}: line {i}")
+        _check_clock(e, f"{path}: line {i}", "link")
     if kind == "input" and (not isinstance(e["file"], str) or "/" in e["file"] or "\\" in e["file"]
                             or not isinstance(e["channels"], int) or not 1 <= e["channels"] <= 8):
         raise BadArgument(f"{path}: line {i}: an input line needs a file name beside the log and 1-8 channels, "
                           f"got {e['file']!r}, {e['channels']!r}")
 
 
-def _check_link(e: dict, where: str) -> None:
-    """A `link` line holds a `tempo` (bpm > 0) and/or a `beat` (the grid's beat at the tick's first sample)."""
+def _check_clock(e: dict, where: str, kind: str) -> None:
+    """A `link` line, or a `midi` line of a clock, holds a `tempo` (bpm > 0) and/or a `beat`
+    (the grid's beat at the tick's first sample)."""
     t, b = e.get("tempo"), e.get("beat")
     def num(x):
         return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
     if (t is None and b is None) or (t is not None and not (num(t) and t > 0)) or (b is not None and not num(b)):
-        raise BadArgument(f"{where}: a link line needs a 'tempo' (bpm > 0) and/or a 'beat' (a number), "
+        raise BadArgument(f"{where}: a {kind} line needs a 'tempo' (bpm > 0) and/or a 'beat' (a number), "
                           f"got tempo {t!r}, beat {b!r}")
 
 
 def _check_midi(e: dict, where: str) -> None:
-    """A `midi` line holds `bytes` (a channel message: 2 or 3 bytes, status 0x80-0xEF) or `tempo`."""
-    if "tempo" in e:
-        t = e["tempo"]
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t <= 0:
-            raise BadArgument(f"{where}: a midi tempo must be a number of bpm > 0, got {t!r}")
+    """A `midi` line holds `bytes` (a channel message: 2 or 3 bytes, status 0x80-0xEF), or a
+    clock's `tempo` and/or `beat`."""
+    if "tempo" in e or "beat" in e:
+        _check_clock(e, where, "midi")
         return
     b = e.get("bytes")
     ok = isinstance(b, list) and 2 <= len(b) <= 3 and all(isinstance(x, int) and not isinstance(x, bool)
@@ -413,16 +414,13 @@ class Replayer:
         if kind == "code":
             self.session.apply(e["text"], e["path"])
             return
-        if kind == "midi":
-            if "tempo" in e:
-                self.m.tempo = float(e["tempo"])
-            else:
-                from .neurons.midi import apply
-                apply(self.m, e["bytes"])
-            return
-        if kind == "link":
+        if kind in ("midi", "link") and ("tempo" in e or "beat" in e):  # an outside clock
             from .drivers.link import apply as steer
             steer(self.m, e.get("tempo"), e.get("beat"))
+            return
+        if kind == "midi":
+            from .neurons.midi import apply
+            apply(self.m, e["bytes"])
             return
         if kind == "input":  # the card's input, recorded beside the log from this tick on
             from .neurons.inputs import InputFeed
@@ -488,7 +486,7 @@ def check_log(source) -> str:
             elif kind == "midi":
                 _check_midi(e, f"{path}:{line}")
             elif kind == "link":
-                _check_link(e, f"{path}:{line}")
+                _check_clock(e, f"{path}:{line}", "link")
             elif kind == "input":
                 read_input(path, e)
             else:

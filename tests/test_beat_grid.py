@@ -92,6 +92,18 @@ def test_a_quantised_osc_set_lands_on_the_beat():
     assert first_change(got, 3 * base) is not None and first_change(got, 3 * base) < 3 * B
 
 
+def test_a_quantised_osc_code_lands_on_the_beat():
+    m, s = session(quant="quant(1)")
+    ref, _ = session(quant="quant(1)")
+    ctl = Controller(m, s)
+    m.tick(200), ref.tick(200)       # beat 1.07
+    assert ctl.execute("code", [PATCH.format(quant="quant(1)", gain=0.75)])[0][0] == "/dmm/ok"
+    got, base = left(m, 400), left(ref, 400)
+    k = first_change(got, base)
+    assert k + 200 * B == 48000      # beat 2's first sample
+    assert abs(got[k] - 3 * base[k]) < 1e-6   # a step on that very sample (fade 0)
+
+
 def test_play_quant_reaches_the_engine_and_a_log_replays_it(tmp_path):
     """`play --quant 1` (build's quant) makes a save land on the next beat, and the log
     keeps it in its header so the replay lands it on the same sample."""

@@ -23,7 +23,7 @@ each tick the host calls `LinkSync.before_tick`, which
   the estimate's noise and are left alone), the grid is set to the session's phase at
   that sample (`Grid.set_beat`), keeping its bar count;
 - gives dmmlive's own tempo changes to the session: when the machine's tempo differs
-  from what Link last gave (a patch's `tempo()` changed, `/dmm/tempo`, a MIDI clock),
+  from what Link last gave (a patch's `tempo()` changed, `/dmm/tempo`),
   the session's tempo is set to it at that same heard time (`setTempo`, commit).
 
 Both what is taken (tempo, beat) are applied through `apply` and journaled by the host
@@ -39,7 +39,7 @@ from __future__ import annotations
 import time
 from collections import deque
 
-__all__ = ["LinkSync", "apply", "snap_tempo", "phase_error", "TOLERANCE", "link_status"]
+__all__ = ["LinkSync", "HeardClock", "Lowest", "apply", "snap_tempo", "phase_error", "TOLERANCE", "link_status"]
 
 TOLERANCE = 0.001   # s: a phase error under this many seconds' worth of beats is left alone
 WINDOW = 0.5        # s of periods whose heard-time estimates the lowest is taken of
@@ -72,6 +72,65 @@ def apply(m, tempo: float | None = None, beat: float | None = None) -> None:
         m.grid.set_beat(float(beat), at=m.t * m.block)
 
 
+class Lowest:
+    """The lowest of the estimates of one fixed time that noise only makes later (a callback
+    woken late, a message polled late), over the last `window` (in the keys' units: when each
+    estimate was made). With `recent`: when every estimate of the last `recent` is `shift` or
+    more above the lowest, the time itself moved (periods the sound server skipped, a card
+    drifting from the system clock): the older estimates are dropped."""
+
+    def __init__(self, shift: float = SHIFT):
+        self.shift = shift
+        self.low: deque = deque()         # (key, estimate) of the last `window`, the estimates rising
+        self.low_recent: deque = deque()  # ... of the last `recent`
+
+    @property
+    def best(self) -> float:
+        """The lowest estimate taken (the truest)."""
+        return self.low[0][1]
+
+    def add(self, key: float, est: float, window: float, recent: float | None = None) -> float:
+        """Take the estimate `est` made at `key` (one a key, the keys rising); the lowest now."""
+        low, low_recent = self.low, self.low_recent  # sliding minima
+        if not low or low[-1][0] < key:
+            for q, span in ((low, window), (low_recent, recent)):
+                if span is None:
+                    continue
+                while q and q[-1][1] >= est:
+                    q.pop()
+                q.append((key, est))
+                while q[0][0] < key - span:
+                    q.popleft()
+        best = low[0][1]
+        if recent is not None and low_recent[0][1] - best >= self.shift:  # every recent one later: a shift
+            self.low = deque(low_recent)
+            best = low_recent[0][1]
+        return best
+
+
+class HeardClock:
+    """When the next tick's first sample is heard, from the sound card's periods (the
+    module's doc): for Link's phase here, and for a MIDI clock's (drivers/midi.py)."""
+
+    def __init__(self):
+        self.low = Lowest()  # heard(0): when ring position 0 would have been heard
+
+    def heard_at(self, host) -> float:
+        """The monotonic time the next tick's first sample is heard."""
+        now = time.monotonic()
+        clock = getattr(host, "device_clock", None)
+        pos = getattr(host, "write_pos", None)
+        anchor = clock() if clock is not None and pos is not None else None
+        if anchor is None:
+            return now + host.heard_in
+        rate = host.machine.rate
+        cpos, ctime, frames = anchor
+        delay_of = getattr(host, "device_delay", None)
+        delay = delay_of() if delay_of is not None else 0.0
+        best = self.low.add(cpos, ctime - cpos / rate + delay, WINDOW * rate, max(RECENT * rate, 4 * frames))
+        return best + pos / rate
+
+
 class LinkSync:
     """dmmlive in the local Link session: follows its tempo and phase, gives it its own tempo.
 
@@ -92,8 +151,7 @@ class LinkSync:
         except Exception as e:  # noqa: BLE001  (said at start, before any sound)
             raise BadArgument(f"--link: cannot join the Link session: {type(e).__name__}: {e}") from None
         self.tempo = None          # the session tempo last taken or given (bpm), None before the first tick
-        self.low: deque = deque()         # the lowest heard(0) estimates of the periods of the last WINDOW s
-        self.low_recent: deque = deque()  # ... of the last RECENT s
+        self.heard = HeardClock()  # when the next tick is heard
         self.taken = self.corrections = self.given = 0
         self.last_error = 0.0      # the last phase error measured (beats), for tests and the status
         self.failed = False
@@ -155,31 +213,7 @@ class LinkSync:
 
     def heard_at(self, host) -> float:
         """The monotonic time the next tick's first sample is heard (see the module's doc)."""
-        now = time.monotonic()
-        clock = getattr(host, "device_clock", None)
-        pos = getattr(host, "write_pos", None)
-        anchor = clock() if clock is not None and pos is not None else None
-        if anchor is None:
-            return now + host.heard_in
-        rate = host.machine.rate
-        cpos, ctime, frames = anchor
-        delay_of = getattr(host, "device_delay", None)
-        delay = delay_of() if delay_of is not None else 0.0
-        est = ctime - cpos / rate + delay
-        recent = max(RECENT * rate, 4 * frames)
-        low, low_recent = self.low, self.low_recent  # sliding minima: (ring position, estimate), rising
-        if not low_recent or low_recent[-1][0] < cpos:  # one estimate a period
-            for q, span in ((low, WINDOW * rate), (low_recent, recent)):
-                while q and q[-1][1] >= est:
-                    q.pop()
-                q.append((cpos, est))
-                while q[0][0] < cpos - span:
-                    q.popleft()
-        best, late = low[0][1], low_recent[0][1]
-        if late - best >= SHIFT:  # every recent period later: a shift, not jitter
-            self.low = deque(low_recent)
-            best = late
-        return best + pos / rate
+        return self.heard.heard_at(host)
 
     # ---- the App's questions, and the end ----------------------------------------------------
     def status(self) -> dict:

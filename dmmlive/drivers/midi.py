@@ -6,8 +6,8 @@ Everything here runs in the engine process, beside the machine (`Host.midi_link`
   applied to the machine between two ticks, before the next one (`neurons.midi.apply`: `midicc`,
   `midinote`, `midibend`), journaled with that tick (`play --log`; a `midi` line), as a
   knob's value is; the replay applies it before the same tick. With `--midi-clock-in` the
-  machine's tempo follows the clock (24 pulses a beat) of the ports: the median length of
-  a beat over the last 4 beats, set when it moves by 0.1 bpm or more (journaled too).
+  machine's beat grid follows the clock of the ports (`ClockIn`): its tempo, and after a
+  Start, Continue or Song Position Pointer its beat phase too.
 - out (`--midi-out`): what the `midiout` neurons send, and a MIDI clock (Start, then 24
   pulses a beat at the machine's tempo, on the beat grid's 24ths: in phase with its
   `clock` neurons), each message stamped with the sample it belongs
@@ -16,6 +16,9 @@ Everything here runs in the engine process, beside the machine (`Host.midi_link`
   played. A message sent is delivered at the start of the sound server's next period,
   so it is sent half a period ahead: it lands within half a period of its sample (JACK at
   128-frame periods: within 64 frames, plus how late the sending thread woke).
+  `/dmm/hush` silences it too: All Notes Off (CC 123) once on the channels the midiout
+  neurons play on as the hush begins, then no midiout message until it ends; the clock
+  runs on (a band's drum machine following it must not stop).
 
 Which MIDI system: ALSA where its sequencer exists (/dev/snd/seq), else JACK where a JACK
 server runs (the JACK MIDI ports of that server), else the platform's own (CoreMIDI,
@@ -35,13 +38,19 @@ import mido
 import numpy as np
 
 from ..core.errors import BadArgument
+from ..core.grid import MAX_TEMPO
+from ..neurons.sinks import hushed
+from .link import TOLERANCE, HeardClock, Lowest
 
-__all__ = ["MidiLink", "GraphMidiOut", "EventRing", "choose_api", "jack_graph", "port_names", "pick", "midi_ports",
-           "CLOCK", "START", "STOP", "EVENTS"]
+__all__ = ["MidiLink", "ClockIn", "GraphMidiOut", "EventRing", "choose_api", "jack_graph", "port_names", "pick",
+           "midi_ports", "notes_off", "CLOCK", "START", "CONTINUE", "STOP", "SPP", "EVENTS"]
 
-CLOCK, START, STOP = 0xF8, 0xFA, 0xFC
+CLOCK, START, CONTINUE, STOP, SPP = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
 PPQN = 24
 CLOCK_WINDOW = 4 * PPQN + 1   # clock pulses the tempo is fitted over (4 beats)
+CLOCK_FIRST = 7               # pulses before a first tempo is fitted (a 16th note's 6 spans)
+ARRIVAL_WINDOW = 2.0          # s of reads the lowest (read time - message time) is taken over
+READ_EVERY = 0.001            # s between two reads of the ports, with --midi-clock-in
 CLOCK_GAP = 1.0               # s without a pulse: the clock stopped (the fit starts again)
 CLOCK_STEP = 0.1              # bpm the fitted tempo moves by before the machine's is set
 CLIENT = "dmmlive"            # the MIDI client's name (JACK: dmmlive:midi_in, dmmlive:midi_out)
@@ -135,18 +144,23 @@ class MidiLink:
         self.graph = output if graph else None  # the output is the audio process's (GraphMidiOut)
         self.clock_in = bool(clock_in)
         self.api = api
-        self.ins: list = []          # [rtmidi.MidiIn, the source's name, its clock (s, by the deltas)]
+        self.ins: list = []          # [rtmidi.MidiIn, the source's name, its clock (s, by the deltas),
+                                     #  monotonic - its clock (link.Lowest)]
         self.out = None              # rtmidi.MidiOut
         self.out_name = None
         self.received = 0
         self.applied = 0
         self.malformed = 0
-        self.clock_times: deque = deque(maxlen=CLOCK_WINDOW)  # when the last pulses came
-        self.tempo = None            # the tempo last set from the clock
+        self.clock = ClockIn() if self.clock_in else None  # --midi-clock-in
         self.sent = 0
+        self._hushed = False         # /dmm/hush was on at the last tick (its All Notes Off sent)
         self._seen: dict = {}        # midiout neuron -> its state's 'fired' last read
         self._next_clock = None      # ring position (float) of the next clock pulse
         self._sender = None
+        self._reader = None          # the thread reading the ports (--midi-clock-in), and its
+        self._lock = threading.Lock()  # messages waiting for the engine
+        self._waiting: list = []
+        self._stopping = threading.Event()
 
     # ---- opening -------------------------------------------------------------------------------
     def open(self) -> "MidiLink":
@@ -187,7 +201,10 @@ class MidiLink:
                 except Exception as e:  # noqa: BLE001
                     mi.delete()
                     raise BadArgument(f"MIDI source {n!r} would not open: {e}") from None
-                self.ins.append([mi, n, 0.0])
+                self.ins.append([mi, n, 0.0, Lowest()])
+        if self.clock is not None and self.ins:
+            self._reader = threading.Thread(target=self._read_often, name="dmmlive-midi-in", daemon=True)
+            self._reader.start()
         if self.output_spec:
             mo = rtmidi.MidiOut(api, CLIENT)
             try:
@@ -216,7 +233,7 @@ class MidiLink:
             return ""
         parts = []
         if self.ins:
-            parts.append("in from " + ", ".join(repr(n) for _, n, _ in self.ins)
+            parts.append("in from " + ", ".join(repr(n) for _, n, _, _ in self.ins)
                          + (" (following its clock)" if self.clock_in else ""))
         if self.out is not None:
             parts.append(f"out to {self.out_name!r} (notes, clock at the tempo)")
@@ -228,7 +245,11 @@ class MidiLink:
         if self._sender is not None:
             self._sender.stop()
             self._sender = None
-        for mi, _, _ in self.ins:
+        if self._reader is not None:
+            self._stopping.set()
+            self._reader.join(2.0)
+            self._reader = None
+        for mi, _, _, _ in self.ins:
             try:
                 mi.close_port()
                 mi.delete()
@@ -246,34 +267,50 @@ class MidiLink:
             self.out = None
 
     # ---- in -----------------------------------------------------------------------------------
-    def _poll(self):
-        """The messages waiting in the ports' queues: (time, bytes), the time by the deltas
-        rtmidi stamps them with (seconds, on that port's own clock). Polled by the engine
-        before each tick: no Python runs in the MIDI system's thread (on JACK that is the
-        real-time process thread, which must never wait for this process's GIL)."""
+    def _read(self) -> list:
+        """The messages waiting in the ports' queues: [(time, bytes, port)], the time by the
+        deltas rtmidi stamps them with (seconds, on that port's own clock). No Python runs in
+        the MIDI system's thread (on JACK that is the real-time process thread, which must
+        never wait for this process's GIL). Each read also keeps the port's clock against the
+        monotonic one (`port[3]`): the lowest of (read time - the newest message's time) over
+        the last ARRIVAL_WINDOW s; a message is only ever read after it came, so the lowest
+        is the truest."""
+        out = []
         for port in self.ins:
-            mi = port[0]
+            mi, got = port[0], []
             while True:
-                got = mi.get_message()
-                if got is None:
+                m = mi.get_message()
+                if m is None:
                     break
-                data, delta = got
+                data, delta = m
                 port[2] += delta
-                self.received += 1
-                yield port[2], data
+                got.append((port[2], data, port))
+            if got:
+                now = time.monotonic()  # (after the last message: never before one came)
+                port[3].add(now, now - got[-1][0], ARRIVAL_WINDOW)
+                out += got
+        return out
 
-    def _clock_pulse(self, t: float):
-        """A clock pulse came at `t`: the tempo of the last pulses (the median of the spans of
-        24 pulses in them: a pulse late on its way moves it little), or None while too few came."""
-        ts = self.clock_times
-        if ts and t - ts[-1] > CLOCK_GAP:  # the clock stopped: start again
-            ts.clear()
-        ts.append(t)
-        if len(ts) < PPQN + 1:
-            return None
-        y = np.fromiter(ts, np.float64)
-        beat = float(np.median(y[PPQN:] - y[:-PPQN]))  # s a beat: the median of every beat's span
-        return 60.0 / beat if beat > 0 else None
+    def _poll(self) -> list:
+        """The messages received since the last poll (the engine's, before each tick)."""
+        if self._reader is None:
+            got = self._read()
+        else:
+            with self._lock:
+                got, self._waiting = self._waiting, []
+        self.received += len(got)
+        return got
+
+    def _read_often(self) -> None:
+        """With --midi-clock-in, the ports are read every READ_EVERY s by a thread of their own:
+        the engine polls at one phase of the sound card's period (it computes a block when
+        the card's play position comes near), so the lowest (poll time - message time) would
+        be late by that phase; a thread of its own reads at every phase."""
+        while not self._stopping.wait(READ_EVERY):
+            got = self._read()
+            if got:
+                with self._lock:
+                    self._waiting += got
 
     # ---- each tick ------------------------------------------------------------------------------
     def after_tick(self, host) -> None:
@@ -295,25 +332,23 @@ class MidiLink:
             host.machine.report("midi-in", f"MIDI in failed: {type(e).__name__}: {e} (the sound goes on)")
 
     def _take(self, host) -> None:
-        bpm = None
-        for t, data in self._poll():
+        clock = self.clock
+        for t, data, port in self._poll():
             if not data:
                 continue
-            if data[0] == CLOCK:
-                if self.clock_in:
-                    bpm = self._clock_pulse(t) or bpm
+            if data[0] >= 0xF0:  # (the clock's, or nothing of dmmlive's)
+                if clock is not None:
+                    clock.take(data, t, port[3])
                 continue
-            if data[0] < 0xF0:
-                try:  # (a malformed message from a device: dropped, counted)
-                    mido.Message.from_bytes(data)
-                except (ValueError, TypeError):
-                    self.malformed += 1
-                    continue
-                host.midi(data)
-                self.applied += 1
-        if bpm is not None and 1.0 <= bpm <= 1000.0 and (self.tempo is None or abs(bpm - self.tempo) >= CLOCK_STEP):
-            self.tempo = round(bpm, 2)
-            host.midi_tempo(self.tempo)
+            try:  # (a malformed message from a device: dropped, counted)
+                mido.Message.from_bytes(data)
+            except (ValueError, TypeError):
+                self.malformed += 1
+                continue
+            host.midi(data)
+            self.applied += 1
+        if clock is not None:
+            clock.steer(host)
 
     def _send_tick(self, host, pos: int) -> None:
         """What the tick whose first sample is at ring position `pos` sends."""
@@ -332,14 +367,17 @@ class MidiLink:
             while self._next_clock < end:
                 events.append((int(np.ceil(self._next_clock)), (CLOCK,)))
                 self._next_clock += step
-        for name, t in m.neurons.items():
-            if t != "midiout":
-                continue
-            st = m.state_of(name)
+        quiet = hushed(m)  # /dmm/hush: no note goes out; those sounding end as it begins
+        outs = [(name, m.state_of(name)) for name, t in m.neurons.items() if t == "midiout"]
+        if quiet and not self._hushed:
+            events += [(pos, data) for data in notes_off(sorted({st["ch"] for _, st in outs}))]
+        self._hushed = quiet
+        for name, st in outs:
             fired = st.get("fired", 0)
             if fired != self._seen.get(name):
                 self._seen[name] = fired
-                events += [(pos + i, data) for i, data in st.get("events", ())]
+                if not quiet:
+                    events += [(pos + i, data) for i, data in st.get("events", ())]
         if not events:
             return
         ring = getattr(host, "midi_events", None)
@@ -349,6 +387,122 @@ class MidiLink:
         elif self._sender is not None:
             self._sender.schedule(events, host, pos, m.rate)
         self.sent += len(events)
+
+
+class ClockIn:
+    """An external MIDI clock steering the machine's beat grid (`--midi-clock-in`).
+
+    Tempo: 24 pulses a beat; the median length of a beat over the last 4 beats (over the
+    pulses there are, from the 7th, while fewer than 4 beats came), set when it moves by
+    0.1 bpm or more or when something else (a save's `tempo()`, `/dmm/tempo`) set another:
+    one clock rules the tempo, while it runs (one silent for CLOCK_GAP s no longer does).
+
+    Phase: Start makes the next pulse song position 0 (beat 0), Song Position Pointer
+    (sixteenths) sets the position the next pulse plays, Continue resumes from it, Stop
+    holds it (the grid runs on, at the clock's tempo, and its phase is left alone until a
+    Start or Continue). While running, every pulse is a 24th of a beat. When the last pulse
+    came, by a line through the pulses of the last 4 beats (`_last_pulse`; on the monotonic
+    clock by the port's `Lowest`), is where its song position / 24 is heard, so the grid's
+    beat at the next tick's first sample, heard at `HeardClock.heard_at` (the device's
+    latency compensated, as for Link), should be that plus the time since. The grid is set to that
+    beat (`link.apply`, `Grid.set_beat`) on the first pulse after a Start, Continue or
+    Pointer, and whenever it is more than link.TOLERANCE seconds' worth of beats off.
+    Without a Start or Continue since dmmlive began, a clock's phase is unknown: the tempo
+    alone is followed. What is set goes through `host.clock_steer("midi", ...)`: journaled,
+    replayed sample for sample."""
+
+    def __init__(self):
+        self.times: deque = deque(maxlen=CLOCK_WINDOW)  # the port times of the last pulses
+        self.run: deque = deque(maxlen=CLOCK_WINDOW)    # (port time, song position) of the last pulses while running
+        self.arrival = None          # the pulses' port: its clock against the monotonic one (link.Lowest)
+        self.fitted = None           # the clock's tempo fitted (bpm), unrounded
+        self.tempo = None            # the tempo last set from the clock
+        self.pos = None              # the song position (pulses) the next pulse plays; None: unknown
+        self.running = False
+        self.jump = False            # the next pulse sets the grid's beat, however near it is
+        self.due = False             # a pulse came while running: the phase is checked
+        self.corrections = 0
+        self.heard = HeardClock()
+
+    def take(self, data, t: float, arrival) -> None:
+        """A system message `data` that came at port time `t` on the port whose clock `arrival` keeps."""
+        s = data[0]
+        if s == CLOCK:
+            self.arrival = arrival
+            self._pulse(t)
+            if self.running and self.pos is not None:
+                self.run.append((t, self.pos))
+                self.pos += 1
+                self.due = True
+        elif s in (START, CONTINUE):
+            if s == START or self.pos is None:
+                self.pos = 0
+            self.running = self.jump = True
+            self.run.clear()
+        elif s == STOP:
+            self.running = False
+            self.run.clear()
+        elif s == SPP and len(data) == 3:
+            self.pos = ((data[2] << 7) | data[1]) * 6  # (sixteenths: 6 pulses each)
+            self.jump = True
+            self.run.clear()
+
+    def _pulse(self, t: float) -> None:
+        """A clock pulse came at `t`: the tempo of the last pulses (the median of the spans of
+        24 pulses in them: a pulse late on its way moves it little)."""
+        ts = self.times
+        if ts and t - ts[-1] > CLOCK_GAP:  # the clock stopped: start again
+            ts.clear()
+        ts.append(t)
+        if len(ts) < CLOCK_FIRST:
+            return
+        y = np.fromiter(ts, np.float64)
+        if len(ts) > PPQN:
+            beat = float(np.median(y[PPQN:] - y[:-PPQN]))  # s a beat: the median of every beat's span
+        else:
+            beat = (y[-1] - y[0]) * PPQN / (len(y) - 1)
+        if beat > 0 and 1.0 <= 60.0 / beat <= MAX_TEMPO:
+            self.fitted = 60.0 / beat
+
+    def _last_pulse(self) -> float:
+        """When the last pulse of the run came (port time), by a line through the run's pulses:
+        its slope the median of the slopes between pulses half the run apart, its offset the
+        mean of the middle half of the pulses against it (a pulse late on its way moves
+        neither; JACK delivers a message at a period's start, and a mean of those is steadier
+        than their median, which jumps by a period)."""
+        t = np.fromiter((r[0] for r in self.run), np.float64)
+        p = np.fromiter((r[1] for r in self.run), np.float64)
+        h = len(t) // 2
+        if h == 0:
+            return float(t[-1])
+        slope = float(np.median((t[h:] - t[:-h]) / (p[h:] - p[:-h])))  # s a pulse
+        r = np.sort(t - slope * (p - p[-1]))
+        q = len(r) // 4
+        return float(r[q:len(r) - q].mean())  # (the middle half's mean: steady where arrivals are quantised)
+
+    def steer(self, host) -> None:
+        """Before the next tick: the clock's tempo and phase, where they differ from the grid's."""
+        m = host.machine
+        heard = self.heard.heard_at(host)  # (every tick: the estimate keeps its periods)
+        tempo = beat = None
+        if self.times and time.monotonic() - (self.times[-1] + self.arrival.best) > CLOCK_GAP:
+            self.times.clear()  # the clock stopped: its tempo no longer rules (a save's, /dmm/tempo's stand)
+            self.fitted = None
+        bpm = self.fitted
+        if bpm is not None and (self.tempo is None or abs(bpm - self.tempo) >= CLOCK_STEP or m.tempo != self.tempo):
+            self.tempo = tempo = round(bpm, 2)
+        if self.due and self.run:
+            self.due = False
+            now = tempo or m.tempo
+            when = self._last_pulse() + self.arrival.best  # on the monotonic clock
+            s = m.t * m.block
+            want = self.run[-1][1] / PPQN + (heard - when) * now / 60.0
+            if self.jump or abs(want - m.grid.beat(s)) * 60.0 > TOLERANCE * now:
+                beat = want
+                self.corrections += 1
+            self.jump = False
+        if tempo is not None or beat is not None:
+            host.clock_steer("midi", tempo, beat)
 
 
 class _Sender:
@@ -419,9 +573,14 @@ def grid_pulses(grid, s0: int, n: int, per_beat: int) -> np.ndarray:
     return np.flatnonzero(k[1:] > k[:-1])
 
 
+def notes_off(channels) -> list:
+    """All Notes Off (CC 123) on each of `channels` (1-16)."""
+    return [(0xB0 + ch - 1, 123, 0) for ch in channels]
+
+
 def all_notes_off() -> list:
     """What a stop sends: the clock's Stop, then All Notes Off (CC 123) on every channel."""
-    return [(STOP,)] + [(0xB0 + ch, 123, 0) for ch in range(16)]
+    return [(STOP,)] + notes_off(range(1, 17))
 
 
 def jack_graph() -> bool:

@@ -92,3 +92,29 @@ def test_a_tone_played_into_the_input_port_comes_out_through_the_patch_and_the_l
     # the input is held back by what the engine runs ahead: a block or two of silence at
     # the start at most (the engine's first cover), none dropped
     assert st["input_short"] <= 3 and st["input_dropped"] == 0, st
+
+
+def test_play_input_device_through_the_app_hears_the_tone(jack, tmp_path):
+    """`play --input-device` as the App wires it (App(..., input_device=...)): the tone another
+    client plays into dmmlive's input port is heard at its output, at its pitch and level."""
+    import io
+    from dmmlive.app import App
+    patch = tmp_path / "in.dmm"
+    patch.write_text(PATCH)
+    app = App(patch, audio=True, device=jack.device, input_device=jack.device, window=False, osc=False,
+              out=io.StringIO(), err=io.StringIO())
+    app.start()
+    try:
+        ear = ToneAndEar(jack.server)
+        try:
+            time.sleep(2.0)
+            heard = np.concatenate(ear.heard[-int(1.0 * RATE / jack.period):])
+        finally:
+            ear.close()
+    finally:
+        app.stop()
+    spec = np.abs(np.fft.rfft(heard * np.hanning(len(heard))))
+    f = np.fft.rfftfreq(len(heard), 1 / RATE)
+    assert abs(f[np.argmax(spec)] - TONE) < 2.0          # the tone, at its pitch
+    rms = np.sqrt(np.mean(heard ** 2))
+    assert 0.3 < rms < 0.4, rms                          # through the lowpass: ~0.35

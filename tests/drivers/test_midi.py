@@ -173,6 +173,52 @@ def keys(server):
     k.close()
 
 
+CLOCK_SENDER = """\
+import os, sys, time
+import rtmidi
+try:  # (on time where the system lets it: a clock a band plays to is a real-time one)
+    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+except (OSError, AttributeError):
+    pass
+out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "miditest-clock")
+out.open_virtual_port("out")
+print("ready", flush=True)
+bpm = float(sys.stdin.readline())
+step, due = 60.0 / (bpm * 24), time.monotonic()
+out.send_message([0xFA])
+while True:
+    due += step
+    time.sleep(max(0.0, due - time.monotonic()))
+    out.send_message([0xF8])
+"""
+
+
+class ClockSender:
+    """A MIDI clock in a process of its own (`miditest-clock:out`): `start(bpm)` sends Start, then
+    24 pulses a beat on an absolute schedule, until `close()`."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, "-c", CLOCK_SENDER], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout.readline().strip() == "ready"
+        self.name = "miditest-clock:out"
+
+    def start(self, bpm: float) -> None:
+        self.proc.stdin.write(f"{bpm}\n")
+        self.proc.stdin.flush()
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+
+@pytest.fixture
+def clock_sender(server):
+    c = ClockSender()
+    yield c
+    c.close()
+
+
 # ---- probes, run in the engine process -------------------------------------------------------
 def tempo(host):
     return host.machine.tempo
@@ -184,6 +230,27 @@ def received(host):
 
 def logged_lines(host) -> int:
     return host.log.lines
+
+
+def capturing(eng, seconds: float):
+    """What the engine computes over the next `seconds`, captured on a thread: (the thread, a
+    dict whose 'r' is (tick, sound) once it is done)."""
+    got: dict = {}
+    cap = threading.Thread(target=lambda: got.update(r=eng.capture(int(seconds * RATE) // B * B,
+                                                                   timeout=seconds + 20)))
+    cap.start()
+    return cap, got
+
+
+def replayed(log, tick0: int, n_blocks: int) -> np.ndarray:
+    """The sound a replay of `log` makes from tick `tick0` on, `n_blocks` blocks less one."""
+    m = machine_from_log(log)
+    blocks = []
+    while m.t < tick0 + n_blocks - 1:
+        m.tick()
+        if m.t >= tick0:
+            blocks.append(m.sound().copy())
+    return np.concatenate(blocks)
 
 
 def freq_of(x: np.ndarray) -> float:
@@ -223,10 +290,7 @@ def test_midi_in_moves_a_gain_and_plays_notes_and_the_log_replays_it(server, lis
         listener.connect_sound()
         eng = app.engine
         seconds = 5.0
-        got = {}
-        cap = threading.Thread(target=lambda: got.update(r=eng.capture(int(seconds * RATE) // B * B,
-                                                                       timeout=seconds + 20)))
-        cap.start()
+        cap, got = capturing(eng, seconds)
         time.sleep(0.3)
         for data in sent:
             n = eng.call(received)
@@ -261,14 +325,7 @@ def test_midi_in_moves_a_gain_and_plays_notes_and_the_log_replays_it(server, lis
         assert freq_of(right) == pytest.approx(f, abs=1.0)
         assert np.abs(right).max() == pytest.approx(want_right[i], abs=0.005)
     assert np.abs(spans[6][B:, 1]).max() == 0 and np.abs(spans[2][:, 1]).max() == 0
-    m = machine_from_log(log)   # the replay: sample for sample what was played
-    blocks = []
-    while m.t < tick0 + n_blocks - 1:
-        m.tick()
-        if m.t >= tick0:
-            blocks.append(m.sound().copy())
-    again = np.concatenate(blocks)
-    np.testing.assert_array_equal(again, data)
+    np.testing.assert_array_equal(replayed(log, tick0, n_blocks), data)  # sample for sample what was played
     assert np.abs(data).max() > 0.4
 
 
@@ -361,6 +418,141 @@ def test_midi_clock_in_sets_the_tempo(server, keys, tmp_path):
     tempos = [e["tempo"] for e in lines if e["kind"] == "midi"]
     assert tempos and tempos[-1] == pytest.approx(97.0, abs=0.5)
     assert not [e for e in lines if e["kind"] == "midi" and "bytes" in e]  # the pulses are not logged
+
+
+def device_delay(host) -> float:
+    return host.device_delay()
+
+
+def clock_corrections(host) -> int:
+    return host.midi_link.clock.corrections
+
+
+CLICK_PATCH = "fade(0)\nc = clock()\nout.left = 0.5*c\nout.right = phasor(freq=0.5, amp=0.5)\n"
+
+
+def test_midi_clock_in_with_start_puts_the_beats_on_its_pulses_and_the_log_replays_it(server, listener,
+                                                                                       clock_sender, tmp_path):
+    """Start, then a clock at 97 bpm: the clicks of a `clock()` (one a beat of the grid) are
+    heard within a period (128 frames) of every 24th pulse from the Start on, the first
+    excepted (beat 0 is known only once its pulse came: its sample is played by then). The
+    right channel is a ramp (its value says which sample plays): where it broke in the half
+    second before a click, dmmlive's sound was late (the engine fell behind on a busy
+    machine: what it computed ahead is heard late by it, whatever steers the grid), and
+    that beat is not judged, as a beat whose pulses the sender sent late is not."""
+    patch, log = tmp_path / "clk.dmm", tmp_path / "clk.dmmlog"
+    patch.write_text(CLICK_PATCH)
+    app = App(patch, audio=True, device="system", window=False, osc=False, log=log, out=io.StringIO(),
+              err=io.StringIO(), midi_in=[clock_sender.name], midi_clock_in=True)
+    app.start()
+    try:
+        listener.connect_sound()
+        listener.client.connect(clock_sender.name, listener.mi)  # (the listener hears the pulses too)
+        eng = app.engine
+        time.sleep(0.5)
+        seconds = 8.0
+        cap, got = capturing(eng, seconds)
+        time.sleep(0.3)
+        f0 = listener.frame
+        listener.events.clear()
+        clock_sender.start(97.0)
+        time.sleep(seconds - 1.5)
+        first, x = listener.sound(f0)
+        events = list(listener.events)
+        delay = eng.call(device_delay)
+        corrections = eng.call(clock_corrections)
+        xruns = eng.status()["xruns"]
+        cap.join(seconds + 30)
+        tick0, data = got["r"]
+    finally:
+        app.stop()
+    lat = int(round(delay * RATE))  # frames from a period's start to its first sample being heard
+    assert events[0][1] == b"\xfa"
+    pulses = np.array([t for t, d in events if d == b"\xf8"])
+    # which pulse of the sender's schedule each is (it sends pulse k (k+1) steps after Start; the
+    # listener, a Python client, misses the pulses of a period JACK skipped it in), and whether
+    # it came within a period of that schedule (a pulse the sender sent late on a busy machine
+    # is not the clock's): a beat is judged where every pulse of the beat up to it did
+    step = 60.0 * RATE / (97.0 * 24)
+    k = np.round((pulses - events[0][0]) / step).astype(int) - 1
+    on_time = np.abs(pulses - (np.median(pulses - k * step) + k * step)) <= B
+    n = int(k[-1]) + 1
+    good = np.zeros(n, bool)
+    good[k[on_time]] = True
+    at = np.full(n, -10 ** 9, np.int64)
+    at[k] = pulses
+    beats = at[::24]   # the frames pulses 0, 24, 48 ... came in
+    ramp = np.diff(x[:, 1].astype(np.float64))  # (1/(4·RATE) a frame; -0.5 where it wraps; NaN: not heard)
+    smooth = (np.abs(ramp - 0.25 / RATE) < 1e-5) | (np.abs(ramp + 0.5) < 1e-3)
+    broke = first + 1 + np.flatnonzero(~smooth)    # the frames the sound did not go on from the last
+    judged = np.array([good[max(0, i - 24):i + 1].all() and not np.any((broke > at[i] - RATE // 2)
+                                                                        & (broke <= at[i] + B))
+                       for i in range(0, n, 24)])
+    clicks = first + np.flatnonzero(np.nan_to_num(x[:, 0]) > 0.25) + lat  # when heard
+    clicks = clicks[(clicks > events[0][0] + 100) & (clicks < pulses[-1] + 1000)]
+    near = [clicks[np.abs(clicks - b) < step * 12] for b in beats]  # each beat's clicks (within half a beat)
+    err = np.array([c[0] - b for b, c, j in zip(beats, near, judged) if j and len(c)])
+    print(f"\nMIDI clock in at 97 bpm: {len(beats)} beats ({judged[1:].sum()} judged), {len(clicks)} clicks, "
+          f"click - pulse (frames, heard {lat} frames after its period): {err.tolist()}; {corrections} phase "
+          f"corrections, {xruns:.0f} xruns, {len(pulses)} pulses heard of {n}")
+    lines = [json.loads(x) for x in open(log, encoding="utf-8")][1:]
+    steer = [e for e in lines if e["kind"] == "midi"]
+    assert any("beat" in e for e in steer) and any("tempo" in e for e in steer)
+    assert [e["tempo"] for e in steer if "tempo" in e][-1] == pytest.approx(97.0, abs=0.5)
+    np.testing.assert_array_equal(replayed(log, tick0, len(data) // B), data)  # sample for sample
+    assert np.count_nonzero(data[:, 0] > 0.25) >= 9 and np.abs(data[:, 1]).max() > 0.45
+    assert len(beats) >= 9 and len(near[0]) == 0  # beat 0 is known once it is played: no click
+    if judged[1:].sum() < 3:
+        pytest.skip(f"the machine was too busy: {judged[1:].sum()} beats' pulses came on time")
+    assert all(len(c) == 1 for c, j in zip(near[1:], judged[1:]) if j)  # one click a beat
+    assert len(err) == judged[1:].sum() and np.all(np.abs(err) <= B), err
+
+
+def cc_value(host) -> float:
+    return float(host.machine.output("g", "out"))
+
+
+def test_midi_in_by_default_takes_every_source(server, keys, tmp_path):
+    """No --midi-in: every MIDI source there is (but dmmlive's own); a CC from one moves its midicc."""
+    patch = tmp_path / "all.dmm"
+    patch.write_text("g = midicc(7, channel=1, default=0.25, lag=0)\nout = 0.1*mul(sine(freq=220), g)\n")
+    exe = Path(sys.executable).with_name("dmmlive")
+    cli = [str(exe)] if exe.exists() else [sys.executable, "-m", "dmmlive.cli"]
+    r = subprocess.run(cli + ["play", str(patch), "--no-audio", "--no-window", "--no-osc", "--seconds", "1"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert f"in from '{keys.name}'" in r.stdout, r.stdout  # (the command line's default: all)
+    app = App(patch, audio=True, device="system", window=False, osc=False, out=io.StringIO(),
+              err=io.StringIO(), midi_in=["all"])
+    app.start()
+    try:
+        said = app.out.getvalue()
+        assert f"in from '{keys.name}'" in said and "'dmmlive" not in said, said
+        eng = app.engine
+        assert eng.call(cc_value) == 0.25
+        keys.send(0xB0, 7, 127)
+        wait_until(lambda: eng.call(received) == 1, "the CC applied")
+        wait_until(lambda: eng.call(cc_value) == 1.0, "the midicc at 1")
+        keys.send(0xB1, 7, 0)  # channel 2: not its channel
+        wait_until(lambda: eng.call(received) == 2, "the second CC applied")
+        time.sleep(0.1)
+        assert eng.call(cc_value) == 1.0
+    finally:
+        app.stop()
+
+
+def test_link_and_midi_clock_in_together_are_refused(tmp_path):
+    patch = tmp_path / "p.dmm"
+    patch.write_text("out = 0.1*sine(freq=220)\n")
+    with pytest.raises(BadArgument, match=r"^--link and --midi-clock-in: one clock source"):
+        App(patch, audio=False, window=False, osc=False, out=io.StringIO(), err=io.StringIO(),
+            midi_in=["virtual"], midi_clock_in=True, link=True)
+    exe = Path(sys.executable).with_name("dmmlive")
+    cli = [str(exe)] if exe.exists() else [sys.executable, "-m", "dmmlive.cli"]
+    r = subprocess.run(cli + ["play", str(patch), "--no-audio", "--no-window", "--no-osc", "--seconds", "1",
+                              "--link", "--midi-clock-in"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "--link and --midi-clock-in: one clock source" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
 
 
 def test_an_unknown_midi_port_is_an_error_naming_it(server, listener, tmp_path):

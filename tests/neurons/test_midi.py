@@ -276,3 +276,78 @@ def test_the_clock_out_pulses_on_the_samples_a_clock_of_24_a_beat_pulses_on_thro
         pulses += ((m.t - 1) * B + np.flatnonzero(m.output("c") > 0.5)).tolist()
     clocks = [p for p, d in ring.take(10 ** 9) if d == bytes([CLOCK])]
     assert len(clocks) > 150 and clocks == pulses
+
+
+def test_a_hush_sends_all_notes_off_once_and_no_note_until_it_ends_and_the_clock_runs_on():
+    h = host_of(MIDIOUT)  # (its note-ons every 12000 samples, on channel 5)
+    ring = EventRing(bytearray(8 * 4 * 8192), bytearray(16))
+    h.midi_events = ring
+    h.midi_link = MidiLink(inputs=(), output="x", graph=True)
+    h.tick(100)
+    before = list(ring.take(10 ** 9))
+    assert [p for p, d in before if d[0] == 0x94] == [0, 12000]
+    h.controller.execute("hush", [1])
+    h.tick(400)  # to sample 64000: note-ons at 24000, 36000, 48000 and 60000 were due
+    hushed = list(ring.take(10 ** 9))
+    assert [(p, d) for p, d in hushed if d[0] != CLOCK] == [(100 * B, bytes([0xB4, 123, 0]))]
+    clocks = [p for p, d in hushed if d == bytes([CLOCK])]  # the clock out runs on: 24 a beat at 120
+    assert len(clocks) == 400 * B // 1000 and clocks[0] == 13000
+    h.controller.execute("hush", [0])
+    h.tick(200)  # to sample 89600
+    after = list(ring.take(10 ** 9))
+    assert [p for p, d in after if d[0] == 0x94 and d[2] > 0] == [72000, 84000]
+    assert not [d for _, d in after if d[0] == 0xB4 and d[1] == 123]
+
+
+def test_a_clock_in_puts_beat_0_on_the_pulse_after_start_and_a_song_position_pointer_moves_it():
+    """ClockIn against a simulated card whose ring position p is heard at T0 + p/RATE s (monotonic)
+    and a port whose clock reads T0 s less: a pulse at port time τ is heard at sample τ·RATE. A
+    clock at 100 bpm (a pulse every 1200 samples), Start at 0.01 s: beat 0 on the first pulse
+    (0.02 s: sample 960), every 24th pulse a beat, heard on its sample by a clock(); then Stop,
+    Song Position Pointer 32 (beat 8), Continue: the next pulse is beat 8. While the clock runs
+    it rules the tempo; silent, a /dmm/tempo stands."""
+    from dmmlive.drivers.link import Lowest
+    from dmmlive.drivers.midi import CONTINUE, SPP, STOP
+    h = host_of("fade(0)\nc = clock()\nout = 0.5*c\n")
+    h.midi_link = MidiLink(inputs=(), clock_in=True)
+    import time
+    t0 = time.monotonic() + 1000.0  # (the clock runs: its pulses are not older than a second)
+    h.device_clock, h.device_delay = (lambda: (0, t0, 128)), (lambda: 0.0)
+    arrival = Lowest()
+    arrival.add(0.0, t0, 2.0)
+    clock, m = h.midi_link.clock, h.machine
+    msgs = [(0.01, [START])] + [(0.02 + k * 0.025, [CLOCK]) for k in range(200)]  # pulses 0..199: 0.02 .. 4.995 s
+    msgs += [(5.0, [STOP]), (5.005, [SPP, 32, 0]), (5.01, [CONTINUE])]
+    msgs += [(5.02 + k * 0.025, [CLOCK]) for k in range(120)]
+    msgs.sort(key=lambda x: x[0])
+    clicks, i, fixes = [], 0, {}
+    while m.t * B < 8.0 * RATE:
+        fixes.setdefault(int(m.t * B / RATE), clock.corrections)  # (at each second)
+        while i < len(msgs) and msgs[i][0] * RATE < m.t * B:  # each told once its sample is played
+            clock.take(msgs[i][1], msgs[i][0], arrival)
+            i += 1
+        h.write_pos = m.t * B
+        clock.steer(h)
+        h.tick(1)
+        clicks += ((m.t - 1) * B + np.flatnonzero(m.output("c") > 0.5)).tolist()
+    assert m.tempo == 100.0
+    beats = [round((0.02 + 24 * k * 0.025) * RATE) for k in range(1, 9)]      # beats 1 .. 8 of the first run
+    again = [round((5.02 + 24 * k * 0.025) * RATE) for k in range(0, 5)]      # beats 8 .. 12 after the pointer
+    first = np.array([c for c in clicks if 960 < c < 5.0 * RATE])
+    assert len(first) == 8 and np.abs(first - beats).max() <= 1   # (beat 0 is told once it is played)
+    later = np.array([c for c in clicks if c > 5.02 * RATE])
+    assert len(later) == 4 and np.abs(later - again[1:]).max() <= 1  # beat 8 is told once played
+    # the Start's, and while the tempo is not fitted yet (the grid at 120 bpm: 5 ms off a pulse),
+    # then none until the Continue's: nothing drifts
+    assert 1 < fixes[1] == fixes[5] and clock.corrections == fixes[5] + 1
+    s = m.t * B  # beat 8 at 5.02 s, a beat every 0.6 s
+    assert m.grid.beat(s) == pytest.approx(8.0 + (s / RATE - 5.02) / 0.6, abs=1e-6)
+    # while the clock runs it rules the tempo; once silent for a second, /dmm/tempo stands
+    h.controller.execute("tempo", [140])
+    clock.steer(h)
+    assert m.tempo == 100.0
+    clock.arrival = Lowest()
+    clock.arrival.add(0.0, time.monotonic() - 100.0, 2.0)  # (its last pulse: 92 s ago)
+    h.controller.execute("tempo", [140])
+    clock.steer(h)
+    assert m.tempo == 140.0
