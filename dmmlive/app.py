@@ -30,6 +30,7 @@ from .patch.parse import parse
 
 
 OSC_QUIET = 5.0  # s an OSC error already shown is not shown again (counted; see App.osc_error)
+RATE, BLOCK = 48000, 128  # play's sample rate and block where none is given (nor a snapshot's)
 WATCH_DEBOUNCE = 0.0  # s the watcher waits after a save: none, it reacts once the file is closed or moved
 
 
@@ -137,7 +138,7 @@ def build(path: str, rate: int, block: int, limiter: bool, ahead: float = 0.01,
         types = STANDARD.copy()
         load_shader_types(shaders, errors=[], types=types)  # the App reports them; the engine draws nothing
     text = "" if empty else read_patch(path) if log else None
-    at = {"rate": 48000 if rate is None else rate, "block": 128 if block is None else block}
+    at = {"rate": RATE if rate is None else rate, "block": BLOCK if block is None else block}
     if log or empty:
         from .log import session_from_text
         session = session_from_text(text, path, **at, limiter=limiter, images=False,
@@ -194,7 +195,7 @@ class App:
         self.types = STANDARD.copy()  # this session's neuron types (+ --shaders, at start)
         self.log = None if log is None else str(log)
         if resume is None:  # (with --from, None: the snapshot's, known once the engine has read it)
-            rate, block = 48000 if rate is None else rate, 128 if block is None else block
+            rate, block = RATE if rate is None else rate, BLOCK if block is None else block
         self.audio, self.device, self.rate, self.block = audio, device, rate, block
         self.limiter, self.seconds = limiter, seconds
         if isinstance(ahead, bool) or not isinstance(ahead, (int, float)) or not 0.005 <= ahead <= 0.5:
