@@ -536,15 +536,16 @@ def test_ticks_are_paced_a_block_at_a_time_and_heard_a_margin_after(app):
     computed (the clock the timed commands run by)."""
     c = E(app, P.counters)
     rate, block = c["rate"], c["block"]
+    m0 = app.engine.status()["margin"]  # (it may come down a block a quarter second meanwhile)
     rec = records_after(app, tick(app), 240, "240 ticks")[-200:]
     gaps = np.diff([r[1] for r in rec])
-    margin = app.engine.status()["margin"]
+    m1 = margin = app.engine.status()["margin"]
     heard = [r[2][1] - r[1] for r in rec]  # when the tick is heard (its clock), less when it began
     print(f"\npacing: tick gaps p25 {1e3 * np.percentile(gaps, 25):.2f} ms, median "
           f"{1e3 * np.median(gaps):.2f} ms; heard after {1e3 * np.median(heard):.2f} ms (margin "
           f"{1e3 * margin:.1f} ms)")
     assert np.percentile(gaps, 25) > 0.4 * block / rate
-    assert margin - 0.002 <= np.median(heard) <= margin + block / rate + 0.002
+    assert min(m0, m1) - 0.002 <= np.median(heard) <= max(m0, m1) + block / rate + 0.002
 
 
 # ---- bundles ------------------------------------------------------------------------------------
