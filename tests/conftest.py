@@ -11,6 +11,7 @@ import builtins
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
 JACK_RATE = 48000
@@ -91,6 +92,22 @@ def skip_if_host_unfit(jack: Jack, underflows: int, callbacks: int) -> None:
                     f"(allowed {allowed:.1f}): this machine is not keeping real time now")
 
 
+def sound_of(m, first_tick, n_blocks):
+    """A machine's sound of ticks first_tick .. first_tick + n_blocks - 1: (n*B, 2) float32."""
+    blocks = []
+    while m.t < first_tick + n_blocks - 1:
+        m.tick()
+        if m.t >= first_tick:
+            blocks.append(m.sound().copy())
+    return np.concatenate(blocks)
+
+
+def replay(log, first_tick: int, n_blocks: int):
+    """The replay's sound of ticks first_tick .. first_tick + n_blocks - 1: (n*B, 2) float32."""
+    from dmmlive.log import machine_from_log
+    return sound_of(machine_from_log(log), first_tick, n_blocks)
+
+
 def wait_until(cond, what, timeout=10.0):
     deadline = time.monotonic() + timeout
     while not cond():
@@ -107,6 +124,23 @@ def connect_sound(client, ins) -> None:
     assert len(outs) >= 2, [p.name for p in outs]
     for src, dst in zip(outs[:2], ins):
         client.connect(src, dst)
+
+
+def close_client(client, timeout: float = 10.0) -> None:
+    """Deactivate and close a test's JACK client, giving up after `timeout` s: jack_client_close
+    was seen to hang once here (JACK's dummy server, real time, a busy loop beside it), and a
+    test's teardown must not hang the suite; the client is left to the process's end."""
+    import threading
+
+    def close():
+        client.deactivate()
+        client.close()
+    t = threading.Thread(target=close, name="jack-client-close", daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        import warnings
+        warnings.warn(f"the JACK client {client.name!r} did not close in {timeout} s: left to the process's end")
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from dmmlive.core.registry import STANDARD
 from dmmlive.gfx import LIBRARY
 from dmmlive.log import TAIL_SECONDS, Replayer, machine_from_log, read_log
 
-from .conftest import wait_until
+from .conftest import replay, sound_of, wait_until
 
 RATE, B = 48000, 128
 
@@ -44,20 +44,6 @@ def logged_lines(host) -> int:
 
 
 # ---- helpers ------------------------------------------------------------------------------
-def replay(log, first_tick: int, n_blocks: int) -> np.ndarray:
-    """The replay's sound of ticks first_tick .. first_tick + n_blocks - 1: (n*B, 2) float32."""
-    return sound_of(machine_from_log(log), first_tick, n_blocks)
-
-
-def sound_of(m, first_tick, n_blocks):
-    blocks = []
-    while m.t < first_tick + n_blocks - 1:
-        m.tick()
-        if m.t >= first_tick:
-            blocks.append(m.sound().copy())
-    return np.concatenate(blocks)
-
-
 def events(path):
     lines = [json.loads(x) for x in open(path, encoding="utf-8")]
     return lines[0], lines[1:]

@@ -55,7 +55,7 @@ from dmmlive.drivers.link import TOLERANCE, LinkSync, phase_error, snap_tempo
 from dmmlive.host import Host
 from dmmlive.log import check_log, machine_from_log, session_from_text, start_log
 
-from ..conftest import connect_sound, wait_until
+from ..conftest import close_client, connect_sound, wait_until
 
 RATE, B = 48000, 128
 PEER = str(Path(__file__).with_name("link_peer.py"))
@@ -473,8 +473,7 @@ class Listener:
         return np.array(out), np.array(dll), np.array(clean, dtype=bool)
 
     def close(self) -> None:
-        self.client.deactivate()
-        self.client.close()
+        close_client(self.client)
 
 
 def tempo(host):  # probes, run in the engine process

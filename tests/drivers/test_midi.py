@@ -25,9 +25,8 @@ import pytest
 
 from dmmlive.app import App
 from dmmlive.core.errors import BadArgument
-from dmmlive.log import machine_from_log
 
-from ..conftest import _realtime_permitted, connect_sound, wait_until
+from ..conftest import _realtime_permitted, close_client, connect_sound, replay, wait_until
 
 jack = pytest.importorskip("jack")  # JACK-Client
 
@@ -121,8 +120,7 @@ class Listener:
         return self.client.frame_time
 
     def close(self) -> None:
-        self.client.deactivate()
-        self.client.close()
+        close_client(self.client)
 
 
 @pytest.fixture
@@ -242,15 +240,6 @@ def capturing(eng, seconds: float):
     return cap, got
 
 
-def replayed(log, tick0: int, n_blocks: int) -> np.ndarray:
-    """The sound a replay of `log` makes from tick `tick0` on, `n_blocks` blocks less one."""
-    m = machine_from_log(log)
-    blocks = []
-    while m.t < tick0 + n_blocks - 1:
-        m.tick()
-        if m.t >= tick0:
-            blocks.append(m.sound().copy())
-    return np.concatenate(blocks)
 
 
 def freq_of(x: np.ndarray) -> float:
@@ -325,7 +314,7 @@ def test_midi_in_moves_a_gain_and_plays_notes_and_the_log_replays_it(server, lis
         assert freq_of(right) == pytest.approx(f, abs=1.0)
         assert np.abs(right).max() == pytest.approx(want_right[i], abs=0.005)
     assert np.abs(spans[6][B:, 1]).max() == 0 and np.abs(spans[2][:, 1]).max() == 0
-    np.testing.assert_array_equal(replayed(log, tick0, n_blocks), data)  # sample for sample what was played
+    np.testing.assert_array_equal(replay(log, tick0, n_blocks), data)  # sample for sample what was played
     assert np.abs(data).max() > 0.4
 
 
@@ -499,7 +488,7 @@ def test_midi_clock_in_with_start_puts_the_beats_on_its_pulses_and_the_log_repla
     steer = [e for e in lines if e["kind"] == "midi"]
     assert any("beat" in e for e in steer) and any("tempo" in e for e in steer)
     assert [e["tempo"] for e in steer if "tempo" in e][-1] == pytest.approx(97.0, abs=0.5)
-    np.testing.assert_array_equal(replayed(log, tick0, len(data) // B), data)  # sample for sample
+    np.testing.assert_array_equal(replay(log, tick0, len(data) // B), data)  # sample for sample
     assert np.count_nonzero(data[:, 0] > 0.25) >= 9 and np.abs(data[:, 1]).max() > 0.45
     assert len(beats) >= 9 and len(near[0]) == 0  # beat 0 is known once it is played: no click
     if judged[1:].sum() < 3:
