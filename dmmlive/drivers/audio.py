@@ -670,6 +670,8 @@ class _Engine:
         # DMMLIVE_PACE=0: count the margin from the ring's read position instead (a whole
         # device period topped up at once; for comparisons, docs/engine.md)
         self.pace = os.environ.get("DMMLIVE_PACE", "1") != "0"
+        self.pacing = self.pace     # paced now (not since trouble: see _adapt)
+        self.troubled = -math.inf   # perf_counter time of the last window with a stall or an xrun
         self.input = self.inbuf = None  # the card's input ring (a duplex device), and a block of it
         self.in_keep, self.in_calm = 0, 0.0  # input frames held back (see _take_input), since when calm
         self.captures: list = []
@@ -750,18 +752,23 @@ class _Engine:
             grow = self.ahead if short > self.short_seen else 2 * self.B
             need = int(late * self.rate) + 3 * self.B if stalled else 0
             self.ahead = min(self.margin_max, max(self.ahead + grow, need))
-            self.calm_since = now
+            self.calm_since = self.troubled = now
         elif low < 2 * self.B:
             self.calm_since = now
         elif self.ahead > self.base and now - self.calm_since >= MARGIN_CALM:
             self.ahead = max(self.base, self.ahead - self.B)  # and on, a block a window
         self.short_seen, self.under_seen = short, under
+        # paced while calm: after a stall, an xrun or a late host the whole device period
+        # is topped up at once (every block then waits at least a period before it is due)
+        # until MARGIN_CALM s have passed without
+        self.pacing = self.pace and now - self.troubled >= MARGIN_CALM
         self.target = max(self.target, self.ahead) if self.held is not None else max(self.ahead, self.cover)
         self.S[_I["margin"]] = self.ahead / self.rate
 
     def _lead(self) -> int:
-        """Frames computed beyond the sample the device plays now (`lead`)."""
-        if not self.pace:
+        """Frames computed beyond the sample the device plays now (`lead`); while not pacing
+        (see `_adapt`), the ring's fill."""
+        if not self.pacing:
             return self.ring.fill()
         S = self.S
         return lead(int(self.ring.pos[0]), int(self.ring.pos[1]), S[_I["cb_pos"]], S[_I["cb_time"]],
