@@ -116,9 +116,7 @@ class Entries:
         sort a dense row's entries by column, so where they sit in the list is free);
         False where the whole row is read instead: not a long row, or it would empty."""
         old = self.rows.get(key)
-        # (a row's entries that cannot run count too: links the network wrote to neurons it
-        # declared, installed a few a tick, are read as each comes, not with the row whole)
-        if old is None or len(old) + len(self.bad.get(key, ())) < 16 * len(srcs):
+        if old is None or len(old) < 16 * len(srcs):
             return False
         dst, inp = key
         row = vv.path(W, dst, inp)
