@@ -26,7 +26,8 @@ import pytest
 from dmmlive.app import App
 from dmmlive.core.errors import BadArgument
 
-from ..conftest import _realtime_permitted, close_client, connect_sound, replay, wait_until
+from ..conftest import (Jack, _realtime_permitted, close_client, connect_sound, engine_xruns_allowed, replay,
+                        skip_if_host_unfit, wait_until)
 
 jack = pytest.importorskip("jack")  # JACK-Client
 
@@ -444,13 +445,15 @@ def test_midi_clock_in_with_start_puts_the_beats_on_its_pulses_and_the_log_repla
         time.sleep(0.3)
         f0 = listener.frame
         listener.events.clear()
+        st0 = eng.status()
         clock_sender.start(97.0)
         time.sleep(seconds - 1.5)
         first, x = listener.sound(f0)
         events = list(listener.events)
         delay = eng.call(device_delay)
         corrections = eng.call(clock_corrections)
-        xruns = eng.status()["xruns"]
+        st1 = eng.status()
+        xruns = st1["xruns"]
         cap.join(seconds + 30)
         tick0, data = got["r"]
     finally:
@@ -493,6 +496,12 @@ def test_midi_clock_in_with_start_puts_the_beats_on_its_pulses_and_the_log_repla
     assert len(beats) >= 9 and len(near[0]) == 0  # beat 0 is known once it is played: no click
     if judged[1:].sum() < 3:
         pytest.skip(f"the machine was too busy: {judged[1:].sum()} beats' pulses came on time")
+    # the timing judged on a machine that keeps real time (the JACK tests' rule, conftest): a
+    # fresh-clone rehearsal saw 35 xruns in this window and clicks 25 ms off for 4 beats after
+    host = Jack(server, "system", RATE, PERIOD, False, _realtime_permitted())
+    under = st1["underflows"] - st0["underflows"]
+    skip_if_host_unfit(host, under, st1["callbacks"] - st0["callbacks"])
+    assert st1["short"] - st0["short"] <= engine_xruns_allowed(host, under)
     assert all(len(c) == 1 for c, j in zip(near[1:], judged[1:]) if j)  # one click a beat
     assert len(err) == judged[1:].sum() and np.all(np.abs(err) <= B), err
 
