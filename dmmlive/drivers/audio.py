@@ -768,11 +768,10 @@ class _Engine:
     def _lead(self) -> int:
         """Frames computed beyond the sample the device plays now (`lead`); while not pacing
         (see `_adapt`), the ring's fill."""
-        if not self.pacing:
+        clock = self.device_clock() if self.pacing else None
+        if clock is None:
             return self.ring.fill()
-        S = self.S
-        return lead(int(self.ring.pos[0]), int(self.ring.pos[1]), S[_I["cb_pos"]], S[_I["cb_time"]],
-                    S[_I["cb_frames"]], self.rate)
+        return lead(int(self.ring.pos[0]), int(self.ring.pos[1]), *clock, self.rate)
 
     def device_clock(self):
         """(ring position, monotonic time, frames): the device's last period began playing the
