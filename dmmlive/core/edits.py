@@ -148,8 +148,12 @@ class Edits:
 
     def _fire_self(self) -> None:
         # the edits whose ΔW arrives: emitted last tick (synchronous) or this tick (ordered)
-        due = [e for e in self._inflight if e.t < self.t or self.schedule == "ordered"]
         parts, self._self_parts = self._self_parts, None
+        if not (self._inflight or self._self_read or self._net_backlog) \
+                and all(src == EDITS or not y for src, _, y in parts or ()):
+            self._Yv[("self", "matrix")] = self._W  # (the usual tick: nothing reaches Self)
+            return
+        due = [e for e in self._inflight if e.t < self.t or self.schedule == "ordered"]
         if self._self_read:  # the first synchronous tick after ordered ones: Self added
             self._self_read = False  # what it reads now at the end of the last
             self._take([], due)

@@ -17,6 +17,18 @@ class Frames:
         den = self.rate * f.denominator             # (t-1)·B/rate <= k/fps < t·B/rate
         return -(-num // den) - 1
 
+    def _frames_of(self, t: int) -> tuple:
+        """(_frame_at(t - 1), _frame_at(t)): a tick's, the first from the tick before (kept)."""
+        c = getattr(self, "_frames_kept", None)
+        f = self._fps
+        if c is None or c[0] is not f or c[1] != (self.block, self.rate):
+            c = (f, (self.block, self.rate), self.block * f.numerator, self.rate * f.denominator, None, None)
+        num, den = c[2], c[3]
+        k0 = c[5] if c[4] == t - 1 else -(-((t - 1) * num) // den) - 1
+        k = -(-(t * num) // den) - 1
+        self._frames_kept = c[:4] + (t, k)
+        return k0, k
+
     def image(self):
         """The image reaching `screen` at the last frame (a backend Image), or None."""
         st = self._state.get("screen")

@@ -21,7 +21,7 @@ from .glides import Glides
 from .grid import BLOCK, MAX_TEMPO, Grid
 from .plan import (BUILTIN, DENSE, Decl, Decls, Plan, _finite, all_finite, dyn_args, dyn_fill, dyn_kernel,
                    matvec_into, spmm_add)
-from .registry import STANDARD, Types, neuron_type
+from .registry import STANDARD, TICK_VM, Types, neuron_type
 
 SELF_DELTA = ("self", "delta")
 MAX_INPUTS = 8  # the input channels a machine keeps a block of (`input` neurons, neurons/inputs.py)
@@ -84,6 +84,8 @@ def carry_rows(dst, src, r) -> None:
 class Machine(Edits, Glides, Frames):
     """A dataflow matrix machine. `tick()` runs one two-stroke cycle. `types`: the table
     of neuron types it can declare (default: the standard one, `registry.STANDARD`)."""
+    compiled_tick = True  # run the usual tick through a compiled table (neurons/tickvm.py) where it can
+    _program = None       # that table and the Python between its runs (_make_program)
 
     def __init__(self, schedule: str = "ordered", rate: int = 48000, block: int = 128,
                  fps: float = 30.0, seed: int = 0, limiter: bool = True,
@@ -274,6 +276,7 @@ class Machine(Edits, Glides, Frames):
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_run"] = None  # views into the machine's arrays (a pickle would copy them): made again
+        state["_program"] = None  # (addresses of them)
         return state
 
     def snapshot(self, extra=None) -> bytes:
@@ -403,11 +406,11 @@ class Machine(Edits, Glides, Frames):
                         self._flatv_retry = self.t + flatv.RETRY
                 self.t += 1
                 self.grid.arr[BLOCK] = (self.t - 1) * self.block
-                k = self._frame_at(self.t)
-                self.frame_tick = self.images and k > self._frame_at(self.t - 1)
+                k0, k = self._frames_of(self.t)
+                self.frame_tick = self.images and k > k0
                 if self.frame_tick:
                     self.frame = k
-                publishing = self.publish_frames and k > self._frame_at(self.t - 1)
+                publishing = self.publish_frames and k > k0
                 if publishing:
                     self.frame = k
                     self._frame_rec = []
@@ -452,9 +455,21 @@ class Machine(Edits, Glides, Frames):
         views and matrices kept from the last time (`Level.steady`): its number rows, its
         changing audio rows, and the constant audio rows whose weights changed in place
         filled again; otherwise `_down_dense` (which makes that cache again)."""
+        steps = self._steps()
+        usual = not (publishing or self._fades or self._rings or self._flatv is not None)
+        p = self._program
+        if usual and p is not None and p.steps is steps and p.epoch == p.vm.EPOCH[0] and p.levels:
+            for lv, steady in p.levels:
+                if lv.steady is not steady:  # (made again after a tick that glided)
+                    p = self._program = None
+                    break
+                if lv.stale or not lv.filled:  # constants to fill again (a weight written in place,
+                    break                          # a glide's end): this tick in Python
+            else:
+                return self._run_program(p)
         X, Y, rate, t = self._X, self._Y, self.rate, self.t
         Xn, Xa, Yn0, Ya0 = X["number"], X["audio"], Y["number"], Y["audio"]
-        for lv, calls, singles in self._steps():
+        for lv, calls, singles in steps:
             c = lv.steady
             if c is not None and lv.filled and not self._fades and c[0] is Xn and c[1] is Xa \
                     and c[2] is Yn0 and c[3] is Ya0:
@@ -479,32 +494,146 @@ class Machine(Edits, Glides, Frames):
                 Yv, cache = self._Yv, self._vflat
                 for u, i in prog.readers:  # the outputs other rows read, as dicts
                     Yv[u] = prog.value(i, cache)
-            for g, fn, ns, ins, views, arrays, outs, default, one in calls:
-                if g.every > 1:  # a slow group: on its ticks only, its outputs held between
-                    if t % g.every:
-                        continue
-                    for n in g.names:
-                        self._fired[n] = t
-                try:
-                    out = fn(ns, rate, **ins)
-                except Exception as e:
-                    self.report(g.key, f"{g.type.name} group failed: {type(e).__name__}: {e}")
-                    out = None
-                if views:
-                    d = ns.__dict__
-                    for k, v in views.items():  # a function may rebind rather than write in place
-                        if d[k] is not v:
-                            arrays[k][g.state_slice] = d[k]
-                            d[k] = v
-                if one is not None and out is one:  # wrote into its rows and returned them
-                    if not _finite(one):
-                        self._mute_rows(g, outs[0][0], outs[0][1], outs[0][2])
-                else:
-                    self._group_out(g, out, outs, default)
+            for call in calls:
+                self._fire_group(call, t, rate)
             if singles:
                 self._fire_singles(singles)
             if publishing:
                 self._publish(lv)
+        if usual and self.compiled_tick and (p is None or p.steps is not steps or p.epoch != p.vm.EPOCH[0]):
+            self._program = self._make_program(steps)
+
+    def _fire_group(self, call, t, rate) -> None:
+        """A group's call (one of `_steps`'): its kernel, its outputs into its rows."""
+        g, fn, ns, ins, views, arrays, outs, default, one = call
+        if g.every > 1:  # a slow group: on its ticks only, its outputs held between
+            if t % g.every:
+                return
+            for n in g.names:
+                self._fired[n] = t
+        try:
+            out = fn(ns, rate, **ins)
+        except Exception as e:
+            self.report(g.key, f"{g.type.name} group failed: {type(e).__name__}: {e}")
+            out = None
+        if views:
+            d = ns.__dict__
+            for k, v in views.items():  # a function may rebind rather than write in place
+                if d[k] is not v:
+                    arrays[k][g.state_slice] = d[k]
+                    d[k] = v
+        if one is not None and out is one:  # wrote into its rows and returned them
+            if not _finite(one):
+                self._mute_rows(g, outs[0][0], outs[0][1], outs[0][2])
+        else:
+            self._group_out(g, out, outs, default)
+
+    def _make_program(self, steps):
+        """The usual tick's `steps` as a compiled table (neurons/tickvm.py: each level's steady
+        down movement and the groups of the types it knows) and the Python between its
+        runs (the other groups, the singles, a level's V-value and image rows), in the
+        order `_run_steps` takes them; None where a level is not steady yet (the tick after
+        a compile) or no table can be made. Made at the end of a usual tick."""
+        vm = TICK_VM.get("vm")
+        if vm is None:
+            return None
+        X, Y = self._X, self._Y
+        table, items, calls_at, levels = vm.Table(), [], {}, []
+        none = SimpleNamespace(vm=vm, epoch=vm.EPOCH[0], steps=steps, levels=None)  # (not for these steps)
+        seg = 0
+
+        def python(item):
+            nonlocal seg
+            if len(table.ints) > seg:
+                items.append((0, seg, len(table.ints)))
+            seg = len(table.ints)
+            items.append(item)
+        for lv, calls, singles in steps:
+            c = lv.steady
+            if c is None or not lv.filled or lv.stale or c[0] is not X["number"] or c[1] is not X["audio"] \
+                    or c[2] is not Y["number"] or c[3] is not Y["audio"]:
+                return None  # (not steady yet: the next tick)
+            if not vm.down(table, c):
+                return none
+            levels.append((lv, c))
+            if lv.irows or lv.vrows:
+                python((3, lv, None))
+            for call in calls:
+                g, outs = call[0], call[6]
+                i = None
+                if len(outs) == 1 and outs[0][1] == "audio":
+                    i = vm.group(table, g, call[3], call[4], outs[0][3], self.rate, self.grid.arr)
+                if i is None:
+                    python((1, call, None))
+                else:
+                    calls_at[i] = call
+            if singles:
+                python((2, self._program_singles(singles), None))
+        python(None)
+        ints, floats = table.arrays()
+        return SimpleNamespace(vm=vm, epoch=vm.EPOCH[0], steps=steps, levels=levels, items=items[:-1],
+                               ints=ints, floats=floats, keep=table.keep, calls_at=calls_at)
+
+    def _run_program(self, p) -> None:
+        """A usual tick through its program (`_make_program`)."""
+        run, ints, floats, t, rate = p.vm.run, p.ints, p.floats, self.t, self.rate
+        for kind, a, b in p.items:
+            if kind == 0:
+                o = run(ints, floats, a, b)
+                while o < b:  # an operation's output went non-finite: muted, then the rest
+                    g, outs = p.calls_at[o][0], p.calls_at[o][6]
+                    self._mute_rows(g, outs[0][0], outs[0][1], outs[0][2])
+                    o = run(ints, floats, o + 1, b)
+            elif kind == 1:
+                self._fire_group(a, t, rate)
+            elif kind == 2:
+                for code, s, ins in a:
+                    if code == 0:
+                        self._fire_self()
+                    elif code == 1:
+                        self._fire_edits()
+                    elif code == 2:
+                        self._fire_sink(s, ins)
+                    elif code == 3 or self.frame_tick:
+                        self._fire_singles((s,))
+            else:
+                self._down_rest(a)
+
+    def _program_singles(self, singles) -> list:
+        """A level's singles as the program fires them: [(code, single, inputs)]: 0 Self, 1
+        the edits, 2 a sink of audio inputs (`_fire_sink`, its inputs the rows it reads), 3
+        the others (`_fire_singles`), 4 a frame neuron (the same, on frame ticks only);
+        `one` not at all (it does nothing when it fires)."""
+        out, Xa = [], self._X["audio"]
+        for s in singles:
+            d, ty = s.decl, s.decl.type
+            if s.name == "one" or (ty.constant and self._kept.get(s.name) is d):
+                continue
+            if d.every > 1:
+                out.append((3, s, None))
+            elif s.name == "self":
+                out.append((0, s, None))
+            elif s.name == "edits":
+                out.append((1, s, None))
+            elif ty.frame:
+                out.append((4, s, None))
+            elif not (ty.outputs or ty.variadic or ty.passthrough or ty.constant) \
+                    and all(k == "audio" for k, _ in s.inputs.values()):
+                out.append((2, s, {port: Xa[where] for port, (_, where) in s.inputs.items()}))
+            else:
+                out.append((3, s, None))
+        return out
+
+    def _fire_sink(self, s, inputs) -> None:
+        """What `_fire_single` does for a sink of audio inputs (`out`): its call on the
+        rows it reads, kept by the program."""
+        st = self._state.get(s.name)
+        if st is None:
+            st = self._state[s.name] = self._initial_state(s.decl)
+        try:
+            s.decl.type.fn(inputs, st)
+        except Exception as e:  # a failing neuron is muted, reported, never fatal
+            self.report(s.name, f"{s.name} ({s.decl.type.name}) failed: {type(e).__name__}: {e}")
 
     def _steady(self, lv) -> None:
         """What the steady down movement (`_run_steps`) keeps of a level: the arrays it was made for, the number

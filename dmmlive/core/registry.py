@@ -18,6 +18,10 @@ BROADCAST = {("audio", "number"), ("image", "number")}
 # BACKENDS[kind](machine) -> the object the machine hands to that kind's neurons.
 BACKENDS: dict = {}
 
+# TICK_VM["vm"]: the compiled tick (neurons/tickvm.py), where the neuron library is loaded;
+# without it every tick runs in Python.
+TICK_VM: dict = {}
+
 
 def register_kind(kind: str, backend=None) -> None:
     KINDS.add(kind)

@@ -16,7 +16,8 @@ IDLE, ATTACK, DECAY, SUSTAIN, RELEASE = 0.0, 1.0, 2.0, 3.0, 4.0
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _adsr(gate, attack, decay, sustain, release, level, stage, top, rate, out):
+def adsr_kernel(gate, attack, decay, sustain, release, level, stage, top, rate, out):
+    """ADSR over a group, sample by sample: level, stage and top (the level a release starts from) kept in the state rows."""
     n, B = gate.shape
     for j in range(n):
         lv = level[j]
@@ -72,12 +73,13 @@ def adsr(state, rate, gate, attack, decay, sustain, release):
     Example: `amp = adsr(gate=knob("/1/push1"), attack=0.005, release=0.8)`
     """
     out = output_rows(state, "out", gate.shape)
-    _adsr(gate, attack, decay, sustain, release, state.level, state.stage, state.top, float(rate), out)
+    adsr_kernel(gate, attack, decay, sustain, release, state.level, state.stage, state.top, float(rate), out)
     return out
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _ar(trig, attack, release, level, stage, prev, rate, out):
+def ar_kernel(trig, attack, release, level, stage, prev, rate, out):
+    """Attack-release over a group, sample by sample: level, stage and the last trig kept in the state rows."""
     n, B = trig.shape
     for j in range(n):
         lv = level[j]
@@ -117,7 +119,7 @@ def ar(state, rate, trig, attack, release):
     Example: `hit = ar(clock(bpm=120, div=4), attack=0.001, release=0.15)`
     """
     out = output_rows(state, "out", trig.shape)
-    _ar(trig, attack, release, state.level, state.stage, state.prev, float(rate), out)
+    ar_kernel(trig, attack, release, state.level, state.stage, state.prev, float(rate), out)
     return out
 
 
@@ -130,7 +132,8 @@ def _phase(g, s):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _clock(bpm, div, acc, period, g, out):
+def clock_kernel(bpm, div, acc, period, g, out):
+    """Clock pulses over a group: on the beat grid `g` where bpm <= 0, else counted in acc at bpm*div a sample."""
     n, B = bpm.shape
     s0 = g[7]
     u = g[6]
@@ -184,7 +187,7 @@ def clock(state, rate, bpm, div):
     Example: `step = seq(clock(div=4), values=[220, 330, 275, 440])`
     """
     out = output_rows(state, "out", bpm.shape)
-    _clock(bpm, div, state.acc, 60.0 * rate, state.grid, out)
+    clock_kernel(bpm, div, state.acc, 60.0 * rate, state.grid, out)
     return out
 
 
@@ -197,7 +200,8 @@ def _seq_check(args):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _seq(trig, values, index, prev, out):
+def seq_kernel(trig, values, index, prev, out):
+    """Step sequencer over a group: index steps through `values` at each rising edge of trig."""
     n, B = trig.shape
     m = values.shape[0]
     for j in range(n):
@@ -216,7 +220,7 @@ def _seq(trig, values, index, prev, out):
 _VALUES: dict = {}  # id(values list) -> (the list, its float64 array): made once, not every tick
 
 
-def _values(v) -> np.ndarray:
+def seq_values(v) -> np.ndarray:
     got = _VALUES.get(id(v))
     if got is None or got[0] is not v:
         if len(_VALUES) > 4096:
@@ -237,5 +241,5 @@ def seq(state, rate, trig):
     Example: `freq = seq(clock(bpm=120, div=2), values=[110, 165, 220, 147])`
     """
     out = output_rows(state, "out", trig.shape)
-    _seq(trig, _values(state.args["values"]), state.index, state.prev, out)
+    seq_kernel(trig, seq_values(state.args["values"]), state.index, state.prev, out)
     return out

@@ -137,7 +137,7 @@ def _row_constant(a, j0, w):
 
 
 @numba.njit(cache=True, fastmath=FAST, error_model="numpy")
-def _svf(x, fc, q, ic1, ic2, m0, m1, m2, wscale, wmax, out):
+def svf_kernel(x, fc, q, ic1, ic2, m0, m1, m2, wscale, wmax, out):
     """Trapezoidal (TPT) state-variable filter over a group: x, fc, q, out (n, B).
 
     The output is m0*v0 + m1*k*v1 + m2*v2 (v0 input, v1 band, v2 low, k = 1/q): low
@@ -256,7 +256,7 @@ def _run_svf(state, rate, inputs, m0, m1, m2):
             and fc.flags.c_contiguous and q.flags.c_contiguous):  # (the machine's rows are)
         x, fc, q = (np.ascontiguousarray(v, np.float32) for v in (x, fc, q))
     out = output_rows(state, "out", x.shape)
-    _svf(x, fc, q, state.ic1, state.ic2, m0, m1, m2, math.pi / rate, NYQUIST_FRACTION * math.pi, out)
+    svf_kernel(x, fc, q, state.ic1, state.ic2, m0, m1, m2, math.pi / rate, NYQUIST_FRACTION * math.pi, out)
     return out
 
 
@@ -319,7 +319,7 @@ def _delay_check(args):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _delay(x, time, fb, buf, pos, rate, dmax, out):
+def delay_kernel(x, time, fb, buf, pos, rate, dmax, out):
     """Write each sample, then read it back `time` seconds ago (cubic Hermite); `fb` times
     what is read goes back into the line with the sample (feedback inside the line)."""
     n, B = x.shape
@@ -387,7 +387,7 @@ def delay(state, rate, **inputs):
     """
     x = inputs["in"]
     out = output_rows(state, "out", x.shape)
-    _delay(x, inputs["time"], inputs["feedback"], state.buf, state.pos, float(rate),
+    delay_kernel(x, inputs["time"], inputs["feedback"], state.buf, state.pos, float(rate),
            float(state.args["max"]) * rate, out)
     return out
 
@@ -404,20 +404,21 @@ _ALLPASS_FEEDBACK = 0.5
 
 
 @functools.lru_cache(maxsize=None)
-def _reverb_lengths(rate):
+def reverb_lengths(rate):
     return np.array([max(1, round(n * rate / 44100)) for n in _COMBS + _ALLPASSES], np.int64)
 
 
 def _reverb_init(names, args, ctx):
     n = len(names)
-    lengths = _reverb_lengths(ctx.rate)
+    lengths = reverb_lengths(ctx.rate)
     return {"buf": np.zeros((n, int(lengths.sum())), np.float32),
             "idx": np.zeros((n, len(lengths)), np.int64),
             "damped": np.zeros((n, len(_COMBS)), np.float64)}
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _reverb(x, size, damp, buf, idx, damped, lengths, out):
+def reverb_kernel(x, size, damp, buf, idx, damped, lengths, out):
+    """Freeverb over a group: eight combs in parallel, four allpasses in series, on buf (lengths: `reverb_lengths`)."""
     n, B = x.shape
     nc = damped.shape[1]
     nl = lengths.shape[0]
@@ -468,6 +469,6 @@ def reverb(state, rate, **inputs):
     """
     x = inputs["in"]
     out = output_rows(state, "out", x.shape)
-    _reverb(x, inputs["size"], inputs["damp"], state.buf, state.idx, state.damped,
-            _reverb_lengths(rate), out)
+    reverb_kernel(x, inputs["size"], inputs["damp"], state.buf, state.idx, state.damped,
+            reverb_lengths(rate), out)
     return out

@@ -60,7 +60,7 @@ def _blep_tables(taps=BLEP_TAPS, cutoff=_BLEP_CUTOFF, beta=_BLEP_BETA, phases=_B
     return tuple(out)
 
 
-_STEP, _DSTEP, _RAMP, _DRAMP = _blep_tables()
+STEP_TABLE, DSTEP_TABLE, RAMP_TABLE, DRAMP_TABLE = _blep_tables()
 
 
 @numba.njit(inline="always", fastmath=FAST, error_model="numpy")
@@ -102,7 +102,7 @@ def output_rows(state, port, shape):
 
 # ---- sine ------------------------------------------------------------------------------
 @numba.njit(**JIT)
-def _sine(freq, amp, phase, acc, out, k):
+def sine_kernel(freq, amp, phase, acc, out, k):
     """out = amp*sin(2*pi*(acc + phase)), acc advancing by freq*k per sample (float64).
 
     Rows whose freq holds still over the block get their phase in closed form
@@ -178,7 +178,7 @@ def sine(state, rate, freq, amp, phase):
     Example: `tone = sine(freq=440 + 30*sine(freq=5), amp=0.3)`
     """
     out = output_rows(state, "out", freq.shape)
-    _sine(freq, amp, phase, state.phase_acc, out, 1.0 / rate)
+    sine_kernel(freq, amp, phase, state.phase_acc, out, 1.0 / rate)
     return out
 
 
@@ -263,7 +263,7 @@ def _saw_steady(buf, p0, inc, B, ramp, step, dstep):
 
 
 @numba.njit(**JIT)
-def _saw(freq, amp, acc, carry, out, k, step, dstep):
+def saw_kernel(freq, amp, acc, carry, out, k, step, dstep):
     """Sawtooth -1..1 with band-limited steps: buf holds the delayed signal, the naive
     ramp written BLEP_DELAY samples ahead and each wrap's residual around it."""
     n, B = freq.shape
@@ -291,7 +291,7 @@ def _saw(freq, amp, acc, carry, out, k, step, dstep):
 
 
 @numba.njit(**JIT)
-def _square(freq, amp, width, acc, wprev, carry, out, k, step, dstep):
+def square_kernel(freq, amp, width, acc, wprev, carry, out, k, step, dstep):
     """Pulse +1 while phase < width, else -1: saw(phase - width) - saw(phase) + 2*width - 1,
     each saw's wrap a band-limited step. A width that moves the falling edge across a
     sample is a step at that sample."""
@@ -339,7 +339,7 @@ def _square(freq, amp, width, acc, wprev, carry, out, k, step, dstep):
 
 
 @numba.njit(**JIT)
-def _tri(freq, amp, acc, carry, out, k, ramp, dramp):
+def tri_kernel(freq, amp, acc, carry, out, k, ramp, dramp):
     """Triangle 4*|u - 1/2| - 1 of its phase u in [0, 1) (a peak at u = 0, a trough at
     1/2; u starts at 3/4, so the output starts at 0, rising). Each corner is a
     band-limited ramp: the slope changes by -8*|inc| at a peak, +8*|inc| at a trough.
@@ -400,7 +400,7 @@ def saw(state, rate, freq, amp):
     Example: `bass = saw(freq=55 + 2*sine(freq=0.3), amp=0.4)`
     """
     out = output_rows(state, "out", freq.shape)
-    _saw(freq, amp, state.phase_acc, state.blep, out, 1.0 / rate, _STEP, _DSTEP)
+    saw_kernel(freq, amp, state.phase_acc, state.blep, out, 1.0 / rate, STEP_TABLE, DSTEP_TABLE)
     return out
 
 
@@ -415,8 +415,8 @@ def square(state, rate, freq, amp, width):
     Example: `buzz = square(freq=110, width=0.5 + 0.4*sine(freq=0.2), amp=0.3)`
     """
     out = output_rows(state, "out", freq.shape)
-    _square(freq, amp, width, state.phase_acc, state.width_prev, state.blep, out, 1.0 / rate,
-            _STEP, _DSTEP)
+    square_kernel(freq, amp, width, state.phase_acc, state.width_prev, state.blep, out, 1.0 / rate,
+            STEP_TABLE, DSTEP_TABLE)
     return out
 
 
@@ -429,13 +429,14 @@ def tri(state, rate, freq, amp):
     Example: `soft = tri(freq=330, amp=0.5)`
     """
     out = output_rows(state, "out", freq.shape)
-    _tri(freq, amp, state.phase_acc, state.blep, out, 1.0 / rate, _RAMP, _DRAMP)
+    tri_kernel(freq, amp, state.phase_acc, state.blep, out, 1.0 / rate, RAMP_TABLE, DRAMP_TABLE)
     return out
 
 
 # ---- phasor -----------------------------------------------------------------------------
 @numba.njit(**JIT)
-def _phasor(freq, amp, acc, out, k):
+def phasor_kernel(freq, amp, acc, out, k):
+    """out = amp*phase, the phase in [0, 1) advancing by freq*k a sample (float64 in acc)."""
     n, B = freq.shape
     for i in range(n):
         p = acc[i]
@@ -456,7 +457,7 @@ def phasor(state, rate, freq, amp):
     Example: `sweep = sine(freq=200 + 800*phasor(freq=0.25))`
     """
     out = output_rows(state, "out", freq.shape)
-    _phasor(freq, amp, state.phase_acc, out, 1.0 / rate)
+    phasor_kernel(freq, amp, state.phase_acc, out, 1.0 / rate)
     return out
 
 
@@ -500,7 +501,8 @@ def white(amp, rng, out):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _pink(amp, rng, pole, out):
+def pink_kernel(amp, rng, pole, out):
+    """Pink noise times amp: white noise from rng through the pole filters whose states are `pole`."""
     n, B = amp.shape
     a0, a1, a2, a3, a4, a5 = _PINK_A
     c0, c1, c2, c3, c4, c5 = _PINK_B
@@ -559,7 +561,7 @@ def noise(state, rate, amp):
     """
     out = output_rows(state, "out", amp.shape)
     if state.args["color"] == "pink":
-        _pink(amp, state.rng, state.pink, out)
+        pink_kernel(amp, state.rng, state.pink, out)
     else:
         white(amp, state.rng, out)
     return out

@@ -8,7 +8,7 @@ import numba
 import numpy as np
 
 from ..core.errors import BadArgument
-from ..core.registry import neuron_type
+from ..core.registry import TICK_VM, neuron_type
 from .oscillators import output_rows
 
 ASSETS = pathlib.Path(__file__).resolve().parent.parent.parent / "assets"
@@ -74,6 +74,8 @@ def load_raw(file) -> tuple[int, np.ndarray]:
         raise BadArgument(f"sample: cannot read {str(path)!r}: the file holds NaN or Inf samples")
     for key in [k for k, v in _AT_RATE.items() if v[0] == str(path)]:  # changed: resample anew
         del _AT_RATE[key]
+        if "vm" in TICK_VM:  # a compiled tick reads the samples it was made with: made again
+            TICK_VM["vm"].invalidate()
     _RAW[str(path)] = (st.st_mtime_ns, st.st_size, int(rate), x)
     return int(rate), x
 

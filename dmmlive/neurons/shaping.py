@@ -35,7 +35,8 @@ def _tanh(x):
 
 
 @numba.njit(**JIT)
-def _tanh_kernel(x, drive, out):
+def tanh_kernel(x, drive, out):
+    """out = tanh(drive*x), a rational approximation in float32."""
     n, B = x.shape
     for i in range(n):
         for j in range(B):
@@ -43,7 +44,8 @@ def _tanh_kernel(x, drive, out):
 
 
 @numba.njit(**JIT)
-def _clip_kernel(x, lo, hi, out):
+def clip_kernel(x, lo, hi, out):
+    """out = min(max(x, lo), hi), sample by sample."""
     n, B = x.shape
     for i in range(n):
         for j in range(B):
@@ -100,7 +102,7 @@ def tanh(state, rate, **ports):
     """
     x = ports["in"]
     out = output_rows(state, "out", x.shape)
-    _tanh_kernel(x, ports["drive"], out)
+    tanh_kernel(x, ports["drive"], out)
     return out
 
 
@@ -112,7 +114,7 @@ def clip(state, rate, **ports):
     """
     x = ports["in"]
     out = output_rows(state, "out", x.shape)
-    _clip_kernel(x, ports["lo"], ports["hi"], out)
+    clip_kernel(x, ports["lo"], ports["hi"], out)
     return out
 
 

@@ -177,10 +177,10 @@ def test_every_path_of_the_kernel_computes_the_same_samples():
         held_fc = np.repeat(fc[:, :1], B, axis=1)
         for f, qq in ((fc, q), (fc, held_q), (held_fc, held_q)):
             out = np.empty_like(x)
-            filters._svf(x, f, qq, np.zeros(n), np.zeros(n), 1.0, -1.0, -1.0, np.pi / RATE, 1.5, out)
+            filters.svf_kernel(x, f, qq, np.zeros(n), np.zeros(n), 1.0, -1.0, -1.0, np.pi / RATE, 1.5, out)
             for j in range(n):
                 solo = np.empty((1, B), np.float32)
-                filters._svf(x[j:j + 1], f[j:j + 1], qq[j:j + 1], np.zeros(1), np.zeros(1),
+                filters.svf_kernel(x[j:j + 1], f[j:j + 1], qq[j:j + 1], np.zeros(1), np.zeros(1),
                              1.0, -1.0, -1.0, np.pi / RATE, 1.5, solo)
                 assert np.array_equal(solo[0], out[j]), (n, j)
 

@@ -1,0 +1,349 @@
+"""The compiled tick: one compiled function walks a table of operations, the steady down
+movement of each level (its number rows' sparse product, its changing audio rows' fill)
+and the audio groups of the usual types (oscillators, filters, envelopes, clock, seq,
+delay, reverb, shapers, the sampler), each calling the kernel the Python path calls, on the
+same rows, in the same order: the same samples to the bit, without the Python around each
+kernel (~2-3 µs a group and a level, the fixed cost of a tick in a live set's patch).
+
+A plan becomes its table at the first steady tick after a compile (`program`): each
+operation a row of int64 (its code, then each array it reads or writes as its address
+and shape) and a row of float64 (its scalars). The arrays are the machine's own (its X
+and Y rows, each group's state rows, the matrices' arrays), so an edit that writes a
+weight or a state in place is seen; the machine drops the table when it replaces any of
+them (a compile) and `EPOCH` (`invalidate`) when a kernel's data changes (a sample file
+read again). What has no compiled form here (another type, a slow group, a number group)
+runs as before, between two calls of the table (Machine._run_program).
+"""
+from __future__ import annotations
+
+import math
+import sys
+
+import numba
+import numpy as np
+from numba import types
+from numba.extending import intrinsic
+
+from ..core import plan as _plan
+from ..core.registry import TICK_VM
+from . import envelopes, filters, oscillators, sampler, shaping
+
+f32 = np.float32
+WIDTH = 1 + 3 * 12      # an operation's ints: its code, then up to 12 arrays as (address, rows, columns)
+FWIDTH = 5              # its floats
+EPOCH = [0]             # bumped where a kernel's data changes under a running table (`invalidate`)
+
+
+def invalidate() -> None:
+    """Make every table again at its next tick (a kernel's data changed)."""
+    EPOCH[0] += 1
+
+
+def _pointer(dtype):
+    @intrinsic
+    def ptr(typingctx, addr):
+        sig = types.CPointer(dtype)(types.int64)
+
+        def codegen(context, builder, signature, args):
+            return builder.inttoptr(args[0], context.get_value_type(types.CPointer(dtype)))
+        return sig, codegen
+    return ptr
+
+
+_pf32, _pf64, _pi64, _pi32, _pu64 = (_pointer(t) for t in (types.float32, types.float64, types.int64,
+                                                           types.int32, types.uint64))
+
+
+@numba.njit(inline="always")
+def _a2f32(op, k):
+    return numba.carray(_pf32(op[1 + 3 * k]), (op[2 + 3 * k], op[3 + 3 * k]))
+
+
+@numba.njit(inline="always")
+def _a1f32(op, k):
+    return numba.carray(_pf32(op[1 + 3 * k]), op[2 + 3 * k])
+
+
+@numba.njit(inline="always")
+def _a1f64(op, k):
+    return numba.carray(_pf64(op[1 + 3 * k]), op[2 + 3 * k])
+
+
+@numba.njit(inline="always")
+def _a2f64(op, k):
+    return numba.carray(_pf64(op[1 + 3 * k]), (op[2 + 3 * k], op[3 + 3 * k]))
+
+
+@numba.njit(inline="always")
+def _a1i64(op, k):
+    return numba.carray(_pi64(op[1 + 3 * k]), op[2 + 3 * k])
+
+
+@numba.njit(inline="always")
+def _a2i64(op, k):
+    return numba.carray(_pi64(op[1 + 3 * k]), (op[2 + 3 * k], op[3 + 3 * k]))
+
+
+@numba.njit(inline="always")
+def _a1i32(op, k):
+    return numba.carray(_pi32(op[1 + 3 * k]), op[2 + 3 * k])
+
+
+@numba.njit(inline="always")
+def _a1u64(op, k):
+    return numba.carray(_pu64(op[1 + 3 * k]), op[2 + 3 * k])
+
+
+@numba.njit(cache=True)
+def _finite32(a):
+    """Whether every sample of a float32 block is finite: its exponent bits, an integer
+    test that vectorises (the exact test the Python path makes)."""
+    u = a.ravel().view(np.uint32)
+    bad = 0
+    for i in range(u.shape[0]):
+        bad |= (u[i] & np.uint32(0x7F800000)) == np.uint32(0x7F800000)
+    return bad == 0
+
+
+@numba.njit(cache=True)
+def _csr_matvec(p, ind, data, y, out):
+    """out = m @ y, row by row in scipy's order (its csr_matvec: 0.0, then each term added)."""
+    for i in range(out.shape[0]):
+        s = 0.0
+        for jj in range(p[i], p[i + 1]):
+            s += data[jj] * y[ind[jj]]
+        out[i] = s
+
+
+@numba.njit(cache=True)
+def _mul(a, b, out):
+    n, B = out.shape
+    for i in range(n):
+        for j in range(B):
+            out[i, j] = a[i, j] * b[i, j]
+
+
+# operation codes
+(MATVEC, ZERO, DYN, SINE, SAW, SQUARE, TRI, PHASOR, SVF, DELAY, REVERB, AR, ADSR, CLOCK, SEQ, MUL, TANH, CLIP,
+ SAMPLE, NOISE_WHITE, NOISE_PINK, COPY) = range(22)
+
+
+@numba.njit(cache=True)
+def run(ops, fl, start, stop):
+    """Run operations start..stop-1. Returns stop, or the index of the operation whose
+    output was not finite (the caller mutes it and goes on from the next)."""
+    for o in range(start, stop):
+        op = ops[o]
+        f = fl[o]
+        c = op[0]
+        out = _a2f32(op, 0)  # (the first array of a kernel's operation: its output rows)
+        if c == MATVEC:
+            _csr_matvec(_a1i32(op, 1), _a1i32(op, 2), _a1f64(op, 3), _a1f64(op, 4), _a1f64(op, 0))
+            continue
+        elif c == ZERO:
+            z = _a1f64(op, 0)
+            z[:] = 0.0
+            continue
+        elif c == DYN:
+            _plan.dyn_kernel(_a2i64(op, 1), _a1i32(op, 2), _a1i32(op, 3), _a1f64(op, 4), _a1f64(op, 5),
+                             _a1i32(op, 6), _a1i32(op, 7), _a1f32(op, 8), _a2f32(op, 9), out)
+            continue
+        elif c == SINE:
+            oscillators.sine_kernel(_a2f32(op, 1), _a2f32(op, 2), _a2f32(op, 3), _a1f64(op, 4), out, f[0])
+        elif c == SAW:
+            oscillators.saw_kernel(_a2f32(op, 1), _a2f32(op, 2), _a1f64(op, 3), _a2f32(op, 4), out, f[0],
+                             oscillators.STEP_TABLE, oscillators.DSTEP_TABLE)
+        elif c == SQUARE:
+            oscillators.square_kernel(_a2f32(op, 1), _a2f32(op, 2), _a2f32(op, 3), _a1f64(op, 4), _a1f64(op, 5),
+                                _a2f32(op, 6), out, f[0], oscillators.STEP_TABLE, oscillators.DSTEP_TABLE)
+        elif c == TRI:
+            oscillators.tri_kernel(_a2f32(op, 1), _a2f32(op, 2), _a1f64(op, 3), _a2f32(op, 4), out, f[0],
+                             oscillators.RAMP_TABLE, oscillators.DRAMP_TABLE)
+        elif c == PHASOR:
+            oscillators.phasor_kernel(_a2f32(op, 1), _a2f32(op, 2), _a1f64(op, 3), out, f[0])
+        elif c == SVF:
+            filters.svf_kernel(_a2f32(op, 1), _a2f32(op, 2), _a2f32(op, 3), _a1f64(op, 4), _a1f64(op, 5),
+                         f[0], f[1], f[2], f[3], f[4], out)
+        elif c == DELAY:
+            filters.delay_kernel(_a2f32(op, 1), _a2f32(op, 2), _a2f32(op, 3), _a2f32(op, 4), _a1i64(op, 5),
+                           f[0], f[1], out)
+        elif c == REVERB:
+            filters.reverb_kernel(_a2f32(op, 1), _a2f32(op, 2), _a2f32(op, 3), _a2f32(op, 4), _a2i64(op, 5),
+                            _a2f64(op, 6), _a1i64(op, 7), out)
+        elif c == AR:
+            envelopes.ar_kernel(_a2f32(op, 1), _a2f32(op, 2), _a2f32(op, 3), _a1f64(op, 4), _a1f64(op, 5),
+                          _a1f64(op, 6), f[0], out)
+        elif c == ADSR:
+            envelopes.adsr_kernel(_a2f32(op, 1), _a2f32(op, 2), _a2f32(op, 3), _a2f32(op, 4), _a2f32(op, 5),
+                            _a1f64(op, 6), _a1f64(op, 7), _a1f64(op, 8), f[0], out)
+        elif c == CLOCK:
+            envelopes.clock_kernel(_a2f32(op, 1), _a2f32(op, 2), _a1f64(op, 3), f[0], _a1f64(op, 4), out)
+        elif c == SEQ:
+            envelopes.seq_kernel(_a2f32(op, 1), _a1f64(op, 2), _a1f64(op, 3), _a1f64(op, 4), out)
+        elif c == MUL:
+            _mul(_a2f32(op, 1), _a2f32(op, 2), out)
+        elif c == TANH:
+            shaping.tanh_kernel(_a2f32(op, 1), _a2f32(op, 2), out)
+        elif c == CLIP:
+            shaping.clip_kernel(_a2f32(op, 1), _a2f32(op, 2), _a2f32(op, 3), out)
+        elif c == SAMPLE:
+            sampler.play(_a1f32(op, 1), _a2f32(op, 2), _a2f32(op, 3), _a2f32(op, 4), _a1f64(op, 5),
+                         _a1f64(op, 6), out)
+        elif c == NOISE_WHITE:
+            oscillators.white(_a2f32(op, 1), _a1u64(op, 2), out)
+        elif c == NOISE_PINK:
+            oscillators.pink_kernel(_a2f32(op, 1), _a1u64(op, 2), _a2f64(op, 3), out)
+        elif c == COPY:
+            out[:] = _a2f32(op, 1)
+        if not _finite32(out):
+            return o
+    return stop
+
+
+# ---- a plan's table ------------------------------------------------------------------------
+# each operation's arrays as `run` reads them: dtype (f float32, d float64, q int64, i int32,
+# u uint64) and dimensions
+SIG = {MATVEC: "d1 i1 i1 d1 d1", ZERO: "d1", DYN: "f2 q2 i1 i1 d1 d1 i1 i1 f1 f2",
+       SINE: "f2 f2 f2 f2 d1", SAW: "f2 f2 f2 d1 f2", SQUARE: "f2 f2 f2 f2 d1 d1 f2", TRI: "f2 f2 f2 d1 f2",
+       PHASOR: "f2 f2 f2 d1", SVF: "f2 f2 f2 f2 d1 d1", DELAY: "f2 f2 f2 f2 f2 q1",
+       REVERB: "f2 f2 f2 f2 f2 q2 d2 q1", AR: "f2 f2 f2 f2 d1 d1 d1", ADSR: "f2 f2 f2 f2 f2 f2 d1 d1 d1",
+       CLOCK: "f2 f2 f2 d1 d1", SEQ: "f2 f2 d1 d1 d1", MUL: "f2 f2 f2", TANH: "f2 f2 f2", CLIP: "f2 f2 f2 f2",
+       SAMPLE: "f2 f1 f2 f2 f2 d1 d1", NOISE_WHITE: "f2 f2 u1", NOISE_PINK: "f2 f2 u1 d2", COPY: "f2 f2"}
+_CHAR = {"f": np.dtype(np.float32), "d": np.dtype(np.float64), "q": np.dtype(np.int64), "i": np.dtype(np.int32),
+         "u": np.dtype(np.uint64)}
+SIG = {c: [(_CHAR[x[0]], int(x[1])) for x in s.split()] for c, s in SIG.items()}
+_DTYPES = set(_CHAR.values())
+
+
+class Table:
+    """Operations being written: `add(code, arrays, floats)` -> its index, or None where an
+    array cannot be read by address as `run` reads it (its dtype and dimensions, `SIG`;
+    C-contiguous)."""
+
+    def __init__(self):
+        self.ints, self.floats, self.keep = [], [], []
+
+    def add(self, code, arrays, floats=()):
+        row = [code]
+        sig = SIG[code]
+        if len(arrays) != len(sig):
+            return None
+        for a, (dt, nd) in zip(arrays, sig):
+            if not isinstance(a, np.ndarray) or a.dtype != dt or a.ndim != nd or not a.flags.c_contiguous:
+                return None
+            row += [a.ctypes.data if a.size else _EMPTY[a.dtype].ctypes.data,
+                    a.shape[0] if a.ndim else 1, a.shape[1] if a.ndim == 2 else 0]
+        self.keep.append(arrays)
+        self.ints.append(row + [0] * (WIDTH - len(row)))
+        self.floats.append(list(floats) + [0.0] * (FWIDTH - len(floats)))
+        return len(self.ints) - 1
+
+    def arrays(self):
+        ints = np.array(self.ints, np.int64).reshape(-1, WIDTH)
+        floats = np.array(self.floats, np.float64).reshape(-1, FWIDTH)
+        return ints, floats
+
+
+_EMPTY = {d: np.zeros(1, d) for d in _DTYPES}  # (the address of an empty array: any valid one)
+
+
+def down(table, steady) -> bool:
+    """A level's steady down movement (`Machine._steady`'s tuple) as operations."""
+    _, _, Yn, Ya, mn, xn, xa, dyn = steady
+    if xn is not None:
+        if mn is not None:
+            if mn.indptr.dtype != np.int32 or mn.indices.dtype != np.int32 or mn.data.dtype != np.float64 \
+                    or table.add(MATVEC, (xn, mn.indptr, mn.indices, mn.data, Yn)) is None:
+                return False
+        elif table.add(ZERO, (xn,)) is None:
+            return False
+    if xa is not None:
+        runs, (np_, ni, nd), (ap, ai, ad) = dyn
+        if np_.dtype != np.int32 or ni.dtype != np.int32 or ap.dtype != np.int32 or ai.dtype != np.int32 \
+                or nd.dtype != np.float64 or ad.dtype != np.float32 \
+                or table.add(DYN, (xa, runs, np_, ni, nd, Yn, ap, ai, ad, Ya)) is None:
+            return False
+    return True
+
+
+def svf_kernel(m0, m1, m2):
+    def pack(ins, st, out, rate, args):
+        return SVF, (out, ins["in"], ins["cutoff"], ins["q"], st["ic1"], st["ic2"]), (m0, m1, m2, math.pi / rate,
+                                                                                 filters.NYQUIST_FRACTION * math.pi)
+    return pack
+
+
+def _sample(ins, st, out, rate, args):
+    try:
+        data = sampler.load(args["file"], rate)
+    except Exception:
+        return None  # (the Python path reports it and mutes the group)
+    return SAMPLE, (out, data, ins["trig"], ins["rate"], ins["amp"], st["pos"], st["prev"]), ()
+
+
+def _noise(ins, st, out, rate, args):
+    if args["color"] == "pink":
+        return NOISE_PINK, (out, ins["amp"], st["rng"], st["pink"]), ()
+    return NOISE_WHITE, (out, ins["amp"], st["rng"]), ()
+
+
+# type name -> pack(inputs, state views, output rows, rate, args) -> (code, arrays, floats) or None
+PACK = {
+    "sine": lambda i, s, o, r, a: (SINE, (o, i["freq"], i["amp"], i["phase"], s["phase_acc"]), (1.0 / r,)),
+    "saw": lambda i, s, o, r, a: (SAW, (o, i["freq"], i["amp"], s["phase_acc"], s["blep"]), (1.0 / r,)),
+    "square": lambda i, s, o, r, a: (SQUARE, (o, i["freq"], i["amp"], i["width"], s["phase_acc"], s["width_prev"],
+                                              s["blep"]), (1.0 / r,)),
+    "tri": lambda i, s, o, r, a: (TRI, (o, i["freq"], i["amp"], s["phase_acc"], s["blep"]), (1.0 / r,)),
+    "phasor": lambda i, s, o, r, a: (PHASOR, (o, i["freq"], i["amp"], s["phase_acc"]), (1.0 / r,)),
+    "lowpass": svf_kernel(0.0, 0.0, 1.0),
+    "highpass": svf_kernel(1.0, -1.0, -1.0),
+    "bandpass": svf_kernel(0.0, 1.0, 0.0),
+    "delay": lambda i, s, o, r, a: (DELAY, (o, i["in"], i["time"], i["feedback"], s["buf"], s["pos"]),
+                                    (float(r), float(a["max"]) * r)),
+    "reverb": lambda i, s, o, r, a: (REVERB, (o, i["in"], i["size"], i["damp"], s["buf"], s["idx"], s["damped"],
+                                              filters.reverb_lengths(r)), ()),
+    "ar": lambda i, s, o, r, a: (AR, (o, i["trig"], i["attack"], i["release"], s["level"], s["stage"], s["prev"]),
+                                 (float(r),)),
+    "adsr": lambda i, s, o, r, a: (ADSR, (o, i["gate"], i["attack"], i["decay"], i["sustain"], i["release"],
+                                          s["level"], s["stage"], s["top"]), (float(r),)),
+    "clock": lambda i, s, o, r, a: (CLOCK, (o, i["bpm"], i["div"], s["acc"], s["grid"]), (60.0 * r,)),
+    "seq": lambda i, s, o, r, a: (SEQ, (o, i["trig"], envelopes.seq_values(a["values"]), s["index"], s["prev"]), ()),
+    "mul": lambda i, s, o, r, a: (MUL, (o, i["a"], i["b"]), ()) if i["a"].shape == i["b"].shape == o.shape
+    else None,
+    "tanh": lambda i, s, o, r, a: (TANH, (o, i["in"], i["drive"]), ()),
+    "clip": lambda i, s, o, r, a: (CLIP, (o, i["in"], i["lo"], i["hi"]), ()),
+    "sample": _sample,
+    "noise": _noise,
+    "sum": lambda i, s, o, r, a: (COPY, (o, i["in"]), ()),
+}
+
+
+def group(table, g, ins, views, out, rate, grid):
+    """A group's call as an operation: its index in the table, or None (it runs in Python).
+    `ins`: its input rows by port, `views`: its state rows, `out`: its one output's rows."""
+    pack = PACK.get(g.type.name)
+    if pack is None or g.every != 1 or g.type.fn is not _FN.get(g.type.name):
+        return None
+    if any(v is None or v.dtype != np.float32 or v.ndim != 2 for v in ins.values()):
+        return None
+    try:
+        got = pack(ins, dict(views, grid=grid), out, rate, g.args)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if got is None:
+        return None
+    code, arrays, floats = got
+    return table.add(code, arrays, floats)
+
+
+# the functions whose work the operations do (a type registered again under the same name
+# by someone else runs in Python)
+_FN = {"sine": oscillators.sine, "saw": oscillators.saw, "square": oscillators.square, "tri": oscillators.tri,
+       "phasor": oscillators.phasor, "lowpass": filters.lowpass, "highpass": filters.highpass,
+       "bandpass": filters.bandpass, "delay": filters.delay, "reverb": filters.reverb, "ar": envelopes.ar,
+       "adsr": envelopes.adsr, "clock": envelopes.clock, "seq": envelopes.seq, "mul": shaping.mul,
+       "tanh": shaping.tanh, "clip": shaping.clip, "sample": sampler.sample, "noise": oscillators.noise,
+       "sum": shaping.sum_}
+_FN = {k: getattr(v, "fn", v) for k, v in _FN.items()}
+
+TICK_VM["vm"] = sys.modules[__name__]
