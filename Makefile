@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev,ray]'
+	$(PY) -c "from dmmlive.neurons import tickvm; tickvm.warm()"  # the compiled tick, compiled once (cached)
 	touch $(STAMP)
 
 demo: system $(STAMP)

@@ -86,6 +86,7 @@ class Machine(Edits, Glides, Frames):
     of neuron types it can declare (default: the standard one, `registry.STANDARD`)."""
     compiled_tick = True  # run the usual tick through a compiled table (neurons/tickvm.py) where it can
     _program = None       # that table and the Python between its runs (_make_program)
+    _steps_seen = None    # the steps of the last usual tick (a table is made for steps run twice)
 
     def __init__(self, schedule: str = "ordered", rate: int = 48000, block: int = 128,
                  fps: float = 30.0, seed: int = 0, limiter: bool = True,
@@ -276,7 +277,7 @@ class Machine(Edits, Glides, Frames):
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_run"] = None  # views into the machine's arrays (a pickle would copy them): made again
-        state["_program"] = None  # (addresses of them)
+        state["_program"] = state["_steps_seen"] = None  # (addresses of them)
         return state
 
     def snapshot(self, extra=None) -> bytes:
@@ -463,8 +464,11 @@ class Machine(Edits, Glides, Frames):
                 if lv.steady is not steady:  # (made again after a tick that glided)
                     p = self._program = None
                     break
-                if lv.stale or not lv.filled:  # constants to fill again (a weight written in place,
-                    break                          # a glide's end): this tick in Python
+                if not lv.filled:  # constants to fill again (a glide's end): this tick in Python
+                    break
+                if lv.stale:  # constants written in place (a fader, a network's weight): filled now, as
+                    # `one` is all they read (the rows are the level's own: no kernel reads them before)
+                    lv.refill(self._X["audio"][lv.rows["audio"]], self._Y["number"])
             else:
                 return self._run_program(p)
         X, Y, rate, t = self._X, self._Y, self.rate, self.t
@@ -501,7 +505,9 @@ class Machine(Edits, Glides, Frames):
             if publishing:
                 self._publish(lv)
         if usual and self.compiled_tick and (p is None or p.steps is not steps or p.epoch != p.vm.EPOCH[0]):
-            self._program = self._make_program(steps)
+            if self._steps_seen is steps:  # (a plan that lasts: not one a network compiles every tick)
+                self._program = self._make_program(steps)
+            self._steps_seen = steps
 
     def _fire_group(self, call, t, rate) -> None:
         """A group's call (one of `_steps`'): its kernel, its outputs into its rows."""
@@ -550,7 +556,7 @@ class Machine(Edits, Glides, Frames):
             items.append(item)
         for lv, calls, singles in steps:
             c = lv.steady
-            if c is None or not lv.filled or lv.stale or c[0] is not X["number"] or c[1] is not X["audio"] \
+            if c is None or not lv.filled or c[0] is not X["number"] or c[1] is not X["audio"] \
                     or c[2] is not Y["number"] or c[3] is not Y["audio"]:
                 return None  # (not steady yet: the next tick)
             if not vm.down(table, c):

@@ -200,6 +200,13 @@ def run(ops, fl, start, stop):
     return stop
 
 
+def warm() -> None:
+    """Compile `run` now, or load it from numba's cache beside the code: ~10 s the first
+    time on a machine (set-up does it: `make`), tens of ms after. The engine calls it
+    before its first sound, so no tick waits for it."""
+    run(np.zeros((0, WIDTH), np.int64), np.zeros((0, FWIDTH)), 0, 0)
+
+
 # ---- a plan's table ------------------------------------------------------------------------
 # each operation's arrays as `run` reads them: dtype (f float32, d float64, q int64, i int32,
 # u uint64) and dimensions

@@ -143,7 +143,7 @@ def test_random_networks_edited_as_they_run_tick_the_same_compiled_and_in_python
     for m in (a, b):  # and one more of the table's neurons: whatever the network, a table runs
         m.edit(declare={"z": "sine"}, delta={"z": {"freq": {"one": {"out": 300.0}}},
                                              "out": {"left": {"z": {"out": 0.1}}}})
-    for _ in range(8):
+    for _ in range(16):
         a.tick()
         b.tick()
         same(a, b)
