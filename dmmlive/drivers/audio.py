@@ -72,6 +72,7 @@ import numpy as np
 
 from ..core import errors as _errors
 from ..core.errors import BadArgument, DmmError
+from ..core.registry import TICK_VM
 
 __all__ = ["AudioEngine", "NullOutput", "AudioDeviceError", "EngineError", "xrun_detail"]
 
@@ -113,6 +114,11 @@ COST_PER_CHAR = 5e-6         # s per character, before a function's first call i
 HOLD_MAX = 1.0               # s a command waits at most (for its cover, or for the ring to fill)
 GC_EVERY = gc.get_threshold()[0]  # net allocations that call for a collection (Python's own)
 COST_SAFETY = 3.0            # the cover asked for: this times the guess, plus ahead / 2 (costs vary 2x here)
+# A call's function goes to the engine by name (`_Fn`): unpickled, it would import its
+# module in the engine's thread at once, the sound waiting (a test's module of probes,
+# pytest and JACK-Client with it: 60-100 ms, 25-50 periods of 128 frames unplayed). A
+# module not imported yet is guessed to take IMPORT_COST s, covered as a call's cost.
+IMPORT_COST = 0.1
 # The margin adapts: `ahead` is its floor. Over each MARGIN_WINDOW the engine takes its
 # lowest lead (sound computed beyond the play position: `lead`), the host's late periods
 # and how late it woke itself; where the device nearly ran dry (below one block), the host
@@ -313,17 +319,18 @@ class AudioEngine:
         """Run `fn(made, *args)` in the engine between two ticks and return its result
         (`made`: what the factory made, the Host or the Machine).
 
-        `fn` must be picklable by reference (a top-level function); its result must
-        pickle. A DmmError it raises is raised here (wait=True) or added to `reports`
-        (wait=False, which returns an id at once). This is how patch reloads and OSC
-        commands reach the machine.
+        `fn` must be picklable by reference (a top-level function); it goes by name, and
+        the engine imports its module, where it has not yet, once the ring covers that
+        (IMPORT_COST). Its result must pickle. A DmmError it raises is raised here
+        (wait=True) or added to `reports` (wait=False, which returns an id at once). This
+        is how patch reloads and OSC commands reach the machine.
         """
         self._check_running()
         seq = next(self._seq)
         if wait:
             with self._cv:
                 self._waited.add(seq)
-        self._cmds.put(("call", seq, fn, args))
+        self._cmds.put(("call", seq, _Fn.of(fn), args))
         if not wait:
             return seq
         result, err = self._wait_result(seq, timeout, "call")
@@ -686,6 +693,9 @@ class _Engine:
             self.replies.put(("report", msg))
 
     def prefill(self):
+        vm = TICK_VM.get("vm")
+        if vm is not None:  # the compiled tick compiled (or loaded) now, not at a tick that plays
+            vm.warm()
         while self.ring.fill() < self.ahead:
             self._tick()
         # what a compile by change costs this machine at least, measured (the first ticks'
@@ -910,8 +920,11 @@ class _Engine:
             if cmd[0] == "call":
                 guess = self._guess(cmd)
                 need = min(self.max_fill, self.ahead // 2 + int(COST_SAFETY * guess * self.rate))
-                if fill < need and not starved:  # compute sound ahead to cover it first
-                    self.held, self.target = cmd, max(self.ahead, need)  # (commands keep their order)
+                have = need  # (and its module's import first, where the engine has not imported it)
+                if isinstance(cmd[2], _Fn) and not cmd[2].loaded():
+                    have = min(self.max_fill, need + int(COST_SAFETY * IMPORT_COST * self.rate))
+                if fill < have and not starved:  # compute sound ahead to cover it first
+                    self.held, self.target = cmd, max(self.ahead, have)  # (commands keep their order)
                     return
                 if guess > COMMAND_BUDGET:
                     # A heavy call (a reload) recompiles the plan at the next tick, and again
@@ -937,6 +950,9 @@ class _Engine:
                 _, seq, fn, args = cmd
                 t_call = time.perf_counter()
                 try:
+                    if isinstance(fn, _Fn):
+                        fn = fn.resolve()  # (an import, covered above: not the call's own cost)
+                        t_call = time.perf_counter()
                     result, err = fn(self.target_of_calls, *args), None
                 except Exception as e:  # noqa: BLE001  (a failed command never stops the music)
                     result, err = None, _error_message(e)
@@ -988,14 +1004,47 @@ class _Engine:
         return own + (self.compile_cost if self.changes_w.get(_kind(fn, args), True) else 0.0)
 
 
+class _Fn(tuple):
+    """A call's function by name, (module, qualified name), as pickle names one: the
+    engine imports the module when the ring covers it (IMPORT_COST), not as the command
+    is taken off its queue."""
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, fn):
+        """`fn` by name where pickle would name it so (a module's function or a class's
+        method); anything else as it is."""
+        module, name = getattr(fn, "__module__", None), getattr(fn, "__qualname__", None)
+        if not isinstance(module, str) or not isinstance(name, str) or "<" in name:
+            return fn
+        ref = cls((module, name))
+        try:
+            return ref if ref._find(sys.modules[module]) is fn else fn
+        except (KeyError, AttributeError):
+            return fn
+
+    def _find(self, obj):
+        for part in self[1].split("."):
+            obj = getattr(obj, part)
+        return obj
+
+    def loaded(self) -> bool:
+        return self[0] in sys.modules
+
+    def resolve(self):
+        import importlib
+        return self._find(importlib.import_module(self[0]))
+
+
 def _key(fn, args=()):
     """A call's function, whether its size is told in changes (`call_size`) or text, and
     whether it carries anything: an empty call (the OSC forwarder's heartbeat, every 5 ms)
     costs its fixed part only, and learned with the full ones its cost per unit halved at
     each, until a burst of 64 commands was guessed at a hundredth of its time (the ring
     ran dry under an OSC flood on a loaded machine)."""
-    return (getattr(fn, "__module__", ""), getattr(fn, "__qualname__", repr(fn)),
-            any(hasattr(a, "call_size") for a in args), _size(args) > 1)
+    module, name = fn if isinstance(fn, _Fn) else (getattr(fn, "__module__", ""),
+                                                     getattr(fn, "__qualname__", repr(fn)))
+    return (module, name, any(hasattr(a, "call_size") for a in args), _size(args) > 1)
 
 
 def _kind(fn, args):

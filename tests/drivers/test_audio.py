@@ -264,3 +264,25 @@ def test_a_burst_of_commands_is_guessed_by_the_bursts_not_by_the_empty_calls_bet
         e._learn(Host.forward_osc, ([],), 0.00005)
     assert e._guess(("call", 0, Host.forward_osc, (burst,))) == pytest.approx(0.017 / _size((burst,)) * 65)
     assert e._guess(("call", 0, Host.forward_osc, ([],))) == pytest.approx(0.00005)
+
+
+def test_a_call_goes_to_the_engine_by_name_and_the_engine_imports_its_module_itself():
+    """`AudioEngine.call` sends a module's function as (module, qualified name) (`_Fn`): the
+    engine imports the module where it has not, once the ring covers that, not as the
+    command comes off its queue (an import there held the sound for 60-100 ms)."""
+    import pickle
+    import sys
+
+    from dmmlive.drivers.audio import _Fn  # noqa: PLC2701
+    from dmmlive.host import Host
+
+    ref = _Fn.of(Host.apply_text)
+    assert ref == ("dmmlive.host", "Host.apply_text") and ref.loaded() and ref.resolve() is Host.apply_text
+    assert pickle.loads(pickle.dumps(ref)) == ref
+    assert _Fn.of(tick_count) == (__name__, "tick_count")
+    lam = lambda m: m  # noqa: E731  (not found by name: sent as it is)
+    assert _Fn.of(lam) is lam and _Fn.of(len) == ("builtins", "len")
+    gone = _Fn(("json.tool", "main"))  # a module not imported in this process: imported when resolved
+    sys.modules.pop("json.tool", None)
+    assert not gone.loaded()
+    assert gone.resolve().__module__ == "json.tool" and gone.loaded()

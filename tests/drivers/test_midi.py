@@ -26,8 +26,8 @@ import pytest
 from dmmlive.app import App
 from dmmlive.core.errors import BadArgument
 
-from ..conftest import (Jack, _realtime_permitted, close_client, connect_sound, replay, skip_if_host_unfit,
-                        wait_until)
+from ..conftest import (Jack, _realtime_permitted, close_client, connect_sound, engine_xruns_allowed, replay,
+                        skip_if_host_unfit, wait_until)
 
 jack = pytest.importorskip("jack")  # JACK-Client
 
@@ -453,12 +453,15 @@ def test_midi_clock_in_with_start_puts_the_beats_on_its_pulses_and_the_log_repla
         delay = eng.call(device_delay)
         corrections = eng.call(clock_corrections)
         st1 = eng.status()
-        xruns = st1["xruns"]
         cap.join(seconds + 30)
         tick0, data = got["r"]
     finally:
         app.stop()
     lat = int(round(delay * RATE))  # frames from a period's start to its first sample being heard
+    # xruns in the window (status() counts them from the start): the engine's (its ring short)
+    # and the host's (JACK flagged a late cycle)
+    short, under = st1["short"] - st0["short"], st1["underflows"] - st0["underflows"]
+    calls = st1["callbacks"] - st0["callbacks"]
     assert events[0][1] == b"\xfa"
     pulses = np.array([t for t, d in events if d == b"\xf8"])
     # which pulse of the sender's schedule each is (it sends pulse k (k+1) steps after Start; the
@@ -486,7 +489,7 @@ def test_midi_clock_in_with_start_puts_the_beats_on_its_pulses_and_the_log_repla
     err = np.array([c[0] - b for b, c, j in zip(beats, near, judged) if j and len(c)])
     print(f"\nMIDI clock in at 97 bpm: {len(beats)} beats ({judged[1:].sum()} judged), {len(clicks)} clicks, "
           f"click - pulse (frames, heard {lat} frames after its period): {err.tolist()}; {corrections} phase "
-          f"corrections, {xruns:.0f} xruns, {len(pulses)} pulses heard of {n}")
+          f"corrections, xruns engine {short} host {under} in {calls} periods, {len(pulses)} pulses heard of {n}")
     lines = [json.loads(x) for x in open(log, encoding="utf-8")][1:]
     steer = [e for e in lines if e["kind"] == "midi"]
     assert any("beat" in e for e in steer) and any("tempo" in e for e in steer)
@@ -494,12 +497,15 @@ def test_midi_clock_in_with_start_puts_the_beats_on_its_pulses_and_the_log_repla
     np.testing.assert_array_equal(replay(log, tick0, len(data) // B), data)  # sample for sample
     assert np.count_nonzero(data[:, 0] > 0.25) >= 9 and np.abs(data[:, 1]).max() > 0.45
     assert len(beats) >= 9 and len(near[0]) == 0  # beat 0 is known once it is played: no click
+    # judged on a machine that keeps real time (the JACK tests' rule, conftest): the sound never
+    # stops for a clock (the engine's xruns as engine_xruns_allowed; the probes above are this
+    # module's, imported by the engine at the first: drivers/audio.py covers that import), and
+    # the clicks are on the pulses (a fresh-clone rehearsal saw clicks 25 ms off for 4 beats)
+    host = Jack(server, "system", RATE, PERIOD, False, _realtime_permitted())
+    skip_if_host_unfit(host, under, calls)
+    assert short <= engine_xruns_allowed(host, under), (short, under, calls)
     if judged[1:].sum() < 3:
         pytest.skip(f"the machine was too busy: {judged[1:].sum()} beats' pulses came on time")
-    # the timing judged on a machine that keeps real time (the JACK tests' rule, conftest): a
-    # fresh-clone rehearsal saw 35 xruns in this window and clicks 25 ms off for 4 beats after
-    host = Jack(server, "system", RATE, PERIOD, False, _realtime_permitted())
-    skip_if_host_unfit(host, st1["underflows"] - st0["underflows"], st1["callbacks"] - st0["callbacks"])
     assert all(len(c) == 1 for c, j in zip(near[1:], judged[1:]) if j)  # one click a beat
     assert len(err) == judged[1:].sum() and np.all(np.abs(err) <= B), err
 
