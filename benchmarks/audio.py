@@ -2,15 +2,17 @@
 ../shared/bench/peers.py, rendered offline by dmmlive and, in the same run, by pyo and
 scsynth through that script.
 
-    python benchmarks/audio.py [--sines 1000,4000] [--voices 6,250,1000] [--patches bass] [--seconds 10]
-                               [--block 128] [--repeat 3]
+    python benchmarks/audio.py [--sines 1000,4000] [--voices 6,250,1000] [--patches bass,drums] [--seconds 10]
+                               [--fixed 20,100,1000] [--block 128] [--repeat 3]
 
 A unit is one oscillator (sines) or one voice (band-limited saw -> resonant lowpass
 whose cutoff a sine LFO sweeps 800 +- 300 Hz, q 2 -> gain). Each line prints seconds of
 audio per second of CPU, units per core in real time (N x that), and dmmlive's ratio to
 each peer. Then example patches alone (a live set's size, where the fixed cost of a tick
-counts most): times real time and microseconds a tick. Medians over --repeat runs; the
-machine is shared and noisy.
+counts most): times real time and microseconds a tick. Then the fixed cost of a tick:
+voice networks of about --fixed neurons, microseconds a tick with the compiled tick
+(neurons/tickvm.py) and with it turned off (`Machine.compiled_tick = False`), runs
+alternating. Medians over --repeat runs; the machine is shared and noisy.
 """
 import argparse
 import os
@@ -93,7 +95,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sines", default="1000,4000")
     ap.add_argument("--voices", default="6,250,1000")
-    ap.add_argument("--patches", default="bass", help="example patches (patches/NAME.dmm) timed alone")
+    ap.add_argument("--patches", default="bass,drums", help="example patches (patches/NAME.dmm) timed alone")
+    ap.add_argument("--fixed", default="20,100,1000",
+                    help="neurons (voices of 3) timed a tick with the compiled tick and without")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--block", type=int, default=128)
     ap.add_argument("--repeat", type=int, default=3)
@@ -128,6 +132,20 @@ def main():
         t = statistics.median(times)
         print(f"dmmlive patches/{name}.dmm ({len(m.neurons)} neurons): {a.seconds / t:.1f} x real time, "
               f"{1e6 * t / ticks:.1f} us a tick (goal: 150 x)")
+    for n in [int(x) for x in a.fixed.split(",") if x]:  # the fixed cost: the compiled tick against Python
+        ticks = int(round(a.seconds * SR / a.block))
+        got = {True: [], False: []}
+        for _ in range(a.repeat):
+            for compiled in (True, False):  # (alternating: the machine's speed moves)
+                m = voices(max(1, n // 3), a.block)
+                m.compiled_tick = compiled
+                m.tick(4)
+                t0 = time.perf_counter()
+                m.tick(ticks)
+                got[compiled].append(time.perf_counter() - t0)
+        on, off = (1e6 * statistics.median(got[c]) / ticks for c in (True, False))
+        print(f"dmmlive voices {max(1, n // 3)} ({len(m.neurons)} neurons): {on:.1f} us a tick compiled, "
+              f"{off:.1f} in Python ({off / on:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -16,8 +16,10 @@ runs as before, between two calls of the table (Machine._run_program).
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import sys
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -198,6 +200,34 @@ def run(ops, fl, start, stop):
         if not _finite32(out):
             return o
     return stop
+
+
+def _cache_follows_kernels() -> None:
+    """numba keys a cached function on its own file alone, and `run` compiles in the
+    kernels of six other modules: where any of them changed since `run` was cached (a
+    kernel edited), that cache is dropped, so `run` is compiled again rather than loaded
+    with the old kernels in it (a stamp of their sources kept beside numba's cache)."""
+    files = [m.__file__ for m in (oscillators, filters, envelopes, shaping, sampler, _plan)] + [__file__]
+    digest = hashlib.sha1()
+    for f in files:
+        with open(f, "rb") as fh:
+            digest.update(fh.read())
+    cache = run._cache  # noqa: SLF001  (numba's own: the dispatcher's cache has no public name)
+    mark = Path(cache.cache_path) / "tickvm.run.sources"
+    try:
+        if mark.read_text() == digest.hexdigest():
+            return
+    except OSError:
+        pass
+    cache.flush()
+    try:
+        mark.parent.mkdir(parents=True, exist_ok=True)
+        mark.write_text(digest.hexdigest())
+    except OSError:
+        pass  # (a cache it cannot write: numba compiles every time anyway)
+
+
+_cache_follows_kernels()
 
 
 def warm() -> None:
