@@ -16,7 +16,7 @@ from .plan import BUILTIN, DENSE, Decl, entries, glide_mats
 from .registry import compatible
 
 EDITS = ("edits", "delta")
-_NOTHING: dict = {}  # what `edits` emits with nothing queued (V-values are never written in place)
+NOTHING: dict = {}  # what `edits` emits with nothing queued (V-values are never written in place)
 FIXED = ("self", "delta", "edits", "delta")  # the entry no edit may change
 LEAD = 3  # blocks ahead of its sample a quantised edit is emitted (Self takes it in 1-2 ticks later)
 NET_DECLARE_PER_TICK = 16  # the most neurons the network's declarations install a tick (the rest wait)
@@ -504,7 +504,7 @@ class Edits:
     def _fire_edits(self) -> None:
         queue = self._queue
         if not queue:  # the usual tick: nothing to emit (the same empty V-value as last tick)
-            self._Yv[EDITS] = _NOTHING
+            self._Yv[EDITS] = NOTHING
             return
         # a quantised edit (and those after it) waits until its sample is at most LEAD
         # blocks after this one: in both schedules its ΔW is then in W before that block

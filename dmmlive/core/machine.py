@@ -14,7 +14,7 @@ import numpy as np
 
 from . import declare, flatv, vv
 from .compiler import build, compile_plan
-from .edits import LEAD, Edits, split_port  # noqa: F401  (split_port: part of this module's face)
+from .edits import EDITS, LEAD, NOTHING, Edits, split_port  # noqa: F401  (split_port: part of this module's face)
 from .errors import BadArgument, MalformedDelta, UnknownNeuron, UnknownPort, did_you_mean
 from .frames import Frames
 from .glides import Glides
@@ -457,9 +457,10 @@ class Machine(Edits, Glides, Frames):
         changing audio rows, and the constant audio rows whose weights changed in place
         filled again; otherwise `_down_dense` (which makes that cache again)."""
         steps = self._steps()
-        usual = not (publishing or self._fades or self._rings or self._flatv is not None)
+        usual = not (publishing or self._fades or self._flatv is not None)
         p = self._program
-        if usual and p is not None and p.steps is steps and p.epoch == p.vm.EPOCH[0] and p.levels:
+        if usual and p is not None and p.steps is steps and p.epoch == p.vm.EPOCH[0] \
+                and p.levels is not None and p.rings == len(self._rings):
             for lv, steady in p.levels:
                 if lv.steady is not steady:  # (made again after a tick that glided)
                     p = self._program = None
@@ -504,7 +505,8 @@ class Machine(Edits, Glides, Frames):
                 self._fire_singles(singles)
             if publishing:
                 self._publish(lv)
-        if usual and self.compiled_tick and (p is None or p.steps is not steps or p.epoch != p.vm.EPOCH[0]):
+        if usual and self.compiled_tick and (p is None or p.steps is not steps or p.epoch != p.vm.EPOCH[0]
+                                             or p.rings != len(self._rings)):
             if self._steps_seen is steps:  # (a plan that lasts: not one a network compiles every tick)
                 self._program = self._make_program(steps)
             self._steps_seen = steps
@@ -544,8 +546,11 @@ class Machine(Edits, Glides, Frames):
         if vm is None:
             return None
         X, Y = self._X, self._Y
-        table, items, calls_at, levels = vm.Table(), [], {}, []
-        none = SimpleNamespace(vm=vm, epoch=vm.EPOCH[0], steps=steps, levels=None)  # (not for these steps)
+        table, items, calls_at, levels, sinks = vm.Table(), [], {}, [], []
+        rings = len(self._rings)  # (frame neurons' audio rings: added as they first fire, never outside a
+        #                          compile otherwise, so their count tells when the program is old)
+        none = SimpleNamespace(vm=vm, epoch=vm.EPOCH[0], steps=steps, levels=None, rings=rings)  # (not for these)
+        ring_rows = {self._plan.in_index["audio"].get(key) for key in self._rings}
         seg = 0
 
         def python(item):
@@ -561,8 +566,16 @@ class Machine(Edits, Glides, Frames):
                 return None  # (not steady yet: the next tick)
             if not vm.down(table, c):
                 return none
-            levels.append((lv, c))
-            if lv.irows or lv.vrows:
+            if lv.rows["audio"].stop > lv.rows["audio"].start or lv.rows["number"].stop > lv.rows["number"].start:
+                levels.append((lv, c))  # (what can need filling again: see _run_steps)
+            if not calls and not lv.irows and len(lv.vrows) == 1 and lv.vrows[0][0] == SELF_DELTA \
+                    and all(src == EDITS for src, _ in lv.vrows[0][1]) and [x.name for x in singles] == ["self"]:
+                # Self's level where only the edits reach it: its usual tick is nothing to add
+                python((4, (lv, [(src, w, NOTHING) for src, w in lv.vrows[0][1]]),
+                        self._program_singles(singles, table, sinks)))
+                continue
+            ra = lv.rows["audio"]
+            if lv.irows or lv.vrows or any(r is not None and ra.start <= r < ra.stop for r in ring_rows):
                 python((3, lv, None))
             for call in calls:
                 g, outs = call[0], call[6]
@@ -574,15 +587,18 @@ class Machine(Edits, Glides, Frames):
                 else:
                     calls_at[i] = call
             if singles:
-                python((2, self._program_singles(singles), None))
+                python((2, self._program_singles(singles, table, sinks), None))
         python(None)
         ints, floats = table.arrays()
         return SimpleNamespace(vm=vm, epoch=vm.EPOCH[0], steps=steps, levels=levels, items=items[:-1],
-                               ints=ints, floats=floats, keep=table.keep, calls_at=calls_at)
+                               ints=ints, floats=floats, keep=table.keep, calls_at=calls_at, sinks=sinks,
+                               rings=rings)
 
     def _run_program(self, p) -> None:
         """A usual tick through its program (`_make_program`)."""
         run, ints, floats, t, rate = p.vm.run, p.ints, p.floats, self.t, self.rate
+        for k in p.sinks:
+            k.ready(ints)
         for kind, a, b in p.items:
             if kind == 0:
                 o = run(ints, floats, a, b)
@@ -593,21 +609,37 @@ class Machine(Edits, Glides, Frames):
             elif kind == 1:
                 self._fire_group(a, t, rate)
             elif kind == 2:
-                for code, s, ins in a:
-                    if code == 0:
-                        self._fire_self()
-                    elif code == 1:
-                        self._fire_edits()
-                    elif code == 2:
-                        self._fire_sink(s, ins)
-                    elif code == 3 or self.frame_tick:
-                        self._fire_singles((s,))
-            else:
+                self._fire_program_singles(a)
+            elif kind == 3:
                 self._down_rest(a)
+            elif self._Yv.get(EDITS) is NOTHING and not (self._inflight or self._self_read or self._net_backlog):
+                self._self_parts, self._self_seen = None, a[1]  # (what _down_rest and _fire_self come to
+                self._Yv[("self", "matrix")] = self._W          # with nothing reaching Self)
+            else:
+                self._down_rest(a[0])
+                self._fire_program_singles(b)
 
-    def _program_singles(self, singles) -> list:
+    def _fire_program_singles(self, singles) -> None:
+        """A level's singles as `_program_singles` made them."""
+        for code, s, ins in singles:
+            if code == 0:
+                self._fire_self()
+            elif code == 1:
+                self._fire_edits()
+            elif code == 2:
+                self._fire_sink(s, ins)
+            elif code == 5:
+                st = self._state.get(s.name)
+                if st is None:
+                    st = self._state[s.name] = self._initial_state(s.decl)
+                ins.done(st)
+            elif code == 3 or self.frame_tick:
+                self._fire_singles((s,))
+
+    def _program_singles(self, singles, table, sinks) -> list:
         """A level's singles as the program fires them: [(code, single, inputs)]: 0 Self, 1
-        the edits, 2 a sink of audio inputs (`_fire_sink`, its inputs the rows it reads), 3
+        the edits, 2 a sink of audio inputs (`_fire_sink`, its inputs the rows it reads), 5
+        the `out` sink, its block made in the table (`tickvm.Sink`, added to `sinks`), 3
         the others (`_fire_singles`), 4 a frame neuron (the same, on frame ticks only);
         `one` not at all (it does nothing when it fires)."""
         out, Xa = [], self._X["audio"]
@@ -625,7 +657,11 @@ class Machine(Edits, Glides, Frames):
                 out.append((4, s, None))
             elif not (ty.outputs or ty.variadic or ty.passthrough or ty.constant) \
                     and all(k == "audio" for k, _ in s.inputs.values()):
-                out.append((2, s, {port: Xa[where] for port, (_, where) in s.inputs.items()}))
+                ins = {port: Xa[where] for port, (_, where) in s.inputs.items()}
+                k = TICK_VM["vm"].sink(table, s, ins)
+                if k is not None:
+                    sinks.append(k)
+                out.append((2, s, ins) if k is None else (5, s, k))
             else:
                 out.append((3, s, None))
         return out

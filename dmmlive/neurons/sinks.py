@@ -14,7 +14,7 @@ RELEASE = 0.1  # seconds
 
 
 @numba.njit(**JIT)
-def _interleave(left, right, x):
+def interleave(left, right, x):
     """x[:, 0], x[:, 1] = left, right (float32), non-finite samples as 0; returns (how many
     were non-finite, the largest magnitude): one pass where stack, isfinite and abs().max
     took four."""
@@ -40,7 +40,16 @@ def out(inputs, state):
     """The loudspeakers: NaN guard, safety limiter (unless turned off), clip: what leaves stays in [-1, 1]."""
     left, right = inputs["left"], inputs["right"]
     x = np.empty((len(left), 2), np.float32)  # (B, 2): a new block each tick (readers keep them)
-    bad, peak = _interleave(left, right, x)   # non-finite samples zeroed, counted; the peak
+    bad, peak = interleave(left, right, x)    # non-finite samples zeroed, counted; the peak
+    finish(x, bad, peak, state)
+    return {}
+
+
+def finish(x, bad, peak, state: dict) -> None:
+    """The rest of `out` once `x` holds its block (`interleave`: `bad` non-finite samples
+    zeroed, `peak` the largest magnitude): the count of them, the limiter, the clip, the
+    hush; the block becomes `state["sound"]`. (The compiled tick interleaves in its table,
+    neurons/tickvm.py, and calls this.)"""
     if bad:
         state["nan"] = state.get("nan", 0) + int(bad)
     if state["limiter"]:
@@ -48,6 +57,8 @@ def out(inputs, state):
         g0 = state["gain"]
         if target < g0:
             g1 = target  # attack at once: the ramp's overshoot is caught by the clip below
+        elif target == g0:
+            g1 = g0  # (the usual block: what the release below gives, without its exp)
         else:
             g1 = g0 + (target - g0) * (1.0 - math.exp(-len(x) / (state["rate"] * RELEASE)))
         if g0 != 1.0 or g1 != 1.0:
@@ -58,7 +69,6 @@ def out(inputs, state):
     if state.get("hush_to", 1.0) != 1.0 or state.get("hush", 1.0) != 1.0:
         _hush_block(x, state)
     state["sound"] = x
-    return {}
 
 
 # ---- hush (OSC /dmm/hush): the sound to silence and back, the network running on ----------------

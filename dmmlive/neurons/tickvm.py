@@ -28,7 +28,7 @@ from numba.extending import intrinsic
 
 from ..core import plan as _plan
 from ..core.registry import TICK_VM
-from . import envelopes, filters, oscillators, sampler, shaping
+from . import envelopes, filters, oscillators, sampler, shaping, sinks
 
 f32 = np.float32
 WIDTH = 1 + 3 * 12      # an operation's ints: its code, then up to 12 arrays as (address, rows, columns)
@@ -127,7 +127,7 @@ def _mul(a, b, out):
 
 # operation codes
 (MATVEC, ZERO, DYN, SINE, SAW, SQUARE, TRI, PHASOR, SVF, DELAY, REVERB, AR, ADSR, CLOCK, SEQ, MUL, TANH, CLIP,
- SAMPLE, NOISE_WHITE, NOISE_PINK, COPY) = range(22)
+ SAMPLE, NOISE_WHITE, NOISE_PINK, COPY, OUT) = range(23)
 
 
 @numba.njit(cache=True)
@@ -197,6 +197,15 @@ def run(ops, fl, start, stop):
             oscillators.pink_kernel(_a2f32(op, 1), _a1u64(op, 2), _a2f64(op, 3), out)
         elif c == COPY:
             out[:] = _a2f32(op, 1)
+        elif c == OUT:  # the `out` sink's block: the next of a run of blocks (`Sink`), then its count
+            sc = _a1f64(op, 3)
+            n = op[2 + 3 * 1]
+            i = np.int64(sc[0])
+            bad, peak = sinks.interleave(_a1f32(op, 1), _a1f32(op, 2), out[i * n:(i + 1) * n])
+            sc[0] = i + 1
+            sc[1] = bad
+            sc[2] = peak
+            continue
         if not _finite32(out):
             return o
     return stop
@@ -204,10 +213,10 @@ def run(ops, fl, start, stop):
 
 def _cache_follows_kernels() -> None:
     """numba keys a cached function on its own file alone, and `run` compiles in the
-    kernels of six other modules: where any of them changed since `run` was cached (a
+    kernels of seven other modules: where any of them changed since `run` was cached (a
     kernel edited), that cache is dropped, so `run` is compiled again rather than loaded
     with the old kernels in it (a stamp of their sources kept beside numba's cache)."""
-    files = [m.__file__ for m in (oscillators, filters, envelopes, shaping, sampler, _plan)] + [__file__]
+    files = [m.__file__ for m in (oscillators, filters, envelopes, shaping, sampler, sinks, _plan)] + [__file__]
     digest = hashlib.sha1()
     for f in files:
         with open(f, "rb") as fh:
@@ -245,7 +254,8 @@ SIG = {MATVEC: "d1 i1 i1 d1 d1", ZERO: "d1", DYN: "f2 q2 i1 i1 d1 d1 i1 i1 f1 f2
        PHASOR: "f2 f2 f2 d1", SVF: "f2 f2 f2 f2 d1 d1", DELAY: "f2 f2 f2 f2 f2 q1",
        REVERB: "f2 f2 f2 f2 f2 q2 d2 q1", AR: "f2 f2 f2 f2 d1 d1 d1", ADSR: "f2 f2 f2 f2 f2 f2 d1 d1 d1",
        CLOCK: "f2 f2 f2 d1 d1", SEQ: "f2 f2 d1 d1 d1", MUL: "f2 f2 f2", TANH: "f2 f2 f2", CLIP: "f2 f2 f2 f2",
-       SAMPLE: "f2 f1 f2 f2 f2 d1 d1", NOISE_WHITE: "f2 f2 u1", NOISE_PINK: "f2 f2 u1 d2", COPY: "f2 f2"}
+       SAMPLE: "f2 f1 f2 f2 f2 d1 d1", NOISE_WHITE: "f2 f2 u1", NOISE_PINK: "f2 f2 u1 d2", COPY: "f2 f2",
+       OUT: "f2 f1 f1 d1"}
 _CHAR = {"f": np.dtype(np.float32), "d": np.dtype(np.float64), "q": np.dtype(np.int64), "i": np.dtype(np.int32),
          "u": np.dtype(np.uint64)}
 SIG = {c: [(_CHAR[x[0]], int(x[1])) for x in s.split()] for c, s in SIG.items()}
@@ -355,6 +365,48 @@ PACK = {
 }
 
 
+class Sink:
+    """The `out` sink in the table: `OUT` interleaves its two rows into the next block of
+    `blocks` (a run of SINK_BLOCKS, each handed out once: readers keep them), counting
+    its non-finite samples and its peak into `count` [next block, bad, peak]; the Python
+    after the table (`done`) finishes the block as `sinks.out` does (`sinks.finish`)."""
+    SINK_BLOCKS = 64
+
+    def __init__(self, table, left, right):
+        self.n = left.shape[0]
+        self.count = np.zeros(3)
+        self.table, self.at = table, None
+        self._fresh()
+        self.at = table.add(OUT, (self.blocks, left, right, self.count))
+
+    def _fresh(self):
+        self.blocks = np.empty((self.SINK_BLOCKS * self.n, 2), np.float32)
+        self.views = [self.blocks[i * self.n:(i + 1) * self.n] for i in range(self.SINK_BLOCKS)]
+        self.count[0] = 0.0
+
+    def ready(self, ints) -> None:
+        """Before the table runs: a fresh run of blocks where this one is used up."""
+        if self.count[0] >= self.SINK_BLOCKS:
+            self._fresh()
+            ints[self.at, 1] = self.blocks.ctypes.data
+            self.table.keep[self.at] = (self.blocks,) + tuple(self.table.keep[self.at][1:])
+
+    def done(self, state) -> None:
+        c = self.count
+        sinks.finish(self.views[int(c[0]) - 1], int(c[1]), float(c[2]), state)
+
+
+def sink(table, s, inputs):
+    """The `out` sink `s` (its inputs: its two rows) as an operation: a Sink, or None."""
+    if s.decl.type.fn is not _OUT or set(inputs) != {"left", "right"}:
+        return None
+    left, right = inputs["left"], inputs["right"]
+    if left.shape != right.shape or left.ndim != 1:
+        return None
+    k = Sink(table, left, right)
+    return k if k.at is not None else None
+
+
 def group(table, g, ins, views, out, rate, grid):
     """A group's call as an operation: its index in the table, or None (it runs in Python).
     `ins`: its input rows by port, `views`: its state rows, `out`: its one output's rows."""
@@ -382,5 +434,6 @@ _FN = {"sine": oscillators.sine, "saw": oscillators.saw, "square": oscillators.s
        "tanh": shaping.tanh, "clip": shaping.clip, "sample": sampler.sample, "noise": oscillators.noise,
        "sum": shaping.sum_}
 _FN = {k: getattr(v, "fn", v) for k, v in _FN.items()}
+_OUT = getattr(sinks.out, "fn", sinks.out)
 
 TICK_VM["vm"] = sys.modules[__name__]

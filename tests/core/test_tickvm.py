@@ -35,6 +35,12 @@ def same(a, b):
     for k in da:
         np.testing.assert_array_equal(da[k], db[k], err_msg=k)
     assert a.reports == b.reports
+    sa, sb = a.state_of("out"), b.state_of("out")  # the sink's limiter and its count of non-finite samples
+    assert (sa.get("nan"), sa["gain"]) == (sb.get("nan"), sb["gain"])
+    assert a._rings.keys() == b._rings.keys()  # frame neurons' audio (a waveform's): the same samples
+    for k, ring in a._rings.items():
+        assert ring.pos == b._rings[k].pos
+        np.testing.assert_array_equal(ring.buf, b._rings[k].buf, err_msg=str(k))
 
 
 def ran_compiled(m) -> int:
@@ -59,7 +65,9 @@ def test_every_example_patch_ticks_the_same_compiled_and_in_python(path):
         # every group of these runs in the table: the Python between holds singles only
         p = a._program
         assert ran_compiled(a) >= sum(len(lv.groups) for lv in a._plan.levels) > 0
-        assert {kind for kind, _, _ in p.items} <= {0, 2, 3}
+        assert {kind for kind, _, _ in p.items} <= {0, 2, 3, 4}
+    if path.stem == "demo":  # pictures drawing the sound (rings filled between two runs of the table)
+        assert a._rings and ran_compiled(a) > 0
 
 
 # (type, arguments): each type the table runs, and two it does not (a number type and an analyser)
@@ -199,3 +207,26 @@ def test_a_sample_file_read_again_is_heard_from_the_compiled_tick_too(tmp_path, 
         same(a, b)
         heard.append(a.output("k").copy())
     assert np.any(np.concatenate(heard) == np.float32(-0.5))  # the new samples, in both
+
+
+def test_the_blocks_the_compiled_sink_hands_out_are_never_written_again():
+    """`out`'s block is made in the table, the next of a run of 64 (tickvm.Sink): a block
+    a reader keeps (the engine's ring writer, a recorder) stays as it was heard, across
+    runs, and the limiter and the NaN guard act on it as in Python."""
+    def make():
+        m = Machine(block=64)
+        m.apply({"s": {"freq": {"one": {"out": 220.0}}, "amp": {"one": {"out": 3.0}}},
+                 "out": {"left": {"s": {"out": 1.0}}, "right": {"s": {"out": -0.5}}}}, {"s": "sine"})
+        return m
+    a, b = pair(make)
+    kept, copies = [], []
+    for _ in range(200):
+        a.tick()
+        b.tick()
+        same(a, b)
+        kept.append(a.sound())
+        copies.append(a.sound().copy())
+    assert ran_compiled(a) >= 2 and len({id(x.base) for x in kept[-150:]}) >= 3  # (runs of blocks renewed)
+    for x, y in zip(kept, copies):
+        np.testing.assert_array_equal(x, y)
+    assert a.state_of("out")["gain"] < 0.5 and np.abs(np.concatenate(kept)).max() <= 1.0  # limited
