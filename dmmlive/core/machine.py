@@ -580,8 +580,9 @@ class Machine(Edits, Glides, Frames):
             for call in calls:
                 g, outs = call[0], call[6]
                 i = None
-                if len(outs) == 1 and outs[0][1] == "audio":
-                    i = vm.group(table, g, call[3], call[4], outs[0][3], self.rate, self.grid.arr)
+                if all(kind == "audio" for _, kind, _, _ in outs):
+                    i = vm.group(table, g, call[3], call[4], {port: rows for port, _, _, rows in outs}, self.rate,
+                                 self.grid.arr, self.audio_in)
                 if i is None:
                     python((1, call, None))
                 else:
@@ -603,8 +604,8 @@ class Machine(Edits, Glides, Frames):
             if kind == 0:
                 o = run(ints, floats, a, b)
                 while o < b:  # an operation's output went non-finite: muted, then the rest
-                    g, outs = p.calls_at[o][0], p.calls_at[o][6]
-                    self._mute_rows(g, outs[0][0], outs[0][1], outs[0][2])
+                    g, outs, default = p.calls_at[o][0], p.calls_at[o][6], p.calls_at[o][7]
+                    self._group_out(g, {port: rows for port, _, _, rows in outs}, outs, default)
                     o = run(ints, floats, o + 1, b)
             elif kind == 1:
                 self._fire_group(a, t, rate)

@@ -53,7 +53,8 @@ def clip_kernel(x, lo, hi, out):
 
 
 @numba.njit(**JIT)
-def _pan_kernel(x, pos, left, right):
+def pan_kernel(x, pos, left, right):
+    """Equal-power pan over a group: left = x*cos, right = x*sin of (1 + pos)*pi/4, pos clamped to [-1, 1]."""
     n, B = x.shape
     eighth = f32(0.125)
     for i in range(n):
@@ -127,5 +128,5 @@ def pan(state, rate, **ports):
     x = ports["in"]
     left = output_rows(state, "left", x.shape)
     right = output_rows(state, "right", x.shape)
-    _pan_kernel(x, ports["pos"], left, right)
+    pan_kernel(x, ports["pos"], left, right)
     return {"left": left, "right": right}

@@ -28,7 +28,7 @@ from numba.extending import intrinsic
 
 from ..core import plan as _plan
 from ..core.registry import TICK_VM
-from . import envelopes, filters, oscillators, sampler, shaping, sinks
+from . import envelopes, filters, inputs, oscillators, sampler, shaping, sinks
 
 f32 = np.float32
 WIDTH = 1 + 3 * 12      # an operation's ints: its code, then up to 12 arrays as (address, rows, columns)
@@ -127,7 +127,7 @@ def _mul(a, b, out):
 
 # operation codes
 (MATVEC, ZERO, DYN, SINE, SAW, SQUARE, TRI, PHASOR, SVF, DELAY, REVERB, AR, ADSR, CLOCK, SEQ, MUL, TANH, CLIP,
- SAMPLE, NOISE_WHITE, NOISE_PINK, COPY, OUT) = range(23)
+ SAMPLE, NOISE_WHITE, NOISE_PINK, COPY, OUT, PAN, INPUT) = range(25)
 
 
 @numba.njit(cache=True)
@@ -197,6 +197,15 @@ def run(ops, fl, start, stop):
             oscillators.pink_kernel(_a2f32(op, 1), _a1u64(op, 2), _a2f64(op, 3), out)
         elif c == COPY:
             out[:] = _a2f32(op, 1)
+        elif c == INPUT:
+            row = _a1f32(op, 1)
+            for i in range(out.shape[0]):
+                out[i] = row
+        elif c == PAN:  # (two outputs: both checked)
+            shaping.pan_kernel(_a2f32(op, 2), _a2f32(op, 3), out, _a2f32(op, 1))
+            if not (_finite32(out) and _finite32(_a2f32(op, 1))):
+                return o
+            continue
         elif c == OUT:  # the `out` sink's block: the next of a run of blocks (`Sink`), then its count
             sc = _a1f64(op, 3)
             n = op[2 + 3 * 1]
@@ -255,7 +264,7 @@ SIG = {MATVEC: "d1 i1 i1 d1 d1", ZERO: "d1", DYN: "f2 q2 i1 i1 d1 d1 i1 i1 f1 f2
        REVERB: "f2 f2 f2 f2 f2 q2 d2 q1", AR: "f2 f2 f2 f2 d1 d1 d1", ADSR: "f2 f2 f2 f2 f2 f2 d1 d1 d1",
        CLOCK: "f2 f2 f2 d1 d1", SEQ: "f2 f2 d1 d1 d1", MUL: "f2 f2 f2", TANH: "f2 f2 f2", CLIP: "f2 f2 f2 f2",
        SAMPLE: "f2 f1 f2 f2 f2 d1 d1", NOISE_WHITE: "f2 f2 u1", NOISE_PINK: "f2 f2 u1 d2", COPY: "f2 f2",
-       OUT: "f2 f1 f1 d1"}
+       OUT: "f2 f1 f1 d1", PAN: "f2 f2 f2 f2", INPUT: "f2 f1"}
 _CHAR = {"f": np.dtype(np.float32), "d": np.dtype(np.float64), "q": np.dtype(np.int64), "i": np.dtype(np.int32),
          "u": np.dtype(np.uint64)}
 SIG = {c: [(_CHAR[x[0]], int(x[1])) for x in s.split()] for c, s in SIG.items()}
@@ -362,7 +371,10 @@ PACK = {
     "sample": _sample,
     "noise": _noise,
     "sum": lambda i, s, o, r, a: (COPY, (o, i["in"]), ()),
+    "pan": lambda i, s, o, r, a: (PAN, (o["left"], o["right"], i["in"], i["pos"]), ()),
+    "input": lambda i, s, o, r, a: (INPUT, (o, s["audio_in"][int(a["channel"]) - 1]), ()),
 }
+MULTI = {"pan"}  # types of several outputs: their pack gets the rows by port
 
 
 class Sink:
@@ -407,16 +419,19 @@ def sink(table, s, inputs):
     return k if k.at is not None else None
 
 
-def group(table, g, ins, views, out, rate, grid):
+def group(table, g, ins, views, outs, rate, grid, audio_in):
     """A group's call as an operation: its index in the table, or None (it runs in Python).
-    `ins`: its input rows by port, `views`: its state rows, `out`: its one output's rows."""
-    pack = PACK.get(g.type.name)
-    if pack is None or g.every != 1 or g.type.fn is not _FN.get(g.type.name):
+    `ins`: its input rows by port, `views`: its state rows, `outs`: its output rows by port
+    (audio), `grid`: the beat grid's array, `audio_in`: the machine's input block."""
+    name = g.type.name
+    pack = PACK.get(name)
+    if pack is None or g.every != 1 or g.type.fn is not _FN.get(name) or (len(outs) != 1 and name not in MULTI):
         return None
     if any(v is None or v.dtype != np.float32 or v.ndim != 2 for v in ins.values()):
         return None
     try:
-        got = pack(ins, dict(views, grid=grid), out, rate, g.args)
+        got = pack(ins, dict(views, grid=grid, audio_in=audio_in), outs if name in MULTI else
+                   next(iter(outs.values())), rate, g.args)
     except (KeyError, TypeError, ValueError):
         return None
     if got is None:
@@ -432,7 +447,7 @@ _FN = {"sine": oscillators.sine, "saw": oscillators.saw, "square": oscillators.s
        "bandpass": filters.bandpass, "delay": filters.delay, "reverb": filters.reverb, "ar": envelopes.ar,
        "adsr": envelopes.adsr, "clock": envelopes.clock, "seq": envelopes.seq, "mul": shaping.mul,
        "tanh": shaping.tanh, "clip": shaping.clip, "sample": sampler.sample, "noise": oscillators.noise,
-       "sum": shaping.sum_}
+       "sum": shaping.sum_, "pan": shaping.pan, "input": inputs.input_}
 _FN = {k: getattr(v, "fn", v) for k, v in _FN.items()}
 _OUT = getattr(sinks.out, "fn", sinks.out)
 

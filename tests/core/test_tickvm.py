@@ -75,7 +75,7 @@ TYPES = [("sine", {}), ("saw", {}), ("square", {}), ("tri", {}), ("phasor", {}),
          ("highpass", {}), ("bandpass", {}), ("delay", {"max": 0.01}), ("reverb", {}), ("ar", {}), ("adsr", {}),
          ("clock", {}), ("seq", {"values": [1.0, -2.0, 3.0]}), ("mul", {}), ("tanh", {}), ("clip", {}),
          ("noise", {}), ("noise", {"color": "pink"}), ("sum", {}), ("sample", {"file": "hat.wav"}),
-         ("rms", {}), ("sine_kr", {})]
+         ("pan", {}), ("input", {"channel": 2}), ("rms", {}), ("sine_kr", {})]
 NAMES = [f"n{i}" for i in range(6)]
 WEIGHTS = [0.25, -0.5, 1.0, 3.0, 200.0, 1e30]  # (1e30: outputs that go non-finite, muted)
 
@@ -103,6 +103,8 @@ def links(m):
 @given(data=st.data(), schedule=st.sampled_from(["ordered", "synchronous"]))
 def test_random_networks_edited_as_they_run_tick_the_same_compiled_and_in_python(data, schedule):
     a, b = pair(lambda: Machine(schedule=schedule, block=64))
+    for m in (a, b):  # the sound card's input: a ramp on channel 2 (the `input` neurons read it)
+        m.before_tick.append(lambda m: m.audio_in.__setitem__(1, np.arange(64, dtype=np.float32) / 64 - m.t % 3))
     for _ in range(data.draw(st.integers(4, 24), label="ops")):
         op = data.draw(st.sampled_from(["declare", "declare", "link", "link", "link", "bump", "remove",
                                         "tick", "tick", "tick"]), label="op")
