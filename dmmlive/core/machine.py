@@ -580,9 +580,9 @@ class Machine(Edits, Glides, Frames):
             for call in calls:
                 g, outs = call[0], call[6]
                 i = None
-                if all(kind == "audio" for _, kind, _, _ in outs):
+                if all(kind in DENSE for _, kind, _, _ in outs):
                     i = vm.group(table, g, call[3], call[4], {port: rows for port, _, _, rows in outs}, self.rate,
-                                 self.grid.arr, self.audio_in)
+                                 self.block, self.grid.arr, self.audio_in)
                 if i is None:
                     python((1, call, None))
                 else:

@@ -28,7 +28,7 @@ from numba.extending import intrinsic
 
 from ..core import plan as _plan
 from ..core.registry import TICK_VM
-from . import envelopes, filters, inputs, oscillators, sampler, shaping, sinks
+from . import control, envelopes, filters, inputs, midi, oscillators, sampler, shaping, sinks
 
 f32 = np.float32
 WIDTH = 1 + 3 * 12      # an operation's ints: its code, then up to 12 arrays as (address, rows, columns)
@@ -108,6 +108,16 @@ def _finite32(a):
 
 
 @numba.njit(cache=True)
+def _finite64(a):
+    """`_finite32` for a float64 row (numbers)."""
+    u = a.view(np.uint64)
+    bad = 0
+    for i in range(u.shape[0]):
+        bad |= (u[i] & np.uint64(0x7FF0000000000000)) == np.uint64(0x7FF0000000000000)
+    return bad == 0
+
+
+@numba.njit(cache=True)
 def _csr_matvec(p, ind, data, y, out):
     """out = m @ y, row by row in scipy's order (its csr_matvec: 0.0, then each term added)."""
     for i in range(out.shape[0]):
@@ -127,7 +137,7 @@ def _mul(a, b, out):
 
 # operation codes
 (MATVEC, ZERO, DYN, SINE, SAW, SQUARE, TRI, PHASOR, SVF, DELAY, REVERB, AR, ADSR, CLOCK, SEQ, MUL, TANH, CLIP,
- SAMPLE, NOISE_WHITE, NOISE_PINK, COPY, OUT, PAN, INPUT) = range(25)
+ SAMPLE, NOISE_WHITE, NOISE_PINK, COPY, OUT, PAN, INPUT, TOWARD, NOTE) = range(27)
 
 
 @numba.njit(cache=True)
@@ -197,6 +207,24 @@ def run(ops, fl, start, stop):
             oscillators.pink_kernel(_a2f32(op, 1), _a1u64(op, 2), _a2f64(op, 3), out)
         elif c == COPY:
             out[:] = _a2f32(op, 1)
+        elif c == TOWARD:  # knob, midicc, midibend: one pole toward the target (control.toward_target)
+            y, v, t = _a1f64(op, 0), _a1f64(op, 1), _a1f64(op, 2)
+            a = f[0]
+            for i in range(y.shape[0]):
+                v[i] += a * (t[i] - v[i])
+                y[i] = v[i]
+            if not _finite64(y):
+                return o
+            continue
+        elif c == NOTE:  # midinote: its state rows are its outputs
+            ok = True
+            for k in range(4):
+                y, v = _a1f64(op, k), _a1f64(op, 4 + k)
+                y[:] = v
+                ok = ok and _finite64(y)
+            if not ok:
+                return o
+            continue
         elif c == INPUT:
             row = _a1f32(op, 1)
             for i in range(out.shape[0]):
@@ -264,7 +292,7 @@ SIG = {MATVEC: "d1 i1 i1 d1 d1", ZERO: "d1", DYN: "f2 q2 i1 i1 d1 d1 i1 i1 f1 f2
        REVERB: "f2 f2 f2 f2 f2 q2 d2 q1", AR: "f2 f2 f2 f2 d1 d1 d1", ADSR: "f2 f2 f2 f2 f2 f2 d1 d1 d1",
        CLOCK: "f2 f2 f2 d1 d1", SEQ: "f2 f2 d1 d1 d1", MUL: "f2 f2 f2", TANH: "f2 f2 f2", CLIP: "f2 f2 f2 f2",
        SAMPLE: "f2 f1 f2 f2 f2 d1 d1", NOISE_WHITE: "f2 f2 u1", NOISE_PINK: "f2 f2 u1 d2", COPY: "f2 f2",
-       OUT: "f2 f1 f1 d1", PAN: "f2 f2 f2 f2", INPUT: "f2 f1"}
+       OUT: "f2 f1 f1 d1", PAN: "f2 f2 f2 f2", INPUT: "f2 f1", TOWARD: "d1 d1 d1", NOTE: "d1 d1 d1 d1 d1 d1 d1 d1"}
 _CHAR = {"f": np.dtype(np.float32), "d": np.dtype(np.float64), "q": np.dtype(np.int64), "i": np.dtype(np.int32),
          "u": np.dtype(np.uint64)}
 SIG = {c: [(_CHAR[x[0]], int(x[1])) for x in s.split()] for c, s in SIG.items()}
@@ -374,7 +402,15 @@ PACK = {
     "pan": lambda i, s, o, r, a: (PAN, (o["left"], o["right"], i["in"], i["pos"]), ()),
     "input": lambda i, s, o, r, a: (INPUT, (o, s["audio_in"][int(a["channel"]) - 1]), ()),
 }
-MULTI = {"pan"}  # types of several outputs: their pack gets the rows by port
+def _toward(i, s, o, r, a, block):
+    return TOWARD, (o, s["value"], s["target"]), (control.smoothing(float(a["lag"]), r, block),)
+
+
+PACK.update({"knob": _toward, "midicc": _toward, "midibend": _toward,
+             "midinote": lambda i, s, o, r, a: (NOTE, (o["freq"], o["gate"], o["velocity"], o["note"], s["freq"],
+                                                       s["gate"], s["velocity"], s["note"]), ())})
+MULTI = {"pan", "midinote"}  # types of several outputs: their pack gets the rows by port
+BLOCKED = {"knob", "midicc", "midibend"}  # types whose pack takes the block too (a per-tick coefficient)
 
 
 class Sink:
@@ -419,10 +455,10 @@ def sink(table, s, inputs):
     return k if k.at is not None else None
 
 
-def group(table, g, ins, views, outs, rate, grid, audio_in):
+def group(table, g, ins, views, outs, rate, block, grid, audio_in):
     """A group's call as an operation: its index in the table, or None (it runs in Python).
-    `ins`: its input rows by port, `views`: its state rows, `outs`: its output rows by port
-    (audio), `grid`: the beat grid's array, `audio_in`: the machine's input block."""
+    `ins`: its input rows by port, `views`: its state rows, `outs`: its output rows by port,
+    `grid`: the beat grid's array, `audio_in`: the machine's input block."""
     name = g.type.name
     pack = PACK.get(name)
     if pack is None or g.every != 1 or g.type.fn is not _FN.get(name) or (len(outs) != 1 and name not in MULTI):
@@ -430,8 +466,9 @@ def group(table, g, ins, views, outs, rate, grid, audio_in):
     if any(v is None or v.dtype != np.float32 or v.ndim != 2 for v in ins.values()):
         return None
     try:
+        extra = (block,) if name in BLOCKED else ()
         got = pack(ins, dict(views, grid=grid, audio_in=audio_in), outs if name in MULTI else
-                   next(iter(outs.values())), rate, g.args)
+                   next(iter(outs.values())), rate, g.args, *extra)
     except (KeyError, TypeError, ValueError):
         return None
     if got is None:
@@ -447,7 +484,8 @@ _FN = {"sine": oscillators.sine, "saw": oscillators.saw, "square": oscillators.s
        "bandpass": filters.bandpass, "delay": filters.delay, "reverb": filters.reverb, "ar": envelopes.ar,
        "adsr": envelopes.adsr, "clock": envelopes.clock, "seq": envelopes.seq, "mul": shaping.mul,
        "tanh": shaping.tanh, "clip": shaping.clip, "sample": sampler.sample, "noise": oscillators.noise,
-       "sum": shaping.sum_, "pan": shaping.pan, "input": inputs.input_}
+       "sum": shaping.sum_, "pan": shaping.pan, "input": inputs.input_, "knob": control.knob,
+       "midicc": midi.midicc, "midibend": midi.midibend, "midinote": midi.midinote}
 _FN = {k: getattr(v, "fn", v) for k, v in _FN.items()}
 _OUT = getattr(sinks.out, "fn", sinks.out)
 

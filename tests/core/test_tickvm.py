@@ -13,6 +13,7 @@ from dmmlive import DmmError, Machine
 from dmmlive.core.plan import entries
 from dmmlive.core.registry import TICK_VM
 from dmmlive.neurons import tickvm
+from dmmlive.neurons.control import set_knob
 from dmmlive.patch.live import load
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +76,8 @@ TYPES = [("sine", {}), ("saw", {}), ("square", {}), ("tri", {}), ("phasor", {}),
          ("highpass", {}), ("bandpass", {}), ("delay", {"max": 0.01}), ("reverb", {}), ("ar", {}), ("adsr", {}),
          ("clock", {}), ("seq", {"values": [1.0, -2.0, 3.0]}), ("mul", {}), ("tanh", {}), ("clip", {}),
          ("noise", {}), ("noise", {"color": "pink"}), ("sum", {}), ("sample", {"file": "hat.wav"}),
-         ("pan", {}), ("input", {"channel": 2}), ("rms", {}), ("sine_kr", {})]
+         ("pan", {}), ("input", {"channel": 2}), ("knob", {"address": "/k", "lag": 0.01}),
+         ("midicc", {"cc": 74}), ("midinote", {}), ("rms", {}), ("sine_kr", {})]
 NAMES = [f"n{i}" for i in range(6)]
 WEIGHTS = [0.25, -0.5, 1.0, 3.0, 200.0, 1e30]  # (1e30: outputs that go non-finite, muted)
 
@@ -106,7 +108,7 @@ def test_random_networks_edited_as_they_run_tick_the_same_compiled_and_in_python
     for m in (a, b):  # the sound card's input: a ramp on channel 2 (the `input` neurons read it)
         m.before_tick.append(lambda m: m.audio_in.__setitem__(1, np.arange(64, dtype=np.float32) / 64 - m.t % 3))
     for _ in range(data.draw(st.integers(4, 24), label="ops")):
-        op = data.draw(st.sampled_from(["declare", "declare", "link", "link", "link", "bump", "remove",
+        op = data.draw(st.sampled_from(["declare", "declare", "link", "link", "link", "bump", "remove", "turn",
                                         "tick", "tick", "tick"]), label="op")
         fade = data.draw(st.sampled_from([0.0, 0.0, 64 / 48000, 300 / 48000]), label="fade")
         if op == "tick":
@@ -116,6 +118,13 @@ def test_random_networks_edited_as_they_run_tick_the_same_compiled_and_in_python
                 same(a, b)
             continue
         pend = a.pending_matrix()
+        if op == "turn":  # a knob turned from outside (OSC): its target written in place
+            knobs = [n for n, t in a.neurons.items() if t == "knob"]
+            if knobs:
+                name, v = data.draw(st.sampled_from(knobs), label="knob"), data.draw(st.sampled_from([0.0, 0.9, 5.0]))
+                for m in (a, b):
+                    set_knob(m, name, v)
+            continue
         if op == "declare":
             t, args = data.draw(st.sampled_from(TYPES), label="type")
             kw = dict(declare={data.draw(st.sampled_from(NAMES), label="name"): (t, args)}, fade=fade,
@@ -232,3 +241,27 @@ def test_the_blocks_the_compiled_sink_hands_out_are_never_written_again():
     for x, y in zip(kept, copies):
         np.testing.assert_array_equal(x, y)
     assert a.state_of("out")["gain"] < 0.5 and np.abs(np.concatenate(kept)).max() <= 1.0  # limited
+
+
+def test_knobs_turned_from_outside_glide_in_the_table_as_in_python():
+    """knob (and midicc, midibend: the same one pole) and midinote's rows, in the table: a
+    target written from outside between two ticks is followed as `toward_target` does."""
+    def make():
+        m = Machine(block=64)
+        m.apply({"s": {"freq": {"k": {"out": 400.0}, "n": {"freq": 1.0}}, "amp": {"c": {"out": 1.0}}},
+                 "out": {"left": {"s": {"out": 0.5}}}},
+                {"s": "sine", "k": ("knob", {"address": "/k", "lag": 0.01}), "c": ("midicc", {"cc": 7}),
+                 "n": "midinote"})
+        return m
+    a, b = pair(make)
+    for t in range(60):
+        if t in (10, 30):
+            for m in (a, b):
+                set_knob(m, "k", 0.1 if t == 10 else 2.0)
+                arrays, i = m.group_row("n")
+                arrays["freq"][i] = 220.0 * (1 + t // 30)  # (a note played: the MIDI link writes its rows)
+        a.tick()
+        b.tick()
+        same(a, b)
+    assert ran_compiled(a) >= 4 and {k for k, _, _ in a._program.items} <= {0, 2, 4}  # no group in Python
+    assert 1.9 < a.output("k") < 2.0  # (gliding toward 2.0)
