@@ -41,59 +41,29 @@ def invalidate() -> None:
     EPOCH[0] += 1
 
 
-def _pointer(dtype):
-    @intrinsic
-    def ptr(typingctx, addr):
-        sig = types.CPointer(dtype)(types.int64)
-
-        def codegen(context, builder, signature, args):
-            return builder.inttoptr(args[0], context.get_value_type(types.CPointer(dtype)))
-        return sig, codegen
-    return ptr
+F32, F64, I64, I32, U64 = np.float32, np.float64, np.int64, np.int32, np.uint64  # (as `run` reads arrays)
 
 
-_pf32, _pf64, _pi64, _pi32, _pu64 = (_pointer(t) for t in (types.float32, types.float64, types.int64,
-                                                           types.int32, types.uint64))
+@intrinsic
+def _void(typingctx, addr):
+    """An int64 address as a pointer (what `numba.carray` makes an array of)."""
+    sig = types.voidptr(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(types.voidptr))
+    return sig, codegen
 
 
 @numba.njit(inline="always")
-def _a2f32(op, k):
-    return numba.carray(_pf32(op[1 + 3 * k]), (op[2 + 3 * k], op[3 + 3 * k]))
+def _a1(op, k, dtype):
+    """Array k of operation `op` (its address and length), one dimension of `dtype`."""
+    return numba.carray(_void(op[1 + 3 * k]), op[2 + 3 * k], dtype)
 
 
 @numba.njit(inline="always")
-def _a1f32(op, k):
-    return numba.carray(_pf32(op[1 + 3 * k]), op[2 + 3 * k])
-
-
-@numba.njit(inline="always")
-def _a1f64(op, k):
-    return numba.carray(_pf64(op[1 + 3 * k]), op[2 + 3 * k])
-
-
-@numba.njit(inline="always")
-def _a2f64(op, k):
-    return numba.carray(_pf64(op[1 + 3 * k]), (op[2 + 3 * k], op[3 + 3 * k]))
-
-
-@numba.njit(inline="always")
-def _a1i64(op, k):
-    return numba.carray(_pi64(op[1 + 3 * k]), op[2 + 3 * k])
-
-
-@numba.njit(inline="always")
-def _a2i64(op, k):
-    return numba.carray(_pi64(op[1 + 3 * k]), (op[2 + 3 * k], op[3 + 3 * k]))
-
-
-@numba.njit(inline="always")
-def _a1i32(op, k):
-    return numba.carray(_pi32(op[1 + 3 * k]), op[2 + 3 * k])
-
-
-@numba.njit(inline="always")
-def _a1u64(op, k):
-    return numba.carray(_pu64(op[1 + 3 * k]), op[2 + 3 * k])
+def _a2(op, k, dtype):
+    """Array k of operation `op` (its address, rows and columns), two dimensions of `dtype`."""
+    return numba.carray(_void(op[1 + 3 * k]), (op[2 + 3 * k], op[3 + 3 * k]), dtype)
 
 
 @numba.njit(cache=True)
@@ -148,67 +118,68 @@ def run(ops, fl, start, stop):
         op = ops[o]
         f = fl[o]
         c = op[0]
-        out = _a2f32(op, 0)  # (the first array of a kernel's operation: its output rows)
+        out = _a2(op, 0, F32)  # (the first array of a kernel's operation: its output rows)
         if c == MATVEC:
-            _csr_matvec(_a1i32(op, 1), _a1i32(op, 2), _a1f64(op, 3), _a1f64(op, 4), _a1f64(op, 0))
+            _csr_matvec(_a1(op, 1, I32), _a1(op, 2, I32), _a1(op, 3, F64), _a1(op, 4, F64), _a1(op, 0, F64))
             continue
         elif c == ZERO:
-            z = _a1f64(op, 0)
+            z = _a1(op, 0, F64)
             z[:] = 0.0
             continue
         elif c == DYN:
-            _plan.dyn_kernel(_a2i64(op, 1), _a1i32(op, 2), _a1i32(op, 3), _a1f64(op, 4), _a1f64(op, 5),
-                             _a1i32(op, 6), _a1i32(op, 7), _a1f32(op, 8), _a2f32(op, 9), out)
+            _plan.dyn_kernel(_a2(op, 1, I64), _a1(op, 2, I32), _a1(op, 3, I32), _a1(op, 4, F64), _a1(op, 5, F64),
+                             _a1(op, 6, I32), _a1(op, 7, I32), _a1(op, 8, F32), _a2(op, 9, F32), out)
             continue
         elif c == SINE:
-            oscillators.sine_kernel(_a2f32(op, 1), _a2f32(op, 2), _a2f32(op, 3), _a1f64(op, 4), out, f[0])
+            oscillators.sine_kernel(_a2(op, 1, F32), _a2(op, 2, F32), _a2(op, 3, F32), _a1(op, 4, F64), out, f[0])
         elif c == SAW:
-            oscillators.saw_kernel(_a2f32(op, 1), _a2f32(op, 2), _a1f64(op, 3), _a2f32(op, 4), out, f[0],
-                             oscillators.STEP_TABLE, oscillators.DSTEP_TABLE)
+            oscillators.saw_kernel(_a2(op, 1, F32), _a2(op, 2, F32), _a1(op, 3, F64), _a2(op, 4, F32), out, f[0],
+                                   oscillators.STEP_TABLE, oscillators.DSTEP_TABLE)
         elif c == SQUARE:
-            oscillators.square_kernel(_a2f32(op, 1), _a2f32(op, 2), _a2f32(op, 3), _a1f64(op, 4), _a1f64(op, 5),
-                                _a2f32(op, 6), out, f[0], oscillators.STEP_TABLE, oscillators.DSTEP_TABLE)
+            oscillators.square_kernel(_a2(op, 1, F32), _a2(op, 2, F32), _a2(op, 3, F32), _a1(op, 4, F64),
+                                      _a1(op, 5, F64), _a2(op, 6, F32), out, f[0],
+                                      oscillators.STEP_TABLE, oscillators.DSTEP_TABLE)
         elif c == TRI:
-            oscillators.tri_kernel(_a2f32(op, 1), _a2f32(op, 2), _a1f64(op, 3), _a2f32(op, 4), out, f[0],
-                             oscillators.RAMP_TABLE, oscillators.DRAMP_TABLE)
+            oscillators.tri_kernel(_a2(op, 1, F32), _a2(op, 2, F32), _a1(op, 3, F64), _a2(op, 4, F32), out, f[0],
+                                   oscillators.RAMP_TABLE, oscillators.DRAMP_TABLE)
         elif c == PHASOR:
-            oscillators.phasor_kernel(_a2f32(op, 1), _a2f32(op, 2), _a1f64(op, 3), out, f[0])
+            oscillators.phasor_kernel(_a2(op, 1, F32), _a2(op, 2, F32), _a1(op, 3, F64), out, f[0])
         elif c == SVF:
-            filters.svf_kernel(_a2f32(op, 1), _a2f32(op, 2), _a2f32(op, 3), _a1f64(op, 4), _a1f64(op, 5),
-                         f[0], f[1], f[2], f[3], f[4], out)
+            filters.svf_kernel(_a2(op, 1, F32), _a2(op, 2, F32), _a2(op, 3, F32), _a1(op, 4, F64), _a1(op, 5, F64),
+                               f[0], f[1], f[2], f[3], f[4], out)
         elif c == DELAY:
-            filters.delay_kernel(_a2f32(op, 1), _a2f32(op, 2), _a2f32(op, 3), _a2f32(op, 4), _a1i64(op, 5),
-                           f[0], f[1], out)
+            filters.delay_kernel(_a2(op, 1, F32), _a2(op, 2, F32), _a2(op, 3, F32), _a2(op, 4, F32),
+                                 _a1(op, 5, I64), f[0], f[1], out)
         elif c == REVERB:
-            filters.reverb_kernel(_a2f32(op, 1), _a2f32(op, 2), _a2f32(op, 3), _a2f32(op, 4), _a2i64(op, 5),
-                            _a2f64(op, 6), _a1i64(op, 7), out)
+            filters.reverb_kernel(_a2(op, 1, F32), _a2(op, 2, F32), _a2(op, 3, F32), _a2(op, 4, F32),
+                                  _a2(op, 5, I64), _a2(op, 6, F64), _a1(op, 7, I64), out)
         elif c == AR:
-            envelopes.ar_kernel(_a2f32(op, 1), _a2f32(op, 2), _a2f32(op, 3), _a1f64(op, 4), _a1f64(op, 5),
-                          _a1f64(op, 6), f[0], out)
+            envelopes.ar_kernel(_a2(op, 1, F32), _a2(op, 2, F32), _a2(op, 3, F32), _a1(op, 4, F64), _a1(op, 5, F64),
+                                _a1(op, 6, F64), f[0], out)
         elif c == ADSR:
-            envelopes.adsr_kernel(_a2f32(op, 1), _a2f32(op, 2), _a2f32(op, 3), _a2f32(op, 4), _a2f32(op, 5),
-                            _a1f64(op, 6), _a1f64(op, 7), _a1f64(op, 8), f[0], out)
+            envelopes.adsr_kernel(_a2(op, 1, F32), _a2(op, 2, F32), _a2(op, 3, F32), _a2(op, 4, F32),
+                                  _a2(op, 5, F32), _a1(op, 6, F64), _a1(op, 7, F64), _a1(op, 8, F64), f[0], out)
         elif c == CLOCK:
-            envelopes.clock_kernel(_a2f32(op, 1), _a2f32(op, 2), _a1f64(op, 3), f[0], _a1f64(op, 4), out)
+            envelopes.clock_kernel(_a2(op, 1, F32), _a2(op, 2, F32), _a1(op, 3, F64), f[0], _a1(op, 4, F64), out)
         elif c == SEQ:
-            envelopes.seq_kernel(_a2f32(op, 1), _a1f64(op, 2), _a1f64(op, 3), _a1f64(op, 4), out)
+            envelopes.seq_kernel(_a2(op, 1, F32), _a1(op, 2, F64), _a1(op, 3, F64), _a1(op, 4, F64), out)
         elif c == MUL:
-            _mul(_a2f32(op, 1), _a2f32(op, 2), out)
+            _mul(_a2(op, 1, F32), _a2(op, 2, F32), out)
         elif c == TANH:
-            shaping.tanh_kernel(_a2f32(op, 1), _a2f32(op, 2), out)
+            shaping.tanh_kernel(_a2(op, 1, F32), _a2(op, 2, F32), out)
         elif c == CLIP:
-            shaping.clip_kernel(_a2f32(op, 1), _a2f32(op, 2), _a2f32(op, 3), out)
+            shaping.clip_kernel(_a2(op, 1, F32), _a2(op, 2, F32), _a2(op, 3, F32), out)
         elif c == SAMPLE:
-            sampler.play(_a1f32(op, 1), _a2f32(op, 2), _a2f32(op, 3), _a2f32(op, 4), _a1f64(op, 5),
-                         _a1f64(op, 6), out)
+            sampler.play(_a1(op, 1, F32), _a2(op, 2, F32), _a2(op, 3, F32), _a2(op, 4, F32), _a1(op, 5, F64),
+                         _a1(op, 6, F64), out)
         elif c == NOISE_WHITE:
-            oscillators.white(_a2f32(op, 1), _a1u64(op, 2), out)
+            oscillators.white(_a2(op, 1, F32), _a1(op, 2, U64), out)
         elif c == NOISE_PINK:
-            oscillators.pink_kernel(_a2f32(op, 1), _a1u64(op, 2), _a2f64(op, 3), out)
+            oscillators.pink_kernel(_a2(op, 1, F32), _a1(op, 2, U64), _a2(op, 3, F64), out)
         elif c == COPY:
-            out[:] = _a2f32(op, 1)
+            out[:] = _a2(op, 1, F32)
         elif c == TOWARD:  # knob, midicc, midibend: one pole toward the target (control.toward_target)
-            y, v, t = _a1f64(op, 0), _a1f64(op, 1), _a1f64(op, 2)
+            y, v, t = _a1(op, 0, F64), _a1(op, 1, F64), _a1(op, 2, F64)
             a = f[0]
             for i in range(y.shape[0]):
                 v[i] += a * (t[i] - v[i])
@@ -219,26 +190,26 @@ def run(ops, fl, start, stop):
         elif c == NOTE:  # midinote: its state rows are its outputs
             ok = True
             for k in range(4):
-                y, v = _a1f64(op, k), _a1f64(op, 4 + k)
+                y, v = _a1(op, k, F64), _a1(op, 4 + k, F64)
                 y[:] = v
                 ok = ok and _finite64(y)
             if not ok:
                 return o
             continue
         elif c == INPUT:
-            row = _a1f32(op, 1)
+            row = _a1(op, 1, F32)
             for i in range(out.shape[0]):
                 out[i] = row
         elif c == PAN:  # (two outputs: both checked)
-            shaping.pan_kernel(_a2f32(op, 2), _a2f32(op, 3), out, _a2f32(op, 1))
-            if not (_finite32(out) and _finite32(_a2f32(op, 1))):
+            shaping.pan_kernel(_a2(op, 2, F32), _a2(op, 3, F32), out, _a2(op, 1, F32))
+            if not (_finite32(out) and _finite32(_a2(op, 1, F32))):
                 return o
             continue
         elif c == OUT:  # the `out` sink's block: the next of a run of blocks (`Sink`), then its count
-            sc = _a1f64(op, 3)
+            sc = _a1(op, 3, F64)
             n = op[2 + 3 * 1]
             i = np.int64(sc[0])
-            bad, peak = sinks.interleave(_a1f32(op, 1), _a1f32(op, 2), out[i * n:(i + 1) * n])
+            bad, peak = sinks.interleave(_a1(op, 1, F32), _a1(op, 2, F32), out[i * n:(i + 1) * n])
             sc[0] = i + 1
             sc[1] = bad
             sc[2] = peak

@@ -44,6 +44,14 @@ def same(a, b):
         np.testing.assert_array_equal(ring.buf, b._rings[k].buf, err_msg=str(k))
 
 
+def both(a, b, n):
+    """n ticks of both machines, the same after each."""
+    for _ in range(n):
+        a.tick()
+        b.tick()
+        same(a, b)
+
+
 def ran_compiled(m) -> int:
     """How many operations the machine's compiled table holds (0: it ran in Python)."""
     p = m._program
@@ -57,10 +65,7 @@ def test_the_compiled_tick_is_registered_with_the_neuron_library():
 @pytest.mark.parametrize("path", PATCHES, ids=[p.stem for p in PATCHES])
 def test_every_example_patch_ticks_the_same_compiled_and_in_python(path):
     a, b = pair(lambda: load(str(path), block=128))
-    for _ in range(300):
-        a.tick()
-        b.tick()
-        same(a, b)
+    both(a, b, 300)
     assert ran_compiled(b) == 0
     if path.stem in ("bass", "bell", "drone", "drums", "schedules", "wave"):
         # every group of these runs in the table: the Python between holds singles only
@@ -112,10 +117,7 @@ def test_random_networks_edited_as_they_run_tick_the_same_compiled_and_in_python
                                         "tick", "tick", "tick"]), label="op")
         fade = data.draw(st.sampled_from([0.0, 0.0, 64 / 48000, 300 / 48000]), label="fade")
         if op == "tick":
-            for _ in range(data.draw(st.integers(1, 6), label="n")):
-                a.tick()
-                b.tick()
-                same(a, b)
+            both(a, b, data.draw(st.integers(1, 6), label="n"))
             continue
         pend = a.pending_matrix()
         if op == "turn":  # a knob turned from outside (OSC): its target written in place
@@ -162,10 +164,7 @@ def test_random_networks_edited_as_they_run_tick_the_same_compiled_and_in_python
     for m in (a, b):  # and one more of the table's neurons: whatever the network, a table runs
         m.edit(declare={"z": "sine"}, delta={"z": {"freq": {"one": {"out": 300.0}}},
                                              "out": {"left": {"z": {"out": 0.1}}}})
-    for _ in range(16):
-        a.tick()
-        b.tick()
-        same(a, b)
+    both(a, b, 16)
     assert ran_compiled(a) > 0
 
 
@@ -179,10 +178,7 @@ def test_a_group_gone_non_finite_in_the_table_is_muted_and_reset_as_in_python():
                 {"m": "mul", "s": "sine", "f": "lowpass"})
         return m
     a, b = pair(make)
-    for _ in range(40):
-        a.tick()
-        b.tick()
-        same(a, b)
+    both(a, b, 40)
     assert ran_compiled(a) >= 3
     assert any("m (mul) output out went non-finite: muted and reset" in r for r in a.reports)
     assert np.all(a.output("m") == 0.0) and np.any(a.output("f") != 0.0)  # muted; the rest plays on
@@ -200,10 +196,7 @@ def test_a_sample_file_read_again_is_heard_from_the_compiled_tick_too(tmp_path, 
                 {"k": ("sample", {"file": "hit.wav"}), "c": "clock"})
         return m
     a, b = pair(make)
-    for _ in range(20):
-        a.tick()
-        b.tick()
-        same(a, b)
+    both(a, b, 20)
     assert ran_compiled(a) >= 2
     epoch = tickvm.EPOCH[0]
     wavfile.write("hit.wav", rate, np.full(4800, -0.5, np.float32))
@@ -213,9 +206,7 @@ def test_a_sample_file_read_again_is_heard_from_the_compiled_tick_too(tmp_path, 
     assert tickvm.EPOCH[0] > epoch
     heard = []
     for _ in range(120):
-        a.tick()
-        b.tick()
-        same(a, b)
+        both(a, b, 1)
         heard.append(a.output("k").copy())
     assert np.any(np.concatenate(heard) == np.float32(-0.5))  # the new samples, in both
 
@@ -232,9 +223,7 @@ def test_the_blocks_the_compiled_sink_hands_out_are_never_written_again():
     a, b = pair(make)
     kept, copies = [], []
     for _ in range(200):
-        a.tick()
-        b.tick()
-        same(a, b)
+        both(a, b, 1)
         kept.append(a.sound())
         copies.append(a.sound().copy())
     assert ran_compiled(a) >= 2 and len({id(x.base) for x in kept[-150:]}) >= 3  # (runs of blocks renewed)
