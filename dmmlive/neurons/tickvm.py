@@ -236,8 +236,8 @@ def _cache_follows_kernels() -> None:
             return
     except OSError:
         pass
-    cache.flush()
     try:
+        cache.flush()
         mark.parent.mkdir(parents=True, exist_ok=True)
         mark.write_text(digest.hexdigest())
     except OSError:
