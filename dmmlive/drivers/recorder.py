@@ -19,6 +19,8 @@ from ..core.errors import DmmError
 
 AAC_FRAME = 1024
 X264_THREADS = 4  # fixed: see Recorder
+# x264's own options every encode takes (see Recorder): its macroblock tree in C on every CPU
+X264_PARAMS = "cpu-independent=1"
 
 
 class RecordError(DmmError):
@@ -45,13 +47,21 @@ class Recorder:
         self.c.flags |= av.container.Flags.bitexact.value
         gop = gop or max(1, int(round(float(self.fps))))  # a keyframe (and fragment) a second
         # Options go to the codec context (PyAV takes a stream attribute of that name and
-        # ignores it); x264's own through x264-params (FFmpeg ignores names it lacks). No B-frames: pts = dts from 0, so a fragmented file (no edit list)
-        # starts its pictures at 0, in step with the sound. A fixed thread count: x264's
-        # output depends on it, not on the cores that run it, so a render is the same file
-        # on any machine.
+        # ignores it); x264's own through x264-params (FFmpeg ignores names it lacks). No
+        # B-frames: pts = dts from 0, so a fragmented file (no edit list) starts its
+        # pictures at 0, in step with the sound. A fixed thread count: x264's output
+        # depends on it, not on the cores that run it, so a render is the same file on
+        # any machine. `cpu-independent` (X264_PARAMS): x264's macroblock tree (the rate
+        # control's look-ahead) in its C code, not the CPU's vector code, which gives other
+        # bytes on another instruction set and, in its AVX-512 form (libx264 core 165),
+        # takes 8 macroblocks at a time past the end of a row whose macroblocks (16 pixels)
+        # are not a multiple of 8, reading whatever memory lies there: the same frames came
+        # out different now and then (64x36: ~3% of the encodes in a process whose heap
+        # other work had used; decoded, up to 8-40 levels apart from frame 6 or so on).
+        # The C code costs nothing measurable (1280x720: 16-18 ms a frame either way).
         self.v = self.c.add_stream("libx264", rate=self.fps, options={
             "crf": str(crf), "preset": "veryfast", "threads": str(X264_THREADS),
-            "x264-params": f"bframes=0:keyint={gop}:min-keyint={gop}:scenecut=0"})
+            "x264-params": f"bframes=0:keyint={gop}:min-keyint={gop}:scenecut=0:{X264_PARAMS}"})
         self.v.width, self.v.height, self.v.pix_fmt = w, h, "yuv420p"
         self.v.codec_context.gop_size = gop
         self.v.codec_context.flags |= av.codec.context.Flags.bitexact.value
