@@ -457,7 +457,7 @@ class Machine(Edits, Glides, Frames):
         changing audio rows, and the constant audio rows whose weights changed in place
         filled again; otherwise `_down_dense` (which makes that cache again)."""
         steps = self._steps()
-        usual = not (publishing or self._fades or self._flatv is not None)
+        usual = self.compiled_tick and not (publishing or self._fades or self._flatv is not None)
         p = self._program
         if usual and p is not None and p.steps is steps and p.epoch == p.vm.EPOCH[0] \
                 and p.levels is not None and p.rings == len(self._rings):
@@ -505,7 +505,7 @@ class Machine(Edits, Glides, Frames):
                 self._fire_singles(singles)
             if publishing:
                 self._publish(lv)
-        if usual and self.compiled_tick and (p is None or p.steps is not steps or p.epoch != p.vm.EPOCH[0]
+        if usual and (p is None or p.steps is not steps or p.epoch != p.vm.EPOCH[0]
                                              or p.rings != len(self._rings)):
             if self._steps_seen is steps:  # (a plan that lasts: not one a network compiles every tick)
                 self._program = self._make_program(steps)
