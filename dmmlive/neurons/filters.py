@@ -388,7 +388,7 @@ def delay(state, rate, **inputs):
     x = inputs["in"]
     out = output_rows(state, "out", x.shape)
     delay_kernel(x, inputs["time"], inputs["feedback"], state.buf, state.pos, float(rate),
-           float(state.args["max"]) * rate, out)
+                 float(state.args["max"]) * rate, out)
     return out
 
 
@@ -470,5 +470,5 @@ def reverb(state, rate, **inputs):
     x = inputs["in"]
     out = output_rows(state, "out", x.shape)
     reverb_kernel(x, inputs["size"], inputs["damp"], state.buf, state.idx, state.damped,
-            reverb_lengths(rate), out)
+                  reverb_lengths(rate), out)
     return out

@@ -416,7 +416,7 @@ def square(state, rate, freq, amp, width):
     """
     out = output_rows(state, "out", freq.shape)
     square_kernel(freq, amp, width, state.phase_acc, state.width_prev, state.blep, out, 1.0 / rate,
-            STEP_TABLE, DSTEP_TABLE)
+                  STEP_TABLE, DSTEP_TABLE)
     return out
 
 

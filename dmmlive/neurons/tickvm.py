@@ -1,18 +1,19 @@
-"""The compiled tick: one compiled function walks a table of operations, the steady down
-movement of each level (its number rows' sparse product, its changing audio rows' fill)
-and the audio groups of the usual types (oscillators, filters, envelopes, clock, seq,
-delay, reverb, shapers, the sampler), each calling the kernel the Python path calls, on the
+"""The compiled tick: one compiled function (`run`) walks a table of operations: the steady
+down movement of each level (its number rows' sparse product, its changing audio rows'
+fill), the groups of the usual types (oscillators, filters, envelopes, clock, seq, delay,
+reverb, shapers, noise, the sampler, sum, pan, the card's input; knob, midicc, midibend,
+midinote) and the `out` sink's block, each calling the kernel the Python path calls, on the
 same rows, in the same order: the same samples to the bit, without the Python around each
-kernel (~2-3 µs a group and a level, the fixed cost of a tick in a live set's patch).
+kernel (~2-3 µs a group and a level: the fixed cost of a tick in a live set's patch).
 
-A plan becomes its table at the first steady tick after a compile (`program`): each
-operation a row of int64 (its code, then each array it reads or writes as its address
-and shape) and a row of float64 (its scalars). The arrays are the machine's own (its X
-and Y rows, each group's state rows, the matrices' arrays), so an edit that writes a
-weight or a state in place is seen; the machine drops the table when it replaces any of
-them (a compile) and `EPOCH` (`invalidate`) when a kernel's data changes (a sample file
-read again). What has no compiled form here (another type, a slow group, a number group)
-runs as before, between two calls of the table (Machine._run_program).
+A plan becomes its table at the end of the second tick that ran the same steps
+(`Machine._make_program`): each operation a row of int64 (its code, then each array it
+reads or writes as its address and shape, `SIG`) and a row of float64 (its scalars). The
+arrays are the machine's own (its X and Y rows, each group's state rows, the matrices'
+arrays), so an edit that writes a weight or a state in place is seen; the machine drops
+the table when it replaces any of them (a compile) and `EPOCH` (`invalidate`) when a
+kernel's data changes (a sample file read again). What has no compiled form here (other
+types, a slow group) runs as before, between two calls of `run` (Machine._run_program).
 """
 from __future__ import annotations
 
@@ -30,7 +31,6 @@ from ..core import plan as _plan
 from ..core.registry import TICK_VM
 from . import control, envelopes, filters, inputs, midi, oscillators, sampler, shaping, sinks
 
-f32 = np.float32
 WIDTH = 1 + 3 * 12      # an operation's ints: its code, then up to 12 arrays as (address, rows, columns)
 FWIDTH = 5              # its floats
 EPOCH = [0]             # bumped where a kernel's data changes under a running table (`invalidate`)
@@ -321,7 +321,7 @@ def down(table, steady) -> bool:
     return True
 
 
-def svf_kernel(m0, m1, m2):
+def _svf_pack(m0, m1, m2):
     def pack(ins, st, out, rate, args):
         return SVF, (out, ins["in"], ins["cutoff"], ins["q"], st["ic1"], st["ic2"]), (m0, m1, m2, math.pi / rate,
                                                                                  filters.NYQUIST_FRACTION * math.pi)
@@ -342,7 +342,8 @@ def _noise(ins, st, out, rate, args):
     return NOISE_WHITE, (out, ins["amp"], st["rng"]), ()
 
 
-# type name -> pack(inputs, state views, output rows, rate, args) -> (code, arrays, floats) or None
+# type name -> pack(inputs, state views (and grid, audio_in, block), output rows, rate, args)
+# -> (code, arrays, floats) or None
 PACK = {
     "sine": lambda i, s, o, r, a: (SINE, (o, i["freq"], i["amp"], i["phase"], s["phase_acc"]), (1.0 / r,)),
     "saw": lambda i, s, o, r, a: (SAW, (o, i["freq"], i["amp"], s["phase_acc"], s["blep"]), (1.0 / r,)),
@@ -350,9 +351,9 @@ PACK = {
                                               s["blep"]), (1.0 / r,)),
     "tri": lambda i, s, o, r, a: (TRI, (o, i["freq"], i["amp"], s["phase_acc"], s["blep"]), (1.0 / r,)),
     "phasor": lambda i, s, o, r, a: (PHASOR, (o, i["freq"], i["amp"], s["phase_acc"]), (1.0 / r,)),
-    "lowpass": svf_kernel(0.0, 0.0, 1.0),
-    "highpass": svf_kernel(1.0, -1.0, -1.0),
-    "bandpass": svf_kernel(0.0, 1.0, 0.0),
+    "lowpass": _svf_pack(0.0, 0.0, 1.0),
+    "highpass": _svf_pack(1.0, -1.0, -1.0),
+    "bandpass": _svf_pack(0.0, 1.0, 0.0),
     "delay": lambda i, s, o, r, a: (DELAY, (o, i["in"], i["time"], i["feedback"], s["buf"], s["pos"]),
                                     (float(r), float(a["max"]) * r)),
     "reverb": lambda i, s, o, r, a: (REVERB, (o, i["in"], i["size"], i["damp"], s["buf"], s["idx"], s["damped"],
@@ -373,15 +374,14 @@ PACK = {
     "pan": lambda i, s, o, r, a: (PAN, (o["left"], o["right"], i["in"], i["pos"]), ()),
     "input": lambda i, s, o, r, a: (INPUT, (o, s["audio_in"][int(a["channel"]) - 1]), ()),
 }
-def _toward(i, s, o, r, a, block):
-    return TOWARD, (o, s["value"], s["target"]), (control.smoothing(float(a["lag"]), r, block),)
+def _toward(i, s, o, r, a):
+    return TOWARD, (o, s["value"], s["target"]), (control.smoothing(float(a["lag"]), r, s["block"]),)
 
 
 PACK.update({"knob": _toward, "midicc": _toward, "midibend": _toward,
              "midinote": lambda i, s, o, r, a: (NOTE, (o["freq"], o["gate"], o["velocity"], o["note"], s["freq"],
                                                        s["gate"], s["velocity"], s["note"]), ())})
 MULTI = {"pan", "midinote"}  # types of several outputs: their pack gets the rows by port
-BLOCKED = {"knob", "midicc", "midibend"}  # types whose pack takes the block too (a per-tick coefficient)
 
 
 class Sink:
@@ -437,9 +437,8 @@ def group(table, g, ins, views, outs, rate, block, grid, audio_in):
     if any(v is None or v.dtype != np.float32 or v.ndim != 2 for v in ins.values()):
         return None
     try:
-        extra = (block,) if name in BLOCKED else ()
-        got = pack(ins, dict(views, grid=grid, audio_in=audio_in), outs if name in MULTI else
-                   next(iter(outs.values())), rate, g.args, *extra)
+        got = pack(ins, dict(views, grid=grid, audio_in=audio_in, block=block), outs if name in MULTI else
+                   next(iter(outs.values())), rate, g.args)
     except (KeyError, TypeError, ValueError):
         return None
     if got is None:

@@ -181,7 +181,7 @@ def test_every_path_of_the_kernel_computes_the_same_samples():
             for j in range(n):
                 solo = np.empty((1, B), np.float32)
                 filters.svf_kernel(x[j:j + 1], f[j:j + 1], qq[j:j + 1], np.zeros(1), np.zeros(1),
-                             1.0, -1.0, -1.0, np.pi / RATE, 1.5, solo)
+                                   1.0, -1.0, -1.0, np.pi / RATE, 1.5, solo)
                 assert np.array_equal(solo[0], out[j]), (n, j)
 
 
