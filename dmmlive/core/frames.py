@@ -10,15 +10,11 @@ from .registry import BACKENDS
 class Frames:
     """Machine's frame clock and what its frame neurons read."""
 
-    def _frame_at(self, t: int) -> int:
-        """The last frame whose time falls before the end of tick t (-1 before the first)."""
-        f = self._fps
-        num = t * self.block * f.numerator          # frame k falls in tick t when
-        den = self.rate * f.denominator             # (t-1)·B/rate <= k/fps < t·B/rate
-        return -(-num // den) - 1
-
     def _frames_of(self, t: int) -> tuple:
-        """(_frame_at(t - 1), _frame_at(t)): a tick's, the first from the tick before (kept)."""
+        """(the frame of tick t - 1, that of tick t), a tick's frame being the last whose time
+        falls before the tick's end (-1 before the first): frame k falls in tick t when
+        (t-1)·B/rate <= k/fps < t·B/rate. The first is kept from the tick before, and the
+        integers of the ratio B·fps/rate from tick to tick."""
         c = getattr(self, "_frames_kept", None)
         f = self._fps
         if c is None or c[0] is not f or c[1] != (self.block, self.rate):
