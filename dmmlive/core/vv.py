@@ -300,6 +300,8 @@ class FlatCache:
         self.shapes: dict = {}
 
     def sweep(self) -> None:
+        if not (self.cur or self.old):  # (a tick with no V-value sum: nothing to forget)
+            return
         self.old, self.cur = self.cur, {}
         if len(self.shapes) > 4096:
             self.shapes.clear()
