@@ -191,3 +191,24 @@ def test_clone_checks_its_arguments():
         m.add("c", "clone", prefix="a.b")
     with pytest.raises(dmmlive.BadArgument, match="max must be"):
         m.add("c", "clone", max=0)
+
+
+def test_self_decls_shows_every_live_declaration_as_it_changes():
+    """`self.decls` (read by a network: here an identity neuron fed by it) is {name: {type:
+    {args: 1.0}}} of the live declarations, made again at each compile: a declaration
+    replaced with other arguments shows its new ones, a new one is there (each piece is
+    kept per declaration between compiles: core/declare.py)."""
+    m = Machine(rate=RATE, block=B)
+    m.add("look", "identity")
+    m.connect("look.x", "self.matrix", 1.0)  # (a row that reads Self's outputs: they are made)
+    m.connect("look.y", "self.decls", 1.0)
+    m.apply({"a": {"freq": {"one": {"out": 220.0}}}, "out": {"left": {"a": {"out": 0.1}}}},
+            {"a": "sine", "d": ("delay", {"max": 0.5})})
+    m.tick(2)
+    got = m.output("look", "y")
+    assert got["a"] == {"sine": {"{}": 1.0}} and got["d"] == {"delay": {'{"max":0.5}': 1.0}}
+    m.edit(declare={"d": ("delay", {"max": 1.0}), "b": ("saw", {})}, replace=True)
+    m.tick(4)
+    got = m.output("look", "y")
+    assert got["d"] == {"delay": {'{"max":1.0}': 1.0}} and got["b"] == {"saw": {"{}": 1.0}}
+    assert got["a"] == {"sine": {"{}": 1.0}}

@@ -31,9 +31,23 @@ def declaration(name: str, type_name: str, args: dict | None = None, count: floa
     return {DECLARE: {name: {type_name: {args_key(args or {}): float(count)}}}}
 
 
+_PIECES: dict = {}  # id(Decl) -> (the Decl, its {type: {args: 1.0}}): a declaration's piece, made once
+
+
 def as_vvalue(decls: dict) -> dict:
-    """{name: {type: {args: 1.0}}} of {name: Decl} (what `self.decls` outputs)."""
-    return {n: {d.type.name: {args_key(d.args): 1.0}} for n, d in decls.items()}
+    """{name: {type: {args: 1.0}}} of {name: Decl} (what `self.decls` outputs). Each
+    declaration's piece is made once (its args as JSON) and shared by the V-values made
+    after (V-values are never written in place): a network that reads `self.decls` while
+    it grows pays for the declarations that are new, not for all at each compile."""
+    out = {}
+    for n, d in decls.items():
+        hit = _PIECES.get(id(d))
+        if hit is None or hit[0] is not d:
+            if len(_PIECES) > 1 << 16:
+                _PIECES.clear()
+            hit = _PIECES[id(d)] = (d, {d.type.name: {args_key(d.args): 1.0}})
+        out[n] = hit[1]
+    return out
 
 
 def read(section) -> tuple[dict, list]:
