@@ -635,27 +635,27 @@ class Machine(Edits, Glides, Frames):
                     st = self._state[s.name] = self._initial_state(s.decl)
                 ins.done(st)
             elif code == 3 or self.frame_tick:
-                self._fire_singles((s,))
+                self._fire_singles(s)  # (a run of them: `_program_singles`)
 
     def _program_singles(self, singles, table, sinks) -> list:
         """A level's singles as the program fires them: [(code, single, inputs)]: 0 Self, 1
         the edits, 2 a sink of audio inputs (`_fire_sink`, its inputs the rows it reads), 5
         the `out` sink, its block made in the table (`tickvm.Sink`, added to `sinks`), 3
-        the others (`_fire_singles`), 4 a frame neuron (the same, on frame ticks only);
-        `one` not at all (it does nothing when it fires)."""
+        a run of the others (`_fire_singles`, one call), 4 a run of frame neurons (the
+        same, on frame ticks only); `one` not at all (it does nothing when it fires)."""
         out, Xa = [], self._X["audio"]
         for s in singles:
             d, ty = s.decl, s.decl.type
             if s.name == "one" or (ty.constant and self._kept.get(s.name) is d):
                 continue
             if d.every > 1:
-                out.append((3, s, None))
+                out.append((3, [s], None))
             elif s.name == "self":
                 out.append((0, s, None))
             elif s.name == "edits":
                 out.append((1, s, None))
             elif ty.frame:
-                out.append((4, s, None))
+                out.append((4, [s], None))
             elif not (ty.outputs or ty.variadic or ty.passthrough or ty.constant) \
                     and all(k == "audio" for k, _ in s.inputs.values()):
                 ins = {port: Xa[where] for port, (_, where) in s.inputs.items()}
@@ -664,8 +664,14 @@ class Machine(Edits, Glides, Frames):
                     sinks.append(k)
                 out.append((2, s, ins) if k is None else (5, s, k))
             else:
-                out.append((3, s, None))
-        return out
+                out.append((3, [s], None))
+        merged = []  # runs of singles fired alike in one call (a research network's thousand identities)
+        for e in out:
+            if merged and e[0] in (3, 4) and merged[-1][0] == e[0]:
+                merged[-1][1].extend(e[1])
+            else:
+                merged.append(e)
+        return merged
 
     def _fire_sink(self, s, inputs) -> None:
         """What `_fire_single` does for a sink of audio inputs (`out`): its call on the
