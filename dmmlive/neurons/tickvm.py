@@ -2,7 +2,7 @@
 down movement of each level (its number rows' sparse product, its changing audio rows'
 fill), the groups of the usual types (oscillators, filters, envelopes, clock, seq, delay,
 reverb, shapers, noise, the sampler, sum, pan, the card's input; knob, midicc, midibend,
-midinote) and the `out` sink's block, each calling the kernel the Python path calls, on the
+midinote, sum_kr) and the `out` sink's block, each calling the kernel the Python path calls, on the
 same rows, in the same order: the same samples to the bit, without the Python around each
 kernel (~2-3 µs a group and a level: the fixed cost of a tick in a live set's patch).
 
@@ -107,7 +107,7 @@ def _mul(a, b, out):
 
 # operation codes
 (MATVEC, ZERO, DYN, SINE, SAW, SQUARE, TRI, PHASOR, SVF, DELAY, REVERB, AR, ADSR, CLOCK, SEQ, MUL, TANH, CLIP,
- SAMPLE, NOISE_WHITE, NOISE_PINK, COPY, OUT, PAN, INPUT, TOWARD, NOTE) = range(27)
+ SAMPLE, NOISE_WHITE, NOISE_PINK, COPY, OUT, PAN, INPUT, TOWARD, NOTE, COPYN) = range(28)
 
 
 @numba.njit(cache=True)
@@ -196,6 +196,12 @@ def run(ops, fl, start, stop):
             if not ok:
                 return o
             continue
+        elif c == COPYN:  # sum_kr: its input is its output
+            y = _a1(op, 0, F64)
+            y[:] = _a1(op, 1, F64)
+            if not _finite64(y):
+                return o
+            continue
         elif c == INPUT:
             row = _a1(op, 1, F32)
             for i in range(out.shape[0]):
@@ -263,7 +269,8 @@ SIG = {MATVEC: "d1 i1 i1 d1 d1", ZERO: "d1", DYN: "f2 q2 i1 i1 d1 d1 i1 i1 f1 f2
        REVERB: "f2 f2 f2 f2 f2 q2 d2 q1", AR: "f2 f2 f2 f2 d1 d1 d1", ADSR: "f2 f2 f2 f2 f2 f2 d1 d1 d1",
        CLOCK: "f2 f2 f2 d1 d1", SEQ: "f2 f2 d1 d1 d1", MUL: "f2 f2 f2", TANH: "f2 f2 f2", CLIP: "f2 f2 f2 f2",
        SAMPLE: "f2 f1 f2 f2 f2 d1 d1", NOISE_WHITE: "f2 f2 u1", NOISE_PINK: "f2 f2 u1 d2", COPY: "f2 f2",
-       OUT: "f2 f1 f1 d1", PAN: "f2 f2 f2 f2", INPUT: "f2 f1", TOWARD: "d1 d1 d1", NOTE: "d1 d1 d1 d1 d1 d1 d1 d1"}
+       OUT: "f2 f1 f1 d1", PAN: "f2 f2 f2 f2", INPUT: "f2 f1", TOWARD: "d1 d1 d1", NOTE: "d1 d1 d1 d1 d1 d1 d1 d1",
+       COPYN: "d1 d1"}
 _CHAR = {"f": np.dtype(np.float32), "d": np.dtype(np.float64), "q": np.dtype(np.int64), "i": np.dtype(np.int32),
          "u": np.dtype(np.uint64)}
 SIG = {c: [(_CHAR[x[0]], int(x[1])) for x in s.split()] for c, s in SIG.items()}
@@ -371,6 +378,7 @@ PACK = {
     "sample": _sample,
     "noise": _noise,
     "sum": lambda i, s, o, r, a: (COPY, (o, i["in"]), ()),
+    "sum_kr": lambda i, s, o, r, a: (COPYN, (o, i["in"]), ()),
     "pan": lambda i, s, o, r, a: (PAN, (o["left"], o["right"], i["in"], i["pos"]), ()),
     "input": lambda i, s, o, r, a: (INPUT, (o, s["audio_in"][int(a["channel"]) - 1]), ()),
 }
@@ -434,8 +442,9 @@ def group(table, g, ins, views, outs, rate, block, grid, audio_in):
     pack = PACK.get(name)
     if pack is None or g.every != 1 or g.type.fn is not _FN.get(name) or (len(outs) != 1 and name not in MULTI):
         return None
-    if any(v is None or v.dtype != np.float32 or v.ndim != 2 for v in ins.values()):
-        return None
+    if any(v is None or not (v.dtype == np.float32 and v.ndim == 2 or v.dtype == np.float64 and v.ndim == 1)
+           for v in ins.values()):
+        return None  # (the array's kind is checked again against the operation's, SIG)
     try:
         got = pack(ins, dict(views, grid=grid, audio_in=audio_in, block=block), outs if name in MULTI else
                    next(iter(outs.values())), rate, g.args)
@@ -454,8 +463,8 @@ _FN = {"sine": oscillators.sine, "saw": oscillators.saw, "square": oscillators.s
        "bandpass": filters.bandpass, "delay": filters.delay, "reverb": filters.reverb, "ar": envelopes.ar,
        "adsr": envelopes.adsr, "clock": envelopes.clock, "seq": envelopes.seq, "mul": shaping.mul,
        "tanh": shaping.tanh, "clip": shaping.clip, "sample": sampler.sample, "noise": oscillators.noise,
-       "sum": shaping.sum_, "pan": shaping.pan, "input": inputs.input_, "knob": control.knob,
-       "midicc": midi.midicc, "midibend": midi.midibend, "midinote": midi.midinote}
+       "sum": shaping.sum_, "sum_kr": shaping.sum_kr, "pan": shaping.pan, "input": inputs.input_,
+       "knob": control.knob, "midicc": midi.midicc, "midibend": midi.midibend, "midinote": midi.midinote}
 _FN = {k: getattr(v, "fn", v) for k, v in _FN.items()}
 _OUT = getattr(sinks.out, "fn", sinks.out)
 

@@ -82,7 +82,7 @@ TYPES = [("sine", {}), ("saw", {}), ("square", {}), ("tri", {}), ("phasor", {}),
          ("clock", {}), ("seq", {"values": [1.0, -2.0, 3.0]}), ("mul", {}), ("tanh", {}), ("clip", {}),
          ("noise", {}), ("noise", {"color": "pink"}), ("sum", {}), ("sample", {"file": "hat.wav"}),
          ("pan", {}), ("input", {"channel": 2}), ("knob", {"address": "/k", "lag": 0.01}),
-         ("midicc", {"cc": 74}), ("midinote", {}), ("rms", {}), ("sine_kr", {})]
+         ("midicc", {"cc": 74}), ("midinote", {}), ("sum_kr", {}), ("rms", {}), ("sine_kr", {})]
 NAMES = [f"n{i}" for i in range(6)]
 WEIGHTS = [0.25, -0.5, 1.0, 3.0, 200.0, 1e30]  # (1e30: outputs that go non-finite, muted)
 
@@ -233,14 +233,16 @@ def test_the_blocks_the_compiled_sink_hands_out_are_never_written_again():
 
 
 def test_knobs_turned_from_outside_glide_in_the_table_as_in_python():
-    """knob (and midicc, midibend: the same one pole) and midinote's rows, in the table: a
-    target written from outside between two ticks is followed as `toward_target` does."""
+    """knob (and midicc, midibend: the same one pole), midinote's rows and a named sum of
+    numbers (sum_kr), in the table: a target written from outside between two ticks is
+    followed as `toward_target` does."""
     def make():
         m = Machine(block=64)
-        m.apply({"s": {"freq": {"k": {"out": 400.0}, "n": {"freq": 1.0}}, "amp": {"c": {"out": 1.0}}},
+        m.apply({"s": {"freq": {"kk": {"out": 400.0}, "n": {"freq": 1.0}}, "amp": {"c": {"out": 1.0}}},
+                 "kk": {"in": {"k": {"out": 1.0}, "c": {"out": 0.5}}},
                  "out": {"left": {"s": {"out": 0.5}}}},
                 {"s": "sine", "k": ("knob", {"address": "/k", "lag": 0.01}), "c": ("midicc", {"cc": 7}),
-                 "n": "midinote"})
+                 "n": "midinote", "kk": "sum_kr"})
         return m
     a, b = pair(make)
     for t in range(60):
@@ -252,5 +254,5 @@ def test_knobs_turned_from_outside_glide_in_the_table_as_in_python():
         a.tick()
         b.tick()
         same(a, b)
-    assert ran_compiled(a) >= 4 and {k for k, _, _ in a._program.items} <= {0, 2, 4}  # no group in Python
+    assert ran_compiled(a) >= 5 and {k for k, _, _ in a._program.items} <= {0, 2, 4}  # no group in Python
     assert 1.9 < a.output("k") < 2.0  # (gliding toward 2.0)
