@@ -214,7 +214,8 @@ def run(ops, fl, start, stop):
         elif c == OUT:  # the `out` sink's block: the next of a run of blocks (`Sink`), then its count
             sc = _a1(op, 3, F64)
             n = op[2 + 3 * 1]
-            i = np.int64(sc[0])
+            i = min(np.int64(sc[0]), out.shape[0] // n - 1)  # (`Sink.ready` renews the run before it is
+            #                                                   used up: never past its end, whatever calls)
             bad, peak = sinks.interleave(_a1(op, 1, F32), _a1(op, 2, F32), out[i * n:(i + 1) * n])
             sc[0] = i + 1
             sc[1] = bad
