@@ -3,7 +3,7 @@
 scsynth through that script.
 
     python benchmarks/audio.py [--sines 1000,4000] [--voices 6,250,1000] [--patches bass,drums] [--seconds 10]
-                               [--fixed 20,100,1000] [--block 128] [--repeat 3]
+                               [--fixed 20,100,1000] [--ops] [--block 128] [--repeat 3]
 
 A unit is one oscillator (sines) or one voice (band-limited saw -> resonant lowpass
 whose cutoff a sine LFO sweeps 800 +- 300 Hz, q 2 -> gain). Each line prints seconds of
@@ -12,7 +12,8 @@ each peer. Then example patches alone (a live set's size, where the fixed cost o
 counts most): times real time and microseconds a tick. Then the fixed cost of a tick:
 voice networks of about --fixed neurons, microseconds a tick with the compiled tick
 (neurons/tickvm.py) and with it turned off (`Machine.compiled_tick = False`), runs
-alternating. Medians over --repeat runs; the machine is shared and noisy.
+alternating; --ops times each operation of the table alone. Medians over --repeat runs;
+the machine is shared and noisy.
 """
 import argparse
 import os
@@ -98,6 +99,8 @@ def main():
     ap.add_argument("--patches", default="bass,drums", help="example patches (patches/NAME.dmm) timed alone")
     ap.add_argument("--fixed", default="20,100,1000",
                     help="neurons (voices of 3) timed a tick with the compiled tick and without")
+    ap.add_argument("--ops", action="store_true",
+                    help="with --fixed: each operation of the compiled tick's table timed alone (where a tick goes)")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--block", type=int, default=128)
     ap.add_argument("--repeat", type=int, default=3)
@@ -146,6 +149,33 @@ def main():
         on, off = (1e6 * statistics.median(got[c]) / ticks for c in (True, False))
         print(f"dmmlive voices {max(1, n // 3)} ({len(m.neurons)} neurons): {on:.1f} us a tick compiled, "
               f"{off:.1f} in Python ({off / on:.2f}x)")
+        if a.ops:
+            print("    " + ops_profile(voices(max(1, n // 3), a.block)))
+
+
+def ops_profile(m, reps=2000) -> str:
+    """Each operation of the machine's compiled table (neurons/tickvm.py) timed alone, less an
+    empty call: where the compiled part of a tick goes (the rest of a tick is Python)."""
+    from dmmlive.neurons import tickvm
+    m.tick(8)  # (the table is made at the second tick of a plan)
+    p = m._program
+    if p is None or not p.levels:
+        return "(no compiled table)"
+    names = {v: k for k, v in vars(tickvm).items()
+             if k.isupper() and isinstance(v, int) and k not in ("WIDTH", "FWIDTH")}
+
+    def per_call(a, b):
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                tickvm.run(p.ints, p.floats, a, b)
+            best = min(best, (time.perf_counter() - t0) / reps)
+        return 1e6 * best
+    empty = per_call(0, 0)
+    parts = [f"{names[int(p.ints[o, 0])]} {per_call(o, o + 1) - empty:.2f}" for o in range(len(p.ints))
+             if int(p.ints[o, 0]) != tickvm.OUT]  # (the sink's block: one a tick, the machine's to renew)
+    return f"the call {empty:.2f} us; each operation (us): " + ", ".join(parts)
 
 
 if __name__ == "__main__":
