@@ -212,3 +212,18 @@ def test_self_decls_shows_every_live_declaration_as_it_changes():
     got = m.output("look", "y")
     assert got["d"] == {"delay": {'{"max":1.0}': 1.0}} and got["b"] == {"saw": {"{}": 1.0}}
     assert got["a"] == {"sine": {"{}": 1.0}}
+
+
+def test_a_bad_name_refused_does_not_refuse_a_good_one_declared_alike():
+    """Names declared with one type and arguments share one check of them; a name's own
+    check stays its own: 'a b' refused, 'c' (a sine too, in the same section) installed."""
+    m = Machine(rate=RATE, block=B)
+    d = vv.add(declaration("a b", "sine"), declaration("c", "sine"))
+    d = {**d, "c": {"freq": {"one": {"out": 330.0}}}, "out": {"left": {"c": {"out": 0.2}}}}
+    m.add("w", "pulse", value=d, period=100.0, phase=2 * B / RATE)
+    m.connect("self.delta", "w.out", 1.0)
+    m.tick(6)
+    assert m.neurons.get("c") == "sine" and "a b" not in m.neurons
+    assert [r for r in m.reports if "declared" in r] == [
+        "w declared 'a b': refused, bad neuron name 'a b': a non-empty string without '.' or spaces, "
+        "not starting with ':' (W's sections: ':declare')"]

@@ -226,7 +226,11 @@ class Edits:
                 self.report(("declare", src, "max"), f"{src[0]} declared {name!r}: refused, "
                             f"max_neurons ({self.max_neurons}) reached")
                 continue
-            d = made.get((tname, a))
+            if not good_name(name):  # (the name's own: not kept with the type and arguments below)
+                self.report(("declare", src, name), f"{src[0]} declared {name!r}: refused, "
+                            f"bad neuron name {name!r}: {NAME_RULE}")
+                continue
+            d = made.get((tname, a))  # (one check for names declared alike)
             if d is None:
                 d = made[tname, a] = self._net_decl(tname, args, name)
             if isinstance(d, DmmError):
@@ -250,11 +254,9 @@ class Edits:
         return self._net_install() if backlog else {}
 
     def _net_decl(self, tname, args, name):
-        """The declaration of `name` as `tname(**args)` the network asks for, or the DmmError
-        that refuses it."""
+        """The declaration of `name` (a good name) as `tname(**args)` the network asks for, or
+        the DmmError that refuses it (naming `name`)."""
         try:
-            if not good_name(name):
-                raise BadArgument(f"bad neuron name {name!r}: {NAME_RULE}")
             t = self.types.get_type(tname)
             if t.pinned:
                 raise BadArgument(f"type {tname!r} is built in")
