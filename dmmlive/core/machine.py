@@ -622,27 +622,21 @@ class Machine(Edits, Glides, Frames):
 
     def _fire_program_singles(self, singles) -> None:
         """A level's singles as `_program_singles` made them."""
-        for code, s, ins in singles:
+        for code, s, sink in singles:
             if code == 0:
                 self._fire_self()
             elif code == 1:
                 self._fire_edits()
-            elif code == 2:
-                self._fire_sink(s, ins)
             elif code == 5:
-                st = self._state.get(s.name)
-                if st is None:
-                    st = self._state[s.name] = self._initial_state(s.decl)
-                ins.done(st)
+                sink.done(self._single_state(s))
             elif code == 3 or self.frame_tick:
                 self._fire_singles(s)  # (a run of them: `_program_singles`)
 
     def _program_singles(self, singles, table, sinks) -> list:
-        """A level's singles as the program fires them: [(code, single, inputs)]: 0 Self, 1
-        the edits, 2 a sink of audio inputs (`_fire_sink`, its inputs the rows it reads), 5
-        the `out` sink, its block made in the table (`tickvm.Sink`, added to `sinks`), 3
-        a run of the others (`_fire_singles`, one call), 4 a run of frame neurons (the
-        same, on frame ticks only); `one` not at all (it does nothing when it fires)."""
+        """A level's singles as the program fires them: [(code, single(s), sink)]: 0 Self, 1
+        the edits, 5 the `out` sink, its block made in the table (`tickvm.Sink`, added to
+        `sinks`), 3 a run of the others (`_fire_singles`, one call), 4 a run of frame
+        neurons (the same, on frame ticks only); `one` not at all (it does nothing)."""
         out, Xa = [], self._X["audio"]
         for s in singles:
             d, ty = s.decl, s.decl.type
@@ -656,13 +650,10 @@ class Machine(Edits, Glides, Frames):
                 out.append((1, s, None))
             elif ty.frame:
                 out.append((4, [s], None))
-            elif not (ty.outputs or ty.variadic or ty.passthrough or ty.constant) \
-                    and all(k == "audio" for k, _ in s.inputs.values()):
-                ins = {port: Xa[where] for port, (_, where) in s.inputs.items()}
-                k = TICK_VM["vm"].sink(table, s, ins)
-                if k is not None:
-                    sinks.append(k)
-                out.append((2, s, ins) if k is None else (5, s, k))
+            elif all(k == "audio" for k, _ in s.inputs.values()) \
+                    and (k := TICK_VM["vm"].sink(table, s, {p: Xa[w] for p, (_, w) in s.inputs.items()})):
+                sinks.append(k)
+                out.append((5, s, k))
             else:
                 out.append((3, [s], None))
         merged = []  # runs of singles fired alike in one call (a research network's thousand identities)
@@ -672,17 +663,6 @@ class Machine(Edits, Glides, Frames):
             else:
                 merged.append(e)
         return merged
-
-    def _fire_sink(self, s, inputs) -> None:
-        """What `_fire_single` does for a sink of audio inputs (`out`): its call on the
-        rows it reads, kept by the program."""
-        st = self._state.get(s.name)
-        if st is None:
-            st = self._state[s.name] = self._initial_state(s.decl)
-        try:
-            s.decl.type.fn(inputs, st)
-        except Exception as e:  # a failing neuron is muted, reported, never fatal
-            self.report(s.name, f"{s.name} ({s.decl.type.name}) failed: {type(e).__name__}: {e}")
 
     def _steady(self, lv) -> None:
         """What the steady down movement (`_run_steps`) keeps of a level: the arrays it was made for, the number
@@ -885,9 +865,7 @@ class Machine(Edits, Glides, Frames):
                 inputs[port] = float(X["number"][where])
             else:
                 inputs[port] = X[kind][where]
-        st = self._state.get(s.name)
-        if st is None:
-            st = self._state[s.name] = self._initial_state(s.decl)
+        st = self._single_state(s)
         if s.decl.type.frame:
             self._frame_state(s, st)
         try:
@@ -909,6 +887,13 @@ class Machine(Edits, Glides, Frames):
                 self._Yi[where] = v
             else:
                 self._set_dense(kind, (s.name, port), 0.0 if v is None else v, row=where)
+
+    def _single_state(self, s) -> dict:
+        """The state dict of single `s`, made at its first firing."""
+        st = self._state.get(s.name)
+        if st is None:
+            st = self._state[s.name] = self._initial_state(s.decl)
+        return st
 
     def _group_call(self, g):
         """What a group's call is made of: its input views, its state views, the rest of its
