@@ -9,13 +9,14 @@ from .registry import BACKENDS
 
 class Frames:
     """Machine's frame clock and what its frame neurons read."""
+    _frames_kept = None  # (fps, (block, rate), B·fps numerator, rate·fps denominator, tick, its frame)
 
     def _frames_of(self, t: int) -> tuple:
         """(the frame of tick t - 1, that of tick t), a tick's frame being the last whose time
         falls before the tick's end (-1 before the first): frame k falls in tick t when
         (t-1)·B/rate <= k/fps < t·B/rate. The first is kept from the tick before, and the
         integers of the ratio B·fps/rate from tick to tick."""
-        c = getattr(self, "_frames_kept", None)
+        c = self._frames_kept
         f = self._fps
         if c is None or c[0] is not f or c[1] != (self.block, self.rate):
             c = (f, (self.block, self.rate), self.block * f.numerator, self.rate * f.denominator, None, None)
