@@ -459,11 +459,11 @@ class Machine(Edits, Glides, Frames):
         steps = self._steps()
         usual = self.compiled_tick and not (publishing or self._fades or self._flatv is not None)
         p = self._program
-        if usual and p is not None and p.steps is steps and p.epoch == p.vm.EPOCH[0] \
-                and p.levels is not None and p.rings == len(self._rings):
+        made = p is not None and p.steps is steps and p.epoch == p.vm.EPOCH[0] and p.rings == len(self._rings)
+        if usual and made and p.levels is not None:  # (levels None: no table for these steps)
             for lv, steady in p.levels:
                 if lv.steady is not steady:  # (made again after a tick that glided)
-                    p = self._program = None
+                    made = False
                     break
                 if not lv.filled:  # constants to fill again (a glide's end): this tick in Python
                     break
@@ -505,8 +505,7 @@ class Machine(Edits, Glides, Frames):
                 self._fire_singles(singles)
             if publishing:
                 self._publish(lv)
-        if usual and (p is None or p.steps is not steps or p.epoch != p.vm.EPOCH[0]
-                                             or p.rings != len(self._rings)):
+        if usual and not made:
             if self._steps_seen is steps:  # (a plan that lasts: not one a network compiles every tick)
                 self._program = self._make_program(steps)
             self._steps_seen = steps
